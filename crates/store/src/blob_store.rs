@@ -1,0 +1,126 @@
+//! The store itself: directory layout, start-up cleanup, lookups and streaming opens.
+
+use std::path::{Path, PathBuf};
+
+use goproxy_protocol::index::BlobRef;
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncReadExt;
+
+use crate::error::io_at;
+use crate::{digest, BlobWriter, StagedBlob, StoreError};
+
+/// Directory holding committed blobs, fanned out by the first two hex digits.
+const BLOBS_DIR: &str = "sha256";
+/// Directory holding in-progress writes; emptied at every start.
+const TMP_DIR: &str = "tmp";
+/// Read buffer used when re-hashing a blob to verify it.
+const VERIFY_CHUNK: usize = 256 * 1024;
+
+/// A content-addressed blob store rooted at one directory. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct BlobStore {
+    blobs: PathBuf,
+    tmp: PathBuf,
+}
+
+impl BlobStore {
+    /// Opens (creating if needed) the store under `dir` and removes leftovers of writes
+    /// that were interrupted by a crash. Returns how many leftovers were removed.
+    pub fn open(dir: impl AsRef<Path>) -> Result<(Self, usize), StoreError> {
+        let dir = dir.as_ref();
+        let blobs = dir.join(BLOBS_DIR);
+        let tmp = dir.join(TMP_DIR);
+        std::fs::create_dir_all(&blobs).map_err(io_at(&blobs))?;
+        std::fs::create_dir_all(&tmp).map_err(io_at(&tmp))?;
+        let mut removed = 0;
+        for entry in std::fs::read_dir(&tmp).map_err(io_at(&tmp))? {
+            let path = entry.map_err(io_at(&tmp))?.path();
+            std::fs::remove_file(&path).map_err(io_at(&path))?;
+            removed += 1;
+        }
+        Ok((Self { blobs, tmp }, removed))
+    }
+
+    /// Starts writing a new blob of at most `limit` bytes into a staging file.
+    pub async fn writer(&self, limit: u64) -> Result<BlobWriter, StoreError> {
+        let name = format!("{:016x}{:016x}", rand::random::<u64>(), rand::random::<u64>());
+        BlobWriter::create(self.clone(), self.tmp.join(name), limit).await
+    }
+
+    /// Stages `bytes` in one call (for small artifacts such as `.info` and `.mod`).
+    pub async fn stage_bytes(&self, bytes: &[u8], limit: u64) -> Result<StagedBlob, StoreError> {
+        let mut writer = self.writer(limit).await?;
+        writer.write(bytes).await?;
+        writer.finish().await
+    }
+
+    /// Where the blob with this digest lives (whether or not it exists).
+    pub fn path_of(&self, sha256: &str) -> Result<PathBuf, StoreError> {
+        let sha256 = digest::parse(sha256)?;
+        Ok(self.blobs.join(&sha256[..2]).join(sha256))
+    }
+
+    /// The directory a blob with this digest is renamed into.
+    pub(crate) fn fanout_dir(&self, sha256: &str) -> Result<PathBuf, StoreError> {
+        let sha256 = digest::parse(sha256)?;
+        Ok(self.blobs.join(&sha256[..2]))
+    }
+
+    /// True when the blob is present with the expected size.
+    pub async fn contains(&self, blob: &BlobRef) -> Result<bool, StoreError> {
+        let path = self.path_of(&blob.sha256)?;
+        match tokio::fs::metadata(&path).await {
+            Ok(meta) => Ok(meta.len() == blob.size),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(io_at(&path)(e)),
+        }
+    }
+
+    /// Opens a committed blob for streaming. `None` when it is absent or has the wrong
+    /// size (a truncated file is treated as missing so it gets repaired, never served).
+    pub async fn open_blob(&self, blob: &BlobRef) -> Result<Option<tokio::fs::File>, StoreError> {
+        let path = self.path_of(&blob.sha256)?;
+        let file = match tokio::fs::File::open(&path).await {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_at(&path)(e)),
+        };
+        let len = file.metadata().await.map_err(io_at(&path))?.len();
+        Ok((len == blob.size).then_some(file))
+    }
+
+    /// Reads a committed blob whole. Only for small artifacts (`.info`, `.mod`).
+    pub async fn read_small(&self, blob: &BlobRef) -> Result<Option<Vec<u8>>, StoreError> {
+        let path = self.path_of(&blob.sha256)?;
+        let Some(mut file) = self.open_blob(blob).await? else {
+            return Ok(None);
+        };
+        let mut bytes = Vec::with_capacity(usize::try_from(blob.size).unwrap_or(0));
+        file.read_to_end(&mut bytes).await.map_err(io_at(&path))?;
+        Ok(Some(bytes))
+    }
+
+    /// Re-hashes a committed blob and checks it against its address.
+    pub async fn verify(&self, blob: &BlobRef) -> Result<(), StoreError> {
+        let path = self.path_of(&blob.sha256)?;
+        let mut file = tokio::fs::File::open(&path).await.map_err(io_at(&path))?;
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; VERIFY_CHUNK];
+        loop {
+            let n = file.read(&mut buf).await.map_err(io_at(&path))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+        }
+        let found = hex::encode(hasher.finalize());
+        if found == blob.sha256 {
+            Ok(())
+        } else {
+            Err(StoreError::Corrupt {
+                expected: blob.sha256.clone(),
+                found,
+            })
+        }
+    }
+}
