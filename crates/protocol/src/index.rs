@@ -1,0 +1,87 @@
+//! The cache index's data model: what the cluster agrees on for each cached artifact.
+//!
+//! These are plain values shared by the front end (which creates them after a validated
+//! fill) and the consensus layer (which replicates and applies them). They carry no I/O.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The three immutable files the GOPROXY protocol serves for one module version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum ArtifactKind {
+    /// `@v/$version.info`: JSON metadata.
+    Info,
+    /// `@v/$version.mod`: the go.mod file.
+    Mod,
+    /// `@v/$version.zip`: the module source archive.
+    Zip,
+}
+
+impl ArtifactKind {
+    /// File extension used in the protocol (`info`, `mod`, `zip`).
+    pub fn extension(self) -> &'static str {
+        match self {
+            ArtifactKind::Info => "info",
+            ArtifactKind::Mod => "mod",
+            ArtifactKind::Zip => "zip",
+        }
+    }
+
+    /// The `Content-Type` a proxy answers with for this artifact.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            ArtifactKind::Info => "application/json",
+            ArtifactKind::Mod => "text/plain; charset=utf-8",
+            ArtifactKind::Zip => "application/zip",
+        }
+    }
+}
+
+/// Identifies one artifact: decoded (not case-encoded) module path, canonical version, kind.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ArtifactKey {
+    /// Module path as written in go.mod (e.g. `github.com/BurntSushi/toml`).
+    pub module: String,
+    /// Canonical semantic version (e.g. `v1.2.0`).
+    pub version: String,
+    /// Which of the three files.
+    pub kind: ArtifactKind,
+}
+
+impl fmt::Display for ArtifactKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}@{}.{}", self.module, self.version, self.kind.extension())
+    }
+}
+
+/// Content address of a blob: lowercase hex sha256 and its length in bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct BlobRef {
+    /// Lowercase hex sha256 of the bytes (64 characters).
+    pub sha256: String,
+    /// Length in bytes.
+    pub size: u64,
+}
+
+/// One committed index entry: which bytes the cluster serves for an artifact, forever.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexEntry {
+    /// The artifact this entry describes.
+    pub key: ArtifactKey,
+    /// The content-addressed bytes.
+    pub blob: BlobRef,
+    /// Go `h1:` dirhash of the module zip (zips only).
+    pub h1: Option<String>,
+    /// The version's RFC 3339 time from `.info`, when known (used to order `list`).
+    pub version_time: Option<String>,
+    /// Wall-clock milliseconds since the Unix epoch when the filling node validated it.
+    /// Informational only; never used for ordering decisions.
+    pub filled_at_ms: u64,
+}
+
+impl IndexEntry {
+    /// True when `other` describes the same bytes (same key and same content address).
+    pub fn same_content(&self, other: &IndexEntry) -> bool {
+        self.key == other.key && self.blob == other.blob
+    }
+}
