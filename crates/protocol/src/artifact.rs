@@ -70,28 +70,51 @@ struct InfoJson {
 /// Checks an upstream `.info` for `expected_version`.
 pub fn validate_info(bytes: &[u8], expected_version: &str) -> Result<InfoMeta, ArtifactError> {
     if bytes.len() as u64 > MAX_INFO_SIZE {
-        return Err(ArtifactError::TooLarge { what: ".info", limit: MAX_INFO_SIZE });
+        return Err(ArtifactError::TooLarge {
+            what: ".info",
+            limit: MAX_INFO_SIZE,
+        });
     }
-    let info: InfoJson = serde_json::from_slice(bytes).map_err(|e| ArtifactError::InfoJson(e.to_string()))?;
+    let info: InfoJson =
+        serde_json::from_slice(bytes).map_err(|e| ArtifactError::InfoJson(e.to_string()))?;
     if info.version != expected_version {
-        return Err(ArtifactError::WrongVersion { expected: expected_version.to_string(), found: shown(&info.version) });
+        return Err(ArtifactError::WrongVersion {
+            expected: expected_version.to_string(),
+            found: shown(&info.version),
+        });
     }
     if let Some(time) = &info.time {
         if !is_rfc3339(time) {
             return Err(ArtifactError::BadTime(shown(time)));
         }
     }
-    Ok(InfoMeta { version: info.version, time: info.time })
+    Ok(InfoMeta {
+        version: info.version,
+        time: info.time,
+    })
 }
 
 /// `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`.
 pub fn is_rfc3339(t: &str) -> bool {
     let b = t.as_bytes();
-    let digits = |r: std::ops::Range<usize>| b.get(r).is_some_and(|s| s.iter().all(u8::is_ascii_digit));
-    if b.len() < 20 || !digits(0..4) || b[4] != b'-' || !digits(5..7) || b[7] != b'-' || !digits(8..10) {
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|s| s.iter().all(u8::is_ascii_digit));
+    if b.len() < 20
+        || !digits(0..4)
+        || b[4] != b'-'
+        || !digits(5..7)
+        || b[7] != b'-'
+        || !digits(8..10)
+    {
         return false;
     }
-    if !matches!(b[10], b'T' | b't') || !digits(11..13) || b[13] != b':' || !digits(14..16) || b[16] != b':' || !digits(17..19) {
+    if !matches!(b[10], b'T' | b't')
+        || !digits(11..13)
+        || b[13] != b':'
+        || !digits(14..16)
+        || b[16] != b':'
+        || !digits(17..19)
+    {
         return false;
     }
     let mut i = 19;
@@ -115,12 +138,18 @@ pub fn is_rfc3339(t: &str) -> bool {
 /// Checks that an upstream `.mod` declares `module`.
 pub fn validate_mod(bytes: &[u8], module: &str) -> Result<(), ArtifactError> {
     if bytes.len() as u64 > MAX_GO_MOD_SIZE {
-        return Err(ArtifactError::TooLarge { what: ".mod", limit: MAX_GO_MOD_SIZE });
+        return Err(ArtifactError::TooLarge {
+            what: ".mod",
+            limit: MAX_GO_MOD_SIZE,
+        });
     }
     let text = std::str::from_utf8(bytes).map_err(|_| ArtifactError::NotUtf8)?;
     let found = module_directive(text).ok_or(ArtifactError::NoModule)?;
     if found != module {
-        return Err(ArtifactError::WrongModule { expected: module.to_string(), found: shown(&found) });
+        return Err(ArtifactError::WrongModule {
+            expected: module.to_string(),
+            found: shown(&found),
+        });
     }
     Ok(())
 }
@@ -160,7 +189,8 @@ pub fn module_directive(text: &str) -> Option<String> {
 
 fn unquote(arg: &str) -> String {
     if let Some(inner) = arg.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
-        return serde_json::from_str::<String>(&format!("\"{inner}\"")).unwrap_or_else(|_| inner.to_string());
+        return serde_json::from_str::<String>(&format!("\"{inner}\""))
+            .unwrap_or_else(|_| inner.to_string());
     }
     if let Some(inner) = arg.strip_prefix('`').and_then(|s| s.strip_suffix('`')) {
         return inner.to_string();
@@ -175,9 +205,15 @@ mod tests {
     #[test]
     fn info_must_name_the_requested_version_with_a_valid_time() {
         let good = br#"{"Version":"v1.1.0","Time":"2022-06-01T10:00:00Z"}"#;
-        assert_eq!(validate_info(good, "v1.1.0").unwrap().time.as_deref(), Some("2022-06-01T10:00:00Z"));
+        assert_eq!(
+            validate_info(good, "v1.1.0").unwrap().time.as_deref(),
+            Some("2022-06-01T10:00:00Z")
+        );
         assert!(validate_info(br#"{"Version":"v1.1.0"}"#, "v1.1.0").is_ok());
-        assert!(matches!(validate_info(good, "v1.2.0"), Err(ArtifactError::WrongVersion { .. })));
+        assert!(matches!(
+            validate_info(good, "v1.2.0"),
+            Err(ArtifactError::WrongVersion { .. })
+        ));
         assert!(validate_info(b"[]", "v1.1.0").is_err());
         assert!(validate_info(br#"{"Version":"v1.1.0","Time":"yesterday"}"#, "v1.1.0").is_err());
         assert!(validate_info(&vec![b' '; 70_000], "v1.1.0").is_err());
@@ -187,12 +223,28 @@ mod tests {
 
     #[test]
     fn mod_must_declare_the_module() {
-        assert!(validate_mod(b"// comment\nmodule example.com/x // trailing\n\ngo 1.19\n", "example.com/x").is_ok());
+        assert!(validate_mod(
+            b"// comment\nmodule example.com/x // trailing\n\ngo 1.19\n",
+            "example.com/x"
+        )
+        .is_ok());
         assert!(validate_mod(b"module \"example.com/x\"\n", "example.com/x").is_ok());
         assert!(validate_mod(b"module (\n\texample.com/x\n)\n", "example.com/x").is_ok());
-        assert!(matches!(validate_mod(b"module example.com/y\n", "example.com/x"), Err(ArtifactError::WrongModule { .. })));
-        assert!(matches!(validate_mod(b"go 1.19\n", "example.com/x"), Err(ArtifactError::NoModule)));
-        assert!(matches!(validate_mod(b"modulex example.com/x\n", "example.com/x"), Err(ArtifactError::NoModule)));
-        assert!(matches!(validate_mod(&[0xff, 0xfe], "example.com/x"), Err(ArtifactError::NotUtf8)));
+        assert!(matches!(
+            validate_mod(b"module example.com/y\n", "example.com/x"),
+            Err(ArtifactError::WrongModule { .. })
+        ));
+        assert!(matches!(
+            validate_mod(b"go 1.19\n", "example.com/x"),
+            Err(ArtifactError::NoModule)
+        ));
+        assert!(matches!(
+            validate_mod(b"modulex example.com/x\n", "example.com/x"),
+            Err(ArtifactError::NoModule)
+        ));
+        assert!(matches!(
+            validate_mod(&[0xff, 0xfe], "example.com/x"),
+            Err(ArtifactError::NotUtf8)
+        ));
     }
 }

@@ -50,7 +50,13 @@ pub struct ArtifactKey {
 
 impl fmt::Display for ArtifactKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}@{}.{}", self.module, self.version, self.kind.extension())
+        write!(
+            f,
+            "{}@{}.{}",
+            self.module,
+            self.version,
+            self.kind.extension()
+        )
     }
 }
 

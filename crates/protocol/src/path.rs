@@ -7,8 +7,8 @@ pub const MAX_PATH_LEN: usize = 1024;
 
 /// Windows reserved device names, rejected as path elements (before any dot).
 const BAD_WINDOWS_NAMES: &[&str] = &[
-    "CON", "PRN", "AUX", "NUL", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8", "COM9", "LPT1",
-    "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9",
+    "CON", "PRN", "AUX", "NUL", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8",
+    "COM9", "LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9",
 ];
 
 /// Why a path or version is not acceptable.
@@ -49,7 +49,10 @@ pub(crate) fn shown(text: &str) -> String {
 }
 
 fn invalid(path: &str, reason: impl Into<String>) -> PathError {
-    PathError::InvalidPath { path: shown(path), reason: reason.into() }
+    PathError::InvalidPath {
+        path: shown(path),
+        reason: reason.into(),
+    }
 }
 
 /// Which character set an element is checked against.
@@ -95,13 +98,20 @@ pub(crate) fn check_elem(elem: &str, kind: Kind) -> Result<(), String> {
         return Err(format!("invalid char {c:?}"));
     }
     let short = elem.split('.').next().unwrap_or(elem);
-    if BAD_WINDOWS_NAMES.iter().any(|bad| bad.eq_ignore_ascii_case(short)) {
-        return Err(format!("{elem:?} disallowed as path element component on Windows"));
+    if BAD_WINDOWS_NAMES
+        .iter()
+        .any(|bad| bad.eq_ignore_ascii_case(short))
+    {
+        return Err(format!(
+            "{elem:?} disallowed as path element component on Windows"
+        ));
     }
     if let Some(tilde) = short.rfind('~') {
         let suffix = &short[tilde + 1..];
         if !suffix.is_empty() && suffix.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(format!("trailing tilde and digits in path element {elem:?}"));
+            return Err(format!(
+                "trailing tilde and digits in path element {elem:?}"
+            ));
         }
     }
     Ok(())
@@ -140,8 +150,14 @@ pub fn check_path(path: &str) -> Result<(), PathError> {
     if first.starts_with('-') {
         return Err(invalid(path, "leading dash in first path element"));
     }
-    if let Some(c) = first.chars().find(|&c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')) {
-        return Err(invalid(path, format!("invalid char {c:?} in first path element")));
+    if let Some(c) = first
+        .chars()
+        .find(|&c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.'))
+    {
+        return Err(invalid(
+            path,
+            format!("invalid char {c:?} in first path element"),
+        ));
     }
     if split_path_version(path).is_none() {
         return Err(invalid(path, "invalid version suffix"));
@@ -210,7 +226,11 @@ fn escape(text: &str, what: &'static str) -> Result<String, PathError> {
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
         if c == '!' || !c.is_ascii() {
-            return Err(PathError::InvalidEscape { what, text: shown(text), reason: "cannot escape '!' or non-ASCII" });
+            return Err(PathError::InvalidEscape {
+                what,
+                text: shown(text),
+                reason: "cannot escape '!' or non-ASCII",
+            });
         }
         if c.is_ascii_uppercase() {
             out.push('!');
@@ -240,7 +260,11 @@ pub fn unescape_version(escaped: &str) -> Result<String, PathError> {
 }
 
 fn unescape(escaped: &str, what: &'static str) -> Result<String, PathError> {
-    let bad = |reason| PathError::InvalidEscape { what, text: shown(escaped), reason };
+    let bad = |reason| PathError::InvalidEscape {
+        what,
+        text: shown(escaped),
+        reason,
+    };
     let mut out = String::with_capacity(escaped.len());
     let mut bang = false;
     for c in escaped.chars() {
@@ -253,7 +277,9 @@ fn unescape(escaped: &str, what: &'static str) -> Result<String, PathError> {
         } else if c == '!' {
             bang = true;
         } else if c.is_ascii_uppercase() {
-            return Err(bad("upper-case letters must be escaped as '!' + lower case"));
+            return Err(bad(
+                "upper-case letters must be escaped as '!' + lower case",
+            ));
         } else {
             out.push(c);
         }
@@ -270,7 +296,15 @@ mod tests {
 
     #[test]
     fn valid_module_paths() {
-        for p in ["github.com/BurntSushi/toml", "example.com/hello/v2", "gopkg.in/yaml.v3", "golang.org/x/text", "a.b/c_d~e/f-g", "gopkg.in/check.v1", "gopkg.in/x.v2-unstable"] {
+        for p in [
+            "github.com/BurntSushi/toml",
+            "example.com/hello/v2",
+            "gopkg.in/yaml.v3",
+            "golang.org/x/text",
+            "a.b/c_d~e/f-g",
+            "gopkg.in/check.v1",
+            "gopkg.in/x.v2-unstable",
+        ] {
             check_path(p).unwrap_or_else(|e| panic!("{p}: {e}"));
         }
     }
@@ -278,26 +312,72 @@ mod tests {
     #[test]
     fn invalid_module_paths() {
         let long = format!("example.com/{}", "a".repeat(MAX_PATH_LEN));
-        for p in ["", "/example.com/x", "example.com/", "example.com//x", "nodot/x", "-a.com/x", "Example.com/x", "example.com/../x", "example.com/./x", "example.com/.hidden", "example.com/x.", "example.com/x/v1", "example.com/x/v0", "example.com/x/v02", "example.com/x/v2.0", "example.com/a b", "example.com/a@b", "example.com/con", "example.com/COM1.txt", "example.com/abc~1", "gopkg.in/yaml", "gopkg.in/yaml.v03", "example.com/é", long.as_str()] {
+        for p in [
+            "",
+            "/example.com/x",
+            "example.com/",
+            "example.com//x",
+            "nodot/x",
+            "-a.com/x",
+            "Example.com/x",
+            "example.com/../x",
+            "example.com/./x",
+            "example.com/.hidden",
+            "example.com/x.",
+            "example.com/x/v1",
+            "example.com/x/v0",
+            "example.com/x/v02",
+            "example.com/x/v2.0",
+            "example.com/a b",
+            "example.com/a@b",
+            "example.com/con",
+            "example.com/COM1.txt",
+            "example.com/abc~1",
+            "gopkg.in/yaml",
+            "gopkg.in/yaml.v03",
+            "example.com/é",
+            long.as_str(),
+        ] {
             assert!(check_path(p).is_err(), "{p:?} accepted");
         }
     }
 
     #[test]
     fn major_version_suffixes() {
-        assert_eq!(split_path_version("example.com/x/v2"), Some(("example.com/x", "/v2")));
-        assert_eq!(split_path_version("example.com/x"), Some(("example.com/x", "")));
-        assert_eq!(split_path_version("gopkg.in/yaml.v3"), Some(("gopkg.in/yaml", ".v3")));
+        assert_eq!(
+            split_path_version("example.com/x/v2"),
+            Some(("example.com/x", "/v2"))
+        );
+        assert_eq!(
+            split_path_version("example.com/x"),
+            Some(("example.com/x", ""))
+        );
+        assert_eq!(
+            split_path_version("gopkg.in/yaml.v3"),
+            Some(("gopkg.in/yaml", ".v3"))
+        );
         assert_eq!(split_path_version("example.com/x/v1"), None);
     }
 
     #[test]
     fn escaping_round_trips_and_rejects_bad_escapes() {
-        assert_eq!(escape_path("github.com/BurntSushi/toml").unwrap(), "github.com/!burnt!sushi/toml");
-        assert_eq!(unescape_path("github.com/!burnt!sushi/toml").unwrap(), "github.com/BurntSushi/toml");
+        assert_eq!(
+            escape_path("github.com/BurntSushi/toml").unwrap(),
+            "github.com/!burnt!sushi/toml"
+        );
+        assert_eq!(
+            unescape_path("github.com/!burnt!sushi/toml").unwrap(),
+            "github.com/BurntSushi/toml"
+        );
         assert_eq!(escape_version("v1.0.0-RC1").unwrap(), "v1.0.0-!r!c1");
         assert_eq!(unescape_version("v1.0.0-!r!c1").unwrap(), "v1.0.0-RC1");
-        for bad in ["github.com/BurntSushi/toml", "github.com/!!burnt/toml", "github.com/burnt!/toml", "github.com/!1/x", "github.com/x!"] {
+        for bad in [
+            "github.com/BurntSushi/toml",
+            "github.com/!!burnt/toml",
+            "github.com/burnt!/toml",
+            "github.com/!1/x",
+            "github.com/x!",
+        ] {
             assert!(unescape_path(bad).is_err(), "{bad}");
         }
         assert!(unescape_version("v1.0.0/../x").is_err());

@@ -106,20 +106,30 @@ pub fn parse(path: &str) -> Result<Route, RouteError> {
     if path.len() > MAX_REQUEST_LEN {
         return Err(RouteError::TooLong);
     }
-    if let Some(c) = path.chars().find(|&c| !c.is_ascii() || c.is_ascii_control() || matches!(c, '%' | '?' | '#' | '\\')) {
+    if let Some(c) = path
+        .chars()
+        .find(|&c| !c.is_ascii() || c.is_ascii_control() || matches!(c, '%' | '?' | '#' | '\\'))
+    {
         return Err(RouteError::BadChar(c));
     }
     let path = path.strip_prefix('/').unwrap_or(path);
     if let Some(rest) = path.strip_prefix("sumdb/") {
-        let (name, rest) = rest.split_once('/').ok_or_else(|| RouteError::Unknown(shown(path)))?;
+        let (name, rest) = rest
+            .split_once('/')
+            .ok_or_else(|| RouteError::Unknown(shown(path)))?;
         let name = crate::sumdb::check_name(name)?;
         if rest == "supported" {
             return Ok(Route::SumdbSupported { name });
         }
-        return Ok(Route::Sumdb { name, path: SumdbPath::parse(rest)? });
+        return Ok(Route::Sumdb {
+            name,
+            path: SumdbPath::parse(rest)?,
+        });
     }
     if let Some(escaped) = path.strip_suffix("/@latest") {
-        return Ok(Route::Latest { module: unescape_path(escaped)? });
+        return Ok(Route::Latest {
+            module: unescape_path(escaped)?,
+        });
     }
     let Some((escaped, file)) = path.split_once("/@v/") else {
         return Err(RouteError::Unknown(shown(path)));
@@ -128,21 +138,37 @@ pub fn parse(path: &str) -> Result<Route, RouteError> {
     if file == "list" {
         return Ok(Route::List { module });
     }
-    let (stem, ext) = file.rsplit_once('.').ok_or_else(|| RouteError::Unknown(shown(path)))?;
+    let (stem, ext) = file
+        .rsplit_once('.')
+        .ok_or_else(|| RouteError::Unknown(shown(path)))?;
     let version = unescape_version(stem)?;
     match ext {
         "info" if semver::is_canonical(&version) => {
             check_version(&module, &version)?;
-            Ok(Route::Info { module, version: VersionQuery::Canonical(version) })
+            Ok(Route::Info {
+                module,
+                version: VersionQuery::Canonical(version),
+            })
         }
-        "info" => Ok(Route::Info { module, version: VersionQuery::Query(version) }),
+        "info" => Ok(Route::Info {
+            module,
+            version: VersionQuery::Query(version),
+        }),
         "mod" | "zip" => {
             if !semver::is_canonical(&version) {
                 let ext = if ext == "mod" { "mod" } else { "zip" };
-                return Err(RouteError::NotCanonical { module, version: shown(&version), ext });
+                return Err(RouteError::NotCanonical {
+                    module,
+                    version: shown(&version),
+                    ext,
+                });
             }
             check_version(&module, &version)?;
-            Ok(if ext == "mod" { Route::Mod { module, version } } else { Route::Zip { module, version } })
+            Ok(if ext == "mod" {
+                Route::Mod { module, version }
+            } else {
+                Route::Zip { module, version }
+            })
         }
         _ => Err(RouteError::Unknown(shown(path))),
     }
@@ -156,11 +182,20 @@ impl Route {
         match self {
             Route::List { module: m } => format!("{}/@v/list", module(m)),
             Route::Latest { module: m } => format!("{}/@latest", module(m)),
-            Route::Info { module: m, version: VersionQuery::Canonical(v) | VersionQuery::Query(v) } => {
+            Route::Info {
+                module: m,
+                version: VersionQuery::Canonical(v) | VersionQuery::Query(v),
+            } => {
                 format!("{}/@v/{}.info", module(m), version(v))
             }
-            Route::Mod { module: m, version: v } => format!("{}/@v/{}.mod", module(m), version(v)),
-            Route::Zip { module: m, version: v } => format!("{}/@v/{}.zip", module(m), version(v)),
+            Route::Mod {
+                module: m,
+                version: v,
+            } => format!("{}/@v/{}.mod", module(m), version(v)),
+            Route::Zip {
+                module: m,
+                version: v,
+            } => format!("{}/@v/{}.zip", module(m), version(v)),
             Route::SumdbSupported { name } => format!("sumdb/{name}/supported"),
             Route::Sumdb { name, path } => format!("sumdb/{name}/{}", path.as_str()),
         }
@@ -173,24 +208,64 @@ mod tests {
 
     #[test]
     fn parses_every_route_shape() {
-        assert_eq!(parse("/github.com/!burnt!sushi/toml/@v/list").unwrap(), Route::List { module: "github.com/BurntSushi/toml".into() });
-        assert_eq!(parse("example.com/hello/@latest").unwrap(), Route::Latest { module: "example.com/hello".into() });
+        assert_eq!(
+            parse("/github.com/!burnt!sushi/toml/@v/list").unwrap(),
+            Route::List {
+                module: "github.com/BurntSushi/toml".into()
+            }
+        );
+        assert_eq!(
+            parse("example.com/hello/@latest").unwrap(),
+            Route::Latest {
+                module: "example.com/hello".into()
+            }
+        );
         assert_eq!(
             parse("/example.com/hello/@v/v1.1.0.info").unwrap(),
-            Route::Info { module: "example.com/hello".into(), version: VersionQuery::Canonical("v1.1.0".into()) }
+            Route::Info {
+                module: "example.com/hello".into(),
+                version: VersionQuery::Canonical("v1.1.0".into())
+            }
         );
         assert_eq!(
             parse("/example.com/hello/@v/master.info").unwrap(),
-            Route::Info { module: "example.com/hello".into(), version: VersionQuery::Query("master".into()) }
+            Route::Info {
+                module: "example.com/hello".into(),
+                version: VersionQuery::Query("master".into())
+            }
         );
-        assert_eq!(parse("/example.com/hello/v2/@v/v2.0.0.zip").unwrap(), Route::Zip { module: "example.com/hello/v2".into(), version: "v2.0.0".into() });
-        assert_eq!(parse("/example.com/hello/@v/v1.0.0-!r!c1.mod").unwrap(), Route::Mod { module: "example.com/hello".into(), version: "v1.0.0-RC1".into() });
-        assert_eq!(parse("/sumdb/sum.golang.org/supported").unwrap(), Route::SumdbSupported { name: "sum.golang.org".into() });
+        assert_eq!(
+            parse("/example.com/hello/v2/@v/v2.0.0.zip").unwrap(),
+            Route::Zip {
+                module: "example.com/hello/v2".into(),
+                version: "v2.0.0".into()
+            }
+        );
+        assert_eq!(
+            parse("/example.com/hello/@v/v1.0.0-!r!c1.mod").unwrap(),
+            Route::Mod {
+                module: "example.com/hello".into(),
+                version: "v1.0.0-RC1".into()
+            }
+        );
+        assert_eq!(
+            parse("/sumdb/sum.golang.org/supported").unwrap(),
+            Route::SumdbSupported {
+                name: "sum.golang.org".into()
+            }
+        );
     }
 
     #[test]
     fn upstream_paths_round_trip() {
-        for p in ["github.com/!burnt!sushi/toml/@v/list", "github.com/!burnt!sushi/toml/@v/v1.2.0.zip", "example.com/x/@v/v1.0.0-!r!c1.info", "example.com/x/@latest", "sumdb/sum.golang.org/lookup/github.com/!burnt!sushi/toml@v1.2.0", "sumdb/sum.golang.org/tile/8/0/x001/234.p/5"] {
+        for p in [
+            "github.com/!burnt!sushi/toml/@v/list",
+            "github.com/!burnt!sushi/toml/@v/v1.2.0.zip",
+            "example.com/x/@v/v1.0.0-!r!c1.info",
+            "example.com/x/@latest",
+            "sumdb/sum.golang.org/lookup/github.com/!burnt!sushi/toml@v1.2.0",
+            "sumdb/sum.golang.org/tile/8/0/x001/234.p/5",
+        ] {
             assert_eq!(parse(p).unwrap().upstream_path(), p);
         }
     }
@@ -198,7 +273,29 @@ mod tests {
     #[test]
     fn rejects_hostile_and_malformed_paths() {
         let long = "a".repeat(MAX_REQUEST_LEN + 1);
-        for p in ["", "/", "/@v/list", "example.com/x", "example.com/x/@v/", "example.com/x/@v/v1.0.0", "example.com/x/@v/v1.0.0.exe", "example.com/%2e%2e/@v/list", "example.com/x/@v/v1.0.0.info?x=1", "example.com/x/@v/../../../etc/passwd.info", "example.com/x\\y/@v/list", "example.com/x/@v/v1.0.zip", "example.com/x/@v/master.zip", "example.com/x/@v/v1.0.0+meta.mod", "example.com/x/@v/v2.0.0.mod", "example.com/x/@v/v1.0.0\u{0}.info", "example.com/x/@v/.info", "example.com/é/@v/list", "sumdb/", "sumdb/x/supported", long.as_str()] {
+        for p in [
+            "",
+            "/",
+            "/@v/list",
+            "example.com/x",
+            "example.com/x/@v/",
+            "example.com/x/@v/v1.0.0",
+            "example.com/x/@v/v1.0.0.exe",
+            "example.com/%2e%2e/@v/list",
+            "example.com/x/@v/v1.0.0.info?x=1",
+            "example.com/x/@v/../../../etc/passwd.info",
+            "example.com/x\\y/@v/list",
+            "example.com/x/@v/v1.0.zip",
+            "example.com/x/@v/master.zip",
+            "example.com/x/@v/v1.0.0+meta.mod",
+            "example.com/x/@v/v2.0.0.mod",
+            "example.com/x/@v/v1.0.0\u{0}.info",
+            "example.com/x/@v/.info",
+            "example.com/é/@v/list",
+            "sumdb/",
+            "sumdb/x/supported",
+            long.as_str(),
+        ] {
             assert!(parse(p).is_err(), "{p:?} accepted");
         }
     }

@@ -19,7 +19,14 @@ struct Parsed<'a> {
 fn parse(v: &str) -> Option<Parsed<'_>> {
     let rest = v.strip_prefix('v')?;
     let (major, rest) = parse_int(rest)?;
-    let mut p = Parsed { major, minor: "0", patch: "0", short: true, prerelease: "", build: "" };
+    let mut p = Parsed {
+        major,
+        minor: "0",
+        patch: "0",
+        short: true,
+        prerelease: "",
+        build: "",
+    };
     if rest.is_empty() {
         return Some(p);
     }
@@ -81,7 +88,10 @@ pub fn is_valid(v: &str) -> bool {
 /// The canonical form (`v1.2` → `v1.2.0`, build metadata dropped), or `None` if invalid.
 pub fn canonical(v: &str) -> Option<String> {
     let p = parse(v)?;
-    Some(format!("v{}.{}.{}{}", p.major, p.minor, p.patch, p.prerelease))
+    Some(format!(
+        "v{}.{}.{}{}",
+        p.major, p.minor, p.patch, p.prerelease
+    ))
 }
 
 /// Like `module.CanonicalVersion`: canonical, but keeping a `+incompatible` suffix.
@@ -100,7 +110,9 @@ pub fn is_canonical(v: &str) -> bool {
 
 /// `vN`, or empty for an invalid version.
 pub fn major(v: &str) -> String {
-    parse(v).map(|p| format!("v{}", p.major)).unwrap_or_default()
+    parse(v)
+        .map(|p| format!("v{}", p.major))
+        .unwrap_or_default()
 }
 
 /// The pre-release suffix including its `-`, or empty.
@@ -177,7 +189,10 @@ pub fn is_pseudo_version(v: &str) -> bool {
     let Some((head, rev)) = core.rsplit_once('-') else {
         return false;
     };
-    if rev.is_empty() || !rev.bytes().all(|b| b.is_ascii_alphanumeric()) || head.len() < TIMESTAMP_LEN {
+    if rev.is_empty()
+        || !rev.bytes().all(|b| b.is_ascii_alphanumeric())
+        || head.len() < TIMESTAMP_LEN
+    {
         return false;
     }
     let (pre, stamp) = head.split_at(head.len() - TIMESTAMP_LEN);
@@ -211,10 +226,35 @@ mod tests {
 
     #[test]
     fn validity_follows_x_mod_semver() {
-        for v in ["v1", "v1.2", "v1.2.3", "v1.2.3-pre", "v1.2.3-pre.1+build.01", "v0.0.0", "v2.0.0+incompatible", "v1.2.3-0a"] {
+        for v in [
+            "v1",
+            "v1.2",
+            "v1.2.3",
+            "v1.2.3-pre",
+            "v1.2.3-pre.1+build.01",
+            "v0.0.0",
+            "v2.0.0+incompatible",
+            "v1.2.3-0a",
+        ] {
             assert!(is_valid(v), "{v}");
         }
-        for v in ["", "1.2.3", "v", "v01.2.3", "v1.02.3", "v1.2.03", "v1.2.3-", "v1.2.3-01", "v1.2.3-a..b", "v1.2.3+", "v1-pre", "v1.2-pre", "v1.2.3.4", "V1.2.3", "v1.2.3-é"] {
+        for v in [
+            "",
+            "1.2.3",
+            "v",
+            "v01.2.3",
+            "v1.02.3",
+            "v1.2.03",
+            "v1.2.3-",
+            "v1.2.3-01",
+            "v1.2.3-a..b",
+            "v1.2.3+",
+            "v1-pre",
+            "v1.2-pre",
+            "v1.2.3.4",
+            "V1.2.3",
+            "v1.2.3-é",
+        ] {
             assert!(!is_valid(v), "{v}");
         }
     }
@@ -232,7 +272,20 @@ mod tests {
 
     #[test]
     fn ordering_matches_semver_precedence() {
-        let ordered = ["v0.9.0", "v1.0.0-alpha", "v1.0.0-alpha.1", "v1.0.0-alpha.beta", "v1.0.0-beta", "v1.0.0-beta.2", "v1.0.0-beta.11", "v1.0.0-rc.1", "v1.0.0", "v1.2.0", "v1.10.0", "v10.0.0"];
+        let ordered = [
+            "v0.9.0",
+            "v1.0.0-alpha",
+            "v1.0.0-alpha.1",
+            "v1.0.0-alpha.beta",
+            "v1.0.0-beta",
+            "v1.0.0-beta.2",
+            "v1.0.0-beta.11",
+            "v1.0.0-rc.1",
+            "v1.0.0",
+            "v1.2.0",
+            "v1.10.0",
+            "v10.0.0",
+        ];
         for pair in ordered.windows(2) {
             assert_eq!(compare(pair[0], pair[1]), Ordering::Less, "{pair:?}");
             assert_eq!(compare(pair[1], pair[0]), Ordering::Greater, "{pair:?}");
@@ -243,10 +296,22 @@ mod tests {
 
     #[test]
     fn pseudo_versions() {
-        for v in ["v0.0.0-20191109021931-daa7c04131f5", "v1.2.4-0.20191109021931-daa7c04131f5", "v1.2.3-pre.0.20191109021931-daa7c04131f5", "v2.0.0-20191109021931-daa7c04131f5+incompatible"] {
+        for v in [
+            "v0.0.0-20191109021931-daa7c04131f5",
+            "v1.2.4-0.20191109021931-daa7c04131f5",
+            "v1.2.3-pre.0.20191109021931-daa7c04131f5",
+            "v2.0.0-20191109021931-daa7c04131f5+incompatible",
+        ] {
             assert!(is_pseudo_version(v), "{v}");
         }
-        for v in ["v1.0.0", "v1.2.3-pre", "v0.0.0-2019110902193-daa7c04131f5", "v1.2.4-1.20191109021931-daa7c04131f5", "v0.0.0-20191109021931-", "v1.2.3-pre.20191109021931-daa7c04131f5"] {
+        for v in [
+            "v1.0.0",
+            "v1.2.3-pre",
+            "v0.0.0-2019110902193-daa7c04131f5",
+            "v1.2.4-1.20191109021931-daa7c04131f5",
+            "v0.0.0-20191109021931-",
+            "v1.2.3-pre.20191109021931-daa7c04131f5",
+        ] {
             assert!(!is_pseudo_version(v), "{v}");
         }
     }

@@ -39,7 +39,9 @@ pub fn check_name(name: &str) -> Result<String, SumdbError> {
     let ok = name.contains('.')
         && !name.starts_with(['.', '-'])
         && !name.ends_with('.')
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
     if ok {
         Ok(name.to_string())
     } else {
@@ -74,7 +76,11 @@ impl SumdbPath {
         let mut parts = tile.split('/');
         let height: u32 = parts.next().and_then(|h| h.parse().ok()).ok_or_else(bad)?;
         let level = parts.next().ok_or_else(bad)?;
-        if height == 0 || height > MAX_TILE_HEIGHT || !(level == "data" || (!level.is_empty() && level.bytes().all(|b| b.is_ascii_digit()))) {
+        if height == 0
+            || height > MAX_TILE_HEIGHT
+            || !(level == "data"
+                || (!level.is_empty() && level.bytes().all(|b| b.is_ascii_digit())))
+        {
             return Err(bad());
         }
         let index: Vec<&str> = parts.collect();
@@ -82,10 +88,17 @@ impl SumdbPath {
             return Err(bad());
         };
         let three_digits = |s: &str| s.len() == 3 && s.bytes().all(|b| b.is_ascii_digit());
-        if !three_digits(last) || !dirs.iter().all(|d| d.strip_prefix('x').is_some_and(three_digits)) {
+        if !three_digits(last)
+            || !dirs
+                .iter()
+                .all(|d| d.strip_prefix('x').is_some_and(three_digits))
+        {
             return Err(bad());
         }
-        Ok(SumdbPath::Tile { raw: rest.to_string(), partial })
+        Ok(SumdbPath::Tile {
+            raw: rest.to_string(),
+            partial,
+        })
     }
 
     /// True when the answer never changes (lookups and full tiles).
@@ -114,11 +127,28 @@ mod tests {
     #[test]
     fn tiles_lookups_and_latest() {
         assert_eq!(SumdbPath::parse("latest").unwrap(), SumdbPath::Latest);
-        assert!(SumdbPath::parse("lookup/golang.org/x/text@v0.7.0").unwrap().is_immutable());
-        assert!(SumdbPath::parse("tile/8/0/x001/234").unwrap().is_immutable());
+        assert!(SumdbPath::parse("lookup/golang.org/x/text@v0.7.0")
+            .unwrap()
+            .is_immutable());
+        assert!(SumdbPath::parse("tile/8/0/x001/234")
+            .unwrap()
+            .is_immutable());
         assert!(SumdbPath::parse("tile/8/data/005").unwrap().is_immutable());
-        assert!(!SumdbPath::parse("tile/8/1/123.p/17").unwrap().is_immutable());
-        for bad in ["", "tile/8/0/1234", "tile/8/0/x01/234", "tile/0/0/123", "tile/8/0/123.p/0", "tile/8/0/123.p/256", "tile/8/0/123.p/017", "lookup/noversion", "lookup/Example.com/x@v1.0.0", "tile/8/../123"] {
+        assert!(!SumdbPath::parse("tile/8/1/123.p/17")
+            .unwrap()
+            .is_immutable());
+        for bad in [
+            "",
+            "tile/8/0/1234",
+            "tile/8/0/x01/234",
+            "tile/0/0/123",
+            "tile/8/0/123.p/0",
+            "tile/8/0/123.p/256",
+            "tile/8/0/123.p/017",
+            "lookup/noversion",
+            "lookup/Example.com/x@v1.0.0",
+            "tile/8/../123",
+        ] {
             assert!(SumdbPath::parse(bad).is_err(), "{bad:?}");
         }
         assert!(check_name("sum.golang.org").is_ok());

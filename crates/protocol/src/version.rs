@@ -25,7 +25,11 @@ pub enum VersionError {
 /// version suffix (`+incompatible` only for v2+ of paths without a suffix).
 pub fn check_version(module: &str, version: &str) -> Result<(), VersionError> {
     check_path(module)?;
-    let invalid = |reason: String| VersionError::Invalid { module: module.to_string(), version: shown(version), reason };
+    let invalid = |reason: String| VersionError::Invalid {
+        module: module.to_string(),
+        version: shown(version),
+        reason,
+    };
     if !semver::is_valid(version) {
         return Err(invalid("not a semantic version".into()));
     }
@@ -39,7 +43,10 @@ pub fn check_version(module: &str, version: &str) -> Result<(), VersionError> {
 
 /// `module.CheckPathMajor`.
 fn check_path_major(version: &str, path_major: &str) -> Result<(), String> {
-    let path_major = path_major.strip_suffix("-unstable").filter(|_| path_major.starts_with(".v")).unwrap_or(path_major);
+    let path_major = path_major
+        .strip_suffix("-unstable")
+        .filter(|_| path_major.starts_with(".v"))
+        .unwrap_or(path_major);
     if version.starts_with("v0.0.0-") && path_major == ".v1" {
         return Ok(()); // Old pseudo-versions for gopkg.in/x.v1, accepted by the go command.
     }
@@ -48,13 +55,19 @@ fn check_path_major(version: &str, path_major: &str) -> Result<(), String> {
     if path_major.is_empty() {
         return match (major.as_str(), incompatible) {
             ("v0" | "v1", false) => Ok(()),
-            ("v0" | "v1", true) => Err("+incompatible is only valid for major versions 2 and above".into()),
+            ("v0" | "v1", true) => {
+                Err("+incompatible is only valid for major versions 2 and above".into())
+            }
             (_, true) => Ok(()),
-            (other, false) => Err(format!("should be v0 or v1, not {other} (a v2+ module path ends in /vN)")),
+            (other, false) => Err(format!(
+                "should be v0 or v1, not {other} (a v2+ module path ends in /vN)"
+            )),
         };
     }
     if incompatible {
-        return Err(format!("+incompatible is invalid for a path with suffix {path_major}"));
+        return Err(format!(
+            "+incompatible is invalid for a path with suffix {path_major}"
+        ));
     }
     if major == path_major[1..] {
         Ok(())
@@ -69,11 +82,28 @@ mod tests {
 
     #[test]
     fn versions_must_match_the_major_suffix() {
-        let ok = [("example.com/x", "v1.2.3"), ("example.com/x", "v0.1.0"), ("example.com/x", "v2.0.0+incompatible"), ("example.com/x/v2", "v2.1.0"), ("gopkg.in/yaml.v3", "v3.0.1"), ("gopkg.in/check.v1", "v0.0.0-20161208181325-20d25e280405"), ("example.com/x", "v0.0.0-20220101000000-abcdefabcdef")];
+        let ok = [
+            ("example.com/x", "v1.2.3"),
+            ("example.com/x", "v0.1.0"),
+            ("example.com/x", "v2.0.0+incompatible"),
+            ("example.com/x/v2", "v2.1.0"),
+            ("gopkg.in/yaml.v3", "v3.0.1"),
+            ("gopkg.in/check.v1", "v0.0.0-20161208181325-20d25e280405"),
+            ("example.com/x", "v0.0.0-20220101000000-abcdefabcdef"),
+        ];
         for (m, v) in ok {
             check_version(m, v).unwrap_or_else(|e| panic!("{m}@{v}: {e}"));
         }
-        let bad = [("example.com/x", "v2.0.0"), ("example.com/x/v2", "v1.0.0"), ("example.com/x/v2", "v2.0.0+incompatible"), ("example.com/x", "v1.0.0+incompatible"), ("example.com/x", "v1.0"), ("example.com/x", "1.0.0"), ("example.com/x", "v1.0.0+meta"), ("gopkg.in/yaml.v3", "v2.0.0")];
+        let bad = [
+            ("example.com/x", "v2.0.0"),
+            ("example.com/x/v2", "v1.0.0"),
+            ("example.com/x/v2", "v2.0.0+incompatible"),
+            ("example.com/x", "v1.0.0+incompatible"),
+            ("example.com/x", "v1.0"),
+            ("example.com/x", "1.0.0"),
+            ("example.com/x", "v1.0.0+meta"),
+            ("gopkg.in/yaml.v3", "v2.0.0"),
+        ];
         for (m, v) in bad {
             assert!(check_version(m, v).is_err(), "{m}@{v} accepted");
         }

@@ -60,21 +60,34 @@ pub struct ZipSummary {
 }
 
 /// Validates a module zip for `module@version` against its `.mod` bytes and hashes it.
-pub fn check_zip<R: Read + Seek>(reader: R, module: &str, version: &str, go_mod: &[u8]) -> Result<ZipSummary, ZipError> {
-    let mut archive = zip::ZipArchive::new(reader).map_err(|e| ZipError::Malformed(e.to_string()))?;
+pub fn check_zip<R: Read + Seek>(
+    reader: R,
+    module: &str,
+    version: &str,
+    go_mod: &[u8],
+) -> Result<ZipSummary, ZipError> {
+    let mut archive =
+        zip::ZipArchive::new(reader).map_err(|e| ZipError::Malformed(e.to_string()))?;
     let prefix = format!("{module}@{version}/");
     let mut folded: HashMap<String, String> = HashMap::new();
     let mut lines: Vec<(String, String)> = Vec::with_capacity(archive.len());
     let mut total = 0u64;
     let mut root_go_mod: Option<Vec<u8>> = None;
     for i in 0..archive.len() {
-        let mut file = archive.by_index(i).map_err(|e| ZipError::Malformed(e.to_string()))?;
+        let mut file = archive
+            .by_index(i)
+            .map_err(|e| ZipError::Malformed(e.to_string()))?;
         let name = file.name().to_string();
-        let bad = |reason: String| ZipError::BadEntry { name: shown(&name), reason };
+        let bad = |reason: String| ZipError::BadEntry {
+            name: shown(&name),
+            reason,
+        };
         if name.contains('\n') {
             return Err(bad("newline in file name".into()));
         }
-        let rel = name.strip_prefix(&prefix).ok_or_else(|| bad(format!("not under {prefix:?}")))?;
+        let rel = name
+            .strip_prefix(&prefix)
+            .ok_or_else(|| bad(format!("not under {prefix:?}")))?;
         let is_dir = rel.ends_with('/') || rel.is_empty();
         let rel_clean = rel.trim_end_matches('/');
         if !rel_clean.is_empty() {
@@ -106,28 +119,48 @@ pub fn check_zip<R: Read + Seek>(reader: R, module: &str, version: &str, go_mod:
     for (name, digest) in &lines {
         summary.update(format!("{digest}  {name}\n"));
     }
-    let h1 = format!("h1:{}", base64::engine::general_purpose::STANDARD.encode(summary.finalize()));
-    Ok(ZipSummary { h1, files: lines.len() as u64, uncompressed_bytes: total })
+    let h1 = format!(
+        "h1:{}",
+        base64::engine::general_purpose::STANDARD.encode(summary.finalize())
+    );
+    Ok(ZipSummary {
+        h1,
+        files: lines.len() as u64,
+        uncompressed_bytes: total,
+    })
 }
 
 /// Decompresses one entry, hashing it, failing beyond `budget` bytes. Keeps the bytes
 /// when `keep` is set (the root go.mod), bounded by the go.mod limit.
-fn hash_entry(file: &mut impl Read, budget: u64, mut keep: Option<Vec<u8>>, name: &str) -> Result<(String, u64, Option<Vec<u8>>), ZipError> {
+fn hash_entry(
+    file: &mut impl Read,
+    budget: u64,
+    mut keep: Option<Vec<u8>>,
+    name: &str,
+) -> Result<(String, u64, Option<Vec<u8>>), ZipError> {
     let mut hasher = Sha256::new();
     let mut buf = [0u8; 32 * 1024];
     let mut size = 0u64;
     loop {
-        let n = file.read(&mut buf).map_err(|e| ZipError::Malformed(format!("{}: {e}", shown(name))))?;
+        let n = file
+            .read(&mut buf)
+            .map_err(|e| ZipError::Malformed(format!("{}: {e}", shown(name))))?;
         if n == 0 {
             break;
         }
         size += n as u64;
         if size > budget {
-            return Err(ZipError::TooLarge { what: "total uncompressed size".into(), limit: MAX_ZIP_SIZE });
+            return Err(ZipError::TooLarge {
+                what: "total uncompressed size".into(),
+                limit: MAX_ZIP_SIZE,
+            });
         }
         if let Some(kept) = keep.as_mut() {
             if size > MAX_GO_MOD_SIZE {
-                return Err(ZipError::TooLarge { what: "go.mod".into(), limit: MAX_GO_MOD_SIZE });
+                return Err(ZipError::TooLarge {
+                    what: "go.mod".into(),
+                    limit: MAX_GO_MOD_SIZE,
+                });
             }
             kept.extend_from_slice(&buf[..n]);
         }
