@@ -1,0 +1,27 @@
+//! The replicated cache index: which bytes the cluster serves for every artifact.
+//!
+//! # Layout
+//! - [`types`]: the openraft type configuration, log commands and apply results.
+//! - [`log_store`]: the Raft log on sled; appends and votes flushed before acknowledgement.
+//! - [`state_machine`]: the index as a deterministic, insert-only state machine; snapshots.
+//! - [`reader`]: local reads of the applied index for the front end.
+//! - [`network`] / [`server`] / [`wire`]: Raft RPCs over tonic gRPC (`proto/raft.proto`),
+//!   with openraft ⇄ protobuf conversions in `wire` only.
+//! - [`node`]: the facade the binary uses ([`Consensus`]).
+//! - [`error`]: [`ConsensusError`], with "not leader" as its own variant.
+
+pub mod error;
+mod keys;
+pub mod log_store;
+pub mod network;
+pub mod node;
+pub mod reader;
+pub mod server;
+pub mod state_machine;
+pub mod types;
+pub mod wire;
+
+pub use error::ConsensusError;
+pub use node::{Consensus, ConsensusConfig};
+pub use reader::{IndexReader, VersionSummary};
+pub use types::{ApplyResponse, IndexCommand, NodeId, RaftMetrics, TypeConfig};

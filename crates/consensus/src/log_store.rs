@@ -1,0 +1,162 @@
+//! The Raft log on sled (openraft storage-v2 `RaftLogStorage`).
+//!
+//! Tree `raft_log`: big-endian index → JSON entry. Tree `raft_meta`: vote, committed,
+//! last purged log id. Appends and votes are flushed to disk before they are
+//! acknowledged, so an acknowledged fill survives a crash of a majority.
+
+use std::fmt::Debug;
+use std::ops::{Bound, RangeBounds};
+
+use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
+use openraft::{ErrorSubject, ErrorVerb, OptionalSend, RaftLogReader, Vote};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::error::storage_err;
+use crate::keys::{log_index, parse_log_index};
+use crate::types::{Entry, LogId, NodeId, StorageError, TypeConfig};
+
+const VOTE: &[u8] = b"vote";
+const COMMITTED: &[u8] = b"committed";
+const LAST_PURGED: &[u8] = b"last_purged";
+
+/// The sled-backed Raft log. Cheap to clone (trees are handles).
+#[derive(Debug, Clone)]
+pub struct LogStore {
+    db: sled::Db,
+    logs: sled::Tree,
+    meta: sled::Tree,
+}
+
+impl LogStore {
+    /// Opens the log trees in `db`.
+    pub fn open(db: &sled::Db) -> Result<Self, sled::Error> {
+        Ok(Self { db: db.clone(), logs: db.open_tree("raft_log")?, meta: db.open_tree("raft_meta")? })
+    }
+
+    fn get_meta<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StorageError> {
+        let read = |e: &dyn std::fmt::Display| storage_err(ErrorVerb::Read, ErrorSubject::Store, e);
+        match self.meta.get(key).map_err(|e| read(&e))? {
+            None => Ok(None),
+            Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| read(&e)),
+        }
+    }
+
+    fn put_meta<T: Serialize>(&self, key: &[u8], value: &T) -> Result<(), StorageError> {
+        let write = |e: &dyn std::fmt::Display| storage_err(ErrorVerb::Write, ErrorSubject::Store, e);
+        let bytes = serde_json::to_vec(value).map_err(|e| write(&e))?;
+        self.meta.insert(key, bytes).map_err(|e| write(&e))?;
+        Ok(())
+    }
+
+    async fn flush(&self, subject: ErrorSubject<NodeId>) -> Result<(), StorageError> {
+        self.db.flush_async().await.map_err(|e| storage_err(ErrorVerb::Write, subject, e))?;
+        Ok(())
+    }
+
+    fn last_entry_id(&self) -> Result<Option<LogId>, StorageError> {
+        let read = |e: &dyn std::fmt::Display| storage_err(ErrorVerb::Read, ErrorSubject::Logs, e);
+        match self.logs.last().map_err(|e| read(&e))? {
+            None => Ok(None),
+            Some((_, bytes)) => {
+                let entry: Entry = serde_json::from_slice(&bytes).map_err(|e| read(&e))?;
+                Ok(Some(entry.log_id))
+            }
+        }
+    }
+}
+
+fn bound_key(bound: Bound<&u64>) -> Bound<[u8; 8]> {
+    match bound {
+        Bound::Included(i) => Bound::Included(log_index(*i)),
+        Bound::Excluded(i) => Bound::Excluded(log_index(*i)),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(&mut self, range: RB) -> Result<Vec<Entry>, StorageError> {
+        let read = |e: &dyn std::fmt::Display| storage_err(ErrorVerb::Read, ErrorSubject::Logs, e);
+        let range = (bound_key(range.start_bound()), bound_key(range.end_bound()));
+        let mut entries = Vec::new();
+        for item in self.logs.range(range) {
+            let (key, bytes) = item.map_err(|e| read(&e))?;
+            let entry: Entry = serde_json::from_slice(&bytes).map_err(|e| read(&e))?;
+            debug_assert_eq!(parse_log_index(&key), Some(entry.log_id.index));
+            entries.push(entry);
+        }
+        Ok(entries)
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = Self;
+
+    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError> {
+        let last_purged_log_id: Option<LogId> = self.get_meta(LAST_PURGED)?;
+        let last_log_id = self.last_entry_id()?.or(last_purged_log_id);
+        Ok(LogState { last_purged_log_id, last_log_id })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote<NodeId>) -> Result<(), StorageError> {
+        self.put_meta(VOTE, vote)?;
+        self.flush(ErrorSubject::Vote).await
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote<NodeId>>, StorageError> {
+        self.get_meta(VOTE)
+    }
+
+    async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
+        // Not flushed on purpose: a lower committed index after a crash is safe.
+        self.put_meta(COMMITTED, &committed)
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
+        Ok(self.get_meta::<Option<LogId>>(COMMITTED)?.flatten())
+    }
+
+    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), StorageError>
+    where
+        I: IntoIterator<Item = Entry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let mut batch = sled::Batch::default();
+        for entry in entries {
+            let bytes = serde_json::to_vec(&entry).map_err(|e| storage_err(ErrorVerb::Write, ErrorSubject::Logs, e))?;
+            batch.insert(&log_index(entry.log_id.index), bytes);
+        }
+        self.logs.apply_batch(batch).map_err(|e| storage_err(ErrorVerb::Write, ErrorSubject::Logs, e))?;
+        let flushed = self.db.flush_async().await.map(|_| ()).map_err(std::io::Error::other);
+        let failed = flushed.as_ref().err().map(|e| storage_err(ErrorVerb::Write, ErrorSubject::Logs, e));
+        callback.log_io_completed(flushed);
+        failed.map_or(Ok(()), Err)
+    }
+
+    async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        let write = |e: &dyn std::fmt::Display| storage_err(ErrorVerb::Delete, ErrorSubject::Logs, e);
+        let mut batch = sled::Batch::default();
+        for key in self.logs.range(log_index(log_id.index)..).keys() {
+            batch.remove(key.map_err(|e| write(&e))?);
+        }
+        self.logs.apply_batch(batch).map_err(|e| write(&e))?;
+        self.flush(ErrorSubject::Logs).await
+    }
+
+    async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        // Record the purge point first: a crash mid-purge then only leaves extra entries.
+        self.put_meta(LAST_PURGED, &log_id)?;
+        self.flush(ErrorSubject::Logs).await?;
+        let write = |e: &dyn std::fmt::Display| storage_err(ErrorVerb::Delete, ErrorSubject::Logs, e);
+        let mut batch = sled::Batch::default();
+        for key in self.logs.range(..=log_index(log_id.index)).keys() {
+            batch.remove(key.map_err(|e| write(&e))?);
+        }
+        self.logs.apply_batch(batch).map_err(|e| write(&e))?;
+        Ok(())
+    }
+}

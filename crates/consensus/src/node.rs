@@ -1,0 +1,134 @@
+//! The facade the node binary uses: open, bootstrap, write, read, watch, shut down.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use goproxy_protocol::index::IndexEntry;
+use openraft::error::{ClientWriteError, InitializeError, RaftError};
+use openraft::{BasicNode, ServerState, SnapshotPolicy};
+
+use crate::error::ConsensusError;
+use crate::log_store::LogStore;
+use crate::network::{Network, MAX_MESSAGE};
+use crate::reader::IndexReader;
+use crate::server::RaftGrpc;
+use crate::state_machine::StateMachine;
+use crate::types::{ApplyResponse, IndexCommand, NodeId, Raft, RaftMetrics};
+use crate::wire::pb::raft_service_server::RaftServiceServer;
+
+/// Consensus settings (the node's validated configuration fills these in).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsensusConfig {
+    /// This node's id.
+    pub node_id: NodeId,
+    /// `host:port` peers use to reach this node's gRPC listener.
+    pub raft_addr: String,
+    /// Leader heartbeat period, ms.
+    pub heartbeat_interval_ms: u64,
+    /// Election timeout lower bound, ms.
+    pub election_timeout_min_ms: u64,
+    /// Election timeout upper bound, ms.
+    pub election_timeout_max_ms: u64,
+    /// Log entries since the last snapshot that trigger a new one.
+    pub snapshot_logs_since_last: u64,
+    /// Log entries kept behind the snapshot for lagging followers.
+    pub max_in_snapshot_log_to_keep: u64,
+}
+
+/// A running Raft member holding the cache index. Cheap to clone.
+#[derive(Clone)]
+pub struct Consensus {
+    raft: Raft,
+    reader: IndexReader,
+    node_id: NodeId,
+    raft_addr: String,
+}
+
+impl Consensus {
+    /// Opens the log and state machine in `db` and starts the Raft member.
+    pub async fn open(db: sled::Db, cfg: ConsensusConfig) -> Result<Self, ConsensusError> {
+        let config = openraft::Config {
+            cluster_name: "goproxy-ha".into(),
+            heartbeat_interval: cfg.heartbeat_interval_ms,
+            election_timeout_min: cfg.election_timeout_min_ms,
+            election_timeout_max: cfg.election_timeout_max_ms,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(cfg.snapshot_logs_since_last),
+            max_in_snapshot_log_to_keep: cfg.max_in_snapshot_log_to_keep,
+            ..Default::default()
+        }
+        .validate()
+        .map_err(|e| ConsensusError::Config(e.to_string()))?;
+        let log = LogStore::open(&db)?;
+        let state_machine = StateMachine::open(&db)?;
+        let reader = state_machine.reader();
+        let raft = Raft::new(cfg.node_id, Arc::new(config), Network, log, state_machine)
+            .await
+            .map_err(|e| ConsensusError::Raft(e.to_string()))?;
+        Ok(Self { raft, reader, node_id: cfg.node_id, raft_addr: cfg.raft_addr })
+    }
+
+    /// Initialises a one-member group of this node, unless already initialised.
+    pub async fn initialize_single(&self) -> Result<(), ConsensusError> {
+        let members = BTreeMap::from([(self.node_id, self.raft_addr.clone())]);
+        self.initialize(members).await
+    }
+
+    /// Initialises the group with `members` (id → Raft address), unless already initialised.
+    pub async fn initialize(&self, members: BTreeMap<NodeId, String>) -> Result<(), ConsensusError> {
+        if self.raft.is_initialized().await.map_err(|e| ConsensusError::Raft(e.to_string()))? {
+            return Ok(());
+        }
+        let nodes: BTreeMap<NodeId, BasicNode> = members.into_iter().map(|(id, addr)| (id, BasicNode::new(addr))).collect();
+        match self.raft.initialize(nodes).await {
+            Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => Ok(()),
+            Err(e) => Err(ConsensusError::Raft(e.to_string())),
+        }
+    }
+
+    /// Commits an index entry through Raft and returns what applying it did.
+    pub async fn put(&self, entry: IndexEntry) -> Result<ApplyResponse, ConsensusError> {
+        match self.raft.client_write(IndexCommand::Put(entry)).await {
+            Ok(response) => Ok(response.data),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => Err(ConsensusError::NotLeader {
+                leader_id: forward.leader_id,
+                leader_addr: forward.leader_node.map(|n| n.addr),
+            }),
+            Err(e) => Err(ConsensusError::Raft(e.to_string())),
+        }
+    }
+
+    /// Local reads of the applied index.
+    pub fn reader(&self) -> IndexReader {
+        self.reader.clone()
+    }
+
+    /// Watch of Raft metrics (state, leader, term, applied index, quorum freshness).
+    pub fn metrics(&self) -> tokio::sync::watch::Receiver<RaftMetrics> {
+        self.raft.metrics()
+    }
+
+    /// True while this node believes it leads.
+    pub fn is_leader(&self) -> bool {
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow();
+        m.state == ServerState::Leader && m.current_leader == Some(self.node_id)
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> NodeId {
+        self.node_id
+    }
+
+    /// The gRPC service to mount on this node's Raft listener.
+    pub fn grpc_routes(&self) -> tonic::service::Routes {
+        let service = RaftServiceServer::new(RaftGrpc::new(self.raft.clone()))
+            .max_decoding_message_size(MAX_MESSAGE)
+            .max_encoding_message_size(MAX_MESSAGE);
+        tonic::service::Routes::new(service)
+    }
+
+    /// Stops the Raft member.
+    pub async fn shutdown(&self) -> Result<(), ConsensusError> {
+        self.raft.shutdown().await.map_err(|e| ConsensusError::Raft(e.to_string()))
+    }
+}

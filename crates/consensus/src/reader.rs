@@ -1,0 +1,73 @@
+//! Local reads of the applied index, without going through Raft.
+
+use goproxy_protocol::index::{ArtifactKey, ArtifactKind, IndexEntry};
+
+use crate::error::ConsensusError;
+use crate::keys;
+
+/// First byte of state-machine metadata keys; never the first byte of a module path.
+pub const META_PREFIX: u8 = 0xff;
+
+/// One version with any committed artifact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionSummary {
+    /// Canonical version.
+    pub version: String,
+    /// Time from its `.info`, if cached.
+    pub time: Option<String>,
+    /// Whether the `.info` is cached.
+    pub has_info: bool,
+}
+
+/// Read handle over the applied index. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct IndexReader {
+    tree: sled::Tree,
+}
+
+impl IndexReader {
+    pub(crate) fn new(tree: sled::Tree) -> Self {
+        Self { tree }
+    }
+
+    /// The committed entry for `key`, if applied on this node.
+    pub fn get(&self, key: &ArtifactKey) -> Result<Option<IndexEntry>, ConsensusError> {
+        match self.tree.get(keys::artifact(key))? {
+            None => Ok(None),
+            Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| ConsensusError::Storage(e.to_string())),
+        }
+    }
+
+    /// Every version of `module` with at least one artifact, in key order.
+    pub fn versions(&self, module: &str) -> Result<Vec<VersionSummary>, ConsensusError> {
+        let mut out: Vec<VersionSummary> = Vec::new();
+        for item in self.tree.scan_prefix(keys::module_prefix(module)) {
+            let (_, bytes) = item?;
+            let entry: IndexEntry = serde_json::from_slice(&bytes).map_err(|e| ConsensusError::Storage(e.to_string()))?;
+            let is_info = entry.key.kind == ArtifactKind::Info;
+            match out.last_mut() {
+                Some(last) if last.version == entry.key.version => {
+                    last.has_info |= is_info;
+                    last.time = last.time.take().or(entry.version_time);
+                }
+                _ => out.push(VersionSummary { version: entry.key.version, time: entry.version_time, has_info: is_info }),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every committed entry (for snapshots, repair and status).
+    pub fn all_entries(&self) -> Result<Vec<IndexEntry>, ConsensusError> {
+        let mut out = Vec::new();
+        for item in self.tree.range(..vec![META_PREFIX]) {
+            let (_, bytes) = item?;
+            out.push(serde_json::from_slice(&bytes).map_err(|e| ConsensusError::Storage(e.to_string()))?);
+        }
+        Ok(out)
+    }
+
+    /// Number of committed entries.
+    pub fn entry_count(&self) -> usize {
+        self.tree.range(..vec![META_PREFIX]).count()
+    }
+}

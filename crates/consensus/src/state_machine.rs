@@ -1,0 +1,199 @@
+//! The cache index as a Raft state machine on sled (openraft storage-v2).
+//!
+//! Tree `index`: artifact key → JSON [`IndexEntry`], plus applied-state metadata under
+//! the reserved `0xFF` prefix (module paths never start with that byte). Each applied
+//! batch is one atomic sled batch, so a crash never leaves entries without the matching
+//! `last_applied`. Entries are insert-only: the first committed content for a key wins,
+//! which makes applying deterministic and re-applying idempotent.
+
+use std::collections::HashMap;
+use std::io::Cursor;
+
+use goproxy_protocol::index::IndexEntry;
+use openraft::storage::{RaftStateMachine, Snapshot};
+use openraft::{EntryPayload, ErrorSubject, ErrorVerb, OptionalSend, RaftSnapshotBuilder, SnapshotMeta, StoredMembership};
+use serde::{Deserialize, Serialize};
+
+use crate::error::storage_err;
+use crate::keys;
+use crate::reader::{IndexReader, META_PREFIX};
+use crate::types::{ApplyResponse, Entry, IndexCommand, LogId, NodeId, StorageError, TypeConfig};
+
+const LAST_APPLIED: &[u8] = b"\xffmeta/last_applied";
+const LAST_MEMBERSHIP: &[u8] = b"\xffmeta/last_membership";
+const SNAPSHOT_META: &[u8] = b"meta";
+const SNAPSHOT_DATA: &[u8] = b"data";
+
+type Membership = StoredMembership<NodeId, openraft::BasicNode>;
+type Meta = SnapshotMeta<NodeId, openraft::BasicNode>;
+
+/// Snapshot payload: the whole index at `last_applied`. Serialized as JSON.
+#[derive(Serialize, Deserialize)]
+struct SnapshotData {
+    last_applied: Option<LogId>,
+    last_membership: Membership,
+    entries: Vec<IndexEntry>,
+}
+
+/// The state machine. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct StateMachine {
+    db: sled::Db,
+    index: sled::Tree,
+    snapshot: sled::Tree,
+}
+
+fn read_err(e: impl std::fmt::Display) -> StorageError {
+    storage_err(ErrorVerb::Read, ErrorSubject::StateMachine, e)
+}
+
+fn write_err(e: impl std::fmt::Display) -> StorageError {
+    storage_err(ErrorVerb::Write, ErrorSubject::StateMachine, e)
+}
+
+impl StateMachine {
+    /// Opens the state-machine trees in `db`.
+    pub fn open(db: &sled::Db) -> Result<Self, sled::Error> {
+        Ok(Self { db: db.clone(), index: db.open_tree("index")?, snapshot: db.open_tree("snapshot")? })
+    }
+
+    /// A reader over the applied index for local (non-Raft) reads.
+    pub fn reader(&self) -> IndexReader {
+        IndexReader::new(self.index.clone())
+    }
+
+    fn meta<T: for<'de> Deserialize<'de> + Default>(&self, key: &[u8]) -> Result<T, StorageError> {
+        match self.index.get(key).map_err(read_err)? {
+            None => Ok(T::default()),
+            Some(bytes) => serde_json::from_slice(&bytes).map_err(read_err),
+        }
+    }
+
+    fn applied(&self) -> Result<(Option<LogId>, Membership), StorageError> {
+        Ok((self.meta(LAST_APPLIED)?, self.meta(LAST_MEMBERSHIP)?))
+    }
+
+    fn stored_snapshot(&self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
+        let meta = self.snapshot.get(SNAPSHOT_META).map_err(read_err)?;
+        let data = self.snapshot.get(SNAPSHOT_DATA).map_err(read_err)?;
+        match (meta, data) {
+            (Some(meta), Some(data)) => {
+                let meta: Meta = serde_json::from_slice(&meta).map_err(read_err)?;
+                Ok(Some(Snapshot { meta, snapshot: Box::new(Cursor::new(data.to_vec())) }))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    async fn store_snapshot(&self, meta: &Meta, data: &[u8]) -> Result<(), StorageError> {
+        let mut batch = sled::Batch::default();
+        batch.insert(SNAPSHOT_META, serde_json::to_vec(meta).map_err(write_err)?);
+        batch.insert(SNAPSHOT_DATA, data);
+        self.snapshot.apply_batch(batch).map_err(write_err)?;
+        self.db.flush_async().await.map_err(write_err)?;
+        Ok(())
+    }
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
+    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
+        // Applied state first, then entries: the entries may include a few applied later,
+        // which is harmless because re-applying those log entries is idempotent.
+        let (last_applied, last_membership) = self.applied()?;
+        let reader = self.reader();
+        let entries = reader.all_entries().map_err(read_err)?;
+        let data = SnapshotData { last_applied, last_membership: last_membership.clone(), entries };
+        let bytes = serde_json::to_vec(&data).map_err(write_err)?;
+        let snapshot_id = match last_applied {
+            Some(id) => format!("{}-{}-{}", id.leader_id, id.index, bytes.len()),
+            None => format!("empty-{}", bytes.len()),
+        };
+        let meta = Meta { last_log_id: last_applied, last_membership, snapshot_id };
+        self.store_snapshot(&meta, &bytes).await?;
+        tracing::info!(snapshot = %meta.snapshot_id, bytes = bytes.len(), "built index snapshot");
+        Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(bytes)) })
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotBuilder = Self;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, Membership), StorageError> {
+        self.applied()
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<ApplyResponse>, StorageError>
+    where
+        I: IntoIterator<Item = Entry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let mut batch = sled::Batch::default();
+        let mut pending: HashMap<Vec<u8>, IndexEntry> = HashMap::new();
+        let mut responses = Vec::new();
+        let (mut last_applied, mut membership) = self.applied()?;
+        for entry in entries {
+            last_applied = Some(entry.log_id);
+            let response = match entry.payload {
+                EntryPayload::Blank => ApplyResponse::Empty,
+                EntryPayload::Membership(m) => {
+                    membership = StoredMembership::new(Some(entry.log_id), m);
+                    ApplyResponse::Empty
+                }
+                EntryPayload::Normal(IndexCommand::Put(put)) => {
+                    let key = keys::artifact(&put.key);
+                    let existing = match pending.get(&key) {
+                        Some(e) => Some(e.clone()),
+                        None => self.index.get(&key).map_err(read_err)?.map(|b| serde_json::from_slice(&b)).transpose().map_err(read_err)?,
+                    };
+                    match existing {
+                        Some(existing) if existing.same_content(&put) => ApplyResponse::AlreadyPresent,
+                        Some(existing) => ApplyResponse::Conflict { existing },
+                        None => {
+                            batch.insert(key.clone(), serde_json::to_vec(&put).map_err(write_err)?);
+                            pending.insert(key, put);
+                            ApplyResponse::Inserted
+                        }
+                    }
+                }
+            };
+            responses.push(response);
+        }
+        batch.insert(LAST_APPLIED, serde_json::to_vec(&last_applied).map_err(write_err)?);
+        batch.insert(LAST_MEMBERSHIP, serde_json::to_vec(&membership).map_err(write_err)?);
+        self.index.apply_batch(batch).map_err(write_err)?;
+        Ok(responses)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        self.clone()
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(&mut self, meta: &Meta, snapshot: Box<Cursor<Vec<u8>>>) -> Result<(), StorageError> {
+        let bytes = snapshot.into_inner();
+        let data: SnapshotData = serde_json::from_slice(&bytes).map_err(write_err)?;
+        let mut batch = sled::Batch::default();
+        for key in self.index.iter().keys() {
+            batch.remove(key.map_err(read_err)?);
+        }
+        for entry in &data.entries {
+            batch.insert(keys::artifact(&entry.key), serde_json::to_vec(entry).map_err(write_err)?);
+        }
+        batch.insert(LAST_APPLIED, serde_json::to_vec(&meta.last_log_id).map_err(write_err)?);
+        batch.insert(LAST_MEMBERSHIP, serde_json::to_vec(&meta.last_membership).map_err(write_err)?);
+        self.index.apply_batch(batch).map_err(write_err)?;
+        self.store_snapshot(meta, &bytes).await?;
+        tracing::info!(snapshot = %meta.snapshot_id, entries = data.entries.len(), "installed index snapshot");
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
+        self.stored_snapshot()
+    }
+}
+
+/// Guard against the reserved prefix ever colliding with artifact keys.
+const _: () = assert!(META_PREFIX == 0xff);

@@ -1,0 +1,55 @@
+//! The Raft type configuration: what the log carries and what applying it returns.
+
+use std::io::Cursor;
+
+use goproxy_protocol::index::IndexEntry;
+use serde::{Deserialize, Serialize};
+
+/// A command in the replicated log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum IndexCommand {
+    /// Record the content of an artifact (first committed content wins forever).
+    Put(IndexEntry),
+}
+
+/// The result of applying one log entry to the state machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum ApplyResponse {
+    /// A blank or membership entry: nothing for clients.
+    #[default]
+    Empty,
+    /// The entry was new and is now committed.
+    Inserted,
+    /// The same content was already committed.
+    AlreadyPresent,
+    /// A different content was committed first; it stays.
+    Conflict {
+        /// The entry that is, and stays, committed.
+        existing: IndexEntry,
+    },
+}
+
+openraft::declare_raft_types!(
+    /// openraft type configuration of the cache index.
+    pub TypeConfig:
+        D = IndexCommand,
+        R = ApplyResponse,
+        NodeId = u64,
+        Node = openraft::BasicNode,
+        Entry = openraft::Entry<TypeConfig>,
+        SnapshotData = Cursor<Vec<u8>>,
+        AsyncRuntime = openraft::TokioRuntime,
+);
+
+/// Node id type.
+pub type NodeId = u64;
+/// openraft's storage error for this configuration.
+pub type StorageError = openraft::StorageError<NodeId>;
+/// The Raft handle.
+pub type Raft = openraft::Raft<TypeConfig>;
+/// A log entry.
+pub type Entry = openraft::Entry<TypeConfig>;
+/// Log ids.
+pub type LogId = openraft::LogId<NodeId>;
+/// Metrics snapshot.
+pub type RaftMetrics = openraft::RaftMetrics<NodeId, openraft::BasicNode>;
