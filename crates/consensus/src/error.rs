@@ -32,7 +32,11 @@ impl From<sled::Error> for ConsensusError {
 }
 
 /// openraft storage error for a sled failure while reading or writing `subject`.
-pub(crate) fn storage_err(verb: openraft::ErrorVerb, subject: openraft::ErrorSubject<NodeId>, e: impl std::fmt::Display) -> openraft::StorageError<NodeId> {
+pub(crate) fn storage_err(
+    verb: openraft::ErrorVerb,
+    subject: openraft::ErrorSubject<NodeId>,
+    e: impl std::fmt::Display,
+) -> openraft::StorageError<NodeId> {
     let io = std::io::Error::other(e.to_string());
     openraft::StorageError::from_io_error(subject, verb, io)
 }

@@ -44,7 +44,11 @@ mod tests {
 
     #[test]
     fn module_prefixes_do_not_overlap() {
-        let key = ArtifactKey { module: "a.b/cd".into(), version: "v1.0.0".into(), kind: ArtifactKind::Zip };
+        let key = ArtifactKey {
+            module: "a.b/cd".into(),
+            version: "v1.0.0".into(),
+            kind: ArtifactKind::Zip,
+        };
         assert!(!artifact(&key).starts_with(&module_prefix("a.b/c")));
         assert!(artifact(&key).starts_with(&module_prefix("a.b/cd")));
         assert_eq!(parse_log_index(&log_index(42)), Some(42));

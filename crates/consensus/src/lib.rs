@@ -10,6 +10,9 @@
 //! - [`node`]: the facade the binary uses ([`Consensus`]).
 //! - [`error`]: [`ConsensusError`], with "not leader" as its own variant.
 
+// openraft's trait methods return its own (large) StorageError; helpers return it too.
+#![allow(clippy::result_large_err)]
+
 pub mod error;
 mod keys;
 pub mod log_store;

@@ -31,26 +31,36 @@ pub struct LogStore {
 impl LogStore {
     /// Opens the log trees in `db`.
     pub fn open(db: &sled::Db) -> Result<Self, sled::Error> {
-        Ok(Self { db: db.clone(), logs: db.open_tree("raft_log")?, meta: db.open_tree("raft_meta")? })
+        Ok(Self {
+            db: db.clone(),
+            logs: db.open_tree("raft_log")?,
+            meta: db.open_tree("raft_meta")?,
+        })
     }
 
     fn get_meta<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StorageError> {
         let read = |e: &dyn std::fmt::Display| storage_err(ErrorVerb::Read, ErrorSubject::Store, e);
         match self.meta.get(key).map_err(|e| read(&e))? {
             None => Ok(None),
-            Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| read(&e)),
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| read(&e)),
         }
     }
 
     fn put_meta<T: Serialize>(&self, key: &[u8], value: &T) -> Result<(), StorageError> {
-        let write = |e: &dyn std::fmt::Display| storage_err(ErrorVerb::Write, ErrorSubject::Store, e);
+        let write =
+            |e: &dyn std::fmt::Display| storage_err(ErrorVerb::Write, ErrorSubject::Store, e);
         let bytes = serde_json::to_vec(value).map_err(|e| write(&e))?;
         self.meta.insert(key, bytes).map_err(|e| write(&e))?;
         Ok(())
     }
 
     async fn flush(&self, subject: ErrorSubject<NodeId>) -> Result<(), StorageError> {
-        self.db.flush_async().await.map_err(|e| storage_err(ErrorVerb::Write, subject, e))?;
+        self.db
+            .flush_async()
+            .await
+            .map_err(|e| storage_err(ErrorVerb::Write, subject, e))?;
         Ok(())
     }
 
@@ -75,7 +85,10 @@ fn bound_key(bound: Bound<&u64>) -> Bound<[u8; 8]> {
 }
 
 impl RaftLogReader<TypeConfig> for LogStore {
-    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(&mut self, range: RB) -> Result<Vec<Entry>, StorageError> {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry>, StorageError> {
         let read = |e: &dyn std::fmt::Display| storage_err(ErrorVerb::Read, ErrorSubject::Logs, e);
         let range = (bound_key(range.start_bound()), bound_key(range.end_bound()));
         let mut entries = Vec::new();
@@ -95,7 +108,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError> {
         let last_purged_log_id: Option<LogId> = self.get_meta(LAST_PURGED)?;
         let last_log_id = self.last_entry_id()?.or(last_purged_log_id);
-        Ok(LogState { last_purged_log_id, last_log_id })
+        Ok(LogState {
+            last_purged_log_id,
+            last_log_id,
+        })
     }
 
     async fn get_log_reader(&mut self) -> Self::LogReader {
@@ -120,25 +136,41 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         Ok(self.get_meta::<Option<LogId>>(COMMITTED)?.flatten())
     }
 
-    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), StorageError>
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: LogFlushed<TypeConfig>,
+    ) -> Result<(), StorageError>
     where
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
         let mut batch = sled::Batch::default();
         for entry in entries {
-            let bytes = serde_json::to_vec(&entry).map_err(|e| storage_err(ErrorVerb::Write, ErrorSubject::Logs, e))?;
+            let bytes = serde_json::to_vec(&entry)
+                .map_err(|e| storage_err(ErrorVerb::Write, ErrorSubject::Logs, e))?;
             batch.insert(&log_index(entry.log_id.index), bytes);
         }
-        self.logs.apply_batch(batch).map_err(|e| storage_err(ErrorVerb::Write, ErrorSubject::Logs, e))?;
-        let flushed = self.db.flush_async().await.map(|_| ()).map_err(std::io::Error::other);
-        let failed = flushed.as_ref().err().map(|e| storage_err(ErrorVerb::Write, ErrorSubject::Logs, e));
+        self.logs
+            .apply_batch(batch)
+            .map_err(|e| storage_err(ErrorVerb::Write, ErrorSubject::Logs, e))?;
+        let flushed = self
+            .db
+            .flush_async()
+            .await
+            .map(|_| ())
+            .map_err(std::io::Error::other);
+        let failed = flushed
+            .as_ref()
+            .err()
+            .map(|e| storage_err(ErrorVerb::Write, ErrorSubject::Logs, e));
         callback.log_io_completed(flushed);
         failed.map_or(Ok(()), Err)
     }
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
-        let write = |e: &dyn std::fmt::Display| storage_err(ErrorVerb::Delete, ErrorSubject::Logs, e);
+        let write =
+            |e: &dyn std::fmt::Display| storage_err(ErrorVerb::Delete, ErrorSubject::Logs, e);
         let mut batch = sled::Batch::default();
         for key in self.logs.range(log_index(log_id.index)..).keys() {
             batch.remove(key.map_err(|e| write(&e))?);
@@ -151,7 +183,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // Record the purge point first: a crash mid-purge then only leaves extra entries.
         self.put_meta(LAST_PURGED, &log_id)?;
         self.flush(ErrorSubject::Logs).await?;
-        let write = |e: &dyn std::fmt::Display| storage_err(ErrorVerb::Delete, ErrorSubject::Logs, e);
+        let write =
+            |e: &dyn std::fmt::Display| storage_err(ErrorVerb::Delete, ErrorSubject::Logs, e);
         let mut batch = sled::Batch::default();
         for key in self.logs.range(..=log_index(log_id.index)).keys() {
             batch.remove(key.map_err(|e| write(&e))?);

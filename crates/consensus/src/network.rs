@@ -2,9 +2,14 @@
 
 use std::time::Duration;
 
-use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
-use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest, VoteResponse};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
 use openraft::BasicNode;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -26,7 +31,11 @@ impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = PeerClient;
 
     async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> PeerClient {
-        PeerClient { target, addr: node.addr.clone(), client: None }
+        PeerClient {
+            target,
+            addr: node.addr.clone(),
+            client: None,
+        }
     }
 }
 
@@ -56,7 +65,12 @@ impl PeerClient {
         Ok(client)
     }
 
-    async fn call<Req, Resp, E>(&mut self, kind: Rpc, message: &Req, option: &RPCOption) -> RpcResult<Resp, E>
+    async fn call<Req, Resp, E>(
+        &mut self,
+        kind: Rpc,
+        message: &Req,
+        option: &RPCOption,
+    ) -> RpcResult<Resp, E>
     where
         Req: Serialize,
         Resp: DeserializeOwned,
@@ -71,7 +85,9 @@ impl PeerClient {
             Rpc::Vote => client.vote(request).await,
             Rpc::Snapshot => client.install_snapshot(request).await,
         };
-        let reply = reply.map_err(|status| self.transport_error(status))?.into_inner();
+        let reply = reply
+            .map_err(|status| self.transport_error(status))?
+            .into_inner();
         match wire::parse_reply::<Resp, E>(&reply) {
             Ok(Ok(response)) => Ok(response),
             Ok(Err(remote)) => Err(RPCError::RemoteError(RemoteError::new(self.target, remote))),
@@ -80,7 +96,10 @@ impl PeerClient {
     }
 
     /// Connection-level failures make openraft back off from this peer; others are retried.
-    fn transport_error<E: std::error::Error>(&mut self, status: tonic::Status) -> RPCError<NodeId, BasicNode, E> {
+    fn transport_error<E: std::error::Error>(
+        &mut self,
+        status: tonic::Status,
+    ) -> RPCError<NodeId, BasicNode, E> {
         match status.code() {
             tonic::Code::Unavailable | tonic::Code::Unknown => {
                 self.client = None;
@@ -98,11 +117,19 @@ enum Rpc {
 }
 
 impl RaftNetwork<TypeConfig> for PeerClient {
-    async fn append_entries(&mut self, rpc: AppendEntriesRequest<TypeConfig>, option: RPCOption) -> RpcResult<AppendEntriesResponse<NodeId>, RaftError<NodeId>> {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> RpcResult<AppendEntriesResponse<NodeId>, RaftError<NodeId>> {
         self.call(Rpc::Append, &rpc, &option).await
     }
 
-    async fn vote(&mut self, rpc: VoteRequest<NodeId>, option: RPCOption) -> RpcResult<VoteResponse<NodeId>, RaftError<NodeId>> {
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> RpcResult<VoteResponse<NodeId>, RaftError<NodeId>> {
         self.call(Rpc::Vote, &rpc, &option).await
     }
 

@@ -64,7 +64,12 @@ impl Consensus {
         let raft = Raft::new(cfg.node_id, Arc::new(config), Network, log, state_machine)
             .await
             .map_err(|e| ConsensusError::Raft(e.to_string()))?;
-        Ok(Self { raft, reader, node_id: cfg.node_id, raft_addr: cfg.raft_addr })
+        Ok(Self {
+            raft,
+            reader,
+            node_id: cfg.node_id,
+            raft_addr: cfg.raft_addr,
+        })
     }
 
     /// Initialises a one-member group of this node, unless already initialised.
@@ -74,11 +79,22 @@ impl Consensus {
     }
 
     /// Initialises the group with `members` (id → Raft address), unless already initialised.
-    pub async fn initialize(&self, members: BTreeMap<NodeId, String>) -> Result<(), ConsensusError> {
-        if self.raft.is_initialized().await.map_err(|e| ConsensusError::Raft(e.to_string()))? {
+    pub async fn initialize(
+        &self,
+        members: BTreeMap<NodeId, String>,
+    ) -> Result<(), ConsensusError> {
+        if self
+            .raft
+            .is_initialized()
+            .await
+            .map_err(|e| ConsensusError::Raft(e.to_string()))?
+        {
             return Ok(());
         }
-        let nodes: BTreeMap<NodeId, BasicNode> = members.into_iter().map(|(id, addr)| (id, BasicNode::new(addr))).collect();
+        let nodes: BTreeMap<NodeId, BasicNode> = members
+            .into_iter()
+            .map(|(id, addr)| (id, BasicNode::new(addr)))
+            .collect();
         match self.raft.initialize(nodes).await {
             Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => Ok(()),
             Err(e) => Err(ConsensusError::Raft(e.to_string())),
@@ -89,10 +105,12 @@ impl Consensus {
     pub async fn put(&self, entry: IndexEntry) -> Result<ApplyResponse, ConsensusError> {
         match self.raft.client_write(IndexCommand::Put(entry)).await {
             Ok(response) => Ok(response.data),
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => Err(ConsensusError::NotLeader {
-                leader_id: forward.leader_id,
-                leader_addr: forward.leader_node.map(|n| n.addr),
-            }),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
+                Err(ConsensusError::NotLeader {
+                    leader_id: forward.leader_id,
+                    leader_addr: forward.leader_node.map(|n| n.addr),
+                })
+            }
             Err(e) => Err(ConsensusError::Raft(e.to_string())),
         }
     }
@@ -129,6 +147,9 @@ impl Consensus {
 
     /// Stops the Raft member.
     pub async fn shutdown(&self) -> Result<(), ConsensusError> {
-        self.raft.shutdown().await.map_err(|e| ConsensusError::Raft(e.to_string()))
+        self.raft
+            .shutdown()
+            .await
+            .map_err(|e| ConsensusError::Raft(e.to_string()))
     }
 }

@@ -34,7 +34,9 @@ impl IndexReader {
     pub fn get(&self, key: &ArtifactKey) -> Result<Option<IndexEntry>, ConsensusError> {
         match self.tree.get(keys::artifact(key))? {
             None => Ok(None),
-            Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| ConsensusError::Storage(e.to_string())),
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| ConsensusError::Storage(e.to_string())),
         }
     }
 
@@ -43,14 +45,19 @@ impl IndexReader {
         let mut out: Vec<VersionSummary> = Vec::new();
         for item in self.tree.scan_prefix(keys::module_prefix(module)) {
             let (_, bytes) = item?;
-            let entry: IndexEntry = serde_json::from_slice(&bytes).map_err(|e| ConsensusError::Storage(e.to_string()))?;
+            let entry: IndexEntry = serde_json::from_slice(&bytes)
+                .map_err(|e| ConsensusError::Storage(e.to_string()))?;
             let is_info = entry.key.kind == ArtifactKind::Info;
             match out.last_mut() {
                 Some(last) if last.version == entry.key.version => {
                     last.has_info |= is_info;
                     last.time = last.time.take().or(entry.version_time);
                 }
-                _ => out.push(VersionSummary { version: entry.key.version, time: entry.version_time, has_info: is_info }),
+                _ => out.push(VersionSummary {
+                    version: entry.key.version,
+                    time: entry.version_time,
+                    has_info: is_info,
+                }),
             }
         }
         Ok(out)
@@ -61,7 +68,10 @@ impl IndexReader {
         let mut out = Vec::new();
         for item in self.tree.range(..vec![META_PREFIX]) {
             let (_, bytes) = item?;
-            out.push(serde_json::from_slice(&bytes).map_err(|e| ConsensusError::Storage(e.to_string()))?);
+            out.push(
+                serde_json::from_slice(&bytes)
+                    .map_err(|e| ConsensusError::Storage(e.to_string()))?,
+            );
         }
         Ok(out)
     }

@@ -20,19 +20,28 @@ impl RaftGrpc {
 
 #[tonic::async_trait]
 impl pb::raft_service_server::RaftService for RaftGrpc {
-    async fn append_entries(&self, request: Request<pb::RaftRequest>) -> Result<Response<pb::RaftReply>, Status> {
+    async fn append_entries(
+        &self,
+        request: Request<pb::RaftRequest>,
+    ) -> Result<Response<pb::RaftReply>, Status> {
         let rpc = wire::parse_request(request.get_ref())?;
         let result = self.raft.append_entries(rpc).await;
         Ok(Response::new(wire::reply(&result)?))
     }
 
-    async fn vote(&self, request: Request<pb::RaftRequest>) -> Result<Response<pb::RaftReply>, Status> {
+    async fn vote(
+        &self,
+        request: Request<pb::RaftRequest>,
+    ) -> Result<Response<pb::RaftReply>, Status> {
         let rpc = wire::parse_request(request.get_ref())?;
         let result = self.raft.vote(rpc).await;
         Ok(Response::new(wire::reply(&result)?))
     }
 
-    async fn install_snapshot(&self, request: Request<pb::RaftRequest>) -> Result<Response<pb::RaftReply>, Status> {
+    async fn install_snapshot(
+        &self,
+        request: Request<pb::RaftRequest>,
+    ) -> Result<Response<pb::RaftReply>, Status> {
         let rpc = wire::parse_request(request.get_ref())?;
         let result = self.raft.install_snapshot(rpc).await;
         Ok(Response::new(wire::reply(&result)?))

@@ -11,7 +11,10 @@ use std::io::Cursor;
 
 use goproxy_protocol::index::IndexEntry;
 use openraft::storage::{RaftStateMachine, Snapshot};
-use openraft::{EntryPayload, ErrorSubject, ErrorVerb, OptionalSend, RaftSnapshotBuilder, SnapshotMeta, StoredMembership};
+use openraft::{
+    EntryPayload, ErrorSubject, ErrorVerb, OptionalSend, RaftSnapshotBuilder, SnapshotMeta,
+    StoredMembership,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::error::storage_err;
@@ -54,7 +57,11 @@ fn write_err(e: impl std::fmt::Display) -> StorageError {
 impl StateMachine {
     /// Opens the state-machine trees in `db`.
     pub fn open(db: &sled::Db) -> Result<Self, sled::Error> {
-        Ok(Self { db: db.clone(), index: db.open_tree("index")?, snapshot: db.open_tree("snapshot")? })
+        Ok(Self {
+            db: db.clone(),
+            index: db.open_tree("index")?,
+            snapshot: db.open_tree("snapshot")?,
+        })
     }
 
     /// A reader over the applied index for local (non-Raft) reads.
@@ -79,7 +86,10 @@ impl StateMachine {
         match (meta, data) {
             (Some(meta), Some(data)) => {
                 let meta: Meta = serde_json::from_slice(&meta).map_err(read_err)?;
-                Ok(Some(Snapshot { meta, snapshot: Box::new(Cursor::new(data.to_vec())) }))
+                Ok(Some(Snapshot {
+                    meta,
+                    snapshot: Box::new(Cursor::new(data.to_vec())),
+                }))
             }
             _ => Ok(None),
         }
@@ -102,16 +112,27 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
         let (last_applied, last_membership) = self.applied()?;
         let reader = self.reader();
         let entries = reader.all_entries().map_err(read_err)?;
-        let data = SnapshotData { last_applied, last_membership: last_membership.clone(), entries };
+        let data = SnapshotData {
+            last_applied,
+            last_membership: last_membership.clone(),
+            entries,
+        };
         let bytes = serde_json::to_vec(&data).map_err(write_err)?;
         let snapshot_id = match last_applied {
             Some(id) => format!("{}-{}-{}", id.leader_id, id.index, bytes.len()),
             None => format!("empty-{}", bytes.len()),
         };
-        let meta = Meta { last_log_id: last_applied, last_membership, snapshot_id };
+        let meta = Meta {
+            last_log_id: last_applied,
+            last_membership,
+            snapshot_id,
+        };
         self.store_snapshot(&meta, &bytes).await?;
         tracing::info!(snapshot = %meta.snapshot_id, bytes = bytes.len(), "built index snapshot");
-        Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(bytes)) })
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(bytes)),
+        })
     }
 }
 
@@ -143,10 +164,18 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     let key = keys::artifact(&put.key);
                     let existing = match pending.get(&key) {
                         Some(e) => Some(e.clone()),
-                        None => self.index.get(&key).map_err(read_err)?.map(|b| serde_json::from_slice(&b)).transpose().map_err(read_err)?,
+                        None => self
+                            .index
+                            .get(&key)
+                            .map_err(read_err)?
+                            .map(|b| serde_json::from_slice(&b))
+                            .transpose()
+                            .map_err(read_err)?,
                     };
                     match existing {
-                        Some(existing) if existing.same_content(&put) => ApplyResponse::AlreadyPresent,
+                        Some(existing) if existing.same_content(&put) => {
+                            ApplyResponse::AlreadyPresent
+                        }
                         Some(existing) => ApplyResponse::Conflict { existing },
                         None => {
                             batch.insert(key.clone(), serde_json::to_vec(&put).map_err(write_err)?);
@@ -158,8 +187,14 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             };
             responses.push(response);
         }
-        batch.insert(LAST_APPLIED, serde_json::to_vec(&last_applied).map_err(write_err)?);
-        batch.insert(LAST_MEMBERSHIP, serde_json::to_vec(&membership).map_err(write_err)?);
+        batch.insert(
+            LAST_APPLIED,
+            serde_json::to_vec(&last_applied).map_err(write_err)?,
+        );
+        batch.insert(
+            LAST_MEMBERSHIP,
+            serde_json::to_vec(&membership).map_err(write_err)?,
+        );
         self.index.apply_batch(batch).map_err(write_err)?;
         Ok(responses)
     }
@@ -172,7 +207,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         Ok(Box::new(Cursor::new(Vec::new())))
     }
 
-    async fn install_snapshot(&mut self, meta: &Meta, snapshot: Box<Cursor<Vec<u8>>>) -> Result<(), StorageError> {
+    async fn install_snapshot(
+        &mut self,
+        meta: &Meta,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError> {
         let bytes = snapshot.into_inner();
         let data: SnapshotData = serde_json::from_slice(&bytes).map_err(write_err)?;
         let mut batch = sled::Batch::default();
@@ -180,10 +219,19 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             batch.remove(key.map_err(read_err)?);
         }
         for entry in &data.entries {
-            batch.insert(keys::artifact(&entry.key), serde_json::to_vec(entry).map_err(write_err)?);
+            batch.insert(
+                keys::artifact(&entry.key),
+                serde_json::to_vec(entry).map_err(write_err)?,
+            );
         }
-        batch.insert(LAST_APPLIED, serde_json::to_vec(&meta.last_log_id).map_err(write_err)?);
-        batch.insert(LAST_MEMBERSHIP, serde_json::to_vec(&meta.last_membership).map_err(write_err)?);
+        batch.insert(
+            LAST_APPLIED,
+            serde_json::to_vec(&meta.last_log_id).map_err(write_err)?,
+        );
+        batch.insert(
+            LAST_MEMBERSHIP,
+            serde_json::to_vec(&meta.last_membership).map_err(write_err)?,
+        );
         self.index.apply_batch(batch).map_err(write_err)?;
         self.store_snapshot(meta, &bytes).await?;
         tracing::info!(snapshot = %meta.snapshot_id, entries = data.entries.len(), "installed index snapshot");

@@ -1,7 +1,7 @@
 //! Request routing: a proxy URL path becomes a typed, validated [`Route`].
 //!
-//! Paths are taken as sent (no percent-decoding): the protocol never needs `%`, so any
-//! `%`, `?`, `#`, `\`, control or non-ASCII character is rejected outright.
+//! Paths are percent-decoded first (the go command sends `!` as `%21`); after decoding,
+//! any `%`, `?`, `#`, `\`, control or non-ASCII character is rejected outright.
 
 use crate::path::{escape_path, escape_version, shown, unescape_path, unescape_version, PathError};
 use crate::semver;
@@ -77,6 +77,9 @@ pub enum RouteError {
     /// A character the protocol never uses.
     #[error("invalid character {0:?} in request path")]
     BadChar(char),
+    /// A malformed `%XX` escape.
+    #[error("invalid percent-encoding in request path")]
+    BadPercent,
     /// Not one of the protocol's path shapes.
     #[error("not a module proxy request: {0:?}")]
     Unknown(String),
@@ -106,6 +109,8 @@ pub fn parse(path: &str) -> Result<Route, RouteError> {
     if path.len() > MAX_REQUEST_LEN {
         return Err(RouteError::TooLong);
     }
+    let decoded = percent_decode(path)?;
+    let path = decoded.as_str();
     if let Some(c) = path
         .chars()
         .find(|&c| !c.is_ascii() || c.is_ascii_control() || matches!(c, '%' | '?' | '#' | '\\'))
@@ -172,6 +177,32 @@ pub fn parse(path: &str) -> Result<Route, RouteError> {
         }
         _ => Err(RouteError::Unknown(shown(path))),
     }
+}
+
+/// Decodes `%XX` escapes; the result must be UTF-8.
+fn percent_decode(path: &str) -> Result<String, RouteError> {
+    if !path.contains('%') {
+        return Ok(path.to_string());
+    }
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok());
+            let byte = hex
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or(RouteError::BadPercent)?;
+            out.push(byte);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| RouteError::BadPercent)
 }
 
 impl Route {
@@ -283,6 +314,12 @@ mod tests {
             "example.com/x/@v/v1.0.0.exe",
             "example.com/%2e%2e/@v/list",
             "example.com/x/@v/v1.0.0.info?x=1",
+            "example.com/x/@v/v1.0.0.info%3fx",
+            "example.com/x/@v/v1.0.0%2",
+            "example.com/x/@v/v1.0.0%zz.info",
+            "example.com/x/@v/v1.0.0%ff.info",
+            "example.com/x/@v/v1.0.0%00.info",
+            "example.com/%252e/@v/list",
             "example.com/x/@v/../../../etc/passwd.info",
             "example.com/x\\y/@v/list",
             "example.com/x/@v/v1.0.zip",

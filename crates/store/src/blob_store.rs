@@ -43,7 +43,11 @@ impl BlobStore {
 
     /// Starts writing a new blob of at most `limit` bytes into a staging file.
     pub async fn writer(&self, limit: u64) -> Result<BlobWriter, StoreError> {
-        let name = format!("{:016x}{:016x}", rand::random::<u64>(), rand::random::<u64>());
+        let name = format!(
+            "{:016x}{:016x}",
+            rand::random::<u64>(),
+            rand::random::<u64>()
+        );
         BlobWriter::create(self.clone(), self.tmp.join(name), limit).await
     }
 

@@ -19,7 +19,9 @@ pub fn parse(hex_digest: &str) -> Result<&str, StoreError> {
     if ok {
         Ok(hex_digest)
     } else {
-        Err(StoreError::InvalidDigest(hex_digest.chars().take(80).collect()))
+        Err(StoreError::InvalidDigest(
+            hex_digest.chars().take(80).collect(),
+        ))
     }
 }
 

@@ -6,10 +6,16 @@ use goproxy_store::{digest, BlobStore, StoreError};
 async fn committed_blob_is_served_with_identical_bytes() {
     let dir = tempfile::tempdir().unwrap();
     let (store, _) = BlobStore::open(dir.path()).unwrap();
-    let staged = store.stage_bytes(b"module example.com/x\n", 1024).await.unwrap();
+    let staged = store
+        .stage_bytes(b"module example.com/x\n", 1024)
+        .await
+        .unwrap();
     let blob = staged.blob().clone();
     assert_eq!(blob.sha256, digest::of_bytes(b"module example.com/x\n"));
-    assert!(!store.contains(&blob).await.unwrap(), "staged is not visible");
+    assert!(
+        !store.contains(&blob).await.unwrap(),
+        "staged is not visible"
+    );
     staged.commit().await.unwrap();
     assert_eq!(
         store.read_small(&blob).await.unwrap().unwrap(),
@@ -28,7 +34,10 @@ async fn dropped_stage_and_leftovers_leave_no_temp_files() {
     std::mem::forget(writer); // simulates a crash mid-write
     let (_, removed) = BlobStore::open(dir.path()).unwrap();
     assert_eq!(removed, 1);
-    assert_eq!(std::fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+        0
+    );
 }
 
 #[tokio::test]

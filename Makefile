@@ -1,0 +1,52 @@
+# goproxy-ha: the two set-up commands are `make run` and `make test`.
+SHELL := /bin/bash
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+
+LISTEN ?= 127.0.0.1:8080
+RAFT_LISTEN ?= 127.0.0.1:7080
+DATA_DIR ?= ./data
+UPSTREAM ?= https://proxy.golang.org
+CARGO ?= cargo
+
+.PHONY: run build test lint unit bench fuzz clean deps-build deps-test deps-bench
+
+## run: build and start one node on embedded storage (http://$(LISTEN), data in $(DATA_DIR))
+run: deps-build
+	$(CARGO) build --release --locked -p goproxy-ha
+	./target/release/goproxy-ha serve --listen $(LISTEN) --raft-listen $(RAFT_LISTEN) \
+		--data-dir $(DATA_DIR) --upstream $(UPSTREAM)
+
+build: deps-build
+	$(CARGO) build --release --locked
+
+## test: install test dependencies (golang-go, ...), check formatting and lints, run all tests
+test: deps-test lint unit
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+unit:
+	$(CARGO) test --workspace --locked
+
+## bench: cache-hit throughput and latency against nginx serving the same files
+bench: deps-bench
+	$(CARGO) build --release --locked -p goproxy-ha -p goproxy-bench
+	./target/release/goproxy-bench
+
+## fuzz: the path-codec fuzz target (cargo-fuzz; nightly features enabled via RUSTC_BOOTSTRAP)
+fuzz:
+	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	cd crates/protocol/fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run path_codec -- -max_total_time=$${FUZZ_SECONDS:-60}
+
+deps-build:
+	@scripts/bootstrap.sh build
+
+deps-test:
+	@scripts/bootstrap.sh test
+
+deps-bench:
+	@scripts/bootstrap.sh bench
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,101 @@
+//! `make bench`: measures goproxy-ha against nginx serving the same files in the same run.
+//!
+//! nginx serves the corpus directory as a static GOPROXY tree and is also goproxy-ha's
+//! upstream. After warming goproxy-ha's cache, `wrk` loads each server in turn with the
+//! same request at 64 and 256 connections; the report prints requests/s and p50/p99
+//! latency for both, their ratios, and goproxy-ha's peak RSS. Nothing here asserts an
+//! absolute time: the machine is shared, so only same-run ratios are meaningful.
+
+mod procs;
+mod wrk;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+
+use crate::procs::{free_port, Nginx, ProxyNode};
+use crate::wrk::{run_wrk, WrkResult};
+
+/// The artifacts measured: a small `.info`, a ~1 MiB zip and a ~8 MiB zip from the corpus.
+const CASES: &[(&str, &str)] = &[
+    ("info", "example.com/hello/@v/v1.1.0.info"),
+    ("zip 1.1 MiB", "google.golang.org/protobuf/@v/v1.28.1.zip"),
+    ("zip 8.1 MiB", "golang.org/x/text/@v/v0.7.0.zip"),
+];
+/// Connection counts from the issue.
+const CONNECTIONS: &[u32] = &[64, 256];
+
+fn main() -> anyhow::Result<()> {
+    let corpus = corpus_dir()?;
+    let seconds: u64 = std::env::var("BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    let duration = Duration::from_secs(seconds);
+    let work = tempfile::tempdir()?;
+    let nginx = Nginx::start(&corpus, work.path(), free_port()?)?;
+    let node = ProxyNode::start(work.path(), &nginx.url)?;
+    for (_, path) in CASES {
+        node.warm(path).with_context(|| format!("warming {path}"))?;
+    }
+    println!("goproxy-ha vs nginx (same files, same run, wrk -d {seconds}s)\n");
+    println!(
+        "{:<12} {:>5} | {:>10} {:>10} {:>6} | {:>8} {:>8} | {:>8} {:>8}",
+        "artifact",
+        "conns",
+        "rps ours",
+        "rps nginx",
+        "ratio",
+        "p50 ours",
+        "p50 ng",
+        "p99 ours",
+        "p99 ng"
+    );
+    for (name, path) in CASES {
+        for &conns in CONNECTIONS {
+            let theirs = run_wrk(&format!("{}/{path}", nginx.url), conns, duration)?;
+            let ours = run_wrk(&format!("{}/{path}", node.url), conns, duration)?;
+            print_row(name, conns, &ours, &theirs);
+        }
+    }
+    println!(
+        "\npeak RSS of goproxy-ha: {:.1} MiB",
+        node.peak_rss_kib()? as f64 / 1024.0
+    );
+    Ok(())
+}
+
+fn print_row(name: &str, conns: u32, ours: &WrkResult, theirs: &WrkResult) {
+    println!(
+        "{:<12} {:>5} | {:>10.0} {:>10.0} {:>5.2}x | {:>8} {:>8} | {:>8} {:>8}",
+        name,
+        conns,
+        ours.requests_per_sec,
+        theirs.requests_per_sec,
+        ours.requests_per_sec / theirs.requests_per_sec.max(f64::MIN_POSITIVE),
+        fmt_ms(ours.p50),
+        fmt_ms(theirs.p50),
+        fmt_ms(ours.p99),
+        fmt_ms(theirs.p99),
+    );
+}
+
+fn fmt_ms(d: Duration) -> String {
+    format!("{:.2}ms", d.as_secs_f64() * 1000.0)
+}
+
+fn corpus_dir() -> anyhow::Result<PathBuf> {
+    let dir = match std::env::var("GOPROXY_HA_CORPUS") {
+        Ok(dir) => PathBuf::from(dir),
+        Err(_) => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/testdata/goproxy-corpus"),
+    };
+    if !dir.is_dir() {
+        bail!(
+            "corpus not found at {} (set GOPROXY_HA_CORPUS)",
+            dir.display()
+        );
+    }
+    Ok(dir.canonicalize()?)
+}

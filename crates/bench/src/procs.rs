@@ -1,0 +1,152 @@
+//! The two servers under test: nginx with a generated config, and a goproxy-ha node.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+
+/// A port that was free a moment ago on 127.0.0.1.
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// nginx serving `root` on loopback; stopped on drop.
+pub struct Nginx {
+    child: Child,
+    /// Base URL.
+    pub url: String,
+}
+
+impl Nginx {
+    /// Starts nginx in the foreground with sendfile, no access log, one worker per core.
+    pub fn start(root: &Path, work: &Path, port: u16) -> anyhow::Result<Self> {
+        let conf = work.join("nginx.conf");
+        let text = format!(
+            "daemon off;\nworker_processes auto;\npid {pid};\nerror_log {err} warn;\n\
+             events {{ worker_connections 4096; }}\n\
+             http {{\n  access_log off;\n  sendfile on;\n  tcp_nopush on;\n  keepalive_requests 1000000;\n\
+               client_body_temp_path {tmp};\n  proxy_temp_path {tmp};\n  fastcgi_temp_path {tmp};\n  uwsgi_temp_path {tmp};\n  scgi_temp_path {tmp};\n\
+               server {{ listen 127.0.0.1:{port}; root {root}; }}\n}}\n",
+            pid = work.join("nginx.pid").display(),
+            err = work.join("nginx.err").display(),
+            tmp = work.display(),
+            root = root.display(),
+        );
+        std::fs::write(&conf, text)?;
+        let child = Command::new("nginx")
+            .arg("-c")
+            .arg(&conf)
+            .arg("-e")
+            .arg(work.join("nginx.err"))
+            .spawn()
+            .context("starting nginx (apt-get install nginx-light)")?;
+        let url = format!("http://127.0.0.1:{port}");
+        wait_for(&format!("127.0.0.1:{port}"))?;
+        Ok(Self { child, url })
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-QUIT", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// A release goproxy-ha node; killed on drop.
+pub struct ProxyNode {
+    child: Child,
+    /// Base URL.
+    pub url: String,
+}
+
+impl ProxyNode {
+    /// Starts the release binary next to this one, upstream `upstream`.
+    pub fn start(work: &Path, upstream: &str) -> anyhow::Result<Self> {
+        let binary = std::env::current_exe()?.with_file_name("goproxy-ha");
+        let mut child = Command::new(&binary)
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--raft-listen",
+                "127.0.0.1:0",
+            ])
+            .arg("--data-dir")
+            .arg(work.join("node"))
+            .args(["--upstream", upstream, "--log-level", "warn"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("starting {}", binary.display()))?;
+        let stdout = child.stdout.take().context("stdout")?;
+        let mut line = String::new();
+        let mut reader = BufReader::new(stdout);
+        while !line.starts_with("listening ") {
+            line.clear();
+            if reader.read_line(&mut line)? == 0 {
+                bail!("goproxy-ha exited before listening");
+            }
+        }
+        let addr = line
+            .split_whitespace()
+            .find_map(|f| f.strip_prefix("http="))
+            .context("no http= in the listening line")?
+            .to_string();
+        wait_for(&addr)?;
+        Ok(Self {
+            child,
+            url: format!("http://{addr}"),
+        })
+    }
+
+    /// Fetches `path` once so later requests are cache hits.
+    pub fn warm(&self, path: &str) -> anyhow::Result<()> {
+        let status = Command::new("curl")
+            .args([
+                "-sS",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                &format!("{}/{path}", self.url),
+            ])
+            .output()?;
+        let code = String::from_utf8_lossy(&status.stdout).to_string();
+        if code != "200" {
+            bail!("warming {path}: HTTP {code}");
+        }
+        Ok(())
+    }
+
+    /// Peak resident set size (VmHWM) in KiB.
+    pub fn peak_rss_kib(&self) -> anyhow::Result<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .context("VmHWM not found")
+    }
+}
+
+impl Drop for ProxyNode {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_for(addr: &str) -> anyhow::Result<()> {
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(addr).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    bail!("{addr} never accepted connections")
+}

@@ -1,0 +1,74 @@
+//! Tunables of the front end, filled in by the node's validated configuration.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Front-end behaviour: upstream access and cache lifetimes of mutable answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FrontendConfig {
+    /// Upstream list in GOPROXY syntax (`https://a,https://b|https://c`, `off`).
+    pub upstream: String,
+    /// Time allowed to establish an upstream connection.
+    #[serde(with = "humantime_serde")]
+    pub upstream_connect_timeout: Duration,
+    /// Time allowed for an upstream answer to start, and between two body chunks.
+    #[serde(with = "humantime_serde")]
+    pub upstream_timeout: Duration,
+    /// Total time one fill (all upstream attempts, validation and commit) may take.
+    #[serde(with = "humantime_serde")]
+    pub fill_timeout: Duration,
+    /// Attempts per upstream for retryable failures (timeouts, 429, 5xx).
+    pub upstream_attempts: u32,
+    /// How long an upstream `list` or `@latest` answer is served without asking again.
+    #[serde(with = "humantime_serde")]
+    pub list_ttl: Duration,
+    /// How long an expired `list`/`@latest` answer may still be served when the upstream fails.
+    #[serde(with = "humantime_serde")]
+    pub stale_if_error: Duration,
+    /// How long an upstream "not found" is remembered.
+    #[serde(with = "humantime_serde")]
+    pub negative_ttl: Duration,
+}
+
+impl Default for FrontendConfig {
+    fn default() -> Self {
+        Self {
+            upstream: "https://proxy.golang.org".into(),
+            upstream_connect_timeout: Duration::from_secs(5),
+            upstream_timeout: Duration::from_secs(30),
+            fill_timeout: Duration::from_secs(300),
+            upstream_attempts: 3,
+            list_ttl: Duration::from_secs(300),
+            stale_if_error: Duration::from_secs(7 * 24 * 3600),
+            negative_ttl: Duration::from_secs(60),
+        }
+    }
+}
+
+impl FrontendConfig {
+    /// Every problem with these settings, so all can be reported at once.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if let Err(e) = crate::upstream::UpstreamList::parse(&self.upstream) {
+            problems.push(format!("upstream: {e}"));
+        }
+        if self.upstream_attempts == 0 {
+            problems.push("upstream_attempts: must be at least 1".into());
+        }
+        for (name, value) in [
+            ("upstream_connect_timeout", self.upstream_connect_timeout),
+            ("upstream_timeout", self.upstream_timeout),
+            ("fill_timeout", self.fill_timeout),
+        ] {
+            if value.is_zero() {
+                problems.push(format!("{name}: must be greater than zero"));
+            }
+        }
+        if self.fill_timeout < self.upstream_timeout {
+            problems.push("fill_timeout: must be at least upstream_timeout".into());
+        }
+        problems
+    }
+}

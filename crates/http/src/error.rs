@@ -1,0 +1,93 @@
+//! The one place where errors become HTTP responses.
+//!
+//! The go command treats only 404 and 410 as "not here, try the next proxy"; any other
+//! status stops a build that lists us before a fallback. So everything that means "this
+//! proxy cannot give you that now" is a 404 with a text/plain reason, and only answers
+//! that may be remembered carry a cacheable `Cache-Control`.
+
+use std::time::Duration;
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+/// An error answer.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ApiError {
+    /// The request path is not a valid GOPROXY request.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// Definitely not found; may be cached by clients for `max_age`.
+    #[error("{reason}")]
+    NotFound {
+        /// Human-readable reason, printed by the go command.
+        reason: String,
+        /// How long clients may remember the answer.
+        max_age: Duration,
+    },
+    /// Not available right now (upstream trouble, cache-only request, cluster state).
+    #[error("{0}")]
+    Unavailable(String),
+    /// This proxy failed internally (storage); still a 404 so clients fall back.
+    #[error("{0}")]
+    Internal(String),
+    /// Only GET and HEAD exist.
+    #[error("method not allowed: the GOPROXY protocol uses only GET and HEAD")]
+    MethodNotAllowed,
+    /// A `Range` outside the artifact.
+    #[error("requested range not satisfiable")]
+    RangeNotSatisfiable {
+        /// Artifact size, for `Content-Range: bytes */size`.
+        size: u64,
+    },
+}
+
+/// How long an invalid request path may be remembered: it stays invalid.
+const INVALID_REQUEST_MAX_AGE: Duration = Duration::from_secs(3600);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, cache_control) = match &self {
+            ApiError::InvalidRequest(_) => {
+                (StatusCode::NOT_FOUND, max_age(INVALID_REQUEST_MAX_AGE))
+            }
+            ApiError::NotFound { max_age: age, .. } => (StatusCode::NOT_FOUND, max_age(*age)),
+            ApiError::Unavailable(reason) => {
+                tracing::warn!(%reason, "answering 404: unavailable");
+                (StatusCode::NOT_FOUND, "no-store".to_string())
+            }
+            ApiError::Internal(reason) => {
+                tracing::error!(%reason, "answering 404: internal failure");
+                (StatusCode::NOT_FOUND, "no-store".to_string())
+            }
+            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "no-store".into()),
+            ApiError::RangeNotSatisfiable { .. } => {
+                (StatusCode::RANGE_NOT_SATISFIABLE, "no-store".into())
+            }
+        };
+        let mut response = (status, format!("{self}\n")).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        if let Ok(value) = HeaderValue::from_str(&cache_control) {
+            headers.insert(header::CACHE_CONTROL, value);
+        }
+        match self {
+            ApiError::MethodNotAllowed => {
+                headers.insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+            }
+            ApiError::RangeNotSatisfiable { size } => {
+                if let Ok(value) = HeaderValue::from_str(&format!("bytes */{size}")) {
+                    headers.insert(header::CONTENT_RANGE, value);
+                }
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+fn max_age(age: Duration) -> String {
+    format!("public, max-age={}", age.as_secs())
+}

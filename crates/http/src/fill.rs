@@ -1,0 +1,293 @@
+//! Filling the cache from upstream: one validated fill per artifact at a time.
+//!
+//! A fill streams the upstream answer into a staged blob, validates it (the `.info`
+//! names the requested version, the `.mod` declares the module, the `.zip` passes the
+//! go command's zip rules and matches the `.mod`), makes the blob visible, and only then
+//! commits the index entry. The caller is answered from the entry the cluster settled on.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use futures::future::{BoxFuture, FutureExt};
+use goproxy_protocol::artifact::{validate_info, validate_mod};
+use goproxy_protocol::index::{ArtifactKey, ArtifactKind, BlobRef, IndexEntry};
+use goproxy_protocol::path::{escape_path, escape_version};
+use goproxy_protocol::zipcheck::{check_zip, MAX_GO_MOD_SIZE, MAX_ZIP_SIZE};
+use goproxy_store::{BlobStore, StagedBlob};
+
+use crate::index::{CacheIndex, IndexError};
+use crate::metrics::Metrics;
+use crate::single_flight::SingleFlight;
+use crate::upstream::{Upstream, UpstreamError};
+
+/// Largest `.info` accepted from upstream.
+pub const MAX_INFO_SIZE: u64 = 64 * 1024;
+
+/// Why a fill produced nothing.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum FillError {
+    /// The upstream chain could not provide it.
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+    /// The upstream provided content that fails validation; nothing was cached.
+    #[error("upstream returned invalid {what}: {reason}")]
+    Invalid {
+        /// Which artifact.
+        what: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Local storage failed.
+    #[error("storage error: {0}")]
+    Storage(String),
+    /// The index did not accept the entry.
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    /// The fill took longer than allowed.
+    #[error("fetch timed out")]
+    TimedOut,
+    /// The fill task panicked (a bug); reported, never cached.
+    #[error("internal error while filling")]
+    Panicked,
+}
+
+impl From<goproxy_store::StoreError> for FillError {
+    fn from(e: goproxy_store::StoreError) -> Self {
+        match e {
+            goproxy_store::StoreError::TooLarge { limit } => {
+                FillError::Upstream(UpstreamError::TooLarge { limit })
+            }
+            other => FillError::Storage(other.to_string()),
+        }
+    }
+}
+
+struct Inner {
+    index: Arc<dyn CacheIndex>,
+    store: BlobStore,
+    upstream: Upstream,
+    metrics: Arc<Metrics>,
+    fill_timeout: std::time::Duration,
+    flights: SingleFlight<ArtifactKey, Result<IndexEntry, FillError>>,
+}
+
+/// Fills artifacts, at most one upstream fetch per artifact at a time. Cheap to clone.
+#[derive(Clone)]
+pub struct Filler {
+    inner: Arc<Inner>,
+}
+
+impl Filler {
+    /// A filler writing into `store` and committing to `index`.
+    pub fn new(
+        index: Arc<dyn CacheIndex>,
+        store: BlobStore,
+        upstream: Upstream,
+        metrics: Arc<Metrics>,
+        fill_timeout: std::time::Duration,
+    ) -> Self {
+        let inner = Inner {
+            index,
+            store,
+            upstream,
+            metrics,
+            fill_timeout,
+            flights: SingleFlight::default(),
+        };
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// Fills `key` (or joins the fill already running) and returns the committed entry.
+    pub fn fill(&self, key: ArtifactKey) -> BoxFuture<'static, Result<IndexEntry, FillError>> {
+        let this = self.clone();
+        async move {
+            let work = {
+                let this = this.clone();
+                let key = key.clone();
+                async move {
+                    let limit = this.inner.fill_timeout;
+                    let kind = kind_label(key.kind);
+                    let result = tokio::time::timeout(limit, this.fill_now(key))
+                        .await
+                        .unwrap_or(Err(FillError::TimedOut));
+                    this.inner.metrics.fill(kind, outcome_label(&result));
+                    result
+                }
+            };
+            this.inner
+                .flights
+                .run(key, work, || Err(FillError::Panicked))
+                .await
+        }
+        .boxed()
+    }
+
+    async fn fill_now(&self, key: ArtifactKey) -> Result<IndexEntry, FillError> {
+        if let Some(entry) = self.inner.index.lookup(&key)? {
+            return Ok(entry);
+        }
+        let staged = self.fetch_staged(&key).await?;
+        let version_time = self.validate(&key, &staged).await?;
+        let blob = staged.commit().await?;
+        let entry = IndexEntry {
+            key,
+            blob,
+            h1: version_time.h1,
+            version_time: version_time.time,
+            filled_at_ms: now_ms(),
+        };
+        let winner = self.inner.index.commit(entry.clone()).await?;
+        if !winner.same_content(&entry) {
+            tracing::warn!(artifact = %entry.key, "upstream content differs from the committed entry; serving the committed one");
+        }
+        Ok(winner)
+    }
+
+    /// Streams the upstream answer for `key` into a staged blob.
+    async fn fetch_staged(&self, key: &ArtifactKey) -> Result<StagedBlob, FillError> {
+        let path = upstream_path(key)?;
+        let mut body = self.inner.upstream.get(&path).await?;
+        let mut writer = self.inner.store.writer(size_limit(key.kind)).await?;
+        while let Some(chunk) = body.chunk().await? {
+            writer.write(&chunk).await?;
+        }
+        self.inner.metrics.filled(writer.written());
+        Ok(writer.finish().await?)
+    }
+
+    /// Checks staged content against the protocol's rules before it becomes visible.
+    async fn validate(&self, key: &ArtifactKey, staged: &StagedBlob) -> Result<Facts, FillError> {
+        let invalid = |reason: String| FillError::Invalid {
+            what: key.to_string(),
+            reason,
+        };
+        match key.kind {
+            ArtifactKind::Info => {
+                let bytes = read_staged(staged).await?;
+                let meta =
+                    validate_info(&bytes, &key.version).map_err(|e| invalid(e.to_string()))?;
+                Ok(Facts {
+                    time: meta.time,
+                    h1: None,
+                })
+            }
+            ArtifactKind::Mod => {
+                let bytes = read_staged(staged).await?;
+                validate_mod(&bytes, &key.module).map_err(|e| invalid(e.to_string()))?;
+                Ok(Facts::default())
+            }
+            ArtifactKind::Zip => {
+                let go_mod = self.committed_go_mod(key).await?;
+                let path = staged.path().to_path_buf();
+                let (module, version) = (key.module.clone(), key.version.clone());
+                let summary = tokio::task::spawn_blocking(move || {
+                    let file = std::fs::File::open(&path).map_err(|e| e.to_string())?;
+                    check_zip(std::io::BufReader::new(file), &module, &version, &go_mod)
+                        .map_err(|e| e.to_string())
+                })
+                .await
+                .map_err(|_| FillError::Panicked)?
+                .map_err(invalid)?;
+                Ok(Facts {
+                    time: None,
+                    h1: Some(summary.h1),
+                })
+            }
+        }
+    }
+
+    /// The committed `.mod` bytes for the zip's version, filling the `.mod` first if needed.
+    async fn committed_go_mod(&self, key: &ArtifactKey) -> Result<Vec<u8>, FillError> {
+        let mod_key = ArtifactKey {
+            kind: ArtifactKind::Mod,
+            ..key.clone()
+        };
+        let entry = self.fill(mod_key).await?;
+        self.read_blob(&entry.blob).await
+    }
+
+    /// Reads a small committed blob, re-fetching it if this node lost it.
+    pub async fn read_blob(&self, blob: &BlobRef) -> Result<Vec<u8>, FillError> {
+        self.inner.store.read_small(blob).await?.ok_or_else(|| {
+            FillError::Storage(format!("blob {} is missing on this node", blob.sha256))
+        })
+    }
+
+    /// Restores a committed blob that is missing locally by fetching it again and
+    /// checking that the bytes are exactly the committed ones.
+    pub async fn repair(&self, entry: &IndexEntry) -> Result<(), FillError> {
+        let staged = self.fetch_staged(&entry.key).await?;
+        if staged.blob() != &entry.blob {
+            return Err(FillError::Invalid {
+                what: entry.key.to_string(),
+                reason: format!(
+                    "upstream bytes (sha256 {}) differ from the committed {}",
+                    staged.blob().sha256,
+                    entry.blob.sha256
+                ),
+            });
+        }
+        staged.commit().await?;
+        tracing::info!(artifact = %entry.key, "repaired missing blob from upstream");
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct Facts {
+    time: Option<String>,
+    h1: Option<String>,
+}
+
+async fn read_staged(staged: &StagedBlob) -> Result<Vec<u8>, FillError> {
+    tokio::fs::read(staged.path())
+        .await
+        .map_err(|e| FillError::Storage(e.to_string()))
+}
+
+fn upstream_path(key: &ArtifactKey) -> Result<String, FillError> {
+    let invalid = |e: String| FillError::Invalid {
+        what: key.to_string(),
+        reason: e,
+    };
+    let module = escape_path(&key.module).map_err(|e| invalid(e.to_string()))?;
+    let version = escape_version(&key.version).map_err(|e| invalid(e.to_string()))?;
+    Ok(format!("{module}/@v/{version}.{}", key.kind.extension()))
+}
+
+fn size_limit(kind: ArtifactKind) -> u64 {
+    match kind {
+        ArtifactKind::Info => MAX_INFO_SIZE,
+        ArtifactKind::Mod => MAX_GO_MOD_SIZE,
+        ArtifactKind::Zip => MAX_ZIP_SIZE,
+    }
+}
+
+/// Metric label for an artifact kind.
+pub fn kind_label(kind: ArtifactKind) -> &'static str {
+    match kind {
+        ArtifactKind::Info => "info",
+        ArtifactKind::Mod => "mod",
+        ArtifactKind::Zip => "zip",
+    }
+}
+
+fn outcome_label(result: &Result<IndexEntry, FillError>) -> &'static str {
+    match result {
+        Ok(_) => "ok",
+        Err(FillError::Upstream(e)) if e.is_not_found() => "not_found",
+        Err(FillError::Upstream(_)) => "upstream_error",
+        Err(FillError::Invalid { .. }) => "invalid",
+        Err(FillError::TimedOut) => "timeout",
+        Err(_) => "error",
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

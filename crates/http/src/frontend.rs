@@ -1,0 +1,202 @@
+//! The front end's shared state and the router: admin endpoints first, then every
+//! other path parsed as a GOPROXY request and dispatched by route.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use goproxy_protocol::route::{self, Route};
+use goproxy_store::BlobStore;
+
+use crate::answers::Answers;
+use crate::config::FrontendConfig;
+use crate::error::ApiError;
+use crate::fill::Filler;
+use crate::index::CacheIndex;
+use crate::metrics::Metrics;
+use crate::ttl_cache::TtlCache;
+use crate::upstream::{Upstream, UpstreamList};
+
+/// Remembered artifact "not found" answers.
+const NEGATIVE_CAPACITY: usize = 20_000;
+/// The request header that asks for a cache-only answer.
+pub const DISABLE_MODULE_FETCH: &str = "disable-module-fetch";
+
+/// Everything a request handler needs.
+pub struct Frontend {
+    pub(crate) index: Arc<dyn CacheIndex>,
+    pub(crate) store: BlobStore,
+    pub(crate) upstream: Upstream,
+    pub(crate) filler: Filler,
+    pub(crate) answers: Arc<Answers>,
+    pub(crate) negatives: TtlCache<String>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) config: FrontendConfig,
+}
+
+/// A front end that could not be built from its configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum FrontendError {
+    /// The configuration has problems (all of them listed).
+    #[error("invalid front-end configuration: {}", .0.join("; "))]
+    Config(Vec<String>),
+    /// The HTTP client could not be created.
+    #[error("creating the upstream HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+}
+
+impl Frontend {
+    /// Builds the front end over an index and a blob store.
+    pub fn new(
+        config: FrontendConfig,
+        index: Arc<dyn CacheIndex>,
+        store: BlobStore,
+        metrics: Arc<Metrics>,
+    ) -> Result<Arc<Self>, FrontendError> {
+        let problems = config.problems();
+        let list = match UpstreamList::parse(&config.upstream) {
+            Ok(list) if problems.is_empty() => list,
+            _ => return Err(FrontendError::Config(problems)),
+        };
+        let upstream = Upstream::new(
+            list,
+            config.upstream_connect_timeout,
+            config.upstream_timeout,
+            config.upstream_attempts,
+            metrics.clone(),
+        )?;
+        let filler = Filler::new(
+            index.clone(),
+            store.clone(),
+            upstream.clone(),
+            metrics.clone(),
+            config.fill_timeout,
+        );
+        Ok(Arc::new(Self {
+            answers: Arc::new(Answers::new(upstream.clone(), &config)),
+            negatives: TtlCache::new(NEGATIVE_CAPACITY, config.negative_ttl),
+            index,
+            store,
+            upstream,
+            filler,
+            metrics,
+            config,
+        }))
+    }
+
+    /// The metrics registry shared with other components.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// The axum router serving the GOPROXY protocol and the admin endpoints.
+    pub fn router(self: &Arc<Self>) -> Router {
+        Router::new()
+            .route("/healthz", get(|| async { "ok\n" }))
+            .route("/readyz", get(readyz))
+            .route("/metrics", get(metrics))
+            .fallback(dispatch)
+            .with_state(self.clone())
+    }
+}
+
+async fn readyz(State(fe): State<Arc<Frontend>>) -> Response {
+    match fe.index.readiness() {
+        Ok(()) => "ready\n".into_response(),
+        Err(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {reason}\n"),
+        )
+            .into_response(),
+    }
+}
+
+async fn metrics(State(fe): State<Arc<Frontend>>) -> Response {
+    let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+    ([(header::CONTENT_TYPE, content_type)], fe.metrics.encode()).into_response()
+}
+
+/// Parses the path and dispatches; counts the request by route and status.
+async fn dispatch(
+    State(fe): State<Arc<Frontend>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let head = method == Method::HEAD;
+    let (label, result) = if method != Method::GET && !head {
+        ("invalid", Err(ApiError::MethodNotAllowed))
+    } else {
+        match route::parse(uri.path()) {
+            Err(e) => ("invalid", Err(ApiError::InvalidRequest(e.to_string()))),
+            Ok(route) => {
+                let offline = headers
+                    .get(DISABLE_MODULE_FETCH)
+                    .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"));
+                let request = Request {
+                    headers: &headers,
+                    head,
+                    offline,
+                };
+                (route_label(&route), fe.handle(route, request).await)
+            }
+        }
+    };
+    let response = result.unwrap_or_else(IntoResponse::into_response);
+    fe.metrics.request(label, response.status().as_u16());
+    response
+}
+
+/// What a handler needs from the HTTP request besides the route.
+#[derive(Clone, Copy)]
+pub(crate) struct Request<'a> {
+    pub headers: &'a HeaderMap,
+    pub head: bool,
+    /// `Disable-Module-Fetch: true`: answer from the cache only.
+    pub offline: bool,
+}
+
+impl Frontend {
+    async fn handle(&self, route: Route, request: Request<'_>) -> Result<Response, ApiError> {
+        match route {
+            Route::List { module } => self.list(&module, request).await,
+            Route::Latest { module } => self.latest(&module, request).await,
+            Route::Info { module, version } => self.info(module, version, request).await,
+            Route::Mod { module, version } => {
+                self.artifact(
+                    module,
+                    version,
+                    goproxy_protocol::index::ArtifactKind::Mod,
+                    request,
+                )
+                .await
+            }
+            Route::Zip { module, version } => {
+                self.artifact(
+                    module,
+                    version,
+                    goproxy_protocol::index::ArtifactKind::Zip,
+                    request,
+                )
+                .await
+            }
+            route @ (Route::SumdbSupported { .. } | Route::Sumdb { .. }) => {
+                self.sumdb(&route, request).await
+            }
+        }
+    }
+}
+
+fn route_label(route: &Route) -> &'static str {
+    match route {
+        Route::List { .. } => "list",
+        Route::Latest { .. } => "latest",
+        Route::Info { .. } => "info",
+        Route::Mod { .. } => "mod",
+        Route::Zip { .. } => "zip",
+        Route::SumdbSupported { .. } | Route::Sumdb { .. } => "sumdb",
+    }
+}

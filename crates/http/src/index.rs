@@ -1,0 +1,47 @@
+//! What the front end needs from the replicated cache index, declared here so this
+//! crate does not depend on the consensus implementation (the node crate adapts it).
+
+use async_trait::async_trait;
+use goproxy_protocol::index::{ArtifactKey, IndexEntry};
+
+/// Why the index could not answer or accept a write.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum IndexError {
+    /// This node cannot commit: another node leads the cluster.
+    #[error("this node is not the cluster leader (leader: {})", leader.as_deref().unwrap_or("unknown"))]
+    NotLeader {
+        /// The leader's HTTP address when known.
+        leader: Option<String>,
+    },
+    /// The index is unavailable (storage failure, no quorum, shutting down).
+    #[error("cache index unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// One version the index holds any artifact for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachedVersion {
+    /// Canonical version.
+    pub version: String,
+    /// RFC 3339 time from its `.info`, when cached.
+    pub time: Option<String>,
+    /// Whether the `.info` artifact itself is cached.
+    pub has_info: bool,
+}
+
+/// The cache index as the front end uses it.
+#[async_trait]
+pub trait CacheIndex: Send + Sync + 'static {
+    /// Reads the committed entry for an artifact from this node's local copy.
+    fn lookup(&self, key: &ArtifactKey) -> Result<Option<IndexEntry>, IndexError>;
+
+    /// Every version of `module` with at least one committed artifact.
+    fn cached_versions(&self, module: &str) -> Result<Vec<CachedVersion>, IndexError>;
+
+    /// Commits an entry and returns the entry the cluster settled on: `entry` itself, or
+    /// the different content that was committed first (first committed wins forever).
+    async fn commit(&self, entry: IndexEntry) -> Result<IndexEntry, IndexError>;
+
+    /// `Ok` when this node can serve and fill; otherwise why not (for `/readyz`).
+    fn readiness(&self) -> Result<(), String>;
+}

@@ -1,0 +1,34 @@
+//! The GOPROXY HTTP front end.
+//!
+//! # Layout
+//! - [`frontend`]: shared state, the router and per-route dispatch.
+//! - `artifacts`: immutable `.info`/`.mod`/`.zip` answers from the index and local blobs.
+//! - `listing`: `list`, `@latest` and version queries (mutable, TTL-cached, stale-if-error).
+//! - `sumdb`: checksum-database proxy endpoints.
+//! - [`fill`]: single-flight, validated fills from upstream into the store and index.
+//! - [`upstream`]: the GOPROXY-syntax upstream chain and its HTTP client.
+//! - [`serve`]: ETag, conditional and range answers streamed from disk.
+//! - [`error`]: the one place errors become HTTP responses.
+//! - [`index`]: the cache-index interface this crate needs (implemented by the node).
+//! - [`metrics`], [`config`], and small helpers ([`single_flight`], [`ttl_cache`], `answers`).
+
+mod answers;
+mod artifacts;
+pub mod config;
+pub mod error;
+pub mod fill;
+pub mod frontend;
+pub mod index;
+mod listing;
+pub mod metrics;
+pub mod serve;
+pub mod single_flight;
+mod sumdb;
+pub mod ttl_cache;
+pub mod upstream;
+
+pub use config::FrontendConfig;
+pub use frontend::{Frontend, FrontendError};
+pub use index::{CacheIndex, CachedVersion, IndexError};
+pub use listing::{best_cached, merge_list};
+pub use metrics::Metrics;

@@ -1,0 +1,152 @@
+//! Prometheus metrics of the front end, exposed at `/metrics`.
+
+use std::sync::Mutex;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+/// Labels of a served request.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// Route name (`list`, `latest`, `info`, `mod`, `zip`, `sumdb`, `invalid`, ...).
+    pub route: &'static str,
+    /// HTTP status code.
+    pub status: u16,
+}
+
+/// Labels for cache lookups and fills.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    /// Artifact kind or route.
+    pub kind: &'static str,
+    /// `hit`/`miss`, or a fill's result.
+    pub outcome: &'static str,
+}
+
+/// Labels of an upstream attempt.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UpstreamLabels {
+    /// `2xx`, `4xx`, `5xx`, `timeout` or `error`.
+    pub result: &'static str,
+}
+
+/// All front-end metrics, registered in one registry.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Mutex<Registry>,
+    requests: Family<RequestLabels, Counter>,
+    lookups: Family<OutcomeLabels, Counter>,
+    fills: Family<OutcomeLabels, Counter>,
+    upstream_seconds: Family<UpstreamLabels, Histogram>,
+    bytes_served: Counter,
+    bytes_filled: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("goproxy");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let lookups = Family::<OutcomeLabels, Counter>::default();
+        let fills = Family::<OutcomeLabels, Counter>::default();
+        let upstream_seconds = Family::<UpstreamLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.005, 2.0, 14))
+        });
+        let bytes_served = Counter::default();
+        let bytes_filled = Counter::default();
+        registry.register(
+            "http_requests",
+            "Requests by route and status",
+            requests.clone(),
+        );
+        registry.register(
+            "cache_lookups",
+            "Index lookups by kind, hit or miss",
+            lookups.clone(),
+        );
+        registry.register("fills", "Upstream fills by kind and result", fills.clone());
+        registry.register(
+            "upstream_request_seconds",
+            "Latency of upstream attempts until headers",
+            upstream_seconds.clone(),
+        );
+        registry.register(
+            "served_bytes",
+            "Body bytes of cached artifacts served",
+            bytes_served.clone(),
+        );
+        registry.register(
+            "filled_bytes",
+            "Bytes fetched from upstream into the cache",
+            bytes_filled.clone(),
+        );
+        Self {
+            registry: Mutex::new(registry),
+            requests,
+            lookups,
+            fills,
+            upstream_seconds,
+            bytes_served,
+            bytes_filled,
+        }
+    }
+}
+
+impl Metrics {
+    /// Lets other components (consensus, node) add their metrics to the same exposition.
+    pub fn with_registry<T>(&self, f: impl FnOnce(&mut Registry) -> T) -> T {
+        let mut registry = self.registry.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut registry)
+    }
+
+    /// Counts a served request.
+    pub fn request(&self, route: &'static str, status: u16) {
+        self.requests
+            .get_or_create(&RequestLabels { route, status })
+            .inc();
+    }
+
+    /// Counts an index lookup.
+    pub fn lookup(&self, kind: &'static str, hit: bool) {
+        let outcome = if hit { "hit" } else { "miss" };
+        self.lookups
+            .get_or_create(&OutcomeLabels { kind, outcome })
+            .inc();
+    }
+
+    /// Counts a fill's result.
+    pub fn fill(&self, kind: &'static str, outcome: &'static str) {
+        self.fills
+            .get_or_create(&OutcomeLabels { kind, outcome })
+            .inc();
+    }
+
+    /// Records one upstream attempt.
+    pub fn observe_upstream(&self, result: &'static str, seconds: f64) {
+        self.upstream_seconds
+            .get_or_create(&UpstreamLabels { result })
+            .observe(seconds);
+    }
+
+    /// Adds served body bytes.
+    pub fn served(&self, bytes: u64) {
+        self.bytes_served.inc_by(bytes);
+    }
+
+    /// Adds bytes fetched from upstream.
+    pub fn filled(&self, bytes: u64) {
+        self.bytes_filled.inc_by(bytes);
+    }
+
+    /// The text exposition format.
+    pub fn encode(&self) -> String {
+        let registry = self.registry.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &registry);
+        out
+    }
+}

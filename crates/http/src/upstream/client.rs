@@ -1,0 +1,265 @@
+//! Fetching from the upstream chain: per-entry retries with jittered backoff, the go
+//! command's fallback rules between entries, and errors that say what went wrong.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use reqwest::StatusCode;
+
+use super::{Fallback, UpstreamEntry, UpstreamList};
+use crate::metrics::Metrics;
+
+/// First retry delay; doubled per attempt.
+const BACKOFF_BASE: Duration = Duration::from_millis(100);
+/// Longest delay between two attempts.
+const BACKOFF_CAP: Duration = Duration::from_secs(1);
+/// How much of an upstream "not found" body is relayed (the go command prints 648 bytes).
+const MAX_RELAYED_MESSAGE: usize = 512;
+
+/// Why the chain produced no content.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum UpstreamError {
+    /// The last consulted upstream answered 404/410.
+    #[error("not found upstream: {message}")]
+    NotFound {
+        /// The upstream's explanation, trimmed.
+        message: String,
+    },
+    /// The chain reached `off`.
+    #[error("module fetching is disabled (upstream list reached \"off\")")]
+    Disabled,
+    /// The upstream kept failing (status, timeout or transport) after all attempts.
+    #[error("bad upstream {upstream}: {detail}")]
+    Failed {
+        /// Which upstream base URL.
+        upstream: String,
+        /// The last failure.
+        detail: String,
+    },
+    /// The answer exceeded the size allowed for this artifact.
+    #[error("upstream answer exceeds {limit} bytes")]
+    TooLarge {
+        /// The limit.
+        limit: u64,
+    },
+}
+
+impl UpstreamError {
+    /// True for the answers that mean "does not exist" (and may be cached negatively).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, UpstreamError::NotFound { .. })
+    }
+}
+
+/// A successful upstream answer whose body has not been read yet.
+#[derive(Debug)]
+pub struct UpstreamBody {
+    upstream: String,
+    response: reqwest::Response,
+}
+
+impl UpstreamBody {
+    /// The next body chunk, `None` at the end.
+    pub async fn chunk(&mut self) -> Result<Option<Bytes>, UpstreamError> {
+        self.response
+            .chunk()
+            .await
+            .map_err(|e| UpstreamError::Failed {
+                upstream: self.upstream.clone(),
+                detail: format!("reading body: {}", describe(&e)),
+            })
+    }
+
+    /// Reads the whole body, failing beyond `limit` bytes.
+    pub async fn bytes(mut self, limit: u64) -> Result<Bytes, UpstreamError> {
+        let mut buf = BytesMut::new();
+        while let Some(chunk) = self.chunk().await? {
+            if (buf.len() + chunk.len()) as u64 > limit {
+                return Err(UpstreamError::TooLarge { limit });
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        Ok(buf.freeze())
+    }
+
+    /// The upstream's `Content-Type`, if any.
+    pub fn content_type(&self) -> Option<String> {
+        let value = self.response.headers().get(reqwest::header::CONTENT_TYPE)?;
+        value.to_str().ok().map(str::to_string)
+    }
+}
+
+/// The upstream chain client. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    list: UpstreamList,
+    http: reqwest::Client,
+    attempts: u32,
+    answer_timeout: Duration,
+    metrics: Arc<Metrics>,
+}
+
+impl Upstream {
+    /// A client for `list`; `timeout` bounds the wait for headers and between chunks.
+    pub fn new(
+        list: UpstreamList,
+        connect_timeout: Duration,
+        timeout: Duration,
+        attempts: u32,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("goproxy-ha/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(connect_timeout)
+            .read_timeout(timeout)
+            .build()?;
+        Ok(Self {
+            list,
+            http,
+            attempts: attempts.max(1),
+            answer_timeout: timeout,
+            metrics,
+        })
+    }
+
+    /// GETs `path` (escaped, no leading slash) from the chain.
+    pub async fn get(&self, path: &str) -> Result<UpstreamBody, UpstreamError> {
+        let entries = self.list.entries();
+        let mut outcome = Err(UpstreamError::Disabled);
+        for (i, (entry, fallback)) in entries.iter().enumerate() {
+            outcome = match entry {
+                UpstreamEntry::Off => Err(UpstreamError::Disabled),
+                UpstreamEntry::Proxy(base) => self.get_from(base, path).await,
+            };
+            let falls_through = match (&outcome, fallback) {
+                (Ok(_), _) => false,
+                (Err(e), Fallback::OnNotFound) => e.is_not_found(),
+                (Err(_), Fallback::OnAnyError) => true,
+            };
+            if !falls_through || i + 1 == entries.len() {
+                break;
+            }
+        }
+        outcome
+    }
+
+    async fn get_from(&self, base: &str, path: &str) -> Result<UpstreamBody, UpstreamError> {
+        let url = format!("{base}/{path}");
+        let mut attempt = 1;
+        loop {
+            let started = Instant::now();
+            let sent = tokio::time::timeout(self.answer_timeout, self.http.get(&url).send()).await;
+            let (result, label) = classify(base, sent).await;
+            self.metrics
+                .observe_upstream(label, started.elapsed().as_secs_f64());
+            match result {
+                Attempt::Done(outcome) => return outcome,
+                Attempt::Retry(detail) if attempt >= self.attempts => {
+                    return Err(UpstreamError::Failed {
+                        upstream: base.to_string(),
+                        detail: format!("{detail} (after {attempt} attempts)"),
+                    })
+                }
+                Attempt::Retry(detail) => {
+                    tracing::debug!(%url, attempt, %detail, "retrying upstream");
+                    tokio::time::sleep(backoff(attempt)).await;
+                    attempt += 1;
+                }
+            }
+        }
+    }
+}
+
+enum Attempt {
+    Done(Result<UpstreamBody, UpstreamError>),
+    Retry(String),
+}
+
+type Sent = Result<Result<reqwest::Response, reqwest::Error>, tokio::time::error::Elapsed>;
+
+async fn classify(base: &str, sent: Sent) -> (Attempt, &'static str) {
+    let response = match sent {
+        Err(_) => {
+            return (
+                Attempt::Retry("timed out waiting for an answer".into()),
+                "timeout",
+            )
+        }
+        Ok(Err(e)) => return (Attempt::Retry(describe(&e)), "error"),
+        Ok(Ok(response)) => response,
+    };
+    let status = response.status();
+    let upstream = base.to_string();
+    if status.is_success() {
+        return (
+            Attempt::Done(Ok(UpstreamBody { upstream, response })),
+            "2xx",
+        );
+    }
+    if status == StatusCode::NOT_FOUND || status == StatusCode::GONE {
+        let body = response.text().await.unwrap_or_default();
+        let message = relayable(&body, status);
+        return (
+            Attempt::Done(Err(UpstreamError::NotFound { message })),
+            "4xx",
+        );
+    }
+    if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+        return (Attempt::Retry(format!("answered {status}")), "5xx");
+    }
+    let failed = UpstreamError::Failed {
+        upstream,
+        detail: format!("answered {status}"),
+    };
+    (Attempt::Done(Err(failed)), "4xx")
+}
+
+/// First line(s) of an upstream error body, bounded, for relaying to the go command.
+fn relayable(body: &str, status: StatusCode) -> String {
+    let text = body.trim();
+    if text.is_empty() {
+        return status.to_string();
+    }
+    let mut end = text.len().min(MAX_RELAYED_MESSAGE);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_string()
+}
+
+fn describe(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+fn backoff(attempt: u32) -> Duration {
+    let exp = BACKOFF_BASE.saturating_mul(1 << attempt.min(10).saturating_sub(1));
+    let capped = exp.min(BACKOFF_CAP);
+    capped.mul_f64(rand::random_range(0.5..1.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        assert!(backoff(1) <= BACKOFF_BASE);
+        assert!(backoff(30) <= BACKOFF_CAP);
+        assert!(backoff(4) >= BACKOFF_BASE * 4);
+    }
+
+    #[test]
+    fn relayed_messages_are_bounded_and_never_empty() {
+        assert_eq!(relayable("", StatusCode::GONE), "410 Gone");
+        let long = "é".repeat(1000);
+        assert!(relayable(&long, StatusCode::NOT_FOUND).len() <= MAX_RELAYED_MESSAGE);
+    }
+}

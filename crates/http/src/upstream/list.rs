@@ -1,0 +1,154 @@
+//! GOPROXY list syntax: entries separated by `,` (fall through only on "not found")
+//! or `|` (fall through on any error); `off` refuses every lookup.
+
+use std::fmt;
+
+/// When the chain moves on from an entry to the next one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fallback {
+    /// `,`: only after a 404/410 answer.
+    OnNotFound,
+    /// `|`: after any error.
+    OnAnyError,
+}
+
+/// One element of the list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpstreamEntry {
+    /// A proxy base URL, without trailing slash.
+    Proxy(String),
+    /// `off`: lookups are refused when the chain reaches this entry.
+    Off,
+}
+
+impl fmt::Display for UpstreamEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UpstreamEntry::Proxy(url) => f.write_str(url),
+            UpstreamEntry::Off => f.write_str("off"),
+        }
+    }
+}
+
+/// A parsed upstream list: each entry with the rule for moving past it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamList {
+    entries: Vec<(UpstreamEntry, Fallback)>,
+}
+
+/// A malformed upstream list.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UpstreamListError {
+    /// The list has no entries.
+    #[error("the upstream list is empty (use \"off\" to disable fetching)")]
+    Empty,
+    /// Two separators in a row, or one at either end.
+    #[error("empty element in upstream list {0:?}")]
+    EmptyElement(String),
+    /// `direct` (fetching from version control) is not supported.
+    #[error("\"direct\" is not supported: goproxy-ha fetches only from module proxies (remove it, or put a proxy URL there)")]
+    Direct,
+    /// An element is not an http(s) URL.
+    #[error("upstream {0:?} is not an http:// or https:// URL")]
+    NotUrl(String),
+}
+
+impl UpstreamList {
+    /// Parses GOPROXY syntax, e.g. `https://a.example,https://b.example|off`.
+    pub fn parse(list: &str) -> Result<Self, UpstreamListError> {
+        let list = list.trim();
+        if list.is_empty() {
+            return Err(UpstreamListError::Empty);
+        }
+        let mut entries = Vec::new();
+        let mut rest = list;
+        loop {
+            let cut = rest.find([',', '|']);
+            let (item, sep) = match cut {
+                Some(i) => (&rest[..i], rest.as_bytes()[i]),
+                None => (rest, b','),
+            };
+            let entry = parse_entry(item.trim(), list)?;
+            let fallback = if sep == b'|' {
+                Fallback::OnAnyError
+            } else {
+                Fallback::OnNotFound
+            };
+            entries.push((entry, fallback));
+            match cut {
+                Some(i) => rest = &rest[i + 1..],
+                None => break,
+            }
+        }
+        Ok(Self { entries })
+    }
+
+    /// The entries in order, each with the rule for falling through to the next.
+    pub fn entries(&self) -> &[(UpstreamEntry, Fallback)] {
+        &self.entries
+    }
+}
+
+fn parse_entry(item: &str, list: &str) -> Result<UpstreamEntry, UpstreamListError> {
+    match item {
+        "" => Err(UpstreamListError::EmptyElement(list.to_string())),
+        "off" => Ok(UpstreamEntry::Off),
+        "direct" => Err(UpstreamListError::Direct),
+        url if url.starts_with("https://") || url.starts_with("http://") => {
+            Ok(UpstreamEntry::Proxy(url.trim_end_matches('/').to_string()))
+        }
+        other => Err(UpstreamListError::NotUrl(other.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn separators_set_the_fallback_of_the_entry_before_them() {
+        let list = UpstreamList::parse("https://a/,http://b|https://c").unwrap();
+        assert_eq!(
+            list.entries(),
+            &[
+                (
+                    UpstreamEntry::Proxy("https://a".into()),
+                    Fallback::OnNotFound
+                ),
+                (
+                    UpstreamEntry::Proxy("http://b".into()),
+                    Fallback::OnAnyError
+                ),
+                (
+                    UpstreamEntry::Proxy("https://c".into()),
+                    Fallback::OnNotFound
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn off_direct_and_malformed_lists() {
+        assert_eq!(
+            UpstreamList::parse("off").unwrap().entries(),
+            &[(UpstreamEntry::Off, Fallback::OnNotFound)]
+        );
+        assert_eq!(
+            UpstreamList::parse("https://a,direct"),
+            Err(UpstreamListError::Direct)
+        );
+        assert!(matches!(
+            UpstreamList::parse("https://a,,https://b"),
+            Err(UpstreamListError::EmptyElement(_))
+        ));
+        assert!(matches!(
+            UpstreamList::parse("https://a|"),
+            Err(UpstreamListError::EmptyElement(_))
+        ));
+        assert_eq!(UpstreamList::parse("  "), Err(UpstreamListError::Empty));
+        assert!(matches!(
+            UpstreamList::parse("ftp://x"),
+            Err(UpstreamListError::NotUrl(_))
+        ));
+    }
+}

@@ -1,0 +1,75 @@
+//! Command-line interface. Every `serve` flag also reads a `GOPROXY_HA_*` variable;
+//! precedence is flag > environment > config file > built-in default.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{LogFormat, Overrides};
+
+/// goproxy-ha: a high-availability, clustered Go module proxy (GOPROXY server).
+#[derive(Debug, Parser)]
+#[command(name = "goproxy-ha", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a node: the GOPROXY HTTP front end and its Raft member.
+    Serve(ConfigArgs),
+    /// Validate the configuration and print it as TOML, with every default filled in.
+    Config(ConfigArgs),
+}
+
+/// Where the configuration comes from.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// TOML configuration file (see cluster/ for examples).
+    #[arg(long, short = 'c', env = "GOPROXY_HA_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Raft node id, unique in the cluster [default: 1].
+    #[arg(long, env = "GOPROXY_HA_NODE_ID", value_name = "N")]
+    pub node_id: Option<String>,
+    /// HTTP address of the GOPROXY front end [default: 127.0.0.1:8080].
+    #[arg(long, env = "GOPROXY_HA_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// gRPC address for node-to-node Raft traffic [default: 127.0.0.1:7080].
+    #[arg(long, env = "GOPROXY_HA_RAFT_LISTEN", value_name = "ADDR")]
+    pub raft_listen: Option<String>,
+    /// Address peers use to reach this node's Raft listener [default: --raft-listen].
+    #[arg(long, env = "GOPROXY_HA_RAFT_ADVERTISE", value_name = "HOST:PORT")]
+    pub raft_advertise: Option<String>,
+    /// Directory for the index and the module blobs [default: ./data].
+    #[arg(long, env = "GOPROXY_HA_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Upstream proxies in GOPROXY syntax: "," falls through on 404/410 only, "|" on any
+    /// error, "off" refuses fetching [default: https://proxy.golang.org].
+    #[arg(long, env = "GOPROXY_HA_UPSTREAM", value_name = "LIST")]
+    pub upstream: Option<String>,
+    /// Log format [default: text].
+    #[arg(long, env = "GOPROXY_HA_LOG_FORMAT", value_enum, value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+    /// Log filter, e.g. "info" or "goproxy_http=debug,info" [default: info].
+    #[arg(long, env = "GOPROXY_HA_LOG_LEVEL", value_name = "FILTER")]
+    pub log_level: Option<String>,
+}
+
+impl ConfigArgs {
+    /// The flag/environment values that override the file.
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            node_id: self.node_id.clone(),
+            listen: self.listen.clone(),
+            raft_listen: self.raft_listen.clone(),
+            raft_advertise: self.raft_advertise.clone(),
+            data_dir: self.data_dir.clone(),
+            upstream: self.upstream.clone(),
+            log_format: self.log_format,
+            log_level: self.log_level.clone(),
+        }
+    }
+}

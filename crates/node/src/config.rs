@@ -1,0 +1,291 @@
+//! The node's configuration: one typed struct, built from defaults, then a TOML file,
+//! then `GOPROXY_HA_*` environment variables, then command-line flags, and validated
+//! as a whole so every mistake is reported at once.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use goproxy_http::FrontendConfig;
+use serde::{Deserialize, Serialize};
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Raft timing, tuned for a LAN and fast failover.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RaftConfig {
+    /// Leader heartbeat period.
+    #[serde(with = "humantime_serde")]
+    pub heartbeat_interval: Duration,
+    /// Lower bound of the randomized election timeout.
+    #[serde(with = "humantime_serde")]
+    pub election_timeout_min: Duration,
+    /// Upper bound of the randomized election timeout (also the leader lease).
+    #[serde(with = "humantime_serde")]
+    pub election_timeout_max: Duration,
+    /// Log entries since the last snapshot that trigger a new snapshot.
+    pub snapshot_logs_since_last: u64,
+    /// Log entries kept behind a snapshot for slow followers.
+    pub max_in_snapshot_log_to_keep: u64,
+}
+
+impl Default for RaftConfig {
+    fn default() -> Self {
+        Self {
+            heartbeat_interval: Duration::from_millis(50),
+            election_timeout_min: Duration::from_millis(150),
+            election_timeout_max: Duration::from_millis(300),
+            snapshot_logs_since_last: 5000,
+            max_in_snapshot_log_to_keep: 1000,
+        }
+    }
+}
+
+/// Everything `goproxy-ha serve` needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// This node's Raft id (unique in the cluster, > 0).
+    pub node_id: u64,
+    /// Address of the GOPROXY HTTP front end.
+    pub listen: SocketAddr,
+    /// Address of the node-to-node gRPC (Raft) listener.
+    pub raft_listen: SocketAddr,
+    /// Address peers use to reach `raft_listen` (defaults to it).
+    pub raft_advertise: Option<String>,
+    /// Directory holding the index (sled) and the blobs; nothing is written outside it.
+    pub data_dir: PathBuf,
+    /// Log line format.
+    pub log_format: LogFormat,
+    /// Log filter in `tracing` syntax (`info`, `goproxy_http=debug,info`).
+    pub log_level: String,
+    /// How long in-flight requests may finish after SIGTERM.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+    /// Front-end and upstream settings.
+    pub proxy: FrontendConfig,
+    /// Consensus timing.
+    pub raft: RaftConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            node_id: 1,
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            raft_listen: SocketAddr::from(([127, 0, 0, 1], 7080)),
+            raft_advertise: None,
+            data_dir: PathBuf::from("data"),
+            log_format: LogFormat::Text,
+            log_level: "info".into(),
+            shutdown_grace: Duration::from_secs(10),
+            proxy: FrontendConfig::default(),
+            raft: RaftConfig::default(),
+        }
+    }
+}
+
+/// Values that override the file: from the environment or flags, still unparsed so
+/// that every bad value can be reported together.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// `--node-id` / `GOPROXY_HA_NODE_ID`.
+    pub node_id: Option<String>,
+    /// `--listen` / `GOPROXY_HA_LISTEN`.
+    pub listen: Option<String>,
+    /// `--raft-listen` / `GOPROXY_HA_RAFT_LISTEN`.
+    pub raft_listen: Option<String>,
+    /// `--raft-advertise` / `GOPROXY_HA_RAFT_ADVERTISE`.
+    pub raft_advertise: Option<String>,
+    /// `--data-dir` / `GOPROXY_HA_DATA_DIR`.
+    pub data_dir: Option<PathBuf>,
+    /// `--upstream` / `GOPROXY_HA_UPSTREAM`.
+    pub upstream: Option<String>,
+    /// `--log-format` / `GOPROXY_HA_LOG_FORMAT`.
+    pub log_format: Option<LogFormat>,
+    /// `--log-level` / `GOPROXY_HA_LOG_LEVEL`.
+    pub log_level: Option<String>,
+}
+
+/// Every problem found while loading the configuration.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
+pub struct ConfigErrors(pub Vec<String>);
+
+impl Config {
+    /// Loads `file` (if any), applies overrides, validates; reports all problems at once.
+    pub fn load(file: Option<&Path>, overrides: Overrides) -> Result<Self, ConfigErrors> {
+        let mut problems = Vec::new();
+        let mut config = match file {
+            None => Config::default(),
+            Some(path) => match std::fs::read_to_string(path) {
+                Err(e) => return Err(ConfigErrors(vec![format!("{}: {e}", path.display())])),
+                Ok(text) => match toml::from_str(&text) {
+                    Ok(config) => config,
+                    Err(e) => return Err(ConfigErrors(vec![format!("{}: {e}", path.display())])),
+                },
+            },
+        };
+        config.apply(overrides, &mut problems);
+        problems.extend(config.problems());
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigErrors(problems))
+        }
+    }
+
+    fn apply(&mut self, o: Overrides, problems: &mut Vec<String>) {
+        parse_into(&mut self.node_id, o.node_id, "node id", problems);
+        parse_into(&mut self.listen, o.listen, "listen", problems);
+        parse_into(
+            &mut self.raft_listen,
+            o.raft_listen,
+            "raft listen",
+            problems,
+        );
+        if let Some(v) = o.raft_advertise {
+            self.raft_advertise = Some(v);
+        }
+        if let Some(v) = o.data_dir {
+            self.data_dir = v;
+        }
+        if let Some(v) = o.upstream {
+            self.proxy.upstream = v;
+        }
+        if let Some(v) = o.log_format {
+            self.log_format = v;
+        }
+        if let Some(v) = o.log_level {
+            self.log_level = v;
+        }
+    }
+
+    /// Semantic checks of a complete configuration.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems: Vec<String> = self
+            .proxy
+            .problems()
+            .into_iter()
+            .map(|p| format!("proxy.{p}"))
+            .collect();
+        if self.node_id == 0 {
+            problems.push("node_id: must be greater than 0".into());
+        }
+        if self.listen == self.raft_listen && self.listen.port() != 0 {
+            problems.push(format!(
+                "listen and raft_listen must differ (both {})",
+                self.listen
+            ));
+        }
+        if self.data_dir.as_os_str().is_empty() {
+            problems.push("data_dir: must not be empty".into());
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log_level) {
+            problems.push(format!("log_level {:?}: {e}", self.log_level));
+        }
+        let raft = &self.raft;
+        if raft.heartbeat_interval.is_zero() {
+            problems.push("raft.heartbeat_interval: must be greater than zero".into());
+        }
+        if raft.election_timeout_min <= raft.heartbeat_interval {
+            problems.push(
+                "raft.election_timeout_min: must be greater than raft.heartbeat_interval".into(),
+            );
+        }
+        if raft.election_timeout_max <= raft.election_timeout_min {
+            problems.push(
+                "raft.election_timeout_max: must be greater than raft.election_timeout_min".into(),
+            );
+        }
+        problems
+    }
+}
+
+fn parse_into<T: std::str::FromStr>(
+    slot: &mut T,
+    value: Option<String>,
+    what: &str,
+    problems: &mut Vec<String>,
+) where
+    T::Err: std::fmt::Display,
+{
+    if let Some(text) = value {
+        match text.parse() {
+            Ok(v) => *slot = v,
+            Err(e) => problems.push(format!("{what} {text:?}: {e}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        assert_eq!(Config::default().problems(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn every_mistake_is_reported_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("node.toml");
+        std::fs::write(
+            &file,
+            "node_id = 0\n[raft]\nheartbeat_interval = \"200ms\"\n[proxy]\nupstream = \"direct\"\n",
+        )
+        .unwrap();
+        let overrides = Overrides {
+            listen: Some("not-an-address".into()),
+            log_level: Some("[".into()),
+            ..Overrides::default()
+        };
+        let errors = Config::load(Some(&file), overrides).unwrap_err().0;
+        let text = errors.join("\n");
+        for expected in [
+            "node_id",
+            "listen",
+            "election_timeout_min",
+            "direct",
+            "log_level",
+        ] {
+            assert!(text.contains(expected), "{expected} missing from:\n{text}");
+        }
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("node.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9000\"\ndata_dir = \"/srv/a\"\n",
+        )
+        .unwrap();
+        let overrides = Overrides {
+            data_dir: Some("/srv/b".into()),
+            ..Overrides::default()
+        };
+        let config = Config::load(Some(&file), overrides).unwrap();
+        assert_eq!(config.listen, "127.0.0.1:9000".parse().unwrap());
+        assert_eq!(config.data_dir, PathBuf::from("/srv/b"));
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("node.toml");
+        std::fs::write(&file, "listne = \"127.0.0.1:9000\"\n").unwrap();
+        assert!(Config::load(Some(&file), Overrides::default()).is_err());
+    }
+}

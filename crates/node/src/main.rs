@@ -1,0 +1,69 @@
+//! The `goproxy-ha` binary: configuration, wiring and lifecycle of one node.
+//!
+//! # Layout
+//! - `cli`: flags and subcommands (`serve`, `config`).
+//! - `config`: the one validated configuration struct (file → env → flags).
+//! - `server`: opens storage, starts the Raft member and the HTTP front end, drains on
+//!   shutdown.
+//! - `raft_index`: the front end's `CacheIndex` implemented over the consensus crate.
+//! - `shutdown`, `telemetry`: the shutdown broadcast and logging.
+
+mod cli;
+mod config;
+mod raft_index;
+mod server;
+mod shutdown;
+mod telemetry;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::config::Config;
+
+/// Exit status for configuration mistakes (as `sysexits` EX_CONFIG).
+const EXIT_CONFIG: u8 = 78;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let (args, serve) = match &cli.command {
+        Command::Serve(args) => (args, true),
+        Command::Config(args) => (args, false),
+    };
+    let config = match Config::load(args.config.as_deref(), args.overrides()) {
+        Ok(config) => config,
+        Err(errors) => {
+            eprintln!("goproxy-ha: {errors}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    if !serve {
+        return match toml::to_string_pretty(&config) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("goproxy-ha: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    telemetry::init(config.log_format, &config.log_level);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("goproxy-ha: starting the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(server::run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("fatal: {e:#}");
+            eprintln!("goproxy-ha: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

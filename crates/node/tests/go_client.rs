@@ -1,0 +1,116 @@
+//! The real `go` command (Debian's golang-go) uses the node as its GOPROXY: it builds a
+//! gin app, then builds it again from the node's cache alone after the upstream is gone.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+
+use support::{corpus_dir, HttpServer, Node};
+
+const MAIN_GO: &str = r#"package main
+
+import "github.com/gin-gonic/gin"
+
+func main() {
+	r := gin.New()
+	r.GET("/", func(c *gin.Context) { c.String(200, "ok") })
+	_ = r
+}
+"#;
+
+/// Runs `go` with an isolated environment pointed at `proxy`; returns stdout.
+fn go(home: &Path, dir: &Path, proxy: &str, args: &[&str]) -> String {
+    let output = Command::new("go")
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("GOPATH", home.join("gopath"))
+        .env("GOMODCACHE", home.join("modcache"))
+        .env("GOCACHE", home.join("gocache"))
+        .env("GOPROXY", proxy)
+        .env("GOSUMDB", "off")
+        .env("GOTOOLCHAIN", "local")
+        .env("GO111MODULE", "on")
+        .env("CGO_ENABLED", "0")
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run go ({e}); install it with: apt-get install -y golang-go")
+        });
+    assert!(
+        output.status.success(),
+        "go {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn go_builds_gin_through_the_proxy_then_from_its_cache_alone() {
+    let mut upstream = HttpServer::serve_dir(&corpus_dir());
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(&dir.path().join("node"), &upstream.url, &[]);
+    let proxy = node.http.clone();
+    let home = dir.path().join("home");
+    let app = dir.path().join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    std::fs::write(app.join("go.mod"), "module example.com/app\n\ngo 1.19\n").unwrap();
+    std::fs::write(app.join("main.go"), MAIN_GO).unwrap();
+
+    let (home2, app2, proxy2) = (home.clone(), app.clone(), proxy.clone());
+    tokio::task::spawn_blocking(move || {
+        go(
+            &home2,
+            &app2,
+            &proxy2,
+            &["get", "github.com/gin-gonic/gin@v1.8.1"],
+        );
+        go(&home2, &app2, &proxy2, &["build", "-o", "app", "."]);
+        let versions = go(
+            &home2,
+            &app2,
+            &proxy2,
+            &["list", "-m", "-versions", "example.com/hello"],
+        );
+        assert_eq!(
+            versions.trim(),
+            "example.com/hello v1.0.0 v1.1.0 v1.2.0-beta.1"
+        );
+        let latest = go(
+            &home2,
+            &app2,
+            &proxy2,
+            &["list", "-m", "example.com/hello@latest"],
+        );
+        assert_eq!(latest.trim(), "example.com/hello v1.1.0");
+        let toml = go(
+            &home2,
+            &app2,
+            &proxy2,
+            &[
+                "mod",
+                "download",
+                "-json",
+                "github.com/BurntSushi/toml@v1.2.0",
+            ],
+        );
+        assert!(toml.contains("\"Version\": \"v1.2.0\""), "{toml}");
+    })
+    .await
+    .unwrap();
+
+    // Upstream gone, module cache wiped: the build must come from the node alone.
+    upstream.stop();
+    let (home2, app2) = (home.clone(), app.clone());
+    tokio::task::spawn_blocking(move || {
+        go(&home2, &app2, &proxy, &["clean", "-modcache"]);
+        std::fs::remove_file(app2.join("app")).unwrap();
+        go(&home2, &app2, &proxy, &["build", "-o", "app", "."]);
+        assert!(app2.join("app").exists());
+    })
+    .await
+    .unwrap();
+}

@@ -1,0 +1,196 @@
+//! Shared test support: a corpus upstream served over HTTP, and goproxy-ha node
+//! processes started on port 0 in temporary directories.
+#![allow(dead_code, missing_docs)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+/// How long a node may take to start listening.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The real module tree used as upstream (`../shared/testdata/goproxy-corpus`).
+pub fn corpus_dir() -> PathBuf {
+    if let Ok(dir) = std::env::var("GOPROXY_HA_CORPUS") {
+        return PathBuf::from(dir);
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata/goproxy-corpus");
+    assert!(
+        dir.is_dir(),
+        "corpus not found at {} (set GOPROXY_HA_CORPUS)",
+        dir.display()
+    );
+    dir
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// An HTTP server on 127.0.0.1:0 running on its own thread, stoppable.
+pub struct HttpServer {
+    pub url: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl HttpServer {
+    /// Serves `dir` as a static GOPROXY tree.
+    pub fn serve_dir(dir: &Path) -> Self {
+        Self::serve(axum::Router::new().fallback_service(tower_http::services::ServeDir::new(dir)))
+    }
+
+    /// Serves an arbitrary router (hostile or failing upstreams).
+    pub fn serve(router: axum::Router) -> Self {
+        let (addr_tx, addr_rx) = mpsc::channel::<SocketAddr>();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind");
+                addr_tx
+                    .send(listener.local_addr().expect("addr"))
+                    .expect("send addr");
+                let _ = axum::serve(listener, router)
+                    .with_graceful_shutdown(async {
+                        let _ = stop_rx.await;
+                    })
+                    .await;
+            });
+        });
+        let addr = addr_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("server start");
+        Self {
+            url: format!("http://{addr}"),
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops serving; later connections are refused.
+    pub fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A goproxy-ha process.
+pub struct Node {
+    child: Child,
+    pub http: String,
+    pub data_dir: PathBuf,
+    pub log: PathBuf,
+}
+
+impl Node {
+    /// Starts `goproxy-ha serve` on port 0 with `data_dir` and `upstream`.
+    pub fn start(data_dir: &Path, upstream: &str, extra: &[&str]) -> Self {
+        std::fs::create_dir_all(data_dir).expect("data dir");
+        let log = data_dir.with_extension("log");
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("log file");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_goproxy-ha"))
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0", "--raft-listen", "127.0.0.1:0"])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--upstream", upstream])
+            .args(extra)
+            .env("GOPROXY_HA_LOG_LEVEL", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log_file))
+            .spawn()
+            .expect("spawn goproxy-ha");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix("listening ") {
+                    let _ = tx.send(rest.to_string());
+                }
+            }
+        });
+        let line = match rx.recv_timeout(START_TIMEOUT) {
+            Ok(line) => line,
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "node did not start; log:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+        };
+        let http = line
+            .split_whitespace()
+            .find_map(|f| f.strip_prefix("http="))
+            .expect("http= in listening line")
+            .to_string();
+        Self {
+            child,
+            http: format!("http://{http}"),
+            data_dir: data_dir.to_path_buf(),
+            log,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/{}", self.http, path.trim_start_matches('/'))
+    }
+
+    /// SIGKILL, as a crash.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        self.child.wait().expect("wait")
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A blocking HTTP client with a bounded timeout.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("client")
+}

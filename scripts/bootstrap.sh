@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what building and testing goproxy-ha needs on a fresh Debian machine (as root).
+# Usage: scripts/bootstrap.sh [build|test|bench]
+set -euo pipefail
+what=${1:-build}
+
+need_apt=()
+have() { command -v "$1" >/dev/null 2>&1; }
+
+have cc || need_apt+=(build-essential)
+have curl || need_apt+=(curl ca-certificates)
+have pkg-config || need_apt+=(pkg-config)
+if [ "$what" = test ] || [ "$what" = bench ]; then
+  have go || need_apt+=(golang-go)
+  have ip || need_apt+=(iproute2)
+fi
+if [ "$what" = bench ]; then
+  have nginx || need_apt+=(nginx-light)
+  have wrk || need_apt+=(wrk)
+fi
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "bootstrap: installing ${need_apt[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
+fi
+
+# Rust (stable) through rustup when no cargo is present.
+if ! have cargo && [ -x "$HOME/.cargo/bin/cargo" ]; then
+  export PATH="$HOME/.cargo/bin:$PATH"
+fi
+if ! have cargo; then
+  echo "bootstrap: installing the stable Rust toolchain with rustup"
+  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal --component rustfmt,clippy
+fi
