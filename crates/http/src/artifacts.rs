@@ -9,7 +9,11 @@ use crate::error::ApiError;
 use crate::fill::{kind_label, FillError};
 use crate::frontend::{Frontend, Request};
 use crate::index::IndexError;
+use crate::serve::BlobSource;
 use crate::upstream::UpstreamError;
+
+/// Artifacts up to this size are kept in the memory cache.
+pub const SMALL_BLOB: u64 = 64 * 1024;
 
 impl Frontend {
     /// `.info`: canonical versions are cached artifacts, other queries are forwarded.
@@ -41,7 +45,17 @@ impl Frontend {
             version,
             kind,
         };
-        let cached = self.index.lookup(&key).map_err(index_error)?;
+        let cached = match self.entries.get(&key) {
+            Some(entry) => Some(entry),
+            None => {
+                let found = self.index.lookup(&key).map_err(index_error)?;
+                if let Some(entry) = &found {
+                    // Committed entries never change, so remembering them is always correct.
+                    self.entries.insert(key.clone(), entry.clone());
+                }
+                found
+            }
+        };
         self.metrics.lookup(kind_label(kind), cached.is_some());
         let entry = match cached {
             Some(entry) => entry,
@@ -70,35 +84,49 @@ impl Frontend {
         }
     }
 
-    /// Streams an entry's blob; a blob missing on this node is repaired first.
+    /// Streams an entry's blob (small ones from memory); a blob missing on this node is
+    /// repaired first.
     pub(crate) async fn serve_entry(
         &self,
         entry: &IndexEntry,
         request: Request<'_>,
     ) -> Result<Response, ApiError> {
-        let file = match self.store.open_blob(&entry.blob).await.map_err(storage)? {
-            Some(file) => file,
-            None if request.offline => {
-                return Err(ApiError::Unavailable(format!(
-                    "{} is committed but its bytes are missing on this node",
-                    entry.key
-                )))
-            }
-            None => {
-                self.filler.repair(entry).await.map_err(fill_error)?;
-                self.store
-                    .open_blob(&entry.blob)
-                    .await
-                    .map_err(storage)?
-                    .ok_or_else(|| {
-                        ApiError::Internal(format!("{} vanished after repair", entry.key))
-                    })?
-            }
+        let source = match self.small_blobs.get(&entry.blob.sha256) {
+            Some(bytes) => BlobSource::Memory(bytes),
+            None => self.blob_source(entry, request).await?,
         };
         let (response, sent) =
-            crate::serve::blob_response(entry, file, request.headers, request.head).await?;
+            crate::serve::blob_response(entry, source, request.headers, request.head).await?;
         self.metrics.served(sent);
         Ok(response)
+    }
+
+    async fn blob_source(
+        &self,
+        entry: &IndexEntry,
+        request: Request<'_>,
+    ) -> Result<BlobSource, ApiError> {
+        if entry.blob.size <= SMALL_BLOB && self.config.memory_cache_bytes > 0 {
+            if let Some(bytes) = self.store.read_small(&entry.blob).await.map_err(storage)? {
+                let bytes = bytes::Bytes::from(bytes);
+                self.small_blobs
+                    .insert(entry.blob.sha256.clone(), bytes.clone());
+                return Ok(BlobSource::Memory(bytes));
+            }
+        } else if let Some(file) = self.store.open_blob(&entry.blob).await.map_err(storage)? {
+            return Ok(BlobSource::File(file));
+        }
+        if request.offline {
+            return Err(ApiError::Unavailable(format!(
+                "{} is committed but its bytes are missing on this node",
+                entry.key
+            )));
+        }
+        self.filler.repair(entry).await.map_err(fill_error)?;
+        let file = self.store.open_blob(&entry.blob).await.map_err(storage)?;
+        let file =
+            file.ok_or_else(|| ApiError::Internal(format!("{} vanished after repair", entry.key)))?;
+        Ok(BlobSource::File(file))
     }
 
     pub(crate) fn not_found(&self, reason: String) -> ApiError {

@@ -30,6 +30,9 @@ pub struct FrontendConfig {
     /// How long an upstream "not found" is remembered.
     #[serde(with = "humantime_serde")]
     pub negative_ttl: Duration,
+    /// Memory (bytes) for keeping small artifacts (`.info`, `.mod` up to 64 KiB) in RAM,
+    /// so cache hits on them skip the disk. 0 disables it.
+    pub memory_cache_bytes: u64,
 }
 
 impl Default for FrontendConfig {
@@ -43,6 +46,7 @@ impl Default for FrontendConfig {
             list_ttl: Duration::from_secs(300),
             stale_if_error: Duration::from_secs(7 * 24 * 3600),
             negative_ttl: Duration::from_secs(60),
+            memory_cache_bytes: 16 << 20,
         }
     }
 }

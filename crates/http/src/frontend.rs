@@ -22,6 +22,8 @@ use crate::upstream::{Upstream, UpstreamList};
 
 /// Remembered artifact "not found" answers.
 const NEGATIVE_CAPACITY: usize = 20_000;
+/// Committed entries remembered in memory (a few hundred bytes each).
+const ENTRY_CACHE_CAPACITY: u64 = 16_384;
 /// The request header that asks for a cache-only answer.
 pub const DISABLE_MODULE_FETCH: &str = "disable-module-fetch";
 
@@ -33,6 +35,13 @@ pub struct Frontend {
     pub(crate) filler: Filler,
     pub(crate) answers: Arc<Answers>,
     pub(crate) negatives: TtlCache<String>,
+    /// Recently served committed entries (immutable, so never stale).
+    pub(crate) entries: moka::sync::Cache<
+        goproxy_protocol::index::ArtifactKey,
+        goproxy_protocol::index::IndexEntry,
+    >,
+    /// Small artifact bytes by sha256, bounded by `memory_cache_bytes`.
+    pub(crate) small_blobs: moka::sync::Cache<String, bytes::Bytes>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) config: FrontendConfig,
 }
@@ -78,6 +87,13 @@ impl Frontend {
         Ok(Arc::new(Self {
             answers: Arc::new(Answers::new(upstream.clone(), &config)),
             negatives: TtlCache::new(NEGATIVE_CAPACITY, config.negative_ttl),
+            entries: moka::sync::Cache::new(ENTRY_CACHE_CAPACITY),
+            small_blobs: moka::sync::Cache::builder()
+                .max_capacity(config.memory_cache_bytes)
+                .weigher(|_: &String, bytes: &bytes::Bytes| {
+                    u32::try_from(bytes.len()).unwrap_or(u32::MAX)
+                })
+                .build(),
             index,
             store,
             upstream,

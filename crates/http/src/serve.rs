@@ -91,10 +91,18 @@ fn if_range_allows(headers: &HeaderMap, etag: &str) -> bool {
     }
 }
 
-/// Builds the answer for a committed artifact from an open blob file.
+/// Where an artifact's bytes come from.
+pub enum BlobSource {
+    /// Streamed from the blob file.
+    File(tokio::fs::File),
+    /// Already in memory (small artifacts).
+    Memory(bytes::Bytes),
+}
+
+/// Builds the answer for a committed artifact.
 pub async fn blob_response(
     entry: &IndexEntry,
-    mut file: tokio::fs::File,
+    source: BlobSource,
     headers: &HeaderMap,
     head: bool,
 ) -> Result<(Response, u64), ApiError> {
@@ -127,14 +135,24 @@ pub async fn blob_response(
     if head {
         return Ok((builder.body(Body::empty()).map_err(internal)?, 0));
     }
-    if start > 0 {
-        file.seek(std::io::SeekFrom::Start(start))
-            .await
-            .map_err(|e| ApiError::Internal(format!("seeking blob: {e}")))?;
-    }
-    let stream = ReaderStream::with_capacity(file.take(len), STREAM_CHUNK);
-    let response = builder.body(Body::from_stream(stream)).map_err(internal)?;
-    Ok((response, len))
+    let body = match source {
+        BlobSource::Memory(bytes) => {
+            let end = usize::try_from(start + len)
+                .unwrap_or(bytes.len())
+                .min(bytes.len());
+            let begin = usize::try_from(start).unwrap_or(end).min(end);
+            Body::from(bytes.slice(begin..end))
+        }
+        BlobSource::File(mut file) => {
+            if start > 0 {
+                file.seek(std::io::SeekFrom::Start(start))
+                    .await
+                    .map_err(|e| ApiError::Internal(format!("seeking blob: {e}")))?;
+            }
+            Body::from_stream(ReaderStream::with_capacity(file.take(len), STREAM_CHUNK))
+        }
+    };
+    Ok((builder.body(body).map_err(internal)?, len))
 }
 
 fn internal(e: axum::http::Error) -> ApiError {

@@ -24,6 +24,9 @@ use crate::config::Config;
 
 /// Exit status for configuration mistakes (as `sysexits` EX_CONFIG).
 const EXIT_CONFIG: u8 = 78;
+/// Threads for blocking file I/O. Reads of cached blobs go through them; a bounded pool
+/// keeps memory flat under many connections (tokio's default allows 512).
+const MAX_BLOCKING_THREADS: usize = 64;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -51,7 +54,11 @@ fn main() -> ExitCode {
         };
     }
     telemetry::init(config.log_format, &config.log_level);
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(MAX_BLOCKING_THREADS)
+        .build();
+    let runtime = match runtime {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("goproxy-ha: starting the runtime: {e}");

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use goproxy_consensus::{Consensus, ConsensusConfig};
 use goproxy_http::{Frontend, Metrics};
 use goproxy_store::BlobStore;
@@ -68,6 +69,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     let drained = shutdown.clone();
     let grace = config.shutdown_grace;
+    // Small answers (.info, .mod) are written as headers then body; without NODELAY,
+    // Nagle's algorithm and delayed ACKs add ~40 ms to each of them.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("TCP_NODELAY: {e}");
+        }
+    });
     let server = axum::serve(listener, frontend.router())
         .with_graceful_shutdown(async move { drained.wait().await });
     let serving = tokio::spawn(async move { server.await });
