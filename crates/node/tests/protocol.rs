@@ -242,3 +242,40 @@ async fn admin_endpoints_report_health_readiness_and_metrics() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_blob_lost_on_disk_is_repaired_from_upstream_with_identical_bytes() {
+    let upstream = HttpServer::serve_dir(&corpus_dir());
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(&dir.path().join("n1"), &upstream.url, &[]);
+    let http = client();
+    let path = "github.com/gin-gonic/gin/@v/v1.8.1.zip";
+    let expected = corpus_file(path);
+    assert_eq!(
+        http.get(node.url(path)).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    let sha = sha256_hex(&expected);
+    let blob = node
+        .data_dir
+        .join("blobs/sha256")
+        .join(&sha[..2])
+        .join(&sha);
+    std::fs::remove_file(&blob).expect("blob file exists under its sha256");
+
+    let offline = http
+        .get(node.url(path))
+        .header("Disable-Module-Fetch", "true")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        offline.status(),
+        StatusCode::NOT_FOUND,
+        "cache-only request must not refetch"
+    );
+    let repaired = http.get(node.url(path)).send().await.unwrap();
+    assert_eq!(repaired.status(), StatusCode::OK);
+    assert!(repaired.bytes().await.unwrap() == expected);
+    assert!(blob.exists(), "repaired blob is back on disk");
+}
