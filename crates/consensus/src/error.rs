@@ -6,13 +6,13 @@ use crate::types::NodeId;
 /// What can go wrong using the replicated index.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ConsensusError {
-    /// This node is not the leader; writes must go to `leader_id` at `leader_addr`.
-    #[error("not the leader (leader: {leader_id:?} at {leader_addr:?})")]
+    /// This node is not the leader; writes must go to `leader_id`.
+    #[error("not the leader (leader: {leader_id:?} {leader:?})")]
     NotLeader {
         /// The current leader, when known.
         leader_id: Option<NodeId>,
-        /// Its Raft address, when known.
-        leader_addr: Option<String>,
+        /// Its addresses, when known.
+        leader: Option<crate::types::PeerNode>,
     },
     /// The local store failed.
     #[error("index storage: {0}")]

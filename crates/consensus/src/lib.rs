@@ -27,4 +27,4 @@ pub mod wire;
 pub use error::ConsensusError;
 pub use node::{Consensus, ConsensusConfig};
 pub use reader::{IndexReader, VersionSummary};
-pub use types::{ApplyResponse, IndexCommand, NodeId, RaftMetrics, TypeConfig};
+pub use types::{ApplyResponse, IndexCommand, NodeId, PeerNode, RaftMetrics, TypeConfig};

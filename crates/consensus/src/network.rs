@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::types::PeerNode;
 use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
 };
@@ -10,7 +11,6 @@ use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
 };
-use openraft::BasicNode;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tonic::transport::{Channel, Endpoint};
@@ -30,10 +30,10 @@ pub struct Network;
 impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = PeerClient;
 
-    async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> PeerClient {
+    async fn new_client(&mut self, target: NodeId, node: &PeerNode) -> PeerClient {
         PeerClient {
             target,
-            addr: node.addr.clone(),
+            addr: node.raft_addr.clone(),
             client: None,
         }
     }
@@ -47,7 +47,7 @@ pub struct PeerClient {
     client: Option<RaftServiceClient<Channel>>,
 }
 
-type RpcResult<T, E> = Result<T, RPCError<NodeId, BasicNode, E>>;
+type RpcResult<T, E> = Result<T, RPCError<NodeId, PeerNode, E>>;
 
 impl PeerClient {
     fn client(&mut self) -> Result<RaftServiceClient<Channel>, Unreachable> {
@@ -99,7 +99,7 @@ impl PeerClient {
     fn transport_error<E: std::error::Error>(
         &mut self,
         status: tonic::Status,
-    ) -> RPCError<NodeId, BasicNode, E> {
+    ) -> RPCError<NodeId, PeerNode, E> {
         match status.code() {
             tonic::Code::Unavailable | tonic::Code::Unknown => {
                 self.client = None;

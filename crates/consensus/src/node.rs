@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use goproxy_protocol::index::IndexEntry;
 use openraft::error::{ClientWriteError, InitializeError, RaftError};
-use openraft::{BasicNode, ServerState, SnapshotPolicy};
+use openraft::{ServerState, SnapshotPolicy};
+
+use crate::types::PeerNode;
 
 use crate::error::ConsensusError;
 use crate::log_store::LogStore;
@@ -23,6 +25,8 @@ pub struct ConsensusConfig {
     pub node_id: NodeId,
     /// `host:port` peers use to reach this node's gRPC listener.
     pub raft_addr: String,
+    /// `host:port` of this node's HTTP front end (for forwarding and status).
+    pub http_addr: String,
     /// Leader heartbeat period, ms.
     pub heartbeat_interval_ms: u64,
     /// Election timeout lower bound, ms.
@@ -41,7 +45,7 @@ pub struct Consensus {
     raft: Raft,
     reader: IndexReader,
     node_id: NodeId,
-    raft_addr: String,
+    me: PeerNode,
 }
 
 impl Consensus {
@@ -68,20 +72,23 @@ impl Consensus {
             raft,
             reader,
             node_id: cfg.node_id,
-            raft_addr: cfg.raft_addr,
+            me: PeerNode {
+                raft_addr: cfg.raft_addr,
+                http_addr: cfg.http_addr,
+            },
         })
     }
 
     /// Initialises a one-member group of this node, unless already initialised.
     pub async fn initialize_single(&self) -> Result<(), ConsensusError> {
-        let members = BTreeMap::from([(self.node_id, self.raft_addr.clone())]);
+        let members = BTreeMap::from([(self.node_id, self.me.clone())]);
         self.initialize(members).await
     }
 
-    /// Initialises the group with `members` (id → Raft address), unless already initialised.
+    /// Initialises the group with `members`, unless already initialised.
     pub async fn initialize(
         &self,
-        members: BTreeMap<NodeId, String>,
+        members: BTreeMap<NodeId, PeerNode>,
     ) -> Result<(), ConsensusError> {
         if self
             .raft
@@ -91,11 +98,7 @@ impl Consensus {
         {
             return Ok(());
         }
-        let nodes: BTreeMap<NodeId, BasicNode> = members
-            .into_iter()
-            .map(|(id, addr)| (id, BasicNode::new(addr)))
-            .collect();
-        match self.raft.initialize(nodes).await {
+        match self.raft.initialize(members).await {
             Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => Ok(()),
             Err(e) => Err(ConsensusError::Raft(e.to_string())),
         }
@@ -108,7 +111,7 @@ impl Consensus {
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
                 Err(ConsensusError::NotLeader {
                     leader_id: forward.leader_id,
-                    leader_addr: forward.leader_node.map(|n| n.addr),
+                    leader: forward.leader_node,
                 })
             }
             Err(e) => Err(ConsensusError::Raft(e.to_string())),
@@ -135,6 +138,27 @@ impl Consensus {
     /// This node's id.
     pub fn node_id(&self) -> NodeId {
         self.node_id
+    }
+
+    /// The current leader as this node knows it: `None` when unknown.
+    pub fn leader(&self) -> Option<(NodeId, PeerNode)> {
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow();
+        let id = m.current_leader?;
+        let node = m.membership_config.membership().get_node(&id)?.clone();
+        Some((id, node))
+    }
+
+    /// Every member except this node (voters and learners).
+    pub fn peers(&self) -> Vec<(NodeId, PeerNode)> {
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow();
+        m.membership_config
+            .membership()
+            .nodes()
+            .filter(|(id, _)| **id != self.node_id)
+            .map(|(id, node)| (*id, node.clone()))
+            .collect()
     }
 
     /// The gRPC service to mount on this node's Raft listener.

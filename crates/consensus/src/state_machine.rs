@@ -27,8 +27,8 @@ const LAST_MEMBERSHIP: &[u8] = b"\xffmeta/last_membership";
 const SNAPSHOT_META: &[u8] = b"meta";
 const SNAPSHOT_DATA: &[u8] = b"data";
 
-type Membership = StoredMembership<NodeId, openraft::BasicNode>;
-type Meta = SnapshotMeta<NodeId, openraft::BasicNode>;
+type Membership = StoredMembership<NodeId, crate::types::PeerNode>;
+type Meta = SnapshotMeta<NodeId, crate::types::PeerNode>;
 
 /// Snapshot payload: the whole index at `last_applied`. Serialized as JSON.
 #[derive(Serialize, Deserialize)]

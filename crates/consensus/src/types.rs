@@ -5,6 +5,22 @@ use std::io::Cursor;
 use goproxy_protocol::index::IndexEntry;
 use serde::{Deserialize, Serialize};
 
+/// A cluster member as Raft records it: where peers reach its Raft/blob gRPC listener
+/// and where clients (and forwarding followers) reach its GOPROXY front end.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerNode {
+    /// `host:port` of the node-to-node gRPC listener.
+    pub raft_addr: String,
+    /// `host:port` of the HTTP front end.
+    pub http_addr: String,
+}
+
+impl std::fmt::Display for PeerNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "raft={} http={}", self.raft_addr, self.http_addr)
+    }
+}
+
 /// A command in the replicated log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum IndexCommand {
@@ -35,7 +51,7 @@ openraft::declare_raft_types!(
         D = IndexCommand,
         R = ApplyResponse,
         NodeId = u64,
-        Node = openraft::BasicNode,
+        Node = PeerNode,
         Entry = openraft::Entry<TypeConfig>,
         SnapshotData = Cursor<Vec<u8>>,
         AsyncRuntime = openraft::TokioRuntime,
@@ -52,4 +68,4 @@ pub type Entry = openraft::Entry<TypeConfig>;
 /// Log ids.
 pub type LogId = openraft::LogId<NodeId>;
 /// Metrics snapshot.
-pub type RaftMetrics = openraft::RaftMetrics<NodeId, openraft::BasicNode>;
+pub type RaftMetrics = openraft::RaftMetrics<NodeId, PeerNode>;

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use goproxy_consensus::{ApplyResponse, Consensus, ConsensusConfig, ConsensusError};
+use goproxy_consensus::{ApplyResponse, Consensus, ConsensusConfig, ConsensusError, PeerNode};
 use goproxy_protocol::index::{ArtifactKey, ArtifactKind, BlobRef, IndexEntry};
 use tokio::net::TcpListener;
 
@@ -31,6 +31,7 @@ fn entry(module: &str, version: &str, sha_byte: char) -> IndexEntry {
 fn config(node_id: u64, raft_addr: String) -> ConsensusConfig {
     ConsensusConfig {
         node_id,
+        http_addr: format!("http-of-{raft_addr}"),
         raft_addr,
         heartbeat_interval_ms: 50,
         election_timeout_min_ms: 150,
@@ -169,11 +170,19 @@ async fn three_nodes_replicate_fail_over_and_catch_up_by_snapshot() {
             start_member(id, listener, tempfile::tempdir().unwrap()).await,
         );
     }
-    members[&1]
-        .consensus
-        .initialize(addrs.clone())
-        .await
-        .unwrap();
+    let peers = addrs
+        .iter()
+        .map(|(id, raft)| {
+            (
+                *id,
+                PeerNode {
+                    raft_addr: raft.clone(),
+                    http_addr: format!("http-of-{raft}"),
+                },
+            )
+        })
+        .collect();
+    members[&1].consensus.initialize(peers).await.unwrap();
     until("a leader", || leader_of(&members).is_some()).await;
     let leader = leader_of(&members).unwrap();
 
@@ -190,17 +199,20 @@ async fn three_nodes_replicate_fail_over_and_catch_up_by_snapshot() {
     .await;
 
     let follower = *members.keys().find(|id| **id != leader).unwrap();
+    let leader_before = leader;
     match members[&follower]
         .consensus
         .put(entry("example.com/b", "v1.0.0", 'b'))
         .await
     {
-        Err(ConsensusError::NotLeader {
-            leader_id,
-            leader_addr,
-        }) => {
-            assert_eq!(leader_id, Some(leader));
-            assert_eq!(leader_addr.as_deref(), Some(addrs[&leader].as_str()));
+        Err(ConsensusError::NotLeader { leader_id, leader }) => {
+            assert_eq!(leader_id, Some(leader_before));
+            let leader = leader.expect("leader addresses");
+            assert_eq!(leader.raft_addr, addrs[&leader_before]);
+            assert_eq!(
+                leader.http_addr,
+                format!("http-of-{}", addrs[&leader_before])
+            );
         }
         other => panic!("expected NotLeader, got {other:?}"),
     }

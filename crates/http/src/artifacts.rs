@@ -8,10 +8,14 @@ use goproxy_protocol::route::VersionQuery;
 use crate::error::ApiError;
 use crate::fill::{kind_label, FillError};
 use crate::frontend::{Frontend, Request};
-use crate::index::IndexError;
+use crate::index::{IndexError, Leadership};
 use crate::serve::BlobSource;
 use crate::upstream::UpstreamError;
 
+/// How long a miss waits for a leader to be elected (a few election timeouts).
+const LEADER_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+/// How often it looks.
+const LEADER_POLL: std::time::Duration = std::time::Duration::from_millis(20);
 /// Artifacts up to this size are kept in the memory cache.
 pub const SMALL_BLOB: u64 = 64 * 1024;
 
@@ -64,9 +68,37 @@ impl Frontend {
                     "{key} is not cached and Disable-Module-Fetch is set"
                 )))
             }
-            None => self.fill(key).await?,
+            None => match self.current_leadership().await {
+                Leadership::Local => self.fill(key).await?,
+                Leadership::Remote(leader) if !request.forwarded => {
+                    return self.forward(&leader, &key, request).await
+                }
+                Leadership::Remote(leader) => {
+                    return Err(ApiError::Unavailable(format!(
+                        "{key}: forwarded here, but the leader is now {leader}; retry"
+                    )))
+                }
+                Leadership::Unknown => {
+                    return Err(ApiError::Unavailable(format!(
+                        "{key} is not cached and the cluster has no leader right now; retry shortly"
+                    )))
+                }
+            },
         };
         self.serve_entry(&entry, request).await
+    }
+
+    /// Who fills; during an election, waits up to [`LEADER_WAIT`] for one to emerge
+    /// rather than failing a request that a moment later would succeed.
+    async fn current_leadership(&self) -> Leadership {
+        let deadline = tokio::time::Instant::now() + LEADER_WAIT;
+        loop {
+            let leadership = self.index.leadership();
+            if leadership != Leadership::Unknown || tokio::time::Instant::now() >= deadline {
+                return leadership;
+            }
+            tokio::time::sleep(LEADER_POLL).await;
+        }
     }
 
     async fn fill(&self, key: ArtifactKey) -> Result<IndexEntry, ApiError> {

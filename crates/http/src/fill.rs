@@ -15,7 +15,7 @@ use goproxy_protocol::path::{escape_path, escape_version};
 use goproxy_protocol::zipcheck::{check_zip, MAX_GO_MOD_SIZE, MAX_ZIP_SIZE};
 use goproxy_store::{BlobStore, StagedBlob};
 
-use crate::index::{CacheIndex, IndexError};
+use crate::index::{BlobPeers, CacheIndex, IndexError};
 use crate::metrics::Metrics;
 use crate::single_flight::SingleFlight;
 use crate::upstream::{Upstream, UpstreamError};
@@ -64,6 +64,7 @@ impl From<goproxy_store::StoreError> for FillError {
 
 struct Inner {
     index: Arc<dyn CacheIndex>,
+    peers: Arc<dyn BlobPeers>,
     store: BlobStore,
     upstream: Upstream,
     metrics: Arc<Metrics>,
@@ -81,6 +82,7 @@ impl Filler {
     /// A filler writing into `store` and committing to `index`.
     pub fn new(
         index: Arc<dyn CacheIndex>,
+        peers: Arc<dyn BlobPeers>,
         store: BlobStore,
         upstream: Upstream,
         metrics: Arc<Metrics>,
@@ -88,6 +90,7 @@ impl Filler {
     ) -> Self {
         let inner = Inner {
             index,
+            peers,
             store,
             upstream,
             metrics,
@@ -131,6 +134,13 @@ impl Filler {
         let staged = self.fetch_staged(&key).await?;
         let version_time = self.validate(&key, &staged).await?;
         let blob = staged.commit().await?;
+        // Semi-synchronous: the bytes reach `sync_replicas` peers before the index entry
+        // is committed, so an acknowledged fill survives the loss of this node.
+        let replicated = self.inner.peers.replicate(&blob).await;
+        self.inner.metrics.replication(replicated.is_ok());
+        if let Err(reason) = replicated {
+            tracing::warn!(artifact = %key, %reason, "replication degraded to asynchronous");
+        }
         let entry = IndexEntry {
             key,
             blob,
@@ -215,9 +225,14 @@ impl Filler {
         })
     }
 
-    /// Restores a committed blob that is missing locally by fetching it again and
-    /// checking that the bytes are exactly the committed ones.
+    /// Restores a committed blob that is missing locally: from a peer that has it, else
+    /// from upstream, checking that the bytes are exactly the committed ones.
     pub async fn repair(&self, entry: &IndexEntry) -> Result<(), FillError> {
+        match self.inner.peers.fetch(&entry.blob).await {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(artifact = %entry.key, "peer fetch failed: {e}"),
+        }
         let staged = self.fetch_staged(&entry.key).await?;
         if staged.blob() != &entry.blob {
             return Err(FillError::Invalid {
@@ -247,7 +262,7 @@ async fn read_staged(staged: &StagedBlob) -> Result<Vec<u8>, FillError> {
         .map_err(|e| FillError::Storage(e.to_string()))
 }
 
-fn upstream_path(key: &ArtifactKey) -> Result<String, FillError> {
+pub(crate) fn upstream_path(key: &ArtifactKey) -> Result<String, FillError> {
     let invalid = |e: String| FillError::Invalid {
         what: key.to_string(),
         reason: e,

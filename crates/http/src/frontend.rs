@@ -15,7 +15,7 @@ use crate::answers::Answers;
 use crate::config::FrontendConfig;
 use crate::error::ApiError;
 use crate::fill::Filler;
-use crate::index::CacheIndex;
+use crate::index::{BlobPeers, CacheIndex};
 use crate::metrics::Metrics;
 use crate::ttl_cache::TtlCache;
 use crate::upstream::{Upstream, UpstreamList};
@@ -44,6 +44,8 @@ pub struct Frontend {
     pub(crate) small_blobs: moka::sync::Cache<String, bytes::Bytes>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) config: FrontendConfig,
+    /// HTTP client for forwarding misses to the leader.
+    pub(crate) forwarder: reqwest::Client,
 }
 
 /// A front end that could not be built from its configuration.
@@ -62,6 +64,7 @@ impl Frontend {
     pub fn new(
         config: FrontendConfig,
         index: Arc<dyn CacheIndex>,
+        peers: Arc<dyn BlobPeers>,
         store: BlobStore,
         metrics: Arc<Metrics>,
     ) -> Result<Arc<Self>, FrontendError> {
@@ -79,12 +82,19 @@ impl Frontend {
         )?;
         let filler = Filler::new(
             index.clone(),
+            peers,
             store.clone(),
             upstream.clone(),
             metrics.clone(),
             config.fill_timeout,
         );
+        // The leader answers a forwarded miss only after its fill: allow the fill's time.
+        let forwarder = reqwest::Client::builder()
+            .connect_timeout(config.upstream_connect_timeout)
+            .read_timeout(config.fill_timeout)
+            .build()?;
         Ok(Arc::new(Self {
+            forwarder,
             answers: Arc::new(Answers::new(upstream.clone(), &config)),
             negatives: TtlCache::new(NEGATIVE_CAPACITY, config.negative_ttl),
             entries: moka::sync::Cache::new(ENTRY_CACHE_CAPACITY),
@@ -152,10 +162,12 @@ async fn dispatch(
                 let offline = headers
                     .get(DISABLE_MODULE_FETCH)
                     .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"));
+                let forwarded = headers.contains_key(crate::forward::FORWARDED);
                 let request = Request {
                     headers: &headers,
                     head,
                     offline,
+                    forwarded,
                 };
                 (route_label(&route), fe.handle(route, request).await)
             }
@@ -173,6 +185,8 @@ pub(crate) struct Request<'a> {
     pub head: bool,
     /// `Disable-Module-Fetch: true`: answer from the cache only.
     pub offline: bool,
+    /// Sent by a follower: fill here, never forward again.
+    pub forwarded: bool,
 }
 
 impl Frontend {

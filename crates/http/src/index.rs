@@ -2,7 +2,7 @@
 //! crate does not depend on the consensus implementation (the node crate adapts it).
 
 use async_trait::async_trait;
-use goproxy_protocol::index::{ArtifactKey, IndexEntry};
+use goproxy_protocol::index::{ArtifactKey, BlobRef, IndexEntry};
 
 /// Why the index could not answer or accept a write.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -16,6 +16,17 @@ pub enum IndexError {
     /// The index is unavailable (storage failure, no quorum, shutting down).
     #[error("cache index unavailable: {0}")]
     Unavailable(String),
+}
+
+/// Who may fill (commit) right now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Leadership {
+    /// This node leads: it fills.
+    Local,
+    /// Another node leads; misses are forwarded to its HTTP address.
+    Remote(String),
+    /// No leader is known (election in progress, no quorum).
+    Unknown,
 }
 
 /// One version the index holds any artifact for.
@@ -44,4 +55,19 @@ pub trait CacheIndex: Send + Sync + 'static {
 
     /// `Ok` when this node can serve and fill; otherwise why not (for `/readyz`).
     fn readiness(&self) -> Result<(), String>;
+
+    /// Who fills right now.
+    fn leadership(&self) -> Leadership;
+}
+
+/// Blob copies on other nodes, as the front end uses them.
+#[async_trait]
+pub trait BlobPeers: Send + Sync + 'static {
+    /// Copies a newly stored local blob to peers before its fill is acknowledged.
+    /// `Err` means fewer peers than required confirmed in time (degraded, still served).
+    async fn replicate(&self, blob: &BlobRef) -> Result<(), String>;
+
+    /// Fetches a committed blob that is missing locally from a peer; `Ok(false)` when
+    /// no peer has it.
+    async fn fetch(&self, blob: &BlobRef) -> Result<bool, String>;
 }

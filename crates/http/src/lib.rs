@@ -5,6 +5,7 @@
 //! - `artifacts`: immutable `.info`/`.mod`/`.zip` answers from the index and local blobs.
 //! - `listing`: `list`, `@latest` and version queries (mutable, TTL-cached, stale-if-error).
 //! - `sumdb`: checksum-database proxy endpoints.
+//! - `forward`: misses on a follower are proxied to the leader, which fills.
 //! - [`fill`]: single-flight, validated fills from upstream into the store and index.
 //! - [`upstream`]: the GOPROXY-syntax upstream chain and its HTTP client.
 //! - [`serve`]: ETag, conditional and range answers streamed from disk.
@@ -17,6 +18,7 @@ mod artifacts;
 pub mod config;
 pub mod error;
 pub mod fill;
+mod forward;
 pub mod frontend;
 pub mod index;
 mod listing;
@@ -29,6 +31,6 @@ pub mod upstream;
 
 pub use config::FrontendConfig;
 pub use frontend::{Frontend, FrontendError};
-pub use index::{CacheIndex, CachedVersion, IndexError};
+pub use index::{BlobPeers, CacheIndex, CachedVersion, IndexError, Leadership};
 pub use listing::{best_cached, merge_list};
 pub use metrics::Metrics;

@@ -43,6 +43,8 @@ pub struct Metrics {
     fills: Family<OutcomeLabels, Counter>,
     upstream_seconds: Family<UpstreamLabels, Histogram>,
     bytes_served: Counter,
+    replication: Family<OutcomeLabels, Counter>,
+    forwarded: Family<OutcomeLabels, Counter>,
     bytes_filled: Counter,
 }
 
@@ -56,6 +58,8 @@ impl Default for Metrics {
             Histogram::new(exponential_buckets(0.005, 2.0, 14))
         });
         let bytes_served = Counter::default();
+        let replication = Family::<OutcomeLabels, Counter>::default();
+        let forwarded = Family::<OutcomeLabels, Counter>::default();
         let bytes_filled = Counter::default();
         registry.register(
             "http_requests",
@@ -83,8 +87,20 @@ impl Default for Metrics {
             "Bytes fetched from upstream into the cache",
             bytes_filled.clone(),
         );
+        registry.register(
+            "blob_replications",
+            "Semi-synchronous blob pushes: synced, or degraded to asynchronous",
+            replication.clone(),
+        );
+        registry.register(
+            "forwarded_fills",
+            "Misses forwarded to the leader",
+            forwarded.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
+            replication,
+            forwarded,
             requests,
             lookups,
             fills,
@@ -129,6 +145,25 @@ impl Metrics {
         self.upstream_seconds
             .get_or_create(&UpstreamLabels { result })
             .observe(seconds);
+    }
+
+    /// Counts a semi-synchronous push.
+    pub fn replication(&self, synced: bool) {
+        let outcome = if synced { "synced" } else { "degraded" };
+        self.replication
+            .get_or_create(&OutcomeLabels {
+                kind: "blob",
+                outcome,
+            })
+            .inc();
+    }
+
+    /// Counts a miss forwarded to the leader.
+    pub fn forwarded(&self, kind: &'static str, ok: bool) {
+        let outcome = if ok { "ok" } else { "error" };
+        self.forwarded
+            .get_or_create(&OutcomeLabels { kind, outcome })
+            .inc();
     }
 
     /// Adds served body bytes.

@@ -50,6 +50,49 @@ impl Default for RaftConfig {
     }
 }
 
+/// One member of a statically configured cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerConfig {
+    /// Raft node id.
+    pub id: u64,
+    /// `host:port` of its Raft/blob gRPC listener.
+    pub raft: String,
+    /// `host:port` of its GOPROXY front end.
+    pub http: String,
+}
+
+/// Cluster membership. No peers: a one-member group of this node.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// Address clients and peers use for this node's front end (defaults to `listen`).
+    pub http_advertise: Option<String>,
+    /// Every member, this node included. The member with the lowest id initialises the
+    /// group on first start; the others wait to be contacted.
+    pub peers: Vec<PeerConfig>,
+}
+
+/// Semi-synchronous blob replication.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReplicationConfig {
+    /// Followers that must hold a new blob (fsynced) before a fill is acknowledged.
+    pub sync_replicas: usize,
+    /// How long to wait for them before degrading to asynchronous replication.
+    #[serde(with = "humantime_serde")]
+    pub sync_timeout: Duration,
+}
+
+impl Default for ReplicationConfig {
+    fn default() -> Self {
+        Self {
+            sync_replicas: 1,
+            sync_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
 /// Everything `goproxy-ha serve` needs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -75,6 +118,10 @@ pub struct Config {
     pub proxy: FrontendConfig,
     /// Consensus timing.
     pub raft: RaftConfig,
+    /// Cluster membership.
+    pub cluster: ClusterConfig,
+    /// Blob replication.
+    pub replication: ReplicationConfig,
 }
 
 impl Default for Config {
@@ -90,6 +137,8 @@ impl Default for Config {
             shutdown_grace: Duration::from_secs(10),
             proxy: FrontendConfig::default(),
             raft: RaftConfig::default(),
+            cluster: ClusterConfig::default(),
+            replication: ReplicationConfig::default(),
         }
     }
 }
@@ -193,6 +242,7 @@ impl Config {
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log_level) {
             problems.push(format!("log_level {:?}: {e}", self.log_level));
         }
+        problems.extend(self.cluster_problems());
         let raft = &self.raft;
         if raft.heartbeat_interval.is_zero() {
             problems.push("raft.heartbeat_interval: must be greater than zero".into());
@@ -206,6 +256,56 @@ impl Config {
             problems.push(
                 "raft.election_timeout_max: must be greater than raft.election_timeout_min".into(),
             );
+        }
+        problems
+    }
+}
+
+impl Config {
+    fn cluster_problems(&self) -> Vec<String> {
+        let peers = &self.cluster.peers;
+        let mut problems = Vec::new();
+        if peers.is_empty() {
+            return problems;
+        }
+        let mut ids: Vec<u64> = peers.iter().map(|p| p.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        if ids.len() != peers.len() {
+            problems.push("cluster.peers: ids must be unique".into());
+        }
+        if !peers.iter().any(|p| p.id == self.node_id) {
+            problems.push(format!(
+                "cluster.peers: must include this node (node_id {})",
+                self.node_id
+            ));
+        }
+        if ids.contains(&0) {
+            problems.push("cluster.peers: ids must be greater than 0".into());
+        }
+        for peer in peers {
+            for (what, addr) in [("raft", &peer.raft), ("http", &peer.http)] {
+                if addr
+                    .rsplit_once(':')
+                    .and_then(|(_, port)| port.parse::<u16>().ok())
+                    .is_none()
+                {
+                    problems.push(format!(
+                        "cluster.peers[id={}].{what}: {addr:?} is not host:port",
+                        peer.id
+                    ));
+                }
+            }
+        }
+        if self.replication.sync_replicas >= peers.len() {
+            problems.push(format!(
+                "replication.sync_replicas: {} needs at least {} members",
+                self.replication.sync_replicas,
+                self.replication.sync_replicas + 1
+            ));
+        }
+        if self.replication.sync_timeout.is_zero() {
+            problems.push("replication.sync_timeout: must be greater than zero".into());
         }
         problems
     }

@@ -10,6 +10,7 @@
 
 mod cli;
 mod config;
+mod peers;
 mod raft_index;
 mod server;
 mod shutdown;

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use goproxy_consensus::{ApplyResponse, Consensus, ConsensusError};
-use goproxy_http::{CacheIndex, CachedVersion, IndexError};
+use goproxy_http::{CacheIndex, CachedVersion, IndexError, Leadership};
 use goproxy_protocol::index::{ArtifactKey, IndexEntry};
 
 /// The replicated index as the front end sees it.
@@ -28,8 +28,8 @@ impl RaftIndex {
 
 fn unavailable(e: ConsensusError) -> IndexError {
     match e {
-        ConsensusError::NotLeader { leader_addr, .. } => IndexError::NotLeader {
-            leader: leader_addr,
+        ConsensusError::NotLeader { leader, .. } => IndexError::NotLeader {
+            leader: leader.map(|node| node.http_addr),
         },
         other => IndexError::Unavailable(other.to_string()),
     }
@@ -68,6 +68,17 @@ impl CacheIndex for RaftIndex {
                 Ok(entry)
             }
             ApplyResponse::Conflict { existing } => Ok(existing),
+        }
+    }
+
+    fn leadership(&self) -> Leadership {
+        if self.consensus.is_leader() {
+            return Leadership::Local;
+        }
+        match self.consensus.leader() {
+            Some((id, _)) if id == self.consensus.node_id() => Leadership::Unknown,
+            Some((_, node)) => Leadership::Remote(node.http_addr),
+            None => Leadership::Unknown,
         }
     }
 

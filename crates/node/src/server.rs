@@ -1,16 +1,21 @@
 //! Running one node: open storage under the data directory, start the Raft member and
-//! its gRPC listener, start the HTTP front end, and drain everything on shutdown.
+//! the node-to-node gRPC listener (Raft + blob services), start the HTTP front end, and
+//! drain everything on shutdown.
 
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
 use axum::serve::ListenerExt;
-use goproxy_consensus::{Consensus, ConsensusConfig};
+use goproxy_consensus::{Consensus, ConsensusConfig, PeerNode};
 use goproxy_http::{Frontend, Metrics};
+use goproxy_replicate::{BlobGrpc, ReplicatorConfig};
 use goproxy_store::BlobStore;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
+use crate::peers::RaftPeers;
 use crate::raft_index::RaftIndex;
 use crate::shutdown::Shutdown;
 
@@ -35,47 +40,52 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     let db = sled::open(config.data_dir.join(INDEX_DIR)).context("opening the index database")?;
 
+    // Bind both listeners first: with port 0 their real addresses are what peers need.
+    let http_listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding HTTP listener {}", config.listen))?;
+    let http_addr = http_listener.local_addr()?;
     let raft_listener = TcpListener::bind(config.raft_listen)
         .await
         .with_context(|| format!("binding raft listener {}", config.raft_listen))?;
     let raft_addr = raft_listener.local_addr()?;
-    let advertise = config
-        .raft_advertise
-        .clone()
-        .unwrap_or_else(|| raft_addr.to_string());
-    let consensus = Consensus::open(db.clone(), consensus_config(&config, advertise))
+
+    let consensus = Consensus::open(db.clone(), consensus_config(&config, raft_addr, http_addr))
         .await
         .context("starting the raft member")?;
     let grpc = tokio::spawn(serve_grpc(
         consensus.clone(),
+        store.clone(),
         raft_listener,
         shutdown.clone(),
     ));
-    consensus
-        .initialize_single()
-        .await
-        .context("initialising the raft group")?;
+    bootstrap(&config, &consensus).await?;
 
     let metrics = Arc::new(Metrics::default());
     let index = Arc::new(RaftIndex::new(consensus.clone()));
-    let frontend = Frontend::new(config.proxy.clone(), index, store, metrics)?;
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("binding HTTP listener {}", config.listen))?;
-    let http_addr = listener.local_addr()?;
+    let replication = ReplicatorConfig {
+        sync_replicas: config.replication.sync_replicas,
+        sync_timeout: config.replication.sync_timeout,
+    };
+    let peers = Arc::new(RaftPeers::new(
+        store.clone(),
+        consensus.clone(),
+        replication,
+    ));
+    let frontend = Frontend::new(config.proxy.clone(), index, peers, store, metrics)?;
     tracing::info!(http = %http_addr, raft = %raft_addr, node_id = config.node_id, "goproxy-ha serving");
     // A machine-readable line on stdout for supervisors and tests (addresses may be port 0).
     println!("listening http={http_addr} raft={raft_addr}");
 
-    let drained = shutdown.clone();
-    let grace = config.shutdown_grace;
     // Small answers (.info, .mod) are written as headers then body; without NODELAY,
     // Nagle's algorithm and delayed ACKs add ~40 ms to each of them.
-    let listener = listener.tap_io(|tcp| {
+    let listener = http_listener.tap_io(|tcp| {
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!("TCP_NODELAY: {e}");
         }
     });
+    let drained = shutdown.clone();
+    let grace = config.shutdown_grace;
     let server = axum::serve(listener, frontend.router())
         .with_graceful_shutdown(async move { drained.wait().await });
     let serving = tokio::spawn(async move { server.await });
@@ -97,11 +107,58 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn consensus_config(config: &Config, advertise: String) -> ConsensusConfig {
+/// First start: a single node initialises a one-member group; in a static cluster the
+/// member with the lowest id initialises the group with every configured peer.
+async fn bootstrap(config: &Config, consensus: &Consensus) -> anyhow::Result<()> {
+    let peers = &config.cluster.peers;
+    if peers.is_empty() {
+        return consensus
+            .initialize_single()
+            .await
+            .context("initialising the raft group");
+    }
+    let lowest = peers.iter().map(|p| p.id).min();
+    if lowest == Some(config.node_id) {
+        let members: BTreeMap<u64, PeerNode> = peers
+            .iter()
+            .map(|p| {
+                (
+                    p.id,
+                    PeerNode {
+                        raft_addr: p.raft.clone(),
+                        http_addr: p.http.clone(),
+                    },
+                )
+            })
+            .collect();
+        consensus
+            .initialize(members)
+            .await
+            .context("initialising the raft group")?;
+    }
+    Ok(())
+}
+
+fn consensus_config(
+    config: &Config,
+    raft_addr: SocketAddr,
+    http_addr: SocketAddr,
+) -> ConsensusConfig {
     let raft = &config.raft;
+    let me = config.cluster.peers.iter().find(|p| p.id == config.node_id);
     ConsensusConfig {
         node_id: config.node_id,
-        raft_addr: advertise,
+        raft_addr: config
+            .raft_advertise
+            .clone()
+            .or_else(|| me.map(|p| p.raft.clone()))
+            .unwrap_or_else(|| raft_addr.to_string()),
+        http_addr: config
+            .cluster
+            .http_advertise
+            .clone()
+            .or_else(|| me.map(|p| p.http.clone()))
+            .unwrap_or_else(|| http_addr.to_string()),
         heartbeat_interval_ms: raft.heartbeat_interval.as_millis() as u64,
         election_timeout_min_ms: raft.election_timeout_min.as_millis() as u64,
         election_timeout_max_ms: raft.election_timeout_max.as_millis() as u64,
@@ -110,13 +167,19 @@ fn consensus_config(config: &Config, advertise: String) -> ConsensusConfig {
     }
 }
 
-async fn serve_grpc(consensus: Consensus, listener: TcpListener, shutdown: Shutdown) {
+async fn serve_grpc(
+    consensus: Consensus,
+    store: BlobStore,
+    listener: TcpListener,
+    shutdown: Shutdown,
+) {
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
     let result = tonic::transport::Server::builder()
         .add_routes(consensus.grpc_routes())
+        .add_service(BlobGrpc::new(store).into_service())
         .serve_with_incoming_shutdown(incoming, shutdown.wait())
         .await;
     if let Err(e) = result {
-        tracing::error!("raft gRPC server failed: {e}");
+        tracing::error!("node gRPC server failed: {e}");
     }
 }

@@ -150,12 +150,29 @@ impl Node {
             .find_map(|f| f.strip_prefix("http="))
             .expect("http= in listening line")
             .to_string();
-        Self {
+        let node = Self {
             child,
             http: format!("http://{http}"),
             data_dir: data_dir.to_path_buf(),
             log,
+        };
+        node.wait_ready();
+        node
+    }
+
+    /// Starts without waiting for readiness (cluster members wait for their peers).
+    pub fn wait_ready(&self) {
+        let deadline = std::time::Instant::now() + START_TIMEOUT;
+        let url = self.url("readyz");
+        while std::time::Instant::now() < deadline {
+            if let Ok(body) = http_get_status(&url) {
+                if body == 200 {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(25));
         }
+        panic!("node never became ready; log:\n{}", self.log_text());
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -185,6 +202,23 @@ impl Drop for Node {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Status of a GET, with a minimal blocking HTTP/1.0 exchange (usable outside a runtime).
+fn http_get_status(url: &str) -> std::io::Result<u16> {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").unwrap_or(url);
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let mut stream = std::net::TcpStream::connect(host)?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(stream, "GET /{path} HTTP/1.0\r\nHost: {host}\r\n\r\n")?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer)?;
+    answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| std::io::Error::other("no status line"))
 }
 
 /// A blocking HTTP client with a bounded timeout.

@@ -1,0 +1,69 @@
+//! Forwarding a miss from a follower to the leader. The leader does the one
+//! single-flight upstream fill for the whole cluster; the follower relays its answer.
+
+use axum::body::Body;
+use axum::http::{header, HeaderName, StatusCode};
+use axum::response::Response;
+use goproxy_protocol::index::ArtifactKey;
+
+use crate::error::ApiError;
+use crate::fill::{kind_label, upstream_path};
+use crate::frontend::{Frontend, Request};
+
+/// Marks a request a follower forwarded; the receiver never forwards it again.
+pub const FORWARDED: &str = "x-goproxy-ha-forwarded";
+/// Request headers relayed to the leader.
+const RELAYED_REQUEST: [HeaderName; 3] = [header::IF_NONE_MATCH, header::RANGE, header::IF_RANGE];
+/// Response headers not relayed back (hop-by-hop).
+const HOP_BY_HOP: [HeaderName; 3] = [
+    header::CONNECTION,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
+impl Frontend {
+    /// Relays the request for `key` to the leader at `leader` (its HTTP `host:port`).
+    pub(crate) async fn forward(
+        &self,
+        leader: &str,
+        key: &ArtifactKey,
+        request: Request<'_>,
+    ) -> Result<Response, ApiError> {
+        let path = upstream_path(key).map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
+        let url = format!("http://{leader}/{path}");
+        let method = if request.head {
+            reqwest::Method::HEAD
+        } else {
+            reqwest::Method::GET
+        };
+        let mut outgoing = self.forwarder.request(method, &url).header(FORWARDED, "1");
+        for name in RELAYED_REQUEST {
+            if let Some(value) = request.headers.get(&name) {
+                outgoing = outgoing.header(name, value);
+            }
+        }
+        let answer = outgoing.send().await;
+        let kind = kind_label(key.kind);
+        let answer = match answer {
+            Ok(answer) => answer,
+            Err(e) => {
+                self.metrics.forwarded(kind, false);
+                return Err(ApiError::Unavailable(format!(
+                    "forwarding {key} to the leader at {leader}: {e}"
+                )));
+            }
+        };
+        self.metrics.forwarded(kind, answer.status().is_success());
+        let status =
+            StatusCode::from_u16(answer.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+        let mut response = Response::builder().status(status);
+        for (name, value) in answer.headers() {
+            if !HOP_BY_HOP.contains(name) {
+                response = response.header(name, value);
+            }
+        }
+        response
+            .body(Body::from_stream(answer.bytes_stream()))
+            .map_err(|e| ApiError::Internal(format!("relaying the leader's answer: {e}")))
+    }
+}

@@ -1,0 +1,233 @@
+//! Pushing new blobs to peers (semi-synchronously) and fetching missing ones from them.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use goproxy_protocol::index::BlobRef;
+use goproxy_store::BlobStore;
+use tokio::io::AsyncReadExt;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::wire::{self, blob_service_client::BlobServiceClient};
+use crate::{CHUNK, MAX_MESSAGE};
+
+/// Time allowed to connect to a peer.
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Semi-synchronous replication settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplicatorConfig {
+    /// Peers that must hold a new blob (fsynced) before the fill is acknowledged.
+    pub sync_replicas: usize,
+    /// How long to wait for them before degrading to asynchronous replication.
+    pub sync_timeout: Duration,
+}
+
+/// What a push achieved by the time the caller may proceed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushOutcome {
+    /// `acked` peers (at least the required number) hold the blob.
+    Synced {
+        /// Peers that confirmed.
+        acked: usize,
+    },
+    /// Fewer than required confirmed in time; pushes continue in the background.
+    Degraded {
+        /// Peers that confirmed in time.
+        acked: usize,
+        /// Peers that were required.
+        wanted: usize,
+    },
+}
+
+/// Which peers exist right now (their gRPC `host:port`).
+pub type PeerList = Arc<dyn Fn() -> Vec<String> + Send + Sync>;
+
+/// Replicates blobs of the local store to and from peers. Cheap to clone.
+#[derive(Clone)]
+pub struct Replicator {
+    store: BlobStore,
+    config: ReplicatorConfig,
+    peers: PeerList,
+    clients: Arc<Mutex<HashMap<String, BlobServiceClient<Channel>>>>,
+}
+
+impl Replicator {
+    /// A replicator for `store`; `peers` is asked for the current peers on every call.
+    pub fn new(store: BlobStore, config: ReplicatorConfig, peers: PeerList) -> Self {
+        Self {
+            store,
+            config,
+            peers,
+            clients: Arc::default(),
+        }
+    }
+
+    fn client(&self, addr: &str) -> Result<BlobServiceClient<Channel>, String> {
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(client) = clients.get(addr) {
+            return Ok(client.clone());
+        }
+        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
+            .map_err(|e| e.to_string())?
+            .connect_timeout(CONNECT_TIMEOUT)
+            .tcp_nodelay(true);
+        let client = BlobServiceClient::new(endpoint.connect_lazy())
+            .max_decoding_message_size(MAX_MESSAGE)
+            .max_encoding_message_size(MAX_MESSAGE);
+        clients.insert(addr.to_string(), client.clone());
+        Ok(client)
+    }
+
+    /// Pushes a committed local blob to every peer; returns once `sync_replicas` peers
+    /// confirmed, or when `sync_timeout` expires (pushes then go on in the background).
+    pub async fn push(&self, blob: &BlobRef) -> PushOutcome {
+        let peers = (self.peers)();
+        let wanted = self.config.sync_replicas.min(peers.len());
+        let (tx, mut rx) = tokio::sync::mpsc::channel(peers.len().max(1));
+        for peer in peers {
+            let (this, blob, tx) = (self.clone(), blob.clone(), tx.clone());
+            tokio::spawn(async move {
+                let result = this.push_to(&peer, &blob).await;
+                if let Err(e) = &result {
+                    tracing::warn!(%peer, sha256 = %blob.sha256, "blob push failed: {e}");
+                }
+                let _ = tx.send(result.is_ok()).await;
+            });
+        }
+        drop(tx);
+        let mut acked = 0;
+        let deadline = tokio::time::sleep(self.config.sync_timeout);
+        tokio::pin!(deadline);
+        while acked < wanted {
+            tokio::select! {
+                result = rx.recv() => match result {
+                    Some(true) => acked += 1,
+                    Some(false) => {}
+                    None => break,
+                },
+                _ = &mut deadline => break,
+            }
+        }
+        if acked >= wanted {
+            PushOutcome::Synced { acked }
+        } else {
+            PushOutcome::Degraded { acked, wanted }
+        }
+    }
+
+    async fn push_to(&self, peer: &str, blob: &BlobRef) -> Result<(), String> {
+        let mut client = self.client(peer)?;
+        let file = self
+            .store
+            .open_blob(blob)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut file =
+            file.ok_or_else(|| format!("blob {} is not in the local store", blob.sha256))?;
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let head = blob.clone();
+        tokio::spawn(async move {
+            let mut first = true;
+            loop {
+                let mut data = vec![0u8; CHUNK];
+                let n = match file.read(&mut data).await {
+                    Ok(n) => n,
+                    Err(_) => return, // the peer sees a short blob and refuses it
+                };
+                if n == 0 && !first {
+                    return;
+                }
+                data.truncate(n);
+                let sha256 = if first {
+                    head.sha256.clone()
+                } else {
+                    String::new()
+                };
+                first = false;
+                if tx
+                    .send(wire::BlobChunk {
+                        sha256,
+                        size: head.size,
+                        data,
+                    })
+                    .await
+                    .is_err()
+                    || n == 0
+                {
+                    return;
+                }
+            }
+        });
+        let reply = client
+            .push(tokio_stream::wrappers::ReceiverStream::new(rx))
+            .await
+            .map_err(|s| s.message().to_string())?;
+        if reply.into_inner().stored {
+            Ok(())
+        } else {
+            Err("peer did not store the blob".into())
+        }
+    }
+
+    /// Fetches a committed blob that is missing locally from the first peer that has it,
+    /// verifying its sha256 before it becomes visible. `Ok(false)`: no peer has it.
+    pub async fn fetch(&self, blob: &BlobRef) -> Result<bool, goproxy_store::StoreError> {
+        for peer in (self.peers)() {
+            match self.fetch_from(&peer, blob).await {
+                Ok(()) => {
+                    tracing::info!(%peer, sha256 = %blob.sha256, "fetched missing blob from peer");
+                    return Ok(true);
+                }
+                Err(FetchError::Store(e)) => return Err(e),
+                Err(FetchError::Peer(e)) => {
+                    tracing::debug!(%peer, sha256 = %blob.sha256, "peer fetch failed: {e}")
+                }
+            }
+        }
+        Ok(false)
+    }
+
+    async fn fetch_from(&self, peer: &str, blob: &BlobRef) -> Result<(), FetchError> {
+        let mut client = self.client(peer).map_err(FetchError::Peer)?;
+        let request = wire::FetchRequest {
+            sha256: blob.sha256.clone(),
+            size: blob.size,
+        };
+        let mut stream = client
+            .fetch(request)
+            .await
+            .map_err(|s| FetchError::Peer(s.message().to_string()))?
+            .into_inner();
+        let mut writer = self
+            .store
+            .writer(blob.size)
+            .await
+            .map_err(FetchError::Store)?;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|s| FetchError::Peer(s.message().to_string()))?;
+            writer
+                .write(&chunk.data)
+                .await
+                .map_err(|e| FetchError::Peer(e.to_string()))?;
+        }
+        let staged = writer.finish().await.map_err(FetchError::Store)?;
+        if staged.blob() != blob {
+            return Err(FetchError::Peer(format!(
+                "peer sent bytes hashing to {}",
+                staged.blob().sha256
+            )));
+        }
+        staged.commit().await.map_err(FetchError::Store)?;
+        Ok(())
+    }
+}
+
+enum FetchError {
+    /// This peer could not provide it; try the next.
+    Peer(String),
+    /// The local store failed; stop.
+    Store(goproxy_store::StoreError),
+}
