@@ -149,12 +149,21 @@ impl Frontend {
             return Ok(BlobSource::File(file));
         }
         if request.offline {
-            return Err(ApiError::Unavailable(format!(
-                "{} is committed but its bytes are missing on this node",
-                entry.key
-            )));
+            // Cache-only still means the cluster's cache: a peer may hold the bytes.
+            if !self
+                .filler
+                .repair_from_peers(entry)
+                .await
+                .map_err(fill_error)?
+            {
+                return Err(ApiError::Unavailable(format!(
+                    "{} is committed but its bytes are on no reachable node",
+                    entry.key
+                )));
+            }
+        } else {
+            self.filler.repair(entry).await.map_err(fill_error)?;
         }
-        self.filler.repair(entry).await.map_err(fill_error)?;
         let file = self.store.open_blob(&entry.blob).await.map_err(storage)?;
         let file =
             file.ok_or_else(|| ApiError::Internal(format!("{} vanished after repair", entry.key)))?;

@@ -225,10 +225,20 @@ impl Filler {
         })
     }
 
+    /// Restores a committed blob that is missing locally from a peer that has it.
+    /// `Ok(false)` when no peer has it.
+    pub async fn repair_from_peers(&self, entry: &IndexEntry) -> Result<bool, FillError> {
+        self.inner
+            .peers
+            .fetch(&entry.blob)
+            .await
+            .map_err(FillError::Storage)
+    }
+
     /// Restores a committed blob that is missing locally: from a peer that has it, else
     /// from upstream, checking that the bytes are exactly the committed ones.
     pub async fn repair(&self, entry: &IndexEntry) -> Result<(), FillError> {
-        match self.inner.peers.fetch(&entry.blob).await {
+        match self.repair_from_peers(entry).await {
             Ok(true) => return Ok(()),
             Ok(false) => {}
             Err(e) => tracing::warn!(artifact = %entry.key, "peer fetch failed: {e}"),

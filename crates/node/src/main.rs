@@ -14,6 +14,7 @@ mod peers;
 mod raft_index;
 mod server;
 mod shutdown;
+mod status;
 mod telemetry;
 
 use std::process::ExitCode;

@@ -86,8 +86,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     });
     let drained = shutdown.clone();
     let grace = config.shutdown_grace;
-    let server = axum::serve(listener, frontend.router())
-        .with_graceful_shutdown(async move { drained.wait().await });
+    let router = frontend
+        .router()
+        .merge(crate::status::router(consensus.clone()));
+    let server =
+        axum::serve(listener, router).with_graceful_shutdown(async move { drained.wait().await });
     let serving = tokio::spawn(async move { server.await });
     shutdown.wait().await;
     match tokio::time::timeout(grace, serving).await {

@@ -105,8 +105,28 @@ pub struct Node {
 }
 
 impl Node {
-    /// Starts `goproxy-ha serve` on port 0 with `data_dir` and `upstream`.
+    /// Starts `goproxy-ha serve` on port 0 with `data_dir` and `upstream`, and waits
+    /// until it is ready.
     pub fn start(data_dir: &Path, upstream: &str, extra: &[&str]) -> Self {
+        let mut args: Vec<String> = [
+            "--listen",
+            "127.0.0.1:0",
+            "--raft-listen",
+            "127.0.0.1:0",
+            "--upstream",
+            upstream,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let node = Self::spawn(data_dir, &args);
+        node.wait_ready();
+        node
+    }
+
+    /// Starts `goproxy-ha serve --data-dir data_dir ARGS` and waits only until it listens.
+    pub fn spawn(data_dir: &Path, args: &[String]) -> Self {
         std::fs::create_dir_all(data_dir).expect("data dir");
         let log = data_dir.with_extension("log");
         let log_file = std::fs::OpenOptions::new()
@@ -116,11 +136,9 @@ impl Node {
             .expect("log file");
         let mut child = Command::new(env!("CARGO_BIN_EXE_goproxy-ha"))
             .arg("serve")
-            .args(["--listen", "127.0.0.1:0", "--raft-listen", "127.0.0.1:0"])
             .arg("--data-dir")
             .arg(data_dir)
-            .args(["--upstream", upstream])
-            .args(extra)
+            .args(args)
             .env("GOPROXY_HA_LOG_LEVEL", "info")
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log_file))
@@ -150,14 +168,12 @@ impl Node {
             .find_map(|f| f.strip_prefix("http="))
             .expect("http= in listening line")
             .to_string();
-        let node = Self {
+        Self {
             child,
             http: format!("http://{http}"),
             data_dir: data_dir.to_path_buf(),
             log,
-        };
-        node.wait_ready();
-        node
+        }
     }
 
     /// Starts without waiting for readiness (cluster members wait for their peers).

@@ -1,0 +1,190 @@
+//! Three goproxy-ha processes on loopback form one cluster: fills through a follower,
+//! the same bytes from every node, kill -9 of the leader, a new leader, every
+//! acknowledged artifact still served by the survivors, and the killed node catching up.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use support::{client, corpus_dir, sha256_hex, HttpServer, Node};
+
+/// Upper bound for elections and catch-up on a noisy machine.
+const SETTLE: Duration = Duration::from_secs(20);
+
+/// Artifacts filled during the test (a mix of kinds and sizes).
+const ARTIFACTS: &[&str] = &[
+    "example.com/hello/@v/v1.0.0.info",
+    "example.com/hello/@v/v1.0.0.mod",
+    "example.com/hello/@v/v1.0.0.zip",
+    "github.com/!burnt!sushi/toml/@v/v1.2.0.zip",
+    "github.com/gin-gonic/gin/@v/v1.8.1.mod",
+    "github.com/gin-gonic/gin/@v/v1.8.1.zip",
+    "golang.org/x/text/@v/v0.7.0.zip",
+    "gopkg.in/yaml.v3/@v/v3.0.1.mod",
+];
+
+/// Ports that were free a moment ago (peers must know each other's addresses up front).
+fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<_> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect()
+}
+
+fn write_config(path: &Path, id: u64, ports: &[u16], upstream: &str) {
+    let mut text = format!(
+        "node_id = {id}\nlisten = \"127.0.0.1:{}\"\nraft_listen = \"127.0.0.1:{}\"\n[proxy]\nupstream = \"{upstream}\"\nupstream_attempts = 1\n[replication]\nsync_replicas = 1\nsync_timeout = \"5s\"\n",
+        ports[2 * (id as usize - 1)],
+        ports[2 * (id as usize - 1) + 1],
+    );
+    for peer in 1..=3usize {
+        text.push_str(&format!(
+            "[[cluster.peers]]\nid = {peer}\nhttp = \"127.0.0.1:{}\"\nraft = \"127.0.0.1:{}\"\n",
+            ports[2 * (peer - 1)],
+            ports[2 * (peer - 1) + 1]
+        ));
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+fn start(dir: &Path, id: u64) -> Node {
+    let config = dir.join(format!("n{id}.toml"));
+    Node::spawn(
+        &dir.join(format!("n{id}")),
+        &["--config".into(), config.to_string_lossy().into_owned()],
+    )
+}
+
+async fn status(node: &Node) -> Option<serde_json::Value> {
+    let response = client().get(node.url("cluster/status")).send().await.ok()?;
+    serde_json::from_slice(&response.bytes().await.ok()?).ok()
+}
+
+/// The id every given node agrees leads, once they agree.
+async fn agreed_leader(nodes: &BTreeMap<u64, Node>) -> u64 {
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let mut leaders = Vec::new();
+        for node in nodes.values() {
+            leaders.push(
+                status(node)
+                    .await
+                    .and_then(|s| s["current_leader"].as_u64()),
+            );
+        }
+        if let Some(Some(first)) = leaders.first() {
+            if nodes.contains_key(first) && leaders.iter().all(|l| l == &Some(*first)) {
+                return *first;
+            }
+        }
+        assert!(Instant::now() < deadline, "no agreed leader: {leaders:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// GET with `Disable-Module-Fetch`, retried until `expected` bytes come back (bounded).
+async fn assert_served(node: &Node, path: &str, expected: &str) {
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let response = client()
+            .get(node.url(path))
+            .header("Disable-Module-Fetch", "true")
+            .send()
+            .await;
+        if let Ok(response) = response {
+            if response.status() == StatusCode::OK {
+                let body = response.bytes().await.unwrap();
+                assert_eq!(
+                    sha256_hex(&body),
+                    expected,
+                    "{path} differs on {}",
+                    node.http
+                );
+                return;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{path} never served by {}; log:\n{}",
+            node.http,
+            node.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_fill_through_followers_survive_leader_kill_and_catch_up() {
+    let mut upstream = HttpServer::serve_dir(&corpus_dir());
+    let dir = tempfile::tempdir().unwrap();
+    let ports = free_ports(6);
+    for id in 1..=3 {
+        write_config(
+            &dir.path().join(format!("n{id}.toml")),
+            id,
+            &ports,
+            &upstream.url,
+        );
+    }
+    let mut nodes: BTreeMap<u64, Node> = (1..=3).map(|id| (id, start(dir.path(), id))).collect();
+    for node in nodes.values() {
+        node.wait_ready();
+    }
+    let leader = agreed_leader(&nodes).await;
+
+    // Fill every artifact through a follower (forwarded to the leader).
+    let follower = *nodes.keys().find(|id| **id != leader).unwrap();
+    let mut acked = BTreeMap::new();
+    for path in ARTIFACTS {
+        let response = client()
+            .get(nodes[&follower].url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "{path} via follower {follower}"
+        );
+        let body = response.bytes().await.unwrap();
+        let expected = std::fs::read(corpus_dir().join(path)).unwrap();
+        assert!(body == expected, "{path} bytes differ from upstream");
+        acked.insert(*path, sha256_hex(&body));
+    }
+    for node in nodes.values() {
+        for (path, sha) in &acked {
+            assert_served(node, path, sha).await;
+        }
+    }
+
+    // The upstream goes away and the leader is killed: survivors serve everything.
+    upstream.stop();
+    let started = Instant::now();
+    nodes.get_mut(&leader).unwrap().kill9();
+    let mut killed = nodes.remove(&leader).unwrap();
+    let new_leader = agreed_leader(&nodes).await;
+    println!(
+        "leader {leader} killed; {new_leader} leads after {:?}",
+        started.elapsed()
+    );
+    assert_ne!(new_leader, leader);
+    for node in nodes.values() {
+        for (path, sha) in &acked {
+            assert_served(node, path, sha).await;
+        }
+    }
+
+    // The killed node restarts and catches up.
+    drop(killed.log_text());
+    killed = start(dir.path(), leader);
+    killed.wait_ready();
+    for (path, sha) in &acked {
+        assert_served(&killed, path, sha).await;
+    }
+}
