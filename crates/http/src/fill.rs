@@ -43,6 +43,9 @@ pub enum FillError {
     /// The index did not accept the entry.
     #[error(transparent)]
     Index(#[from] IndexError),
+    /// Too much is under-replicated: new fills wait until replicas catch up.
+    #[error("not admitted: {0}")]
+    Backlog(String),
     /// The fill took longer than allowed.
     #[error("fetch timed out")]
     TimedOut,
@@ -131,6 +134,7 @@ impl Filler {
         if let Some(entry) = self.inner.index.lookup(&key)? {
             return Ok(entry);
         }
+        self.inner.peers.admit().map_err(FillError::Backlog)?;
         let staged = self.fetch_staged(&key).await?;
         let version_time = self.validate(&key, &staged).await?;
         let blob = staged.commit().await?;
@@ -306,6 +310,7 @@ fn outcome_label(result: &Result<IndexEntry, FillError>) -> &'static str {
         Err(FillError::Upstream(_)) => "upstream_error",
         Err(FillError::Invalid { .. }) => "invalid",
         Err(FillError::TimedOut) => "timeout",
+        Err(FillError::Backlog(_)) => "backlog_full",
         Err(_) => "error",
     }
 }

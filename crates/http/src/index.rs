@@ -70,4 +70,8 @@ pub trait BlobPeers: Send + Sync + 'static {
     /// Fetches a committed blob that is missing locally from a peer; `Ok(false)` when
     /// no peer has it.
     async fn fetch(&self, blob: &BlobRef) -> Result<bool, String>;
+
+    /// `Err(reason)` when no new fill may start because too much is already
+    /// under-replicated (the bound on what a node loss could lose).
+    fn admit(&self) -> Result<(), String>;
 }

@@ -82,6 +82,11 @@ pub struct ReplicationConfig {
     /// How long to wait for them before degrading to asynchronous replication.
     #[serde(with = "humantime_serde")]
     pub sync_timeout: Duration,
+    /// Most blobs that may be acknowledged while short of replicas; beyond it new fills
+    /// are refused until replicas catch up.
+    pub max_unreplicated_count: usize,
+    /// Most bytes that may be acknowledged while short of replicas.
+    pub max_unreplicated_bytes: u64,
 }
 
 impl Default for ReplicationConfig {
@@ -89,6 +94,8 @@ impl Default for ReplicationConfig {
         Self {
             sync_replicas: 1,
             sync_timeout: Duration::from_secs(2),
+            max_unreplicated_count: 1000,
+            max_unreplicated_bytes: 1 << 30,
         }
     }
 }
@@ -303,6 +310,12 @@ impl Config {
                 self.replication.sync_replicas,
                 self.replication.sync_replicas + 1
             ));
+        }
+        if self.replication.max_unreplicated_count == 0
+            || self.replication.max_unreplicated_bytes == 0
+        {
+            problems
+                .push("replication.max_unreplicated_count/bytes: must be greater than zero".into());
         }
         if self.replication.sync_timeout.is_zero() {
             problems.push("replication.sync_timeout: must be greater than zero".into());

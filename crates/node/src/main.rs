@@ -8,6 +8,7 @@
 //! - `raft_index`: the front end's `CacheIndex` implemented over the consensus crate.
 //! - `shutdown`, `telemetry`: the shutdown broadcast and logging.
 
+mod backlog;
 mod cli;
 mod config;
 mod peers;

@@ -8,6 +8,10 @@ use goproxy_consensus::{ApplyResponse, Consensus, ConsensusError};
 use goproxy_http::{CacheIndex, CachedVersion, IndexError, Leadership};
 use goproxy_protocol::index::{ArtifactKey, IndexEntry};
 
+/// How long a commit may wait for a quorum before the fill is answered "unavailable"
+/// (openraft 0.9 keeps a leader that lost its majority waiting indefinitely).
+const COMMIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The replicated index as the front end sees it.
 pub struct RaftIndex {
     consensus: Consensus,
@@ -58,12 +62,13 @@ impl CacheIndex for RaftIndex {
     }
 
     async fn commit(&self, entry: IndexEntry) -> Result<IndexEntry, IndexError> {
-        match self
-            .consensus
-            .put(entry.clone())
-            .await
-            .map_err(unavailable)?
-        {
+        let put = tokio::time::timeout(COMMIT_TIMEOUT, self.consensus.put(entry.clone()));
+        let applied = put.await.map_err(|_| {
+            IndexError::Unavailable(format!(
+                "no Raft quorum confirmed the entry within {COMMIT_TIMEOUT:?}"
+            ))
+        })?;
+        match applied.map_err(unavailable)? {
             ApplyResponse::Inserted | ApplyResponse::AlreadyPresent | ApplyResponse::Empty => {
                 Ok(entry)
             }

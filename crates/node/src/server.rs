@@ -14,6 +14,7 @@ use goproxy_replicate::{BlobGrpc, ReplicatorConfig};
 use goproxy_store::BlobStore;
 use tokio::net::TcpListener;
 
+use crate::backlog::Backlog;
 use crate::config::Config;
 use crate::peers::RaftPeers;
 use crate::raft_index::RaftIndex;
@@ -67,11 +68,31 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         sync_replicas: config.replication.sync_replicas,
         sync_timeout: config.replication.sync_timeout,
     };
+    let limits = &config.replication;
+    let backlog = Arc::new(Backlog::new(
+        limits.max_unreplicated_count,
+        limits.max_unreplicated_bytes,
+    ));
+    let (backlog_blobs, backlog_bytes) = backlog.gauges();
+    metrics.with_registry(|registry| {
+        registry.register(
+            "replication_backlog_blobs",
+            "Blobs acknowledged but short of sync replicas",
+            backlog_blobs,
+        );
+        registry.register(
+            "replication_backlog_bytes",
+            "Bytes acknowledged but short of sync replicas",
+            backlog_bytes,
+        );
+    });
     let peers = Arc::new(RaftPeers::new(
         store.clone(),
         consensus.clone(),
         replication,
+        backlog.clone(),
     ));
+    let repair = peers.spawn_repair(shutdown.clone());
     let frontend = Frontend::new(config.proxy.clone(), index, peers, store, metrics)?;
     tracing::info!(http = %http_addr, raft = %raft_addr, node_id = config.node_id, "goproxy-ha serving");
     // A machine-readable line on stdout for supervisors and tests (addresses may be port 0).
@@ -88,7 +109,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let grace = config.shutdown_grace;
     let router = frontend
         .router()
-        .merge(crate::status::router(consensus.clone()));
+        .merge(crate::status::router(consensus.clone(), backlog));
     let server =
         axum::serve(listener, router).with_graceful_shutdown(async move { drained.wait().await });
     let serving = tokio::spawn(async move { server.await });
@@ -105,6 +126,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .context("stopping the raft member")?;
     let _ = grpc.await;
+    let _ = repair.await;
     db.flush_async().await.context("flushing the index")?;
     tracing::info!("shut down cleanly");
     Ok(())

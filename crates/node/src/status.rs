@@ -4,7 +4,11 @@ use axum::extract::State;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
+use std::sync::Arc;
+
 use goproxy_consensus::Consensus;
+
+use crate::backlog::Backlog;
 use serde::Serialize;
 
 /// One member as listed in the status.
@@ -41,16 +45,25 @@ pub struct NodeStatus {
     pub index_entries: usize,
     /// Every member.
     pub members: Vec<MemberStatus>,
+    /// `sync`, or `degraded` while some acknowledged blobs are short of replicas.
+    pub replication_mode: &'static str,
+    /// Blobs short of replicas (the repair backlog).
+    pub backlog_blobs: usize,
+    /// Bytes short of replicas.
+    pub backlog_bytes: u64,
 }
 
 /// The status route, to merge into the front end's router.
-pub fn router(consensus: Consensus) -> Router {
+pub fn router(consensus: Consensus, backlog: Arc<Backlog>) -> Router {
     Router::new()
         .route("/cluster/status", get(status))
-        .with_state(consensus)
+        .with_state((consensus, backlog))
 }
 
-async fn status(State(consensus): State<Consensus>) -> impl IntoResponse {
+async fn status(
+    State((consensus, backlog)): State<(Consensus, Arc<Backlog>)>,
+) -> impl IntoResponse {
+    let (backlog_blobs, backlog_bytes) = backlog.size();
     let metrics = consensus.metrics().borrow().clone();
     let members = metrics
         .membership_config
@@ -73,5 +86,12 @@ async fn status(State(consensus): State<Consensus>) -> impl IntoResponse {
         millis_since_quorum_ack: metrics.millis_since_quorum_ack,
         index_entries: consensus.reader().entry_count(),
         members,
+        replication_mode: if backlog_blobs == 0 {
+            "sync"
+        } else {
+            "degraded"
+        },
+        backlog_blobs,
+        backlog_bytes,
     })
 }

@@ -37,9 +37,12 @@ fn free_ports(n: usize) -> Vec<u16> {
         .collect()
 }
 
-fn write_config(path: &Path, id: u64, ports: &[u16], upstream: &str) {
+/// Replication settings of the main scenario.
+const SEMI_SYNC: &str = "sync_replicas = 1\nsync_timeout = \"5s\"\n";
+
+fn write_config(path: &Path, id: u64, ports: &[u16], upstream: &str, replication: &str) {
     let mut text = format!(
-        "node_id = {id}\nlisten = \"127.0.0.1:{}\"\nraft_listen = \"127.0.0.1:{}\"\n[proxy]\nupstream = \"{upstream}\"\nupstream_attempts = 1\n[replication]\nsync_replicas = 1\nsync_timeout = \"5s\"\n",
+        "node_id = {id}\nlisten = \"127.0.0.1:{}\"\nraft_listen = \"127.0.0.1:{}\"\n[proxy]\nupstream = \"{upstream}\"\nupstream_attempts = 1\n[replication]\n{replication}",
         ports[2 * (id as usize - 1)],
         ports[2 * (id as usize - 1) + 1],
     );
@@ -130,6 +133,7 @@ async fn three_nodes_fill_through_followers_survive_leader_kill_and_catch_up() {
             id,
             &ports,
             &upstream.url,
+            SEMI_SYNC,
         );
     }
     let mut nodes: BTreeMap<u64, Node> = (1..=3).map(|id| (id, start(dir.path(), id))).collect();
@@ -187,4 +191,86 @@ async fn three_nodes_fill_through_followers_survive_leader_kill_and_catch_up() {
     for (path, sha) in &acked {
         assert_served(&killed, path, sha).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn degraded_replication_is_bounded_and_repairs_when_the_replica_returns() {
+    let upstream = HttpServer::serve_dir(&corpus_dir());
+    let dir = tempfile::tempdir().unwrap();
+    let ports = free_ports(6);
+    // Two peers must hold every blob: with one follower down, fills degrade.
+    let replication = "sync_replicas = 2\nsync_timeout = \"300ms\"\nmax_unreplicated_count = 3\n";
+    for id in 1..=3 {
+        write_config(
+            &dir.path().join(format!("n{id}.toml")),
+            id,
+            &ports,
+            &upstream.url,
+            replication,
+        );
+    }
+    let mut nodes: BTreeMap<u64, Node> = (1..=3).map(|id| (id, start(dir.path(), id))).collect();
+    for node in nodes.values() {
+        node.wait_ready();
+    }
+    let leader = agreed_leader(&nodes).await;
+    let down = *nodes.keys().find(|id| **id != leader).unwrap();
+    nodes.get_mut(&down).unwrap().kill9();
+    nodes.remove(&down);
+
+    let mut acked = BTreeMap::new();
+    for path in &ARTIFACTS[..3] {
+        let response = client().get(nodes[&leader].url(path)).send().await.unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "{path} should be served degraded"
+        );
+        acked.insert(*path, sha256_hex(&response.bytes().await.unwrap()));
+    }
+    let status_now = status(&nodes[&leader]).await.unwrap();
+    assert_eq!(status_now["replication_mode"], "degraded");
+    assert_eq!(status_now["backlog_blobs"], 3);
+    let refused = client()
+        .get(nodes[&leader].url(ARTIFACTS[3]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        refused.status(),
+        StatusCode::NOT_FOUND,
+        "the bound stops new fills"
+    );
+    assert!(refused
+        .text()
+        .await
+        .unwrap()
+        .contains("replication backlog full"));
+
+    // The replica returns: the backlog drains to zero and it holds every blob.
+    let back = start(dir.path(), down);
+    back.wait_ready();
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let s = status(&nodes[&leader]).await.unwrap();
+        if s["backlog_blobs"] == 0 {
+            assert_eq!(s["replication_mode"], "sync");
+            break;
+        }
+        assert!(Instant::now() < deadline, "backlog never drained: {s}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for (path, sha) in &acked {
+        assert_served(&back, path, sha).await;
+    }
+    let admitted = client()
+        .get(nodes[&leader].url(ARTIFACTS[3]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        admitted.status(),
+        StatusCode::OK,
+        "fills resume once replicas caught up"
+    );
 }

@@ -1,0 +1,112 @@
+//! Blobs acknowledged while fewer than `sync_replicas` peers confirmed them: the window
+//! a node loss could lose. Bounded (new fills are refused beyond the bound) and drained
+//! in the background by re-pushing until enough peers hold each blob.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use goproxy_protocol::index::BlobRef;
+use prometheus_client::metrics::gauge::Gauge;
+
+/// The under-replicated set and its bound.
+#[derive(Debug)]
+pub struct Backlog {
+    blobs: Mutex<HashMap<String, BlobRef>>,
+    max_count: usize,
+    max_bytes: u64,
+    count_gauge: Gauge,
+    bytes_gauge: Gauge,
+}
+
+impl Backlog {
+    /// An empty backlog bounded by `max_count` blobs and `max_bytes` bytes.
+    pub fn new(max_count: usize, max_bytes: u64) -> Self {
+        Self {
+            blobs: Mutex::default(),
+            max_count,
+            max_bytes,
+            count_gauge: Gauge::default(),
+            bytes_gauge: Gauge::default(),
+        }
+    }
+
+    /// Gauges to register in the metrics registry.
+    pub fn gauges(&self) -> (Gauge, Gauge) {
+        (self.count_gauge.clone(), self.bytes_gauge.clone())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, BlobRef>> {
+        self.blobs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn publish(&self, blobs: &HashMap<String, BlobRef>) {
+        self.count_gauge.set(blobs.len() as i64);
+        self.bytes_gauge
+            .set(blobs.values().map(|b| b.size).sum::<u64>() as i64);
+    }
+
+    /// Records a blob that is short of replicas.
+    pub fn add(&self, blob: &BlobRef) {
+        let mut blobs = self.lock();
+        blobs.insert(blob.sha256.clone(), blob.clone());
+        self.publish(&blobs);
+    }
+
+    /// Forgets a blob that now has enough replicas.
+    pub fn remove(&self, sha256: &str) {
+        let mut blobs = self.lock();
+        blobs.remove(sha256);
+        self.publish(&blobs);
+    }
+
+    /// The blobs still short of replicas.
+    pub fn pending(&self) -> Vec<BlobRef> {
+        self.lock().values().cloned().collect()
+    }
+
+    /// `(blobs, bytes)` short of replicas.
+    pub fn size(&self) -> (usize, u64) {
+        let blobs = self.lock();
+        (blobs.len(), blobs.values().map(|b| b.size).sum())
+    }
+
+    /// Whether a new fill may start.
+    pub fn admit(&self) -> Result<(), String> {
+        let (count, bytes) = self.size();
+        if count >= self.max_count || bytes >= self.max_bytes {
+            return Err(format!(
+                "replication backlog full ({count} blobs, {bytes} bytes not yet on enough replicas; \
+                 bounds {} blobs / {} bytes): new fills resume when replicas catch up",
+                self.max_count, self.max_bytes
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn blob(n: u8, size: u64) -> BlobRef {
+        BlobRef {
+            sha256: format!("{n:064x}"),
+            size,
+        }
+    }
+
+    #[test]
+    fn admission_stops_at_either_bound_and_resumes_when_drained() {
+        let backlog = Backlog::new(2, 100);
+        backlog.add(&blob(1, 10));
+        assert!(backlog.admit().is_ok());
+        backlog.add(&blob(2, 10));
+        assert!(backlog.admit().is_err(), "count bound");
+        backlog.remove(&blob(2, 10).sha256);
+        backlog.add(&blob(3, 95));
+        assert!(backlog.admit().is_err(), "byte bound");
+        backlog.remove(&blob(3, 95).sha256);
+        assert!(backlog.admit().is_ok());
+        assert_eq!(backlog.size(), (1, 10));
+    }
+}
