@@ -7,12 +7,14 @@
 //! - [`reader`]: local reads of the applied index for the front end.
 //! - [`network`] / [`server`] / [`wire`]: Raft RPCs over tonic gRPC (`proto/raft.proto`),
 //!   with openraft ⇄ protobuf conversions in `wire` only.
+//! - [`admin`]: membership changes (join/leave) over gRPC (`proto/admin.proto`).
 //! - [`node`]: the facade the binary uses ([`Consensus`]).
 //! - [`error`]: [`ConsensusError`], with "not leader" as its own variant.
 
 // openraft's trait methods return its own (large) StorageError; helpers return it too.
 #![allow(clippy::result_large_err)]
 
+pub mod admin;
 pub mod error;
 mod keys;
 pub mod log_store;

@@ -166,7 +166,10 @@ impl Consensus {
         let service = RaftServiceServer::new(RaftGrpc::new(self.raft.clone()))
             .max_decoding_message_size(MAX_MESSAGE)
             .max_encoding_message_size(MAX_MESSAGE);
-        tonic::service::Routes::new(service)
+        let admin = crate::wire::admin::admin_service_server::AdminServiceServer::new(
+            crate::admin::AdminGrpc::new(self.raft.clone()),
+        );
+        tonic::service::Routes::new(service).add_service(admin)
     }
 
     /// Stops the Raft member.

@@ -9,6 +9,12 @@ pub mod pb {
     tonic::include_proto!("goproxyha.raft.v1");
 }
 
+/// Generated admin gRPC types (`goproxyha.admin.v1`).
+pub mod admin {
+    #![allow(missing_docs, clippy::all)]
+    tonic::include_proto!("goproxyha.admin.v1");
+}
+
 /// Frames an openraft request.
 pub fn request<T: Serialize>(message: &T) -> Result<pb::RaftRequest, serde_json::Error> {
     Ok(pb::RaftRequest {

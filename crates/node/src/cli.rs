@@ -23,6 +23,45 @@ pub enum Command {
     Serve(ConfigArgs),
     /// Validate the configuration and print it as TOML, with every default filled in.
     Config(ConfigArgs),
+    /// Inspect or change the cluster.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+}
+
+/// `goproxy-ha cluster …`.
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Show every member: role, term, log/applied index, lag, replication mode, backlog.
+    Status {
+        /// HTTP address of any member (host:port).
+        #[arg(long, default_value = "127.0.0.1:8080", value_name = "HOST:PORT")]
+        node: String,
+    },
+    /// Add a running node (configured with peers, not the lowest id) to the group: it joins
+    /// as a learner, catches up, then becomes a voter.
+    Join {
+        /// Raft (gRPC) address of any member; the change is redirected to the leader.
+        #[arg(long, value_name = "HOST:PORT")]
+        via: String,
+        /// The new node's id.
+        #[arg(long)]
+        id: u64,
+        /// The new node's Raft address.
+        #[arg(long, value_name = "HOST:PORT")]
+        raft: String,
+        /// The new node's GOPROXY HTTP address.
+        #[arg(long, value_name = "HOST:PORT")]
+        http: String,
+    },
+    /// Remove a node from the group.
+    Leave {
+        /// Raft (gRPC) address of any member; the change is redirected to the leader.
+        #[arg(long, value_name = "HOST:PORT")]
+        via: String,
+        /// The id of the node to remove.
+        #[arg(long)]
+        id: u64,
+    },
 }
 
 /// Where the configuration comes from.

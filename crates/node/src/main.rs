@@ -8,6 +8,7 @@
 //! - `raft_index`: the front end's `CacheIndex` implemented over the consensus crate.
 //! - `shutdown`, `telemetry`: the shutdown broadcast and logging.
 
+mod admin;
 mod backlog;
 mod cli;
 mod config;
@@ -36,6 +37,7 @@ fn main() -> ExitCode {
     let (args, serve) = match &cli.command {
         Command::Serve(args) => (args, true),
         Command::Config(args) => (args, false),
+        Command::Cluster(command) => return cluster(command),
     };
     let config = match Config::load(args.config.as_deref(), args.overrides()) {
         Ok(config) => config,
@@ -72,6 +74,53 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("fatal: {e:#}");
+            eprintln!("goproxy-ha: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs a `goproxy-ha cluster …` command.
+fn cluster(command: &cli::ClusterCommand) -> ExitCode {
+    use cli::ClusterCommand;
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("goproxy-ha: starting the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match command {
+            ClusterCommand::Status { node } => admin::status(node).await,
+            ClusterCommand::Join {
+                via,
+                id,
+                raft,
+                http,
+            } => {
+                let change = admin::Change::Join {
+                    id: *id,
+                    raft: raft.clone(),
+                    http: http.clone(),
+                };
+                admin::change(via, change)
+                    .await
+                    .map(|()| println!("node {id} joined"))
+            }
+            ClusterCommand::Leave { via, id } => {
+                admin::change(via, admin::Change::Leave { id: *id })
+                    .await
+                    .map(|()| println!("node {id} left"))
+            }
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
             eprintln!("goproxy-ha: {e:#}");
             ExitCode::FAILURE
         }

@@ -274,3 +274,90 @@ async fn degraded_replication_is_bounded_and_repairs_when_the_replica_returns() 
         "fills resume once replicas caught up"
     );
 }
+
+fn cli(args: &[&str]) -> String {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_goproxy-ha"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "goproxy-ha {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_joins_as_learner_catches_up_and_leaves() {
+    let upstream = HttpServer::serve_dir(&corpus_dir());
+    let dir = tempfile::tempdir().unwrap();
+    let ports = free_ports(8);
+    for id in 1..=3 {
+        write_config(
+            &dir.path().join(format!("n{id}.toml")),
+            id,
+            &ports[..6],
+            &upstream.url,
+            SEMI_SYNC,
+        );
+    }
+    // Node 4 lists all four members; not being the lowest id, it waits to be added.
+    write_config(
+        &dir.path().join("n4.toml"),
+        4,
+        &ports,
+        &upstream.url,
+        SEMI_SYNC,
+    );
+    let text = std::fs::read_to_string(dir.path().join("n4.toml")).unwrap();
+    let extra = format!(
+        "[[cluster.peers]]\nid = 4\nhttp = \"127.0.0.1:{}\"\nraft = \"127.0.0.1:{}\"\n",
+        ports[6], ports[7]
+    );
+    std::fs::write(dir.path().join("n4.toml"), text + &extra).unwrap();
+
+    let mut nodes: BTreeMap<u64, Node> = (1..=3).map(|id| (id, start(dir.path(), id))).collect();
+    for node in nodes.values() {
+        node.wait_ready();
+    }
+    let path = "github.com/gin-gonic/gin/@v/v1.8.1.zip";
+    let response = client().get(nodes[&1].url(path)).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let sha = sha256_hex(&response.bytes().await.unwrap());
+
+    let fourth = start(dir.path(), 4);
+    let via = format!("127.0.0.1:{}", ports[1]);
+    let (raft4, http4) = (
+        format!("127.0.0.1:{}", ports[7]),
+        format!("127.0.0.1:{}", ports[6]),
+    );
+    cli(&[
+        "cluster", "join", "--via", &via, "--id", "4", "--raft", &raft4, "--http", &http4,
+    ]);
+    fourth.wait_ready();
+    assert_served(&fourth, path, &sha).await;
+    nodes.insert(4, fourth);
+
+    let table = cli(&[
+        "cluster",
+        "status",
+        "--node",
+        &format!("127.0.0.1:{}", ports[0]),
+    ]);
+    println!("{table}");
+    assert_eq!(table.lines().count(), 5, "header + four members:\n{table}");
+    assert_eq!(table.matches("Leader").count(), 1, "{table}");
+    assert_eq!(table.matches("Follower").count(), 3, "{table}");
+
+    cli(&["cluster", "leave", "--via", &via, "--id", "4"]);
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let s = status(&nodes[&1]).await.unwrap();
+        if s["members"].as_array().map(Vec::len) == Some(3) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "node 4 never left: {s}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -1,0 +1,84 @@
+//! Membership changes (`goproxy-ha cluster join|leave`), served on the node-to-node gRPC
+//! listener. A follower answers with the leader's address instead of acting.
+
+use std::collections::BTreeSet;
+
+use openraft::error::{ClientWriteError, RaftError};
+use openraft::ChangeMembers;
+use tonic::{Request, Response, Status};
+
+use crate::types::{NodeId, PeerNode, Raft};
+use crate::wire::admin::{self, admin_service_server::AdminService};
+
+/// The admin service of one node.
+#[derive(Clone)]
+pub struct AdminGrpc {
+    raft: Raft,
+}
+
+impl AdminGrpc {
+    /// Serves membership changes for `raft`.
+    pub fn new(raft: Raft) -> Self {
+        Self { raft }
+    }
+}
+
+type WriteError = RaftError<NodeId, ClientWriteError<NodeId, PeerNode>>;
+
+fn reply<T>(result: Result<T, WriteError>) -> Result<Response<admin::MembershipReply>, Status> {
+    let reply = match result {
+        Ok(_) => admin::MembershipReply {
+            ok: true,
+            leader_raft_addr: String::new(),
+            message: String::new(),
+        },
+        Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
+            admin::MembershipReply {
+                ok: false,
+                leader_raft_addr: forward.leader_node.map(|n| n.raft_addr).unwrap_or_default(),
+                message: "not the leader".into(),
+            }
+        }
+        Err(e) => admin::MembershipReply {
+            ok: false,
+            leader_raft_addr: String::new(),
+            message: e.to_string(),
+        },
+    };
+    Ok(Response::new(reply))
+}
+
+#[tonic::async_trait]
+impl AdminService for AdminGrpc {
+    async fn add_member(
+        &self,
+        request: Request<admin::AddMemberRequest>,
+    ) -> Result<Response<admin::MembershipReply>, Status> {
+        let request = request.into_inner();
+        if request.id == 0 || request.raft_addr.is_empty() || request.http_addr.is_empty() {
+            return Err(Status::invalid_argument(
+                "id, raft_addr and http_addr are required",
+            ));
+        }
+        let node = PeerNode {
+            raft_addr: request.raft_addr,
+            http_addr: request.http_addr,
+        };
+        // Learner first: it catches up (by log or snapshot) before it may vote.
+        let learner = self.raft.add_learner(request.id, node, true).await;
+        if learner.is_err() {
+            return reply(learner);
+        }
+        let voters = ChangeMembers::AddVoterIds(BTreeSet::from([request.id]));
+        reply(self.raft.change_membership(voters, false).await)
+    }
+
+    async fn remove_member(
+        &self,
+        request: Request<admin::RemoveMemberRequest>,
+    ) -> Result<Response<admin::MembershipReply>, Status> {
+        let id = request.into_inner().id;
+        let voters = ChangeMembers::RemoveVoters(BTreeSet::from([id]));
+        reply(self.raft.change_membership(voters, false).await)
+    }
+}
