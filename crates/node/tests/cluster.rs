@@ -5,10 +5,10 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
+use support::cluster::{free_ports, start, write_config, SEMI_SYNC};
 use support::{client, corpus_dir, sha256_hex, HttpServer, Node};
 
 /// Upper bound for elections and catch-up on a noisy machine.
@@ -25,44 +25,6 @@ const ARTIFACTS: &[&str] = &[
     "golang.org/x/text/@v/v0.7.0.zip",
     "gopkg.in/yaml.v3/@v/v3.0.1.mod",
 ];
-
-/// Ports that were free a moment ago (peers must know each other's addresses up front).
-fn free_ports(n: usize) -> Vec<u16> {
-    let listeners: Vec<_> = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    listeners
-        .iter()
-        .map(|l| l.local_addr().unwrap().port())
-        .collect()
-}
-
-/// Replication settings of the main scenario.
-const SEMI_SYNC: &str = "sync_replicas = 1\nsync_timeout = \"5s\"\n";
-
-fn write_config(path: &Path, id: u64, ports: &[u16], upstream: &str, replication: &str) {
-    let mut text = format!(
-        "node_id = {id}\nlisten = \"127.0.0.1:{}\"\nraft_listen = \"127.0.0.1:{}\"\n[proxy]\nupstream = \"{upstream}\"\nupstream_attempts = 1\n[replication]\n{replication}",
-        ports[2 * (id as usize - 1)],
-        ports[2 * (id as usize - 1) + 1],
-    );
-    for peer in 1..=3usize {
-        text.push_str(&format!(
-            "[[cluster.peers]]\nid = {peer}\nhttp = \"127.0.0.1:{}\"\nraft = \"127.0.0.1:{}\"\n",
-            ports[2 * (peer - 1)],
-            ports[2 * (peer - 1) + 1]
-        ));
-    }
-    std::fs::write(path, text).unwrap();
-}
-
-fn start(dir: &Path, id: u64) -> Node {
-    let config = dir.join(format!("n{id}.toml"));
-    Node::spawn(
-        &dir.join(format!("n{id}")),
-        &["--config".into(), config.to_string_lossy().into_owned()],
-    )
-}
 
 async fn status(node: &Node) -> Option<serde_json::Value> {
     let response = client().get(node.url("cluster/status")).send().await.ok()?;

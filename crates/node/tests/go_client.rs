@@ -6,7 +6,7 @@ mod support;
 use std::path::Path;
 use std::process::Command;
 
-use support::{corpus_dir, HttpServer, Node};
+use support::{cluster, corpus_dir, HttpServer, Node};
 
 const MAIN_GO: &str = r#"package main
 
@@ -110,6 +110,42 @@ async fn go_builds_gin_through_the_proxy_then_from_its_cache_alone() {
         std::fs::remove_file(app2.join("app")).unwrap();
         go(&home2, &app2, &proxy, &["build", "-o", "app", "."]);
         assert!(app2.join("app").exists());
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn go_builds_gin_through_each_node_of_a_cluster_in_turn() {
+    let upstream = HttpServer::serve_dir(&corpus_dir());
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = cluster::three_nodes(dir.path(), &upstream.url);
+    let home = dir.path().join("home");
+    let app = dir.path().join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    std::fs::write(app.join("go.mod"), "module example.com/app\n\ngo 1.19\n").unwrap();
+    std::fs::write(app.join("main.go"), MAIN_GO).unwrap();
+    let proxies: Vec<String> = nodes.iter().map(|n| n.http.clone()).collect();
+    tokio::task::spawn_blocking(move || {
+        for (i, proxy) in proxies.iter().enumerate() {
+            // A clean module cache each time: every module comes through this node.
+            go(&home, &app, proxy, &["clean", "-modcache"]);
+            if i == 0 {
+                go(
+                    &home,
+                    &app,
+                    proxy,
+                    &["get", "github.com/gin-gonic/gin@v1.8.1"],
+                );
+            }
+            go(&home, &app, proxy, &["build", "-o", "app", "."]);
+            assert!(
+                app.join("app").exists(),
+                "build through node {} produced no binary",
+                i + 1
+            );
+            std::fs::remove_file(app.join("app")).unwrap();
+        }
     })
     .await
     .unwrap();

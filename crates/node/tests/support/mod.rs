@@ -2,6 +2,8 @@
 //! processes started on port 0 in temporary directories.
 #![allow(dead_code, missing_docs)]
 
+pub mod cluster;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,64 @@
+//! Building clusters of goproxy-ha processes on loopback.
+
+use std::path::Path;
+
+use super::Node;
+
+/// Replication settings of the main scenario.
+pub const SEMI_SYNC: &str = "sync_replicas = 1\nsync_timeout = \"5s\"\n";
+
+/// Ports that were free a moment ago (peers must know each other's addresses up front).
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<_> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect()
+}
+
+/// Writes node `id`'s config: ports `[http1, raft1, http2, raft2, …]`, all of them peers.
+pub fn write_config(path: &Path, id: u64, ports: &[u16], upstream: &str, replication: &str) {
+    let mut text = format!(
+        "node_id = {id}\nlisten = \"127.0.0.1:{}\"\nraft_listen = \"127.0.0.1:{}\"\n[proxy]\nupstream = \"{upstream}\"\nupstream_attempts = 1\n[replication]\n{replication}",
+        ports[2 * (id as usize - 1)],
+        ports[2 * (id as usize - 1) + 1],
+    );
+    for peer in 1..=3usize {
+        text.push_str(&format!(
+            "[[cluster.peers]]\nid = {peer}\nhttp = \"127.0.0.1:{}\"\nraft = \"127.0.0.1:{}\"\n",
+            ports[2 * (peer - 1)],
+            ports[2 * (peer - 1) + 1]
+        ));
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+/// Spawns node `id` of the cluster under `dir` (does not wait for readiness).
+pub fn start(dir: &Path, id: u64) -> Node {
+    let config = dir.join(format!("n{id}.toml"));
+    Node::spawn(
+        &dir.join(format!("n{id}")),
+        &["--config".into(), config.to_string_lossy().into_owned()],
+    )
+}
+
+/// Starts a three-node cluster under `dir` and waits until every node is ready.
+pub fn three_nodes(dir: &Path, upstream: &str) -> Vec<Node> {
+    let ports = free_ports(6);
+    for id in 1..=3 {
+        write_config(
+            &dir.join(format!("n{id}.toml")),
+            id,
+            &ports,
+            upstream,
+            SEMI_SYNC,
+        );
+    }
+    let nodes: Vec<Node> = (1..=3).map(|id| start(dir, id)).collect();
+    for node in &nodes {
+        node.wait_ready();
+    }
+    nodes
+}
