@@ -14,6 +14,7 @@ mod cli;
 mod config;
 mod peers;
 mod raft_index;
+mod raft_metrics;
 mod server;
 mod shutdown;
 mod status;

@@ -93,6 +93,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         backlog.clone(),
     ));
     let repair = peers.spawn_repair(shutdown.clone());
+    let raft_gauges = metrics.with_registry(|registry| {
+        crate::raft_metrics::spawn(consensus.clone(), registry, shutdown.clone())
+    });
     let frontend = Frontend::new(config.proxy.clone(), index, peers, store, metrics)?;
     tracing::info!(http = %http_addr, raft = %raft_addr, node_id = config.node_id, "goproxy-ha serving");
     // A machine-readable line on stdout for supervisors and tests (addresses may be port 0).
@@ -127,6 +130,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .context("stopping the raft member")?;
     let _ = grpc.await;
     let _ = repair.await;
+    let _ = raft_gauges.await;
     db.flush_async().await.context("flushing the index")?;
     tracing::info!("shut down cleanly");
     Ok(())

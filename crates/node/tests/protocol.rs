@@ -235,6 +235,9 @@ async fn admin_endpoints_report_health_readiness_and_metrics() {
         "goproxy_cache_lookups_total{kind=\"info\",outcome=\"miss\"} 1",
         "goproxy_fills_total{kind=\"info\",outcome=\"ok\"} 1",
         "goproxy_upstream_request_seconds",
+        "goproxy_raft_is_leader 1",
+        "goproxy_raft_term",
+        "goproxy_replication_backlog_blobs 0",
     ] {
         assert!(
             metrics.contains(expected),
