@@ -3,9 +3,11 @@
 //! nginx serves the corpus directory as a static GOPROXY tree and is also goproxy-ha's
 //! upstream. After warming goproxy-ha's cache, `wrk` loads each server in turn with the
 //! same request at 64 and 256 connections; the report prints requests/s and p50/p99
-//! latency for both, their ratios, and goproxy-ha's peak RSS. Nothing here asserts an
+//! latency for both, their ratios, and goproxy-ha's peak RSS; then the cluster figures
+//! (`cluster`: fill latency 3-node vs single, hit throughput per node). Nothing here asserts an
 //! absolute time: the machine is shared, so only same-run ratios are meaningful.
 
+mod cluster;
 mod procs;
 mod wrk;
 
@@ -63,7 +65,8 @@ fn main() -> anyhow::Result<()> {
         "\npeak RSS of goproxy-ha: {:.1} MiB",
         node.peak_rss_kib()? as f64 / 1024.0
     );
-    Ok(())
+    drop(node);
+    cluster::run(&corpus, work.path(), &nginx.url, duration)
 }
 
 fn print_row(name: &str, conns: u32, ours: &WrkResult, theirs: &WrkResult) {

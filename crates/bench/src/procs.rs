@@ -66,21 +66,33 @@ pub struct ProxyNode {
 }
 
 impl ProxyNode {
-    /// Starts the release binary next to this one, upstream `upstream`.
+    /// Starts a single node of the release binary next to this one, upstream `upstream`.
     pub fn start(work: &Path, upstream: &str) -> anyhow::Result<Self> {
+        let args = [
+            "--listen",
+            "127.0.0.1:0",
+            "--raft-listen",
+            "127.0.0.1:0",
+            "--upstream",
+            upstream,
+        ];
+        Self::spawn(&work.join("node"), &args.map(String::from))
+    }
+
+    /// Starts `goproxy-ha serve --data-dir DIR ARGS --log-level warn`.
+    pub fn spawn(data_dir: &Path, args: &[String]) -> anyhow::Result<Self> {
         let binary = std::env::current_exe()?.with_file_name("goproxy-ha");
+        std::fs::create_dir_all(data_dir)?;
         let mut child = Command::new(&binary)
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--raft-listen",
-                "127.0.0.1:0",
-            ])
+            .arg("serve")
             .arg("--data-dir")
-            .arg(work.join("node"))
-            .args(["--upstream", upstream, "--log-level", "warn"])
+            .arg(data_dir)
+            .args(args)
+            .args(["--log-level", "warn"])
             .stdout(Stdio::piped())
+            .stderr(Stdio::from(std::fs::File::create(
+                data_dir.with_extension("log"),
+            )?))
             .spawn()
             .with_context(|| format!("starting {}", binary.display()))?;
         let stdout = child.stdout.take().context("stdout")?;
@@ -106,6 +118,12 @@ impl ProxyNode {
 
     /// Fetches `path` once so later requests are cache hits.
     pub fn warm(&self, path: &str) -> anyhow::Result<()> {
+        self.get(path).map(|_| ())
+    }
+
+    /// GETs `path`, failing on anything but 200; returns how long it took.
+    pub fn get(&self, path: &str) -> anyhow::Result<Duration> {
+        let started = std::time::Instant::now();
         let status = Command::new("curl")
             .args([
                 "-sS",
@@ -118,9 +136,20 @@ impl ProxyNode {
             .output()?;
         let code = String::from_utf8_lossy(&status.stdout).to_string();
         if code != "200" {
-            bail!("warming {path}: HTTP {code}");
+            bail!("GET {path}: HTTP {code}");
         }
-        Ok(())
+        Ok(started.elapsed())
+    }
+
+    /// Waits until `/readyz` answers 200.
+    pub fn wait_ready(&self) -> anyhow::Result<()> {
+        for _ in 0..400 {
+            if self.get("readyz").is_ok() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        bail!("{} never became ready", self.url)
     }
 
     /// Peak resident set size (VmHWM) in KiB.

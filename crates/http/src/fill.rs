@@ -138,13 +138,6 @@ impl Filler {
         let staged = self.fetch_staged(&key).await?;
         let version_time = self.validate(&key, &staged).await?;
         let blob = staged.commit().await?;
-        // Semi-synchronous: the bytes reach `sync_replicas` peers before the index entry
-        // is committed, so an acknowledged fill survives the loss of this node.
-        let replicated = self.inner.peers.replicate(&blob).await;
-        self.inner.metrics.replication(replicated.is_ok());
-        if let Err(reason) = replicated {
-            tracing::warn!(artifact = %key, %reason, "replication degraded to asynchronous");
-        }
         let entry = IndexEntry {
             key,
             blob,
@@ -152,7 +145,18 @@ impl Filler {
             version_time: version_time.time,
             filled_at_ms: now_ms(),
         };
-        let winner = self.inner.index.commit(entry.clone()).await?;
+        // Semi-synchronous: the fill is acknowledged only once the bytes are on
+        // `sync_replicas` peers AND the entry is committed by a Raft majority. The two run
+        // concurrently, so the latency is the slower of them rather than their sum.
+        let (replicated, committed) = tokio::join!(
+            self.inner.peers.replicate(&entry.blob),
+            self.inner.index.commit(entry.clone())
+        );
+        self.inner.metrics.replication(replicated.is_ok());
+        if let Err(reason) = replicated {
+            tracing::warn!(artifact = %entry.key, %reason, "replication degraded to asynchronous");
+        }
+        let winner = committed?;
         if !winner.same_content(&entry) {
             tracing::warn!(artifact = %entry.key, "upstream content differs from the committed entry; serving the committed one");
         }
