@@ -29,9 +29,11 @@ lint:
 unit:
 	$(CARGO) test --workspace --locked
 
-## bench: cache-hit throughput and latency against nginx serving the same files
+## bench: cache hits vs nginx, 3-node fill latency and per-node hits vs a single node,
+## index commit throughput vs etcd 3.4 (all ratios measured in the same run)
 bench: deps-bench
 	$(CARGO) build --release --locked -p goproxy-ha -p goproxy-bench
+	$(CARGO) build --release --locked --manifest-path crates/bench/etcd-load/Cargo.toml --target-dir target
 	./target/release/goproxy-bench
 
 ## fuzz: the path-codec fuzz target (cargo-fuzz; nightly features enabled via RUSTC_BOOTSTRAP)

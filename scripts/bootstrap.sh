@@ -17,6 +17,9 @@ fi
 if [ "$what" = bench ]; then
   have nginx || need_apt+=(nginx-light)
   have wrk || need_apt+=(wrk)
+  have etcd || need_apt+=(etcd-server)
+  # Only the etcd load generator (crates/bench/etcd-load) needs protoc; goproxy-ha does not.
+  have protoc || need_apt+=(protobuf-compiler)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "bootstrap: installing ${need_apt[*]}"

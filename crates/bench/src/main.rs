@@ -8,6 +8,8 @@
 //! absolute time: the machine is shared, so only same-run ratios are meaningful.
 
 mod cluster;
+mod commit;
+mod etcd;
 mod procs;
 mod wrk;
 
@@ -36,6 +38,9 @@ fn main() -> anyhow::Result<()> {
         .unwrap_or(5);
     let duration = Duration::from_secs(seconds);
     let work = tempfile::tempdir()?;
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("commit") {
+        return commit_throughput(work.path(), duration);
+    }
     let nginx = Nginx::start(&corpus, work.path(), free_port()?)?;
     let node = ProxyNode::start(work.path(), &nginx.url)?;
     for (_, path) in CASES {
@@ -66,7 +71,24 @@ fn main() -> anyhow::Result<()> {
         node.peak_rss_kib()? as f64 / 1024.0
     );
     drop(node);
-    cluster::run(&corpus, work.path(), &nginx.url, duration)
+    cluster::run(&corpus, work.path(), &nginx.url, duration)?;
+    commit_throughput(work.path(), duration)
+}
+
+/// Index commits/s of a 3-node group next to etcd 3.4 puts/s, same writers, same run.
+fn commit_throughput(work: &std::path::Path, duration: Duration) -> anyhow::Result<()> {
+    let ours =
+        tokio::runtime::Runtime::new()?.block_on(commit::index_commits_per_sec(work, duration))?;
+    let etcd = etcd::Etcd::start(work)?;
+    let theirs = etcd.puts_per_sec(duration, commit::WRITERS)?;
+    println!(
+        "\nindex commit throughput, 3 members on loopback, {} writers: goproxy-ha {:.0} entries/s, etcd {:.0} puts/s, ratio {:.2}x",
+        commit::WRITERS,
+        ours,
+        theirs,
+        ours / theirs.max(f64::MIN_POSITIVE)
+    );
+    Ok(())
 }
 
 fn print_row(name: &str, conns: u32, ours: &WrkResult, theirs: &WrkResult) {

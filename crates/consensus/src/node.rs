@@ -18,6 +18,11 @@ use crate::state_machine::StateMachine;
 use crate::types::{ApplyResponse, IndexCommand, NodeId, Raft, RaftMetrics};
 use crate::wire::pb::raft_service_server::RaftServiceServer;
 
+/// Sub-directory holding the Raft log database.
+const LOG_DB: &str = "log";
+/// Sub-directory holding the state-machine database.
+const STATE_DB: &str = "state";
+
 /// Consensus settings (the node's validated configuration fills these in).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsensusConfig {
@@ -46,11 +51,19 @@ pub struct Consensus {
     reader: IndexReader,
     node_id: NodeId,
     me: PeerNode,
+    /// Flushed at shutdown (the log database is flushed on every append).
+    state_db: sled::Db,
 }
 
 impl Consensus {
-    /// Opens the log and state machine in `db` and starts the Raft member.
-    pub async fn open(db: sled::Db, cfg: ConsensusConfig) -> Result<Self, ConsensusError> {
+    /// Opens the Raft log (`<dir>/log`) and the state machine (`<dir>/state`) as two sled
+    /// databases, so each log flush writes only log pages, and starts the Raft member.
+    pub async fn open(
+        dir: impl AsRef<std::path::Path>,
+        cfg: ConsensusConfig,
+    ) -> Result<Self, ConsensusError> {
+        let log_db = sled::open(dir.as_ref().join(LOG_DB))?;
+        let state_db = sled::open(dir.as_ref().join(STATE_DB))?;
         let config = openraft::Config {
             cluster_name: "goproxy-ha".into(),
             heartbeat_interval: cfg.heartbeat_interval_ms,
@@ -62,8 +75,8 @@ impl Consensus {
         }
         .validate()
         .map_err(|e| ConsensusError::Config(e.to_string()))?;
-        let log = LogStore::open(&db)?;
-        let state_machine = StateMachine::open(&db)?;
+        let log = LogStore::open(&log_db)?;
+        let state_machine = StateMachine::open(&state_db)?;
         let reader = state_machine.reader();
         let raft = Raft::new(cfg.node_id, Arc::new(config), Network, log, state_machine)
             .await
@@ -72,6 +85,7 @@ impl Consensus {
             raft,
             reader,
             node_id: cfg.node_id,
+            state_db,
             me: PeerNode {
                 raft_addr: cfg.raft_addr,
                 http_addr: cfg.http_addr,
@@ -177,6 +191,8 @@ impl Consensus {
         self.raft
             .shutdown()
             .await
-            .map_err(|e| ConsensusError::Raft(e.to_string()))
+            .map_err(|e| ConsensusError::Raft(e.to_string()))?;
+        self.state_db.flush_async().await?;
+        Ok(())
     }
 }

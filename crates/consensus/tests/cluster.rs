@@ -58,8 +58,7 @@ async fn first_committed_content_wins_and_survives_restart() {
     let a = entry("example.com/x", "v1.0.0", 'a');
     let b = entry("example.com/x", "v1.0.0", 'b');
     {
-        let db = sled::open(dir.path()).unwrap();
-        let node = Consensus::open(db, config(1, "127.0.0.1:1".into()))
+        let node = Consensus::open(dir.path(), config(1, "127.0.0.1:1".into()))
             .await
             .unwrap();
         node.initialize_single().await.unwrap();
@@ -78,8 +77,7 @@ async fn first_committed_content_wins_and_survives_restart() {
         assert_eq!(node.reader().get(&a.key).unwrap(), Some(a.clone()));
         node.shutdown().await.unwrap();
     }
-    let db = sled::open(dir.path()).unwrap();
-    let node = Consensus::open(db, config(1, "127.0.0.1:1".into()))
+    let node = Consensus::open(dir.path(), config(1, "127.0.0.1:1".into()))
         .await
         .unwrap();
     node.initialize_single().await.unwrap();
@@ -114,8 +112,7 @@ struct Member {
 
 async fn start_member(id: u64, listener: TcpListener, dir: tempfile::TempDir) -> Member {
     let addr = listener.local_addr().unwrap().to_string();
-    let db = sled::open(dir.path()).unwrap();
-    let consensus = Consensus::open(db, config(id, addr)).await.unwrap();
+    let consensus = Consensus::open(dir.path(), config(id, addr)).await.unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let routes = consensus.grpc_routes();
     let server = tokio::spawn(async move {

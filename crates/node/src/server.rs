@@ -39,7 +39,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if removed > 0 {
         tracing::info!(removed, "removed leftovers of interrupted writes");
     }
-    let db = sled::open(config.data_dir.join(INDEX_DIR)).context("opening the index database")?;
 
     // Bind both listeners first: with port 0 their real addresses are what peers need.
     let http_listener = TcpListener::bind(config.listen)
@@ -51,9 +50,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("binding raft listener {}", config.raft_listen))?;
     let raft_addr = raft_listener.local_addr()?;
 
-    let consensus = Consensus::open(db.clone(), consensus_config(&config, raft_addr, http_addr))
-        .await
-        .context("starting the raft member")?;
+    let consensus = Consensus::open(
+        config.data_dir.join(INDEX_DIR),
+        consensus_config(&config, raft_addr, http_addr),
+    )
+    .await
+    .context("starting the raft member")?;
     let grpc = tokio::spawn(serve_grpc(
         consensus.clone(),
         store.clone(),
@@ -131,7 +133,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let _ = grpc.await;
     let _ = repair.await;
     let _ = raft_gauges.await;
-    db.flush_async().await.context("flushing the index")?;
     tracing::info!("shut down cleanly");
     Ok(())
 }
