@@ -148,10 +148,13 @@ impl Filler {
         // Semi-synchronous: the fill is acknowledged only once the bytes are on
         // `sync_replicas` peers AND the entry is committed by a Raft majority. The two run
         // concurrently, so the latency is the slower of them rather than their sum.
-        let (replicated, committed) = tokio::join!(
-            self.inner.peers.replicate(&entry.blob),
-            self.inner.index.commit(entry.clone())
-        );
+        let commit = async {
+            let started = std::time::Instant::now();
+            let committed = self.inner.index.commit(entry.clone()).await;
+            self.inner.metrics.commit(started.elapsed().as_secs_f64());
+            committed
+        };
+        let (replicated, committed) = tokio::join!(self.inner.peers.replicate(&entry.blob), commit);
         self.inner.metrics.replication(replicated.is_ok());
         if let Err(reason) = replicated {
             tracing::warn!(artifact = %entry.key, %reason, "replication degraded to asynchronous");
@@ -236,11 +239,14 @@ impl Filler {
     /// Restores a committed blob that is missing locally from a peer that has it.
     /// `Ok(false)` when no peer has it.
     pub async fn repair_from_peers(&self, entry: &IndexEntry) -> Result<bool, FillError> {
-        self.inner
-            .peers
-            .fetch(&entry.blob)
-            .await
-            .map_err(FillError::Storage)
+        let fetched = self.inner.peers.fetch(&entry.blob).await;
+        let outcome = match &fetched {
+            Ok(true) => "fetched",
+            Ok(false) => "absent",
+            Err(_) => "error",
+        };
+        self.inner.metrics.peer_fetch(outcome);
+        fetched.map_err(FillError::Storage)
     }
 
     /// Restores a committed blob that is missing locally: from a peer that has it, else

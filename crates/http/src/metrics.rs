@@ -45,6 +45,8 @@ pub struct Metrics {
     bytes_served: Counter,
     replication: Family<OutcomeLabels, Counter>,
     forwarded: Family<OutcomeLabels, Counter>,
+    peer_fetches: Family<OutcomeLabels, Counter>,
+    commit_seconds: Histogram,
     bytes_filled: Counter,
 }
 
@@ -60,6 +62,8 @@ impl Default for Metrics {
         let bytes_served = Counter::default();
         let replication = Family::<OutcomeLabels, Counter>::default();
         let forwarded = Family::<OutcomeLabels, Counter>::default();
+        let peer_fetches = Family::<OutcomeLabels, Counter>::default();
+        let commit_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
         let bytes_filled = Counter::default();
         registry.register(
             "http_requests",
@@ -97,10 +101,22 @@ impl Default for Metrics {
             "Misses forwarded to the leader",
             forwarded.clone(),
         );
+        registry.register(
+            "peer_fetches",
+            "Committed blobs missing locally, fetched from a peer (or not found on any)",
+            peer_fetches.clone(),
+        );
+        registry.register(
+            "index_commit_seconds",
+            "Time for an index entry to be committed by a Raft majority and applied",
+            commit_seconds.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
             replication,
             forwarded,
+            peer_fetches,
+            commit_seconds,
             requests,
             lookups,
             fills,
@@ -164,6 +180,21 @@ impl Metrics {
         self.forwarded
             .get_or_create(&OutcomeLabels { kind, outcome })
             .inc();
+    }
+
+    /// Counts a peer fetch: `fetched`, `absent` (no peer had it) or `error`.
+    pub fn peer_fetch(&self, outcome: &'static str) {
+        self.peer_fetches
+            .get_or_create(&OutcomeLabels {
+                kind: "blob",
+                outcome,
+            })
+            .inc();
+    }
+
+    /// Records how long an index commit took.
+    pub fn commit(&self, seconds: f64) {
+        self.commit_seconds.observe(seconds);
     }
 
     /// Adds served body bytes.

@@ -238,6 +238,7 @@ async fn admin_endpoints_report_health_readiness_and_metrics() {
         "goproxy_raft_is_leader 1",
         "goproxy_raft_term",
         "goproxy_replication_backlog_blobs 0",
+        "goproxy_index_commit_seconds_count 1",
     ] {
         assert!(
             metrics.contains(expected),
