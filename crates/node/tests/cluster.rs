@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
-use support::cluster::{free_ports, start, write_config, SEMI_SYNC};
+use support::cluster::{free_ports, start, three_nodes, three_nodes_with, write_config, SEMI_SYNC};
 use support::{client, corpus_dir, sha256_hex, HttpServer, Node};
 
 /// Upper bound for elections and catch-up on a noisy machine.
@@ -88,20 +88,7 @@ async fn assert_served(node: &Node, path: &str, expected: &str) {
 async fn three_nodes_fill_through_followers_survive_leader_kill_and_catch_up() {
     let mut upstream = HttpServer::serve_dir(&corpus_dir());
     let dir = tempfile::tempdir().unwrap();
-    let ports = free_ports(6);
-    for id in 1..=3 {
-        write_config(
-            &dir.path().join(format!("n{id}.toml")),
-            id,
-            &ports,
-            &upstream.url,
-            SEMI_SYNC,
-        );
-    }
-    let mut nodes: BTreeMap<u64, Node> = (1..=3).map(|id| (id, start(dir.path(), id))).collect();
-    for node in nodes.values() {
-        node.wait_ready();
-    }
+    let mut nodes = three_nodes(dir.path(), &upstream.url);
     let leader = agreed_leader(&nodes).await;
 
     // Fill every artifact through a follower (forwarded to the leader).
@@ -159,22 +146,9 @@ async fn three_nodes_fill_through_followers_survive_leader_kill_and_catch_up() {
 async fn degraded_replication_is_bounded_and_repairs_when_the_replica_returns() {
     let upstream = HttpServer::serve_dir(&corpus_dir());
     let dir = tempfile::tempdir().unwrap();
-    let ports = free_ports(6);
     // Two peers must hold every blob: with one follower down, fills degrade.
     let replication = "sync_replicas = 2\nsync_timeout = \"300ms\"\nmax_unreplicated_count = 3\n";
-    for id in 1..=3 {
-        write_config(
-            &dir.path().join(format!("n{id}.toml")),
-            id,
-            &ports,
-            &upstream.url,
-            replication,
-        );
-    }
-    let mut nodes: BTreeMap<u64, Node> = (1..=3).map(|id| (id, start(dir.path(), id))).collect();
-    for node in nodes.values() {
-        node.wait_ready();
-    }
+    let mut nodes = three_nodes_with(dir.path(), &upstream.url, replication);
     let leader = agreed_leader(&nodes).await;
     let down = *nodes.keys().find(|id| **id != leader).unwrap();
     nodes.get_mut(&down).unwrap().kill9();

@@ -125,7 +125,7 @@ async fn go_builds_gin_through_each_node_of_a_cluster_in_turn() {
     std::fs::create_dir_all(&app).unwrap();
     std::fs::write(app.join("go.mod"), "module example.com/app\n\ngo 1.19\n").unwrap();
     std::fs::write(app.join("main.go"), MAIN_GO).unwrap();
-    let proxies: Vec<String> = nodes.iter().map(|n| n.http.clone()).collect();
+    let proxies: Vec<String> = nodes.values().map(|n| n.http.clone()).collect();
     tokio::task::spawn_blocking(move || {
         for (i, proxy) in proxies.iter().enumerate() {
             // A clean module cache each time: every module comes through this node.

@@ -37,19 +37,6 @@ fn corpus_artifacts(root: &Path) -> Vec<String> {
     out
 }
 
-async fn wait_ready(node: &Node) {
-    let http = client();
-    for _ in 0..200 {
-        if let Ok(r) = http.get(node.url("readyz")).send().await {
-            if r.status() == StatusCode::OK {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("node never became ready; log:\n{}", node.log_text());
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill9_during_fills_loses_no_acknowledged_artifact() {
     let corpus = corpus_dir();
@@ -57,7 +44,6 @@ async fn kill9_during_fills_loses_no_acknowledged_artifact() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("n1");
     let mut node = Node::start(&data, &upstream.url, &[]);
-    wait_ready(&node).await;
 
     let artifacts = corpus_artifacts(&corpus);
     assert!(
@@ -112,7 +98,6 @@ async fn kill9_during_fills_loses_no_acknowledged_artifact() {
     // Restart with the upstream gone: only the node's own durable state can answer.
     upstream.stop();
     let node = Node::start(&data, &upstream.url, &[]);
-    wait_ready(&node).await;
     for (path, sha) in &acked {
         let response = http
             .get(node.url(path))
@@ -137,7 +122,6 @@ async fn sigterm_shuts_down_cleanly() {
     let upstream = HttpServer::serve_dir(&corpus_dir());
     let dir = tempfile::tempdir().unwrap();
     let mut node = Node::start(&dir.path().join("n1"), &upstream.url, &[]);
-    wait_ready(&node).await;
     let status = node.terminate();
     assert!(
         status.success(),

@@ -1,5 +1,6 @@
 //! Building clusters of goproxy-ha processes on loopback.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::Node;
@@ -44,8 +45,9 @@ pub fn start(dir: &Path, id: u64) -> Node {
     )
 }
 
-/// Starts a three-node cluster under `dir` and waits until every node is ready.
-pub fn three_nodes(dir: &Path, upstream: &str) -> Vec<Node> {
+/// Starts a three-node cluster under `dir` with `replication` settings and waits until
+/// every node is ready. Nodes are keyed by id.
+pub fn three_nodes_with(dir: &Path, upstream: &str, replication: &str) -> BTreeMap<u64, Node> {
     let ports = free_ports(6);
     for id in 1..=3 {
         write_config(
@@ -53,12 +55,17 @@ pub fn three_nodes(dir: &Path, upstream: &str) -> Vec<Node> {
             id,
             &ports,
             upstream,
-            SEMI_SYNC,
+            replication,
         );
     }
-    let nodes: Vec<Node> = (1..=3).map(|id| start(dir, id)).collect();
-    for node in &nodes {
+    let nodes: BTreeMap<u64, Node> = (1..=3).map(|id| (id, start(dir, id))).collect();
+    for node in nodes.values() {
         node.wait_ready();
     }
     nodes
+}
+
+/// [`three_nodes_with`] the default semi-synchronous settings.
+pub fn three_nodes(dir: &Path, upstream: &str) -> BTreeMap<u64, Node> {
+    three_nodes_with(dir, upstream, SEMI_SYNC)
 }
