@@ -12,15 +12,15 @@ use openraft::raft::{
     VoteRequest, VoteResponse,
 };
 use serde::de::DeserializeOwned;
-use serde::Serialize;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::types::{NodeId, TypeConfig};
-use crate::wire::{self, pb::raft_service_client::RaftServiceClient};
+use crate::wire::{self, pb, pb::raft_service_client::RaftServiceClient};
 
 /// Time allowed to establish a connection to a peer.
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
-/// Largest gRPC message (snapshots travel in one message).
+/// Largest gRPC message. Snapshots travel in chunks of `snapshot_max_chunk_size` (3 MiB by
+/// default) and append requests are bounded by `max_payload_entries`, so this is headroom.
 pub const MAX_MESSAGE: usize = 512 << 20;
 
 /// Creates a client per peer.
@@ -65,19 +65,18 @@ impl PeerClient {
         Ok(client)
     }
 
-    async fn call<Req, Resp, E>(
+    async fn call<Resp, E>(
         &mut self,
         kind: Rpc,
-        message: &Req,
+        frame: Result<pb::RaftRequest, serde_json::Error>,
         option: &RPCOption,
     ) -> RpcResult<Resp, E>
     where
-        Req: Serialize,
         Resp: DeserializeOwned,
         E: std::error::Error + DeserializeOwned,
     {
+        let frame = frame.map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
         let mut client = self.client().map_err(RPCError::Unreachable)?;
-        let frame = wire::request(message).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
         let mut request = tonic::Request::new(frame);
         request.set_timeout(option.hard_ttl());
         let reply = match kind {
@@ -122,7 +121,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> RpcResult<AppendEntriesResponse<NodeId>, RaftError<NodeId>> {
-        self.call(Rpc::Append, &rpc, &option).await
+        self.call(Rpc::Append, wire::request(&rpc), &option).await
     }
 
     async fn vote(
@@ -130,7 +129,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         rpc: VoteRequest<NodeId>,
         option: RPCOption,
     ) -> RpcResult<VoteResponse<NodeId>, RaftError<NodeId>> {
-        self.call(Rpc::Vote, &rpc, &option).await
+        self.call(Rpc::Vote, wire::request(&rpc), &option).await
     }
 
     async fn install_snapshot(
@@ -138,6 +137,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         rpc: InstallSnapshotRequest<TypeConfig>,
         option: RPCOption,
     ) -> RpcResult<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>> {
-        self.call(Rpc::Snapshot, &rpc, &option).await
+        self.call(Rpc::Snapshot, wire::snapshot_request(rpc), &option)
+            .await
     }
 }

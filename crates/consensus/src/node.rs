@@ -22,6 +22,9 @@ use crate::wire::pb::raft_service_server::RaftServiceServer;
 const LOG_DB: &str = "log";
 /// Sub-directory holding the state-machine database.
 const STATE_DB: &str = "state";
+/// Time allowed for one `InstallSnapshot` chunk (openraft's default, 200 ms, is too tight
+/// for a 3 MiB chunk that is decoded and buffered by a busy or debug-built follower).
+const INSTALL_SNAPSHOT_TIMEOUT_MS: u64 = 2_000;
 
 /// Consensus settings (the node's validated configuration fills these in).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,8 +65,6 @@ impl Consensus {
         dir: impl AsRef<std::path::Path>,
         cfg: ConsensusConfig,
     ) -> Result<Self, ConsensusError> {
-        let log_db = sled::open(dir.as_ref().join(LOG_DB))?;
-        let state_db = sled::open(dir.as_ref().join(STATE_DB))?;
         let config = openraft::Config {
             cluster_name: "goproxy-ha".into(),
             heartbeat_interval: cfg.heartbeat_interval_ms,
@@ -71,10 +72,13 @@ impl Consensus {
             election_timeout_max: cfg.election_timeout_max_ms,
             snapshot_policy: SnapshotPolicy::LogsSinceLast(cfg.snapshot_logs_since_last),
             max_in_snapshot_log_to_keep: cfg.max_in_snapshot_log_to_keep,
+            install_snapshot_timeout: INSTALL_SNAPSHOT_TIMEOUT_MS,
             ..Default::default()
         }
         .validate()
         .map_err(|e| ConsensusError::Config(e.to_string()))?;
+        let log_db = sled::open(dir.as_ref().join(LOG_DB))?;
+        let state_db = sled::open(dir.as_ref().join(STATE_DB))?;
         let log = LogStore::open(&log_db)?;
         let state_machine = StateMachine::open(&state_db)?;
         let reader = state_machine.reader();

@@ -1,6 +1,8 @@
 //! Local reads of the applied index, without going through Raft.
 
-use goproxy_protocol::index::{ArtifactKey, ArtifactKind, IndexEntry};
+use std::collections::BTreeMap;
+
+use goproxy_protocol::index::{ArtifactKey, ArtifactKind, BlobRef, IndexEntry};
 
 use crate::error::ConsensusError;
 use crate::keys;
@@ -76,7 +78,17 @@ impl IndexReader {
         Ok(out)
     }
 
-    /// Number of committed entries.
+    /// The distinct blobs the applied index references, ordered by sha256 (for repair and
+    /// garbage collection: a blob not in this list is not served).
+    pub fn all_blobs(&self) -> Result<Vec<BlobRef>, ConsensusError> {
+        let mut blobs: BTreeMap<String, BlobRef> = BTreeMap::new();
+        for entry in self.all_entries()? {
+            blobs.entry(entry.blob.sha256.clone()).or_insert(entry.blob);
+        }
+        Ok(blobs.into_values().collect())
+    }
+
+    /// Number of committed entries (a key scan: O(entries)).
     pub fn entry_count(&self) -> usize {
         self.tree.range(..vec![META_PREFIX]).count()
     }

@@ -42,7 +42,7 @@ impl pb::raft_service_server::RaftService for RaftGrpc {
         &self,
         request: Request<pb::RaftRequest>,
     ) -> Result<Response<pb::RaftReply>, Status> {
-        let rpc = wire::parse_request(request.get_ref())?;
+        let rpc = wire::parse_snapshot_request(request.into_inner())?;
         let result = self.raft.install_snapshot(rpc).await;
         Ok(Response::new(wire::reply(&result)?))
     }

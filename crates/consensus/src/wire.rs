@@ -1,25 +1,43 @@
 //! Conversions between openraft messages and the gRPC frames of `proto/raft.proto`.
 
+use openraft::raft::InstallSnapshotRequest;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::types::TypeConfig;
+
 /// Generated gRPC types (`goproxyha.raft.v1`).
-pub mod pb {
-    #![allow(missing_docs, clippy::all)]
-    tonic::include_proto!("goproxyha.raft.v1");
-}
+pub use goproxy_rpc::raft as pb;
 
 /// Generated admin gRPC types (`goproxyha.admin.v1`).
-pub mod admin {
-    #![allow(missing_docs, clippy::all)]
-    tonic::include_proto!("goproxyha.admin.v1");
-}
+pub use goproxy_rpc::admin;
 
 /// Frames an openraft request.
 pub fn request<T: Serialize>(message: &T) -> Result<pb::RaftRequest, serde_json::Error> {
     Ok(pb::RaftRequest {
         payload: serde_json::to_vec(message)?,
+        data: Vec::new(),
     })
+}
+
+/// Frames an `InstallSnapshot` chunk: its bytes go in `data`, the rest as JSON in `payload`.
+pub fn snapshot_request(
+    mut message: InstallSnapshotRequest<TypeConfig>,
+) -> Result<pb::RaftRequest, serde_json::Error> {
+    let data = std::mem::take(&mut message.data);
+    Ok(pb::RaftRequest {
+        payload: serde_json::to_vec(&message)?,
+        data,
+    })
+}
+
+/// Reads an `InstallSnapshot` chunk framed by [`snapshot_request`].
+pub fn parse_snapshot_request(
+    request: pb::RaftRequest,
+) -> Result<InstallSnapshotRequest<TypeConfig>, tonic::Status> {
+    let mut message: InstallSnapshotRequest<TypeConfig> = parse_request(&request)?;
+    message.data = request.data;
+    Ok(message)
 }
 
 /// Reads an openraft request.

@@ -10,6 +10,9 @@ use tokio::net::TcpListener;
 
 /// Upper bound for elections and replication in these tests (LAN timings, noisy machine).
 const SETTLE: Duration = Duration::from_secs(10);
+/// Failover bound: leader lease (election max, 300 ms) plus one randomized election
+/// timeout is ~0.45–0.6 s; the bound leaves room for a loaded CI machine.
+const FAILOVER_BOUND: Duration = Duration::from_secs(5);
 
 fn entry(module: &str, version: &str, sha_byte: char) -> IndexEntry {
     IndexEntry {
@@ -218,12 +221,20 @@ async fn three_nodes_replicate_fail_over_and_catch_up_by_snapshot() {
     let started = std::time::Instant::now();
     members.remove(&leader).unwrap().stop().await;
     until("a new leader", || leader_of(&members).is_some()).await;
-    println!(
-        "new leader elected {:?} after the old one stopped",
-        started.elapsed()
-    );
+    let failover = started.elapsed();
+    println!("new leader elected {failover:?} after the old one stopped");
+    assert!(failover < FAILOVER_BOUND, "failover took {failover:?}");
     let new_leader = leader_of(&members).unwrap();
     assert_ne!(new_leader, leader);
+    let after = entry("example.com/after-failover", "v1.0.0", 'd');
+    let put = tokio::time::timeout(SETTLE, members[&new_leader].consensus.put(after.clone()));
+    assert_eq!(put.await.unwrap().unwrap(), ApplyResponse::Inserted);
+    until("replication to the surviving follower", || {
+        members
+            .values()
+            .all(|m| m.consensus.reader().get(&after.key).unwrap().is_some())
+    })
+    .await;
 
     // A survivor goes down; many writes with snapshot+purge; it returns and catches up.
     let lagging = *members.keys().find(|id| **id != new_leader).unwrap();
@@ -268,5 +279,21 @@ async fn three_nodes_replicate_fail_over_and_catch_up_by_snapshot() {
     );
     for (_, member) in members {
         member.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn invalid_timings_are_rejected_by_openraft_validation() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut slow_heartbeat = config(1, "127.0.0.1:1".into());
+    slow_heartbeat.heartbeat_interval_ms = 200;
+    let mut empty_range = config(1, "127.0.0.1:1".into());
+    empty_range.election_timeout_max_ms = empty_range.election_timeout_min_ms;
+    for cfg in [slow_heartbeat, empty_range] {
+        match Consensus::open(dir.path(), cfg.clone()).await {
+            Err(ConsensusError::Config(_)) => {}
+            Err(other) => panic!("{cfg:?}: expected a config error, got {other}"),
+            Ok(_) => panic!("{cfg:?}: accepted"),
+        }
     }
 }

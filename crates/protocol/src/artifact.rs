@@ -94,45 +94,58 @@ pub fn validate_info(bytes: &[u8], expected_version: &str) -> Result<InfoMeta, A
     })
 }
 
-/// `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`.
+/// Length of `YYYY-MM-DDTHH:MM:SS`.
+const RFC3339_DATE_TIME_LEN: usize = 19;
+/// Byte offsets of the numeric fields in `YYYY-MM-DDTHH:MM:SS` with their inclusive ranges
+/// (`time.Parse` bounds: day 31 is checked against the month only by Go, not here).
+const RFC3339_FIELDS: [(usize, usize, u32, u32); 6] = [
+    (0, 4, 0, 9999),
+    (5, 7, 1, 12),
+    (8, 10, 1, 31),
+    (11, 13, 0, 23),
+    (14, 16, 0, 59),
+    (17, 19, 0, 59),
+];
+
+/// `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)` with in-range fields.
 pub fn is_rfc3339(t: &str) -> bool {
     let b = t.as_bytes();
-    let digits =
-        |r: std::ops::Range<usize>| b.get(r).is_some_and(|s| s.iter().all(u8::is_ascii_digit));
-    if b.len() < 20
-        || !digits(0..4)
-        || b[4] != b'-'
-        || !digits(5..7)
-        || b[7] != b'-'
-        || !digits(8..10)
-    {
+    let Some(head) = b.get(..RFC3339_DATE_TIME_LEN) else {
+        return false;
+    };
+    let separators = [(4, b'-'), (7, b'-'), (13, b':'), (16, b':')];
+    if !separators.iter().all(|&(i, c)| head[i] == c) || !matches!(head[10], b'T' | b't') {
         return false;
     }
-    if !matches!(b[10], b'T' | b't')
-        || !digits(11..13)
-        || b[13] != b':'
-        || !digits(14..16)
-        || b[16] != b':'
-        || !digits(17..19)
-    {
+    let fields_ok = RFC3339_FIELDS
+        .iter()
+        .all(|&(from, to, lo, hi)| number(&head[from..to]).is_some_and(|n| (lo..=hi).contains(&n)));
+    if !fields_ok {
         return false;
     }
-    let mut i = 19;
-    if b[i] == b'.' {
-        i += 1;
-        let start = i;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        if i == start {
+    let mut rest = &b[RFC3339_DATE_TIME_LEN..];
+    if let Some(frac) = rest.strip_prefix(b".") {
+        let digits = frac.iter().take_while(|c| c.is_ascii_digit()).count();
+        if digits == 0 {
             return false;
         }
+        rest = &frac[digits..];
     }
-    match &b[i..] {
+    match rest {
         [b'Z' | b'z'] => true,
-        [b'+' | b'-', h1, h2, b':', m1, m2] => [h1, h2, m1, m2].iter().all(|c| c.is_ascii_digit()),
+        [b'+' | b'-', h1, h2, b':', m1, m2] => {
+            number(&[*h1, *h2]).is_some_and(|h| h < 24)
+                && number(&[*m1, *m2]).is_some_and(|m| m < 60)
+        }
         _ => false,
     }
+}
+
+/// A run of ASCII digits as a number.
+fn number(digits: &[u8]) -> Option<u32> {
+    digits.iter().try_fold(0u32, |n, &c| {
+        c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+    })
 }
 
 /// Checks that an upstream `.mod` declares `module`.
@@ -154,48 +167,50 @@ pub fn validate_mod(bytes: &[u8], module: &str) -> Result<(), ArtifactError> {
     Ok(())
 }
 
-/// The module path declared by go.mod text (`module x`, `module "x"`, `module ( x )`).
+/// The module path declared by go.mod text, as `modfile.ModulePath` reads it: the first
+/// line `module <path>` (whitespace required after the keyword, `//` comments cut,
+/// `"quoted"` or `` `raw` `` paths unquoted). Also accepts the block form
+/// `module (\n<path>\n)`, which the full go.mod parser allows.
 pub fn module_directive(text: &str) -> Option<String> {
     let mut in_block = false;
-    for raw in text.lines() {
+    for raw in text.split('\n') {
         let line = raw.split("//").next().unwrap_or("").trim();
-        if line.is_empty() {
+        if in_block {
+            match line {
+                "" => continue,
+                ")" => return None,
+                arg => return unquote(arg),
+            }
+        }
+        let Some(rest) = line.strip_prefix("module") else {
+            continue;
+        };
+        let arg = rest.trim();
+        if arg.len() == rest.len() || arg.is_empty() {
+            continue; // `modulex …` or a bare `module`.
+        }
+        if arg == "(" {
+            in_block = true;
             continue;
         }
-        let arg = if in_block {
-            if line == ")" {
-                in_block = false;
-                continue;
-            }
-            line
-        } else {
-            let Some(rest) = line.strip_prefix("module") else {
-                continue;
-            };
-            if !rest.starts_with([' ', '\t', '(', '"']) {
-                continue;
-            }
-            let rest = rest.trim();
-            if rest == "(" {
-                in_block = true;
-                continue;
-            }
-            rest
-        };
-        return Some(unquote(arg));
+        return unquote(arg);
     }
     None
 }
 
-fn unquote(arg: &str) -> String {
-    if let Some(inner) = arg.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
-        return serde_json::from_str::<String>(&format!("\"{inner}\""))
-            .unwrap_or_else(|_| inner.to_string());
+/// `strconv.Unquote` for the forms a module path can take; `None` when malformed.
+fn unquote(arg: &str) -> Option<String> {
+    if let Some(inner) = arg.strip_prefix('`') {
+        return inner
+            .strip_suffix('`')
+            .filter(|body| !body.contains('`'))
+            .map(str::to_string);
     }
-    if let Some(inner) = arg.strip_prefix('`').and_then(|s| s.strip_suffix('`')) {
-        return inner.to_string();
+    if arg.starts_with('"') {
+        // JSON string escapes are the subset of Go's that paths could ever use.
+        return serde_json::from_str::<String>(arg).ok();
     }
-    arg.to_string()
+    Some(arg.to_string())
 }
 
 #[cfg(test)]
@@ -219,6 +234,20 @@ mod tests {
         assert!(validate_info(&vec![b' '; 70_000], "v1.1.0").is_err());
         assert!(is_rfc3339("2019-10-15T21:35:14.123+02:00"));
         assert!(!is_rfc3339("2019-10-15 21:35:14Z"));
+        for bad in [
+            "2019-13-15T21:35:14Z",
+            "2019-10-00T21:35:14Z",
+            "2019-10-15T24:00:00Z",
+            "2019-10-15T21:60:14Z",
+            "2019-10-15T21:35:14",
+            "2019-10-15T21:35:14.Z",
+            "2019-10-15T21:35:14+2:00",
+            "2019-10-15T21:35:14+24:00",
+            "2019-1é-15T21:35:14Z",
+            "",
+        ] {
+            assert!(!is_rfc3339(bad), "{bad}");
+        }
     }
 
     #[test]
@@ -242,6 +271,21 @@ mod tests {
             validate_mod(b"modulex example.com/x\n", "example.com/x"),
             Err(ArtifactError::NoModule)
         ));
+        assert!(validate_mod(b"module `example.com/x`\n", "example.com/x").is_ok());
+        assert!(validate_mod(b"module\texample.com/x\r\n", "example.com/x").is_ok());
+        for no_module in [
+            &b"module\"example.com/x\"\n"[..],
+            b"module\n",
+            b"// module example.com/x\n",
+            b"module \"example.com/x\n",
+            b"module (\n)\n",
+        ] {
+            assert!(
+                validate_mod(no_module, "example.com/x").is_err(),
+                "{}",
+                String::from_utf8_lossy(no_module)
+            );
+        }
         assert!(matches!(
             validate_mod(&[0xff, 0xfe], "example.com/x"),
             Err(ArtifactError::NotUtf8)

@@ -7,11 +7,14 @@
 //! - [`route`]: a request path becomes a typed [`route::Route`].
 //! - [`sumdb`]: checksum-database request paths.
 //! - [`artifact`]: validation of upstream `.info` and `.mod`.
-//! - [`zipcheck`]: module zip rules and the Go `h1:` dirhash.
+//! - [`zipcheck`]: module zip rules (`golang.org/x/mod/zip`), sizes counted, not trusted.
+//! - `zipraw` (private): raw zip records where the `zip` crate's view differs from Go's.
+//! - [`dirhash`]: the Go `h1:` hash of a zip or a `.mod`, as written in go.sum.
 //! - [`index`]: the cache index's data model shared with consensus.
 //! - [`fuzzing`]: invariants exercised by the fuzz target.
 
 pub mod artifact;
+pub mod dirhash;
 pub mod fuzzing;
 pub mod index;
 pub mod path;
@@ -20,3 +23,4 @@ pub mod semver;
 pub mod sumdb;
 pub mod version;
 pub mod zipcheck;
+mod zipraw;

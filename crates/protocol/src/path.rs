@@ -22,6 +22,14 @@ pub enum PathError {
         /// Which rule.
         reason: String,
     },
+    /// A version (or version query) has a character or element Go does not allow.
+    #[error("invalid version {version:?}: {reason}")]
+    InvalidVersion {
+        /// The offending version (truncated).
+        version: String,
+        /// Which rule.
+        reason: String,
+    },
     /// An escaped path or version is not validly escaped.
     #[error("invalid escaped {what} {text:?}: {reason}")]
     InvalidEscape {
@@ -105,6 +113,10 @@ pub(crate) fn check_elem(elem: &str, kind: Kind) -> Result<(), String> {
         return Err(format!(
             "{elem:?} disallowed as path element component on Windows"
         ));
+    }
+    // Windows short names (`PROGRA~1`) matter only for import paths, not file names.
+    if kind == Kind::File {
+        return Ok(());
     }
     if let Some(tilde) = short.rfind('~') {
         let suffix = &short[tilde + 1..];
@@ -215,11 +227,16 @@ pub fn escape_path(path: &str) -> Result<String, PathError> {
 
 /// Escapes a version (or version query) for a proxy URL.
 pub fn escape_version(version: &str) -> Result<String, PathError> {
-    check_elem(version, Kind::File).map_err(|reason| PathError::InvalidPath {
-        path: shown(version),
-        reason: format!("invalid version: {reason}"),
-    })?;
+    check_version_elem(version)?;
     escape(version, "version")
+}
+
+/// `EscapeVersion`'s rule: a version is one file-name element.
+fn check_version_elem(version: &str) -> Result<(), PathError> {
+    check_elem(version, Kind::File).map_err(|reason| PathError::InvalidVersion {
+        version: shown(version),
+        reason,
+    })
 }
 
 fn escape(text: &str, what: &'static str) -> Result<String, PathError> {
@@ -252,10 +269,7 @@ pub fn unescape_path(escaped: &str) -> Result<String, PathError> {
 /// Decodes an escaped version and validates its characters.
 pub fn unescape_version(escaped: &str) -> Result<String, PathError> {
     let version = unescape(escaped, "version")?;
-    check_elem(&version, Kind::File).map_err(|reason| PathError::InvalidPath {
-        path: shown(&version),
-        reason: format!("invalid version: {reason}"),
-    })?;
+    check_version_elem(&version)?;
     Ok(version)
 }
 
@@ -268,6 +282,9 @@ fn unescape(escaped: &str, what: &'static str) -> Result<String, PathError> {
     let mut out = String::with_capacity(escaped.len());
     let mut bang = false;
     for c in escaped.chars() {
+        if !c.is_ascii() {
+            return Err(bad("non-ASCII character"));
+        }
         if bang {
             if !c.is_ascii_lowercase() {
                 return Err(bad("'!' must be followed by a lower-case letter"));
@@ -381,6 +398,12 @@ mod tests {
             assert!(unescape_path(bad).is_err(), "{bad}");
         }
         assert!(unescape_version("v1.0.0/../x").is_err());
+        assert!(
+            unescape_version("vé").is_err(),
+            "Go's unescape is ASCII-only"
+        );
+        assert_eq!(escape_version("backup~1").unwrap(), "backup~1");
+        assert!(check_path("example.com/PROGRA~1").is_err());
         assert!(escape_path("github.com/a!b/c").is_err());
     }
 }

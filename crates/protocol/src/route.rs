@@ -77,6 +77,9 @@ pub enum RouteError {
     /// A character the protocol never uses.
     #[error("invalid character {0:?} in request path")]
     BadChar(char),
+    /// `//`: an empty path element, never produced by the go command.
+    #[error("empty element ('//') in request path")]
+    EmptyElement,
     /// A malformed `%XX` escape.
     #[error("invalid percent-encoding in request path")]
     BadPercent,
@@ -116,6 +119,9 @@ pub fn parse(path: &str) -> Result<Route, RouteError> {
         .find(|&c| !c.is_ascii() || c.is_ascii_control() || matches!(c, '%' | '?' | '#' | '\\'))
     {
         return Err(RouteError::BadChar(c));
+    }
+    if path.contains("//") {
+        return Err(RouteError::EmptyElement);
     }
     let path = path.strip_prefix('/').unwrap_or(path);
     if let Some(rest) = path.strip_prefix("sumdb/") {
@@ -288,6 +294,37 @@ mod tests {
     }
 
     #[test]
+    fn accepts_the_go_commands_percent_encoded_bang() {
+        // Logged from go 1.19.8 `go mod download` against the corpus.
+        assert_eq!(
+            parse("/github.com/%21burnt%21sushi/toml/@v/v1.2.0.zip").unwrap(),
+            Route::Zip {
+                module: "github.com/BurntSushi/toml".into(),
+                version: "v1.2.0".into()
+            }
+        );
+    }
+
+    #[test]
+    fn errors_read_well_as_plain_text_bodies() {
+        let message = |p: &str| parse(p).unwrap_err().to_string();
+        assert_eq!(
+            message("nodot/x/@v/list"),
+            "malformed module path \"nodot/x\": missing dot in first path element"
+        );
+        assert_eq!(
+            message("example.com//x/@v/list"),
+            "empty element ('//') in request path"
+        );
+        assert_eq!(
+            message("example.com/x/@v/v2.0.0.zip"),
+            "example.com/x@v2.0.0: invalid version: should be v0 or v1, not v2 \
+             (a v2+ module path ends in /vN)"
+        );
+        assert!(message("example.com/x/@v/master.mod").contains("canonical"));
+    }
+
+    #[test]
     fn upstream_paths_round_trip() {
         for p in [
             "github.com/!burnt!sushi/toml/@v/list",
@@ -322,6 +359,24 @@ mod tests {
             "example.com/%252e/@v/list",
             "example.com/x/@v/../../../etc/passwd.info",
             "example.com/x\\y/@v/list",
+            "example.com//x/@v/list",
+            "//example.com/x/@v/list",
+            "example.com/x/@v//v1.0.0.info",
+            "example.com%2F%2Fx/@v/list",
+            "example.com/x/@v/v1.0.0.info#frag",
+            "example.com/x/@v/v1.0.0.info\n",
+            "example.com/!x!/@v/list",
+            "example.com/!!x/@v/list",
+            "example.com/X/@v/list",
+            "example.com/x/@v/v1.0.0-!R!C1.info",
+            "example.com/x/@v/v1.0.0-rc!.info",
+            "example.com/x/v2/@v/v1.0.0.mod",
+            "example.com/x/@v/v1.mod",
+            "example.com/x/@v/1.0.0.zip",
+            "example.com/x/@v/v1.0.0-20191109021931-daa7c04131f5+incompatible.zip",
+            "sumdb/sum..golang.org/latest",
+            "sumdb/sum.golang.org/lookup/x@v1",
+            "sumdb/sum.golang.org/tile/8/0/x001/../234",
             "example.com/x/@v/v1.0.zip",
             "example.com/x/@v/master.zip",
             "example.com/x/@v/v1.0.0+meta.mod",

@@ -34,15 +34,23 @@ pub enum SumdbPath {
     },
 }
 
-/// Validates a database name (`sum.golang.org`).
+/// Longest DNS name (RFC 1035), in bytes.
+const MAX_HOST_LEN: usize = 253;
+/// Longest DNS label (RFC 1035), in bytes.
+const MAX_LABEL_LEN: usize = 63;
+
+/// Validates a database name: a lower-case DNS host name with a dot (`sum.golang.org`).
 pub fn check_name(name: &str) -> Result<String, SumdbError> {
-    let ok = name.contains('.')
-        && !name.starts_with(['.', '-'])
-        && !name.ends_with('.')
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
-    if ok {
+    let label_ok = |label: &str| {
+        !label.is_empty()
+            && label.len() <= MAX_LABEL_LEN
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    };
+    if name.len() <= MAX_HOST_LEN && name.contains('.') && name.split('.').all(label_ok) {
         Ok(name.to_string())
     } else {
         Err(SumdbError::Name(shown(name)))
@@ -152,6 +160,18 @@ mod tests {
             assert!(SumdbPath::parse(bad).is_err(), "{bad:?}");
         }
         assert!(check_name("sum.golang.org").is_ok());
-        assert!(check_name("../x").is_err());
+        for bad in [
+            "../x",
+            "sum..golang.org",
+            ".sum.golang.org",
+            "sum.golang.org.",
+            "-a.b",
+            "a-.b",
+            "localhost",
+            "Sum.golang.org",
+            "",
+        ] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
     }
 }

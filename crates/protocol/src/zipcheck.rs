@@ -1,30 +1,41 @@
-//! Module zip validation (the rules of `golang.org/x/mod/zip`) and the Go `h1:` hash.
+//! Module zip validation (the rules of `golang.org/x/mod/zip.CheckZip` plus the size
+//! checks of Go's `archive/zip` reader) and the Go `h1:` hash of the zip.
 //!
-//! Declared sizes in a zip are not trusted: every file is decompressed and counted while
-//! it is hashed, so a zip bomb fails at the limit instead of filling memory or disk.
+//! Declared sizes in a zip are not trusted: every entry is decompressed and counted while
+//! it is hashed, so a zip bomb fails at the limit instead of filling memory or disk, and
+//! an entry whose real size differs from its declared size is refused (as Go refuses it).
 
 use std::collections::HashMap;
 use std::io::{Read, Seek};
 
-use base64::Engine;
 use sha2::{Digest, Sha256};
 
+use crate::dirhash::{hash1, FileDigest};
 use crate::path::{check_path_elems, shown, Kind};
+use crate::version::{check_version, VersionError};
+use crate::zipraw::{has_unicode_path, more_central_records};
 
-/// Largest module zip, compressed or uncompressed.
+/// Largest module zip, compressed (checked by the caller) or uncompressed.
 pub const MAX_ZIP_SIZE: u64 = 500 << 20;
 pub use crate::artifact::MAX_GO_MOD_SIZE;
+/// Largest root `LICENSE` file (`golang.org/x/mod/zip.MaxLICENSE`).
+pub const MAX_LICENSE_SIZE: u64 = 16 << 20;
 /// Unix file-type bits in a zip entry's mode, and the symlink type.
 const S_IFMT: u32 = 0o170000;
 const S_IFLNK: u32 = 0o120000;
+/// Read buffer for hashing entries.
+const CHUNK: usize = 32 << 10;
 
 /// Why a module zip is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ZipError {
-    /// Not a readable zip archive.
+    /// The module path or version itself is invalid.
+    #[error(transparent)]
+    Module(#[from] VersionError),
+    /// Not a readable zip archive (truncated, corrupt, bad checksum).
     #[error("not a valid zip archive: {0}")]
     Malformed(String),
-    /// An entry's name breaks a rule.
+    /// An entry's name or type breaks a rule.
     #[error("zip entry {name:?}: {reason}")]
     BadEntry {
         /// The entry name (truncated).
@@ -32,11 +43,14 @@ pub enum ZipError {
         /// Which rule.
         reason: String,
     },
-    /// Two entries are equal under case folding.
-    #[error("zip entries {0:?} and {1:?} collide under case folding")]
+    /// Two entries are equal under case folding, or one name is both file and directory.
+    #[error("zip entries {0:?} and {1:?} collide (case-insensitive file systems)")]
     CaseCollision(String, String),
+    /// Several entries share one name (the central directory has more records than names).
+    #[error("zip has several entries with the same name")]
+    Duplicate,
     /// Content over a size limit.
-    #[error("zip content exceeds {limit} bytes ({what})")]
+    #[error("{what} exceeds {limit} bytes")]
     TooLarge {
         /// What is too large.
         what: String,
@@ -46,14 +60,17 @@ pub enum ZipError {
     /// The zip's go.mod differs from the `.mod` served for this version.
     #[error("go.mod in the zip differs from the .mod file")]
     GoModMismatch,
+    /// The zip has no go.mod and `.mod` is not the synthesized `module <path>`.
+    #[error(".mod is not `module {0}`, but the zip has no go.mod to take it from")]
+    NotSynthesized(String),
 }
 
 /// What a valid zip contains.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ZipSummary {
-    /// Go `h1:` dirhash (as in go.sum).
+    /// Go `h1:` hash (as in go.sum).
     pub h1: String,
-    /// Number of files.
+    /// Number of entries hashed (files and directory entries, as `dirhash.HashZip`).
     pub files: u64,
     /// Total decompressed bytes.
     pub uncompressed_bytes: u64,
@@ -66,80 +83,184 @@ pub fn check_zip<R: Read + Seek>(
     version: &str,
     go_mod: &[u8],
 ) -> Result<ZipSummary, ZipError> {
+    check_version(module, version)?;
     let mut archive =
         zip::ZipArchive::new(reader).map_err(|e| ZipError::Malformed(e.to_string()))?;
     let prefix = format!("{module}@{version}/");
-    let mut folded: HashMap<String, String> = HashMap::new();
-    let mut lines: Vec<(String, String)> = Vec::with_capacity(archive.len());
+    let mut collisions = Collisions::default();
+    let mut digests = Vec::with_capacity(archive.len());
     let mut total = 0u64;
     let mut root_go_mod: Option<Vec<u8>> = None;
     for i in 0..archive.len() {
         let mut file = archive
             .by_index(i)
             .map_err(|e| ZipError::Malformed(e.to_string()))?;
-        let name = file.name().to_string();
-        let bad = |reason: String| ZipError::BadEntry {
+        // Go reads names as raw bytes; `name()` would decode CP437 or apply extra fields.
+        let name = std::str::from_utf8(file.name_raw())
+            .map_err(|_| ZipError::BadEntry {
+                name: String::from_utf8_lossy(file.name_raw()).into_owned(),
+                reason: "name is not valid UTF-8".into(),
+            })?
+            .to_string();
+        let bad = |reason: &str| ZipError::BadEntry {
             name: shown(&name),
-            reason,
+            reason: reason.to_string(),
         };
-        if name.contains('\n') {
-            return Err(bad("newline in file name".into()));
+        if file.extra_data().is_some_and(has_unicode_path) {
+            return Err(bad(
+                "Unicode Path extra field (ignored by Go) is not allowed",
+            ));
         }
         let rel = name
             .strip_prefix(&prefix)
-            .ok_or_else(|| bad(format!("not under {prefix:?}")))?;
-        let is_dir = rel.ends_with('/') || rel.is_empty();
-        let rel_clean = rel.trim_end_matches('/');
-        if !rel_clean.is_empty() {
-            check_path_elems(rel_clean, Kind::File).map_err(bad)?;
+            .ok_or_else(|| bad(&format!("path does not have prefix {prefix:?}")))?;
+        let limit = check_entry(rel, file.unix_mode(), &mut collisions).map_err(|r| bad(&r))?;
+        let declared = file.size();
+        let keep = (rel == "go.mod").then(Vec::new);
+        let budget = MAX_ZIP_SIZE - total;
+        let Hashed { sha256, size, kept } = hash_entry(&mut file, budget, limit, keep, &name)?;
+        if size != declared {
+            return Err(bad(&format!(
+                "decompressed to {size} bytes, but declares {declared}"
+            )));
         }
-        if file.unix_mode().is_some_and(|m| m & S_IFMT == S_IFLNK) {
-            return Err(bad("symbolic links are not allowed".into()));
-        }
-        if !is_dir {
-            let lower = rel_clean.to_lowercase();
-            if let Some(previous) = folded.insert(lower, name.clone()) {
-                return Err(ZipError::CaseCollision(shown(&previous), shown(&name)));
-            }
-            if rel_clean.ends_with("/go.mod") && !rel_clean.starts_with("vendor/") {
-                return Err(bad("go.mod is only allowed at the module root".into()));
-            }
-        }
-        let keep = (rel_clean == "go.mod").then(Vec::new);
-        let (digest, size, kept) = hash_entry(&mut file, MAX_ZIP_SIZE - total, keep, &name)?;
         total += size;
-        if let Some(bytes) = kept {
-            root_go_mod = Some(bytes);
-        }
-        lines.push((name, digest));
+        root_go_mod = root_go_mod.or(kept);
+        digests.push(FileDigest { name, sha256 });
+    }
+    let (start, names) = (archive.central_directory_start(), archive.len());
+    let mut reader = archive.into_inner();
+    if more_central_records(&mut reader, start, names)
+        .map_err(|e| ZipError::Malformed(e.to_string()))?
+    {
+        return Err(ZipError::Duplicate);
     }
     check_go_mod(root_go_mod.as_deref(), go_mod, module)?;
-    lines.sort();
-    let mut summary = Sha256::new();
-    for (name, digest) in &lines {
-        summary.update(format!("{digest}  {name}\n"));
-    }
-    let h1 = format!(
-        "h1:{}",
-        base64::engine::general_purpose::STANDARD.encode(summary.finalize())
-    );
+    let files = digests.len() as u64;
+    let h1 = hash1(digests).map_err(|e| ZipError::BadEntry {
+        name: e.0,
+        reason: "newline in file name".into(),
+    })?;
     Ok(ZipSummary {
         h1,
-        files: lines.len() as u64,
+        files,
         uncompressed_bytes: total,
     })
 }
 
-/// Decompresses one entry, hashing it, failing beyond `budget` bytes. Keeps the bytes
-/// when `keep` is set (the root go.mod), bounded by the go.mod limit.
+/// Checks one entry's path below the prefix; returns its own size limit, if any.
+fn check_entry(
+    rel: &str,
+    mode: Option<u32>,
+    collisions: &mut Collisions,
+) -> Result<Option<(u64, &'static str)>, String> {
+    if rel.contains('\n') {
+        return Err("newline in file name".into());
+    }
+    if mode.is_some_and(|m| m & S_IFMT == S_IFLNK) {
+        return Err("symbolic links are not allowed".into());
+    }
+    if rel.is_empty() {
+        return Ok(None); // The `module@version/` directory entry itself.
+    }
+    let (path, is_dir) = match rel.strip_suffix('/') {
+        Some(dir) => (dir, true),
+        None => (rel, false),
+    };
+    check_path_elems(path, Kind::File)?;
+    collisions.check(path, is_dir)?;
+    if is_dir {
+        return Ok(None);
+    }
+    let base = path.rsplit('/').next().unwrap_or(path);
+    if base.eq_ignore_ascii_case("go.mod") {
+        if base != path {
+            return Err("go.mod file not in module root directory".into());
+        }
+        if path != "go.mod" {
+            return Err("go.mod file name has the wrong case".into());
+        }
+        return Ok(Some((MAX_GO_MOD_SIZE, "go.mod")));
+    }
+    Ok((path == "LICENSE").then_some((MAX_LICENSE_SIZE, "LICENSE")))
+}
+
+/// `collisionChecker`: names equal under case folding, or a name that is both a file and
+/// a directory (parents count as directories), or a file listed twice.
+#[derive(Default)]
+struct Collisions(HashMap<String, (String, bool)>);
+
+impl Collisions {
+    fn check(&mut self, path: &str, is_dir: bool) -> Result<(), String> {
+        let mut path = path;
+        let mut is_dir = is_dir;
+        loop {
+            let key = fold(path);
+            if let Some((other, other_is_dir)) = self.0.get(&key) {
+                if other != path {
+                    return Err(format!(
+                        "case-insensitive file name collision with {:?}",
+                        shown(other)
+                    ));
+                }
+                if *other_is_dir != is_dir {
+                    return Err("entry is both a file and a directory".into());
+                }
+                if !is_dir {
+                    return Err("multiple entries for this file".into());
+                }
+                return Ok(()); // A known directory: its parents are recorded already.
+            }
+            self.0.insert(key, (path.to_string(), is_dir));
+            match path.rsplit_once('/') {
+                Some((parent, _)) => (path, is_dir) = (parent, true),
+                None => return Ok(()),
+            }
+        }
+    }
+}
+
+/// Approximates Go's `strToFold` (minimal rune of each simple case-folding orbit): a
+/// character maps through its single-character upper case, then lower case, so `ſ`, `s`
+/// and `S` fold together while `ß` does not become `ss`.
+fn fold(path: &str) -> String {
+    path.chars()
+        .map(|c| {
+            let upper = single(c.to_uppercase()).unwrap_or(c);
+            single(upper.to_lowercase())
+                .or_else(|| single(c.to_lowercase()))
+                .unwrap_or(c)
+        })
+        .collect()
+}
+
+/// The only character of a case mapping, or `None` when it maps to several (`ß` → `SS`).
+fn single(mut chars: impl Iterator<Item = char>) -> Option<char> {
+    let c = chars.next()?;
+    chars.next().is_none().then_some(c)
+}
+
+/// One decompressed entry.
+struct Hashed {
+    /// SHA-256 of its bytes.
+    sha256: [u8; 32],
+    /// Bytes actually decompressed.
+    size: u64,
+    /// The bytes, when asked to keep them.
+    kept: Option<Vec<u8>>,
+}
+
+/// Decompresses one entry while hashing it. Fails beyond the remaining total `budget` or
+/// the entry's own `limit`; keeps the bytes when `keep` is set (the root go.mod).
 fn hash_entry(
     file: &mut impl Read,
     budget: u64,
+    limit: Option<(u64, &'static str)>,
     mut keep: Option<Vec<u8>>,
     name: &str,
-) -> Result<(String, u64, Option<Vec<u8>>), ZipError> {
+) -> Result<Hashed, ZipError> {
     let mut hasher = Sha256::new();
-    let mut buf = [0u8; 32 * 1024];
+    let mut buf = vec![0u8; CHUNK];
     let mut size = 0u64;
     loop {
         let n = file
@@ -151,36 +272,49 @@ fn hash_entry(
         size += n as u64;
         if size > budget {
             return Err(ZipError::TooLarge {
-                what: "total uncompressed size".into(),
+                what: "total uncompressed size of module contents".into(),
                 limit: MAX_ZIP_SIZE,
             });
         }
+        if let Some((limit, what)) = limit.filter(|(limit, _)| size > *limit) {
+            return Err(ZipError::TooLarge {
+                what: what.into(),
+                limit,
+            });
+        }
         if let Some(kept) = keep.as_mut() {
-            if size > MAX_GO_MOD_SIZE {
-                return Err(ZipError::TooLarge {
-                    what: "go.mod".into(),
-                    limit: MAX_GO_MOD_SIZE,
-                });
-            }
             kept.extend_from_slice(&buf[..n]);
         }
         hasher.update(&buf[..n]);
     }
-    Ok((hex::encode(hasher.finalize()), size, keep))
+    Ok(Hashed {
+        sha256: hasher.finalize().into(),
+        size,
+        kept: keep,
+    })
 }
 
-/// The root go.mod must be byte-identical to `.mod`; without one, `.mod` must be the
-/// synthesized `module <path>` file.
+/// The root go.mod must be byte-identical to `.mod`; without one, `.mod` must be what
+/// the go command synthesizes (`module <path>`, possibly quoted), whitespace aside.
 fn check_go_mod(in_zip: Option<&[u8]>, go_mod: &[u8], module: &str) -> Result<(), ZipError> {
     match in_zip {
         Some(bytes) if bytes == go_mod => Ok(()),
         Some(_) => Err(ZipError::GoModMismatch),
         None => {
-            let synthesized = crate::artifact::module_directive(&String::from_utf8_lossy(go_mod));
-            if synthesized.as_deref() == Some(module) {
+            let text = std::str::from_utf8(go_mod).unwrap_or("").trim();
+            let arg = text
+                .strip_prefix("module")
+                .filter(|rest| rest.starts_with(char::is_whitespace))
+                .map(str::trim);
+            let plain = arg == Some(module);
+            let quoted = arg
+                .and_then(|a| a.strip_prefix('"'))
+                .and_then(|a| a.strip_suffix('"'))
+                == Some(module);
+            if plain || quoted {
                 Ok(())
             } else {
-                Err(ZipError::GoModMismatch)
+                Err(ZipError::NotSynthesized(shown(module)))
             }
         }
     }

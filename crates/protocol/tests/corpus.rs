@@ -6,6 +6,7 @@ use std::io::{Cursor, Write};
 use std::path::{Path, PathBuf};
 
 use goproxy_protocol::artifact::{validate_info, validate_mod};
+use goproxy_protocol::dirhash::go_mod_h1;
 use goproxy_protocol::path::unescape_path;
 use goproxy_protocol::zipcheck::{check_zip, ZipError};
 
@@ -62,6 +63,28 @@ fn every_corpus_artifact_validates() {
         let zip = std::fs::File::open(with_ext(&stem, "zip")).unwrap();
         check_zip(zip, &module, &version, &go_mod)
             .unwrap_or_else(|e| panic!("{module}@{version}.zip: {e}"));
+    }
+}
+
+#[test]
+fn go_mod_hashes_equal_the_go_commands() {
+    // `GoModSum` printed by the same `go mod download -json` run (go 1.19.8).
+    for (stem, h1) in [
+        (
+            "github.com/gin-gonic/gin/@v/v1.8.1",
+            "h1:eMGiLheedPLA0gz34rBb6xRrRzg6l//8dsQJ44pVkes=",
+        ),
+        (
+            "example.com/hello/@v/v1.1.0",
+            "h1:650DmeZPfQJ/Go7ryOmtlUer5d3q3P8j9nWVoWgO2VM=",
+        ),
+        (
+            "github.com/!burnt!sushi/toml/@v/v1.2.0",
+            "h1:CxXYINrC8qIiEnFrOxCa7Jy5BFHlXnUU2pbicEuybxQ=",
+        ),
+    ] {
+        let go_mod = std::fs::read(with_ext(&corpus().join(stem), "mod")).unwrap();
+        assert_eq!(go_mod_h1(&go_mod), h1, "{stem}");
     }
 }
 
@@ -225,4 +248,97 @@ fn zip_bombs_fail_at_the_limit_without_trusting_declared_sizes() {
     )
     .unwrap_err();
     assert!(matches!(err, ZipError::TooLarge { .. }), "{err}");
+}
+
+/// Copies a real corpus zip entry by entry, letting `change` drop, rename or add entries.
+fn rewrite(
+    source: &Path,
+    change: impl Fn(&str) -> Option<String>,
+    extra: &[(&str, &[u8])],
+) -> Vec<u8> {
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(source).unwrap()).unwrap();
+    let mut out = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    for i in 0..archive.len() {
+        let file = archive.by_index_raw(i).unwrap();
+        if let Some(name) = change(file.name()) {
+            out.raw_copy_file_rename(file, name).unwrap();
+        }
+    }
+    for (name, body) in extra {
+        out.start_file(*name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        out.write_all(body).unwrap();
+    }
+    out.finish().unwrap().into_inner()
+}
+
+#[test]
+fn real_zips_with_one_hostile_change_are_refused() {
+    let (m, v) = ("example.com/hello", "v1.1.0");
+    let stem = corpus().join("example.com/hello/@v/v1.1.0");
+    let source = with_ext(&stem, "zip");
+    let go_mod = std::fs::read(with_ext(&stem, "mod")).unwrap();
+    let check = |bytes: Vec<u8>| check_zip(Cursor::new(bytes), m, v, &go_mod);
+    let golden = "h1:lIRQ4QtibrM2TEZySxJKHBjBeJjMs8hUBnoPdS47c5g=";
+    let same = rewrite(&source, |n| Some(n.to_string()), &[]);
+    assert_eq!(
+        check(same).unwrap().h1,
+        golden,
+        "a faithful copy keeps its h1"
+    );
+
+    let prefix = format!("{m}@{v}/");
+    let first_file = {
+        let archive = zip::ZipArchive::new(std::fs::File::open(&source).unwrap()).unwrap();
+        let names: Vec<String> = archive.file_names().map(str::to_string).collect();
+        names
+            .into_iter()
+            .find(|n| !n.ends_with('/') && !n.ends_with("go.mod"))
+            .unwrap()
+    };
+    let upper = first_file.replacen(&prefix, "", 1).to_uppercase();
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "../evil",
+            rewrite(
+                &source,
+                |n| Some(n.to_string()),
+                &[(&format!("{prefix}../evil"), b"x")],
+            ),
+        ),
+        (
+            "wrong prefix",
+            rewrite(&source, |n| Some(n.replacen(v, "v1.0.0", 1)), &[]),
+        ),
+        (
+            "case-fold duplicate",
+            rewrite(
+                &source,
+                |n| Some(n.to_string()),
+                &[(&format!("{prefix}{upper}"), b"x")],
+            ),
+        ),
+        (
+            "different go.mod",
+            rewrite(
+                &source,
+                |n| (!n.ends_with("/go.mod")).then(|| n.to_string()),
+                &[(
+                    &format!("{prefix}go.mod"),
+                    b"module example.com/hello\n// changed\n",
+                )],
+            ),
+        ),
+        (
+            "go.mod removed",
+            rewrite(
+                &source,
+                |n| (!n.ends_with("/go.mod")).then(|| n.to_string()),
+                &[],
+            ),
+        ),
+    ];
+    for (what, bytes) in cases {
+        assert!(check(bytes).is_err(), "{what} accepted");
+    }
 }

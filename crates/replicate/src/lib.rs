@@ -13,10 +13,7 @@ pub mod client;
 pub mod server;
 
 /// Generated gRPC types (`goproxyha.blob.v1`).
-pub mod wire {
-    #![allow(missing_docs, clippy::all)]
-    tonic::include_proto!("goproxyha.blob.v1");
-}
+pub use goproxy_rpc::blob as wire;
 
 pub use client::{PushOutcome, Replicator, ReplicatorConfig};
 pub use server::BlobGrpc;

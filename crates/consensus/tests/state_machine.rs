@@ -1,0 +1,200 @@
+//! The state machine and reader without Raft: deterministic first-wins apply, snapshot
+//! build → install on a second store (and after reopening it), exact module prefix scans.
+
+use std::collections::BTreeMap;
+
+use goproxy_consensus::state_machine::StateMachine;
+use goproxy_consensus::{ApplyResponse, IndexCommand, PeerNode, TypeConfig};
+use goproxy_protocol::index::{ArtifactKey, ArtifactKind, BlobRef, IndexEntry};
+use openraft::storage::RaftStateMachine;
+use openraft::testing::log_id;
+use openraft::{Entry, EntryPayload, Membership, RaftSnapshotBuilder};
+
+fn entry(module: &str, version: &str, kind: ArtifactKind, sha_byte: char) -> IndexEntry {
+    IndexEntry {
+        key: ArtifactKey {
+            module: module.into(),
+            version: version.into(),
+            kind,
+        },
+        blob: BlobRef {
+            sha256: sha_byte.to_string().repeat(64),
+            size: 7,
+        },
+        h1: None,
+        version_time: (kind == ArtifactKind::Info).then(|| "2024-01-02T03:04:05Z".into()),
+        filled_at_ms: 1,
+    }
+}
+
+fn put(index: u64, e: &IndexEntry) -> Entry<TypeConfig> {
+    Entry {
+        log_id: log_id(1, 1, index),
+        payload: EntryPayload::Normal(IndexCommand::Put(e.clone())),
+    }
+}
+
+fn membership(index: u64) -> Entry<TypeConfig> {
+    let nodes = BTreeMap::from([(1u64, PeerNode::default())]);
+    Entry {
+        log_id: log_id(1, 1, index),
+        payload: EntryPayload::Membership(Membership::from(nodes)),
+    }
+}
+
+fn open(dir: &std::path::Path) -> StateMachine {
+    let db = sled::open(dir).unwrap();
+    StateMachine::open(&db).unwrap()
+}
+
+/// A log whose apply results exercise every case, including a conflict inside one batch.
+fn log() -> (Vec<Entry<TypeConfig>>, Vec<ApplyResponse>) {
+    let a = entry("example.com/m", "v1.0.0", ArtifactKind::Zip, 'a');
+    let b = entry("example.com/m", "v1.0.0", ArtifactKind::Zip, 'b');
+    let mut a_again = a.clone();
+    a_again.filled_at_ms = 99; // informational fields do not make different content
+    let c = entry("example.com/m", "v1.1.0", ArtifactKind::Mod, 'c');
+    let entries = vec![
+        membership(1),
+        put(2, &a),
+        put(3, &b),
+        put(4, &a_again),
+        put(5, &c),
+        Entry {
+            log_id: log_id(1, 1, 6),
+            payload: EntryPayload::Blank,
+        },
+    ];
+    let expected = vec![
+        ApplyResponse::Empty,
+        ApplyResponse::Inserted,
+        ApplyResponse::Conflict { existing: a },
+        ApplyResponse::AlreadyPresent,
+        ApplyResponse::Inserted,
+        ApplyResponse::Empty,
+    ];
+    (entries, expected)
+}
+
+#[tokio::test]
+async fn apply_is_first_wins_and_the_same_batched_or_not() {
+    let (dir1, dir2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (mut batched, mut single) = (open(dir1.path()), open(dir2.path()));
+    let (entries, expected) = log();
+
+    assert_eq!(batched.apply(entries.clone()).await.unwrap(), expected);
+    let mut one_by_one = Vec::new();
+    for e in entries.clone() {
+        one_by_one.extend(single.apply([e]).await.unwrap());
+    }
+    assert_eq!(one_by_one, expected);
+
+    let contents = batched.reader().all_entries().unwrap();
+    assert_eq!(contents, single.reader().all_entries().unwrap());
+    assert_eq!(contents.len(), 2);
+    assert_eq!(
+        contents[0].blob.sha256,
+        "a".repeat(64),
+        "first committed wins"
+    );
+    let (applied, members) = batched.applied_state().await.unwrap();
+    assert_eq!(applied, Some(log_id(1, 1, 6)));
+    assert_eq!(members.log_id(), &Some(log_id(1, 1, 1)));
+
+    // Re-applying the log (crash before the applied state was durable) changes nothing.
+    batched.apply(entries).await.unwrap();
+    assert_eq!(batched.reader().all_entries().unwrap(), contents);
+}
+
+#[tokio::test]
+async fn snapshot_installs_on_another_store_and_survives_reopen() {
+    let (dir1, dir2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut source = open(dir1.path());
+    let (entries, _) = log();
+    source.apply(entries).await.unwrap();
+    let snapshot = source
+        .get_snapshot_builder()
+        .await
+        .build_snapshot()
+        .await
+        .unwrap();
+    assert_eq!(snapshot.meta.last_log_id, Some(log_id(1, 1, 6)));
+
+    {
+        let mut target = open(dir2.path());
+        // Stale state the snapshot must replace, not merge with.
+        let stale = entry("example.com/stale", "v0.0.1", ArtifactKind::Zip, 'f');
+        target.apply([put(1, &stale)]).await.unwrap();
+        let mut buffer = target.begin_receiving_snapshot().await.unwrap();
+        buffer
+            .get_mut()
+            .extend_from_slice(snapshot.snapshot.get_ref());
+        target
+            .install_snapshot(&snapshot.meta, buffer)
+            .await
+            .unwrap();
+        assert_eq!(
+            target.reader().all_entries().unwrap(),
+            source.reader().all_entries().unwrap()
+        );
+        assert!(target
+            .reader()
+            .versions("example.com/stale")
+            .unwrap()
+            .is_empty());
+    }
+
+    // After a restart the installed state and the current snapshot are still there.
+    let mut target = open(dir2.path());
+    let (applied, _) = target.applied_state().await.unwrap();
+    assert_eq!(applied, snapshot.meta.last_log_id);
+    let current = target.get_current_snapshot().await.unwrap().unwrap();
+    assert_eq!(current.meta, snapshot.meta);
+    assert_eq!(current.snapshot.get_ref(), snapshot.snapshot.get_ref());
+    assert_eq!(target.reader().entry_count(), 2);
+}
+
+#[tokio::test]
+async fn reader_scans_exactly_one_module() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sm = open(dir.path());
+    let zip = entry("a/b", "v1.0.0", ArtifactKind::Zip, '1');
+    let info = entry("a/b", "v1.0.0", ArtifactKind::Info, '2');
+    let puts = [
+        zip.clone(),
+        info.clone(),
+        entry("a/b", "v1.1.0", ArtifactKind::Mod, '1'), // same blob as `zip`
+        entry("a/bc", "v2.0.0", ArtifactKind::Zip, '3'),
+        entry("a", "v0.1.0", ArtifactKind::Zip, '4'),
+    ];
+    let log: Vec<_> = puts
+        .iter()
+        .enumerate()
+        .map(|(i, e)| put(i as u64 + 1, e))
+        .collect();
+    sm.apply(log).await.unwrap();
+    let reader = sm.reader();
+
+    let versions = |m: &str| -> Vec<(String, Option<String>)> {
+        let list = reader.versions(m).unwrap();
+        list.into_iter().map(|v| (v.version, v.time)).collect()
+    };
+    assert_eq!(
+        versions("a/b"),
+        [
+            ("v1.0.0".into(), info.version_time.clone()),
+            ("v1.1.0".into(), None)
+        ]
+    );
+    assert_eq!(versions("a/bc"), [("v2.0.0".into(), None)]);
+    assert_eq!(versions("a"), [("v0.1.0".into(), None)]);
+    assert!(versions("a/").is_empty() && versions("a/b/c").is_empty());
+
+    assert_eq!(reader.get(&zip.key).unwrap(), Some(zip));
+    let mut missing = info.key.clone();
+    missing.kind = ArtifactKind::Mod;
+    assert_eq!(reader.get(&missing).unwrap(), None);
+    assert_eq!(reader.entry_count(), 5);
+    let blobs: Vec<_> = reader.all_blobs().unwrap();
+    assert_eq!(blobs.len(), 4, "distinct blobs: {blobs:?}");
+}
