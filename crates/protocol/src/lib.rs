@@ -8,6 +8,7 @@
 //! - [`sumdb`]: checksum-database request paths.
 //! - [`artifact`]: validation of upstream `.info` and `.mod`.
 //! - [`zipcheck`]: module zip rules (`golang.org/x/mod/zip`), sizes counted, not trusted.
+//! - `zipentry` (private): per-entry zip name rules and the case-fold collision check.
 //! - `zipraw` (private): raw zip records where the `zip` crate's view differs from Go's.
 //! - [`dirhash`]: the Go `h1:` hash of a zip or a `.mod`, as written in go.sum.
 //! - [`index`]: the cache index's data model shared with consensus.
@@ -23,4 +24,5 @@ pub mod semver;
 pub mod sumdb;
 pub mod version;
 pub mod zipcheck;
+mod zipentry;
 mod zipraw;

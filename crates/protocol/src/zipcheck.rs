@@ -5,14 +5,14 @@
 //! it is hashed, so a zip bomb fails at the limit instead of filling memory or disk, and
 //! an entry whose real size differs from its declared size is refused (as Go refuses it).
 
-use std::collections::HashMap;
 use std::io::{Read, Seek};
 
 use sha2::{Digest, Sha256};
 
 use crate::dirhash::{hash1, FileDigest};
-use crate::path::{check_path_elems, shown, Kind};
+use crate::path::shown;
 use crate::version::{check_version, VersionError};
+use crate::zipentry::{check_entry, Collisions};
 use crate::zipraw::{has_unicode_path, more_central_records};
 
 /// Largest module zip, compressed (checked by the caller) or uncompressed.
@@ -20,9 +20,6 @@ pub const MAX_ZIP_SIZE: u64 = 500 << 20;
 pub use crate::artifact::MAX_GO_MOD_SIZE;
 /// Largest root `LICENSE` file (`golang.org/x/mod/zip.MaxLICENSE`).
 pub const MAX_LICENSE_SIZE: u64 = 16 << 20;
-/// Unix file-type bits in a zip entry's mode, and the symlink type.
-const S_IFMT: u32 = 0o170000;
-const S_IFLNK: u32 = 0o120000;
 /// Read buffer for hashing entries.
 const CHUNK: usize = 32 << 10;
 
@@ -146,98 +143,6 @@ pub fn check_zip<R: Read + Seek>(
         files,
         uncompressed_bytes: total,
     })
-}
-
-/// Checks one entry's path below the prefix; returns its own size limit, if any.
-fn check_entry(
-    rel: &str,
-    mode: Option<u32>,
-    collisions: &mut Collisions,
-) -> Result<Option<(u64, &'static str)>, String> {
-    if rel.contains('\n') {
-        return Err("newline in file name".into());
-    }
-    if mode.is_some_and(|m| m & S_IFMT == S_IFLNK) {
-        return Err("symbolic links are not allowed".into());
-    }
-    if rel.is_empty() {
-        return Ok(None); // The `module@version/` directory entry itself.
-    }
-    let (path, is_dir) = match rel.strip_suffix('/') {
-        Some(dir) => (dir, true),
-        None => (rel, false),
-    };
-    check_path_elems(path, Kind::File)?;
-    collisions.check(path, is_dir)?;
-    if is_dir {
-        return Ok(None);
-    }
-    let base = path.rsplit('/').next().unwrap_or(path);
-    if base.eq_ignore_ascii_case("go.mod") {
-        if base != path {
-            return Err("go.mod file not in module root directory".into());
-        }
-        if path != "go.mod" {
-            return Err("go.mod file name has the wrong case".into());
-        }
-        return Ok(Some((MAX_GO_MOD_SIZE, "go.mod")));
-    }
-    Ok((path == "LICENSE").then_some((MAX_LICENSE_SIZE, "LICENSE")))
-}
-
-/// `collisionChecker`: names equal under case folding, or a name that is both a file and
-/// a directory (parents count as directories), or a file listed twice.
-#[derive(Default)]
-struct Collisions(HashMap<String, (String, bool)>);
-
-impl Collisions {
-    fn check(&mut self, path: &str, is_dir: bool) -> Result<(), String> {
-        let mut path = path;
-        let mut is_dir = is_dir;
-        loop {
-            let key = fold(path);
-            if let Some((other, other_is_dir)) = self.0.get(&key) {
-                if other != path {
-                    return Err(format!(
-                        "case-insensitive file name collision with {:?}",
-                        shown(other)
-                    ));
-                }
-                if *other_is_dir != is_dir {
-                    return Err("entry is both a file and a directory".into());
-                }
-                if !is_dir {
-                    return Err("multiple entries for this file".into());
-                }
-                return Ok(()); // A known directory: its parents are recorded already.
-            }
-            self.0.insert(key, (path.to_string(), is_dir));
-            match path.rsplit_once('/') {
-                Some((parent, _)) => (path, is_dir) = (parent, true),
-                None => return Ok(()),
-            }
-        }
-    }
-}
-
-/// Approximates Go's `strToFold` (minimal rune of each simple case-folding orbit): a
-/// character maps through its single-character upper case, then lower case, so `ſ`, `s`
-/// and `S` fold together while `ß` does not become `ss`.
-fn fold(path: &str) -> String {
-    path.chars()
-        .map(|c| {
-            let upper = single(c.to_uppercase()).unwrap_or(c);
-            single(upper.to_lowercase())
-                .or_else(|| single(c.to_lowercase()))
-                .unwrap_or(c)
-        })
-        .collect()
-}
-
-/// The only character of a case mapping, or `None` when it maps to several (`ß` → `SS`).
-fn single(mut chars: impl Iterator<Item = char>) -> Option<char> {
-    let c = chars.next()?;
-    chars.next().is_none().then_some(c)
 }
 
 /// One decompressed entry.
