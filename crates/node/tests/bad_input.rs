@@ -10,7 +10,7 @@ use std::sync::Arc;
 use axum::http::StatusCode as AxumStatus;
 use axum::response::IntoResponse;
 use reqwest::{header, StatusCode};
-use support::{client, corpus_dir, HttpServer, Node};
+use support::{cache_only, client, corpus_dir, HttpServer, Node};
 
 #[tokio::test]
 async fn hostile_request_paths_get_clear_404s() {
@@ -161,12 +161,7 @@ async fn invalid_upstream_content_is_never_cached() {
             "no-store",
             "{file}"
         );
-        let offline = http
-            .get(&url)
-            .header("Disable-Module-Fetch", "true")
-            .send()
-            .await
-            .unwrap();
+        let offline = cache_only(&http, &url).send().await.unwrap();
         assert_eq!(offline.status(), StatusCode::NOT_FOUND, "{file} was cached");
     }
     let tmp = std::fs::read_dir(node.data_dir.join("blobs/tmp"))

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use support::cluster::{free_ports, start, three_nodes, three_nodes_with, write_config, SEMI_SYNC};
-use support::{client, corpus_dir, sha256_hex, HttpServer, Node};
+use support::{cache_only, client, corpus_dir, sha256_hex, HttpServer, Node};
 
 /// Upper bound for elections and catch-up on a noisy machine.
 const SETTLE: Duration = Duration::from_secs(20);
@@ -57,11 +57,7 @@ async fn agreed_leader(nodes: &BTreeMap<u64, Node>) -> u64 {
 async fn assert_served(node: &Node, path: &str, expected: &str) {
     let deadline = Instant::now() + SETTLE;
     loop {
-        let response = client()
-            .get(node.url(path))
-            .header("Disable-Module-Fetch", "true")
-            .send()
-            .await;
+        let response = cache_only(&client(), &node.url(path)).send().await;
         if let Ok(response) = response {
             if response.status() == StatusCode::OK {
                 let body = response.bytes().await.unwrap();

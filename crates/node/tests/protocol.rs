@@ -4,7 +4,7 @@ mod support;
 
 use reqwest::header;
 use reqwest::StatusCode;
-use support::{client, corpus_dir, sha256_hex, HttpServer, Node};
+use support::{cache_only, client, corpus_dir, sha256_hex, HttpServer, Node};
 
 fn corpus_file(path: &str) -> Vec<u8> {
     std::fs::read(corpus_dir().join(path)).expect("corpus file")
@@ -178,7 +178,7 @@ async fn disable_module_fetch_answers_from_the_cache_only() {
     let node = Node::start(&dir.path().join("n1"), &upstream.url, &[]);
     let http = client();
     let path = "example.com/hello/@v/v1.0.0.mod";
-    let offline = |url: String| http.get(url).header("Disable-Module-Fetch", "true").send();
+    let offline = |url: String| cache_only(&http, &url).send();
     let miss = offline(node.url(path)).await.unwrap();
     assert_eq!(miss.status(), StatusCode::NOT_FOUND);
     assert!(miss.text().await.unwrap().contains("Disable-Module-Fetch"));
@@ -267,12 +267,7 @@ async fn a_blob_lost_on_disk_is_repaired_from_upstream_with_identical_bytes() {
         .join(&sha);
     std::fs::remove_file(&blob).expect("blob file exists under its sha256");
 
-    let offline = http
-        .get(node.url(path))
-        .header("Disable-Module-Fetch", "true")
-        .send()
-        .await
-        .unwrap();
+    let offline = cache_only(&http, &node.url(path)).send().await.unwrap();
     assert_eq!(
         offline.status(),
         StatusCode::NOT_FOUND,

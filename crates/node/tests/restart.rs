@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use support::{client, corpus_dir, sha256_hex, HttpServer, Node};
+use support::{cache_only, client, corpus_dir, sha256_hex, HttpServer, Node};
 
 /// Every artifact path of the corpus, escaped as on the wire.
 fn corpus_artifacts(root: &Path) -> Vec<String> {
@@ -99,12 +99,7 @@ async fn kill9_during_fills_loses_no_acknowledged_artifact() {
     upstream.stop();
     let node = Node::start(&data, &upstream.url, &[]);
     for (path, sha) in &acked {
-        let response = http
-            .get(node.url(path))
-            .header("Disable-Module-Fetch", "true")
-            .send()
-            .await
-            .unwrap();
+        let response = cache_only(&http, &node.url(path)).send().await.unwrap();
         assert_eq!(
             response.status(),
             StatusCode::OK,

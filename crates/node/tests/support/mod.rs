@@ -239,6 +239,12 @@ fn http_get_status(url: &str) -> std::io::Result<u16> {
         .ok_or_else(|| std::io::Error::other("no status line"))
 }
 
+/// A cache-only GET (`Disable-Module-Fetch: true`): the node may answer from the
+/// cluster's cache but must never ask the upstream.
+pub fn cache_only(http: &reqwest::Client, url: &str) -> reqwest::RequestBuilder {
+    http.get(url).header("Disable-Module-Fetch", "true")
+}
+
 /// A blocking HTTP client with a bounded timeout.
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
