@@ -1,12 +1,15 @@
-//! Membership changes (`goproxy-ha cluster join|leave`), served on the node-to-node gRPC
-//! listener. A follower answers with the leader's address instead of acting.
+//! Cluster administration (`goproxy-ha cluster join|leave|transfer-leader`), served on the
+//! node-to-node gRPC listener. A follower answers with the leader's address instead of acting.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use openraft::error::{ClientWriteError, RaftError};
 use openraft::ChangeMembers;
 use tonic::{Request, Response, Status};
 
+use crate::election_pause::ElectionPause;
+use crate::transfer::{transfer_leadership, TransferError};
 use crate::types::{NodeId, PeerNode, Raft};
 use crate::wire::admin::{self, admin_service_server::AdminService};
 
@@ -14,24 +17,33 @@ use crate::wire::admin::{self, admin_service_server::AdminService};
 #[derive(Clone)]
 pub struct AdminGrpc {
     raft: Raft,
+    pause: ElectionPause,
+    me: NodeId,
 }
 
 impl AdminGrpc {
-    /// Serves membership changes for `raft`.
-    pub fn new(raft: Raft) -> Self {
-        Self { raft }
+    /// Serves administration of node `me` running `raft`.
+    pub fn new(raft: Raft, pause: ElectionPause, me: NodeId) -> Self {
+        Self { raft, pause, me }
     }
 }
+
+fn ok() -> admin::MembershipReply {
+    admin::MembershipReply {
+        ok: true,
+        leader_raft_addr: String::new(),
+        message: String::new(),
+    }
+}
+
+/// Upper bound on a requested election pause: a peer cannot silence this node for long.
+const MAX_PAUSE_MS: u64 = 60_000;
 
 type WriteError = RaftError<NodeId, ClientWriteError<NodeId, PeerNode>>;
 
 fn reply<T>(result: Result<T, WriteError>) -> Result<Response<admin::MembershipReply>, Status> {
     let reply = match result {
-        Ok(_) => admin::MembershipReply {
-            ok: true,
-            leader_raft_addr: String::new(),
-            message: String::new(),
-        },
+        Ok(_) => ok(),
         Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
             admin::MembershipReply {
                 ok: false,
@@ -80,5 +92,52 @@ impl AdminService for AdminGrpc {
         let id = request.into_inner().id;
         let voters = ChangeMembers::RemoveVoters(BTreeSet::from([id]));
         reply(self.raft.change_membership(voters, false).await)
+    }
+
+    async fn transfer_leader(
+        &self,
+        request: Request<admin::TransferLeaderRequest>,
+    ) -> Result<Response<admin::MembershipReply>, Status> {
+        let target = request.into_inner().target_id;
+        let outcome = transfer_leadership(&self.raft, &self.pause, self.me, target).await;
+        let reply = match outcome {
+            Ok(()) => ok(),
+            Err(TransferError::NotLeader { leader }) => admin::MembershipReply {
+                ok: false,
+                leader_raft_addr: leader.map(|n| n.raft_addr).unwrap_or_default(),
+                message: "not the leader".into(),
+            },
+            Err(e) => admin::MembershipReply {
+                ok: false,
+                leader_raft_addr: String::new(),
+                message: e.to_string(),
+            },
+        };
+        Ok(Response::new(reply))
+    }
+
+    async fn pause_elections(
+        &self,
+        request: Request<admin::PauseElectionsRequest>,
+    ) -> Result<Response<admin::MembershipReply>, Status> {
+        match request.into_inner().duration_ms {
+            0 => self.pause.resume(),
+            ms => self
+                .pause
+                .pause(Duration::from_millis(ms.min(MAX_PAUSE_MS))),
+        }
+        Ok(Response::new(ok()))
+    }
+
+    async fn campaign(
+        &self,
+        _request: Request<admin::CampaignRequest>,
+    ) -> Result<Response<admin::MembershipReply>, Status> {
+        self.raft
+            .trigger()
+            .elect()
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        Ok(Response::new(ok()))
     }
 }

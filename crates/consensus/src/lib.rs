@@ -7,7 +7,8 @@
 //! - [`reader`]: local reads of the applied index for the front end.
 //! - [`network`] / [`server`] / [`wire`]: Raft RPCs over tonic gRPC (`proto/raft.proto`),
 //!   with openraft ⇄ protobuf conversions in `wire` only.
-//! - [`admin`]: membership changes (join/leave) over gRPC (`proto/admin.proto`).
+//! - [`admin`]: membership changes (join/leave) and leadership transfer over gRPC
+//!   (`proto/admin.proto`); [`transfer`] and [`election_pause`] implement the transfer.
 //! - [`node`]: the facade the binary uses ([`Consensus`]).
 //! - [`error`]: [`ConsensusError`], with "not leader" as its own variant.
 
@@ -15,6 +16,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod admin;
+pub mod election_pause;
 pub mod error;
 mod keys;
 pub mod log_store;
@@ -23,6 +25,7 @@ pub mod node;
 pub mod reader;
 pub mod server;
 pub mod state_machine;
+pub mod transfer;
 pub mod types;
 pub mod wire;
 

@@ -9,12 +9,14 @@ use openraft::{ServerState, SnapshotPolicy};
 
 use crate::types::PeerNode;
 
+use crate::election_pause::ElectionPause;
 use crate::error::ConsensusError;
 use crate::log_store::LogStore;
 use crate::network::{Network, MAX_MESSAGE};
 use crate::reader::IndexReader;
 use crate::server::RaftGrpc;
 use crate::state_machine::StateMachine;
+use crate::transfer::{transfer_leadership, TransferError};
 use crate::types::{ApplyResponse, IndexCommand, NodeId, Raft, RaftMetrics};
 use crate::wire::pb::raft_service_server::RaftServiceServer;
 
@@ -56,6 +58,8 @@ pub struct Consensus {
     me: PeerNode,
     /// Flushed at shutdown (the log database is flushed on every append).
     state_db: sled::Db,
+    /// Election pauses requested by a transferring leader (or by this node transferring).
+    pause: ElectionPause,
 }
 
 impl Consensus {
@@ -86,6 +90,7 @@ impl Consensus {
             .await
             .map_err(|e| ConsensusError::Raft(e.to_string()))?;
         Ok(Self {
+            pause: ElectionPause::new(raft.clone()),
             raft,
             reader,
             node_id: cfg.node_id,
@@ -134,6 +139,11 @@ impl Consensus {
             }
             Err(e) => Err(ConsensusError::Raft(e.to_string())),
         }
+    }
+
+    /// Hands leadership to voter `target` (this node must lead); see [`crate::transfer`].
+    pub async fn transfer_leader(&self, target: NodeId) -> Result<(), TransferError> {
+        transfer_leadership(&self.raft, &self.pause, self.node_id, target).await
     }
 
     /// Local reads of the applied index.
@@ -185,7 +195,7 @@ impl Consensus {
             .max_decoding_message_size(MAX_MESSAGE)
             .max_encoding_message_size(MAX_MESSAGE);
         let admin = crate::wire::admin::admin_service_server::AdminServiceServer::new(
-            crate::admin::AdminGrpc::new(self.raft.clone()),
+            crate::admin::AdminGrpc::new(self.raft.clone(), self.pause.clone(), self.node_id),
         );
         tonic::service::Routes::new(service).add_service(admin)
     }

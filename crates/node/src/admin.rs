@@ -1,4 +1,4 @@
-//! `goproxy-ha cluster …`: status over HTTP, membership changes over the admin gRPC
+//! `goproxy-ha cluster …`: status over HTTP, membership changes and leadership transfer over the admin gRPC
 //! service of the node-to-node listener.
 
 use std::time::Duration;
@@ -97,6 +97,11 @@ pub enum Change {
         /// Node id.
         id: u64,
     },
+    /// Hand leadership to voter `id`.
+    TransferLeader {
+        /// Node id.
+        id: u64,
+    },
 }
 
 /// Sends `change` to the node at `via` (a Raft address), following leader redirects.
@@ -121,17 +126,22 @@ pub async fn change(via: &str, change: Change) -> anyhow::Result<()> {
                         .remove_member(admin::RemoveMemberRequest { id: *id })
                         .await
                 }
+                Change::TransferLeader { id } => {
+                    client
+                        .transfer_leader(admin::TransferLeaderRequest { target_id: *id })
+                        .await
+                }
             }
         };
         let reply = tokio::time::timeout(ADMIN_TIMEOUT, call)
             .await
-            .context("membership change timed out")??
+            .context("cluster change timed out")??
             .into_inner();
         if reply.ok {
             return Ok(());
         }
         if reply.leader_raft_addr.is_empty() {
-            bail!("membership change refused by {target}: {}", reply.message);
+            bail!("refused by {target}: {}", reply.message);
         }
         target = reply.leader_raft_addr;
     }

@@ -62,6 +62,16 @@ pub enum ClusterCommand {
         #[arg(long)]
         id: u64,
     },
+    /// Hand leadership (and with it the VIP) to a caught-up voter: the other voters stop
+    /// campaigning, the leader goes quiet for one leader lease, the target wins the election.
+    TransferLeader {
+        /// Raft (gRPC) address of any member; the request is redirected to the leader.
+        #[arg(long, value_name = "HOST:PORT")]
+        via: String,
+        /// The id of the node that should lead.
+        #[arg(long)]
+        to: u64,
+    },
 }
 
 /// Where the configuration comes from.

@@ -117,6 +117,12 @@ fn cluster(command: &cli::ClusterCommand) -> ExitCode {
                     .await
                     .map(|()| println!("node {id} left"))
             }
+            ClusterCommand::TransferLeader { via, to } => {
+                let started = std::time::Instant::now();
+                admin::change(via, admin::Change::TransferLeader { id: *to })
+                    .await
+                    .map(|()| println!("node {to} leads ({:?})", started.elapsed()))
+            }
         }
     });
     match result {

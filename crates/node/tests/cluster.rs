@@ -221,7 +221,7 @@ fn cli(args: &[&str]) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_node_joins_as_learner_catches_up_and_leaves() {
+async fn a_node_joins_as_learner_catches_up_takes_over_and_leaves() {
     let upstream = HttpServer::serve_dir(&corpus_dir());
     let dir = tempfile::tempdir().unwrap();
     let ports = free_ports(8);
@@ -281,6 +281,15 @@ async fn a_node_joins_as_learner_catches_up_and_leaves() {
     assert_eq!(table.lines().count(), 5, "header + four members:\n{table}");
     assert_eq!(table.matches("Leader").count(), 1, "{table}");
     assert_eq!(table.matches("Follower").count(), 3, "{table}");
+
+    // Planned handovers: to the newcomer, then to node 1 (asked through a follower, redirected).
+    for to in ["4", "1"] {
+        let out = cli(&["cluster", "transfer-leader", "--via", &via, "--to", to]);
+        assert!(out.contains(&format!("node {to} leads")), "{out}");
+        let id: u64 = to.parse().unwrap();
+        let s = status(&nodes[&id]).await.unwrap();
+        assert_eq!(s["state"], "Leader", "node {to} after transfer: {s}");
+    }
 
     cli(&["cluster", "leave", "--via", &via, "--id", "4"]);
     let deadline = Instant::now() + SETTLE;

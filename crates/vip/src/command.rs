@@ -89,7 +89,15 @@ mod tests {
 
     #[test]
     fn garbage_is_refused() {
-        for bad in ["", "hold", "hold -1", "hold 1 2", "release now", "HOLD 5", "hold 0x10"] {
+        for bad in [
+            "",
+            "hold",
+            "hold -1",
+            "hold 1 2",
+            "release now",
+            "HOLD 5",
+            "hold 0x10",
+        ] {
             assert!(GuardCommand::parse(bad).is_err(), "{bad:?} accepted");
         }
     }

@@ -102,7 +102,10 @@ mod tests {
         let policy = LeasePolicy::new(MAX, MARGIN).unwrap();
         let s = sample(true, Some(40));
         let deadline = policy.deadline(&s).expect("entitled");
-        assert_eq!(deadline, s.observed_at - Duration::from_millis(41) + MAX - MARGIN);
+        assert_eq!(
+            deadline,
+            s.observed_at - Duration::from_millis(41) + MAX - MARGIN
+        );
     }
 
     #[test]

@@ -1,0 +1,49 @@
+//! A self-ending pause of this node's elections, used while leadership is handed over.
+//!
+//! A node told to pause stops campaigning when its leader goes quiet, but still votes. Every
+//! pause ends by itself after its duration, so a transfer cut short by a crash can never leave a
+//! voter that would not replace a dead leader.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::types::Raft;
+
+/// Pauses and resumes elections on one Raft member. Cheap to clone.
+#[derive(Clone)]
+pub struct ElectionPause {
+    raft: Raft,
+    /// Bumped by every pause/resume, so a pause's timer only ends its own pause.
+    generation: Arc<AtomicU64>,
+}
+
+impl ElectionPause {
+    /// Controls elections of `raft`.
+    pub fn new(raft: Raft) -> Self {
+        Self {
+            raft,
+            generation: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// Stops starting elections for `duration` (replacing any earlier pause).
+    pub fn pause(&self, duration: Duration) {
+        let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        self.raft.runtime_config().elect(false);
+        let (raft, current) = (self.raft.clone(), self.generation.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(duration).await;
+            if current.load(Ordering::SeqCst) == generation {
+                raft.runtime_config().elect(true);
+                tracing::warn!(?duration, "election pause expired without a resume");
+            }
+        });
+    }
+
+    /// Ends any pause now.
+    pub fn resume(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.raft.runtime_config().elect(true);
+    }
+}

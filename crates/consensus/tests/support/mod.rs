@@ -1,0 +1,137 @@
+//! Shared helpers for the consensus integration tests: entries, configs, in-process members
+//! served over real tonic on loopback (port 0).
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use goproxy_consensus::{Consensus, ConsensusConfig, PeerNode};
+use goproxy_protocol::index::{ArtifactKey, ArtifactKind, BlobRef, IndexEntry};
+use tokio::net::TcpListener;
+
+pub const SETTLE: Duration = Duration::from_secs(10);
+/// Failover bound: leader lease (election max, 300 ms) plus one randomized election
+/// timeout is ~0.45–0.6 s; the bound leaves room for a loaded CI machine.
+pub const FAILOVER_BOUND: Duration = Duration::from_secs(5);
+
+pub fn entry(module: &str, version: &str, sha_byte: char) -> IndexEntry {
+    IndexEntry {
+        key: ArtifactKey {
+            module: module.into(),
+            version: version.into(),
+            kind: ArtifactKind::Zip,
+        },
+        blob: BlobRef {
+            sha256: sha_byte.to_string().repeat(64),
+            size: 10,
+        },
+        h1: Some("h1:x".into()),
+        version_time: None,
+        filled_at_ms: 0,
+    }
+}
+
+pub fn config(node_id: u64, raft_addr: String) -> ConsensusConfig {
+    ConsensusConfig {
+        node_id,
+        http_addr: format!("http-of-{raft_addr}"),
+        raft_addr,
+        heartbeat_interval_ms: 50,
+        election_timeout_min_ms: 150,
+        election_timeout_max_ms: 300,
+        snapshot_logs_since_last: 20,
+        max_in_snapshot_log_to_keep: 0,
+    }
+}
+
+pub async fn until<F: Fn() -> bool>(what: &str, check: F) {
+    let deadline = tokio::time::Instant::now() + SETTLE;
+    while !check() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+pub struct Member {
+    pub consensus: Consensus,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: tokio::task::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+pub async fn start_member(id: u64, listener: TcpListener, dir: tempfile::TempDir) -> Member {
+    let addr = listener.local_addr().unwrap().to_string();
+    let consensus = Consensus::open(dir.path(), config(id, addr)).await.unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let routes = consensus.grpc_routes();
+    let server = tokio::spawn(async move {
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        let _ = tonic::transport::Server::builder()
+            .add_routes(routes)
+            .serve_with_incoming_shutdown(incoming, async {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    Member {
+        consensus,
+        stop: Some(stop),
+        server,
+        _dir: dir,
+    }
+}
+
+impl Member {
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        self.consensus.shutdown().await.unwrap();
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = self.server.await;
+        self._dir
+    }
+}
+
+pub fn leader_of(members: &BTreeMap<u64, Member>) -> Option<u64> {
+    members
+        .iter()
+        .find(|(_, m)| m.consensus.is_leader())
+        .map(|(id, _)| *id)
+}
+
+/// Three members on loopback, initialised by member 1, with a leader elected.
+pub async fn three_members() -> (BTreeMap<u64, Member>, BTreeMap<u64, String>) {
+    let mut listeners = BTreeMap::new();
+    for id in 1..=3u64 {
+        listeners.insert(id, TcpListener::bind("127.0.0.1:0").await.unwrap());
+    }
+    let addrs: BTreeMap<u64, String> = listeners
+        .iter()
+        .map(|(id, l)| (*id, l.local_addr().unwrap().to_string()))
+        .collect();
+    let mut members = BTreeMap::new();
+    for (id, listener) in listeners {
+        members.insert(
+            id,
+            start_member(id, listener, tempfile::tempdir().unwrap()).await,
+        );
+    }
+    let peers = addrs
+        .iter()
+        .map(|(id, raft)| {
+            (
+                *id,
+                PeerNode {
+                    raft_addr: raft.clone(),
+                    http_addr: format!("http-of-{raft}"),
+                },
+            )
+        })
+        .collect();
+    members[&1].consensus.initialize(peers).await.unwrap();
+    until("a leader", || leader_of(&members).is_some()).await;
+    (members, addrs)
+}
