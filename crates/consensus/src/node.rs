@@ -146,6 +146,12 @@ impl Consensus {
         transfer_leadership(&self.raft, &self.pause, self.node_id, target).await
     }
 
+    /// Before a planned stop, hands leadership to the most caught-up voter (if this node leads
+    /// and has one). Returns the new leader.
+    pub async fn step_down(&self) -> Result<Option<NodeId>, TransferError> {
+        crate::transfer::step_down(&self.raft, &self.pause, self.node_id).await
+    }
+
     /// Local reads of the applied index.
     pub fn reader(&self) -> IndexReader {
         self.reader.clone()

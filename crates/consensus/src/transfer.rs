@@ -117,6 +117,37 @@ pub async fn transfer_leadership(
     outcome
 }
 
+/// Before a planned stop: if this node leads a group with other voters, hand leadership to
+/// the most caught-up one. Returns the new leader, or `None` when there was nothing to do.
+pub async fn step_down(
+    raft: &Raft,
+    pause: &ElectionPause,
+    me: NodeId,
+) -> Result<Option<NodeId>, TransferError> {
+    let metrics = raft.metrics().borrow().clone();
+    if metrics.state != ServerState::Leader {
+        return Ok(None);
+    }
+    let voters: Vec<NodeId> = metrics
+        .membership_config
+        .membership()
+        .voter_ids()
+        .filter(|id| *id != me)
+        .collect();
+    let matched = |id: &NodeId| {
+        metrics
+            .replication
+            .as_ref()
+            .and_then(|r| r.get(id).cloned().flatten())
+            .map(|log_id| log_id.index)
+    };
+    let Some(target) = voters.iter().max_by_key(|id| matched(id)).copied() else {
+        return Ok(None);
+    };
+    transfer_leadership(raft, pause, me, target).await?;
+    Ok(Some(target))
+}
+
 async fn hand_over(raft: &Raft, target: NodeId, target_addr: &str) -> Result<(), TransferError> {
     let lease = Duration::from_millis(raft.config().election_timeout_max);
     tokio::time::sleep(lease + LEASE_SETTLE).await;

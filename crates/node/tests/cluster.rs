@@ -302,3 +302,25 @@ async fn a_node_joins_as_learner_catches_up_takes_over_and_leaves() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_on_the_leader_hands_leadership_over_before_exiting() {
+    let upstream = HttpServer::serve_dir(&corpus_dir());
+    let dir = tempfile::tempdir().unwrap();
+    let mut nodes = three_nodes(dir.path(), &upstream.url);
+    let leader = agreed_leader(&nodes).await;
+    let mut old = nodes.remove(&leader).unwrap();
+    let status = tokio::task::spawn_blocking(move || {
+        let status = old.terminate();
+        (status, old.log_text())
+    });
+    let (status, log) = status.await.unwrap();
+    assert!(status.success(), "SIGTERM exit: {status}\n{log}");
+    assert!(
+        log.contains("leadership handed over for shutdown"),
+        "the leader exited without a handover:\n{log}"
+    );
+    // The survivors already agree on the leader it named; no election timeout was needed.
+    let next = agreed_leader(&nodes).await;
+    assert_ne!(next, leader);
+}
