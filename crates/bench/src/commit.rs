@@ -61,6 +61,7 @@ pub async fn index_commits_per_sec(
             election_timeout_max_ms: 300,
             snapshot_logs_since_last: 5000,
             max_in_snapshot_log_to_keep: 1000,
+            snapshot_chunk_bytes: goproxy_consensus::node::DEFAULT_SNAPSHOT_CHUNK_BYTES,
         };
         let consensus = Consensus::open(work.join(format!("commit-n{id}")), config).await?;
         let routes = consensus.grpc_routes();

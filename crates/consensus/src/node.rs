@@ -47,7 +47,12 @@ pub struct ConsensusConfig {
     pub snapshot_logs_since_last: u64,
     /// Log entries kept behind the snapshot for lagging followers.
     pub max_in_snapshot_log_to_keep: u64,
+    /// Largest `InstallSnapshot` chunk, bytes ([`DEFAULT_SNAPSHOT_CHUNK_BYTES`] in production).
+    pub snapshot_chunk_bytes: u64,
 }
+
+/// openraft's default chunk size, well under the gRPC message limit.
+pub const DEFAULT_SNAPSHOT_CHUNK_BYTES: u64 = 3 * 1024 * 1024;
 
 /// A running Raft member holding the cache index. Cheap to clone.
 #[derive(Clone)]
@@ -76,6 +81,7 @@ impl Consensus {
             election_timeout_max: cfg.election_timeout_max_ms,
             snapshot_policy: SnapshotPolicy::LogsSinceLast(cfg.snapshot_logs_since_last),
             max_in_snapshot_log_to_keep: cfg.max_in_snapshot_log_to_keep,
+            snapshot_max_chunk_size: cfg.snapshot_chunk_bytes,
             install_snapshot_timeout: INSTALL_SNAPSHOT_TIMEOUT_MS,
             ..Default::default()
         }

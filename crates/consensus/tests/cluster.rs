@@ -153,6 +153,8 @@ async fn three_nodes_replicate_fail_over_and_catch_up_by_snapshot() {
         })
     })
     .await;
+    // 60+ entries of ~200 bytes of JSON each: the snapshot is several times the 2 KiB chunk
+    // size of these tests, so the catch-up exercised multi-chunk InstallSnapshot.
     let snapshot = members[&lagging].consensus.metrics().borrow().snapshot;
     assert!(
         snapshot.is_some(),

@@ -41,6 +41,8 @@ pub fn config(node_id: u64, raft_addr: String) -> ConsensusConfig {
         election_timeout_max_ms: 300,
         snapshot_logs_since_last: 20,
         max_in_snapshot_log_to_keep: 0,
+        // Small chunks: the catch-up snapshot of the tests spans many InstallSnapshot calls.
+        snapshot_chunk_bytes: 2048,
     }
 }
 
