@@ -26,6 +26,11 @@ pub enum Command {
     /// Inspect or change the cluster.
     #[command(subcommand)]
     Cluster(ClusterCommand),
+    /// Internal: the VIP guard process `serve` starts when `[vip]` is configured. It owns the
+    /// address, reads `hold <deadline>` / `release` on stdin and drops the VIP at the deadline
+    /// or when stdin closes.
+    #[command(hide = true)]
+    VipGuard(goproxy_vip::GuardConfig),
 }
 
 /// `goproxy-ha cluster …`.

@@ -9,6 +9,9 @@ use std::time::Duration;
 use goproxy_http::FrontendConfig;
 use serde::{Deserialize, Serialize};
 
+mod vip;
+pub use vip::VipConfig;
+
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -129,6 +132,8 @@ pub struct Config {
     pub cluster: ClusterConfig,
     /// Blob replication.
     pub replication: ReplicationConfig,
+    /// The virtual IP held by the leader.
+    pub vip: VipConfig,
 }
 
 impl Default for Config {
@@ -146,6 +151,7 @@ impl Default for Config {
             raft: RaftConfig::default(),
             cluster: ClusterConfig::default(),
             replication: ReplicationConfig::default(),
+            vip: VipConfig::default(),
         }
     }
 }
@@ -250,6 +256,7 @@ impl Config {
             problems.push(format!("log_level {:?}: {e}", self.log_level));
         }
         problems.extend(self.cluster_problems());
+        problems.extend(self.vip.problems(self.raft.election_timeout_max));
         let raft = &self.raft;
         if raft.heartbeat_interval.is_zero() {
             problems.push("raft.heartbeat_interval: must be greater than zero".into());

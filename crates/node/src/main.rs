@@ -19,6 +19,7 @@ mod server;
 mod shutdown;
 mod status;
 mod telemetry;
+mod vip;
 
 use std::process::ExitCode;
 
@@ -39,6 +40,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => (args, true),
         Command::Config(args) => (args, false),
         Command::Cluster(command) => return cluster(command),
+        Command::VipGuard(guard) => return vip_guard(guard.clone()),
     };
     let config = match Config::load(args.config.as_deref(), args.overrides()) {
         Ok(config) => config,
@@ -129,6 +131,23 @@ fn cluster(command: &cli::ClusterCommand) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("goproxy-ha: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The guard process: logs like its node (format and filter come through the environment).
+fn vip_guard(guard: goproxy_vip::GuardConfig) -> ExitCode {
+    let format = match std::env::var("GOPROXY_HA_LOG_FORMAT").as_deref() {
+        Ok("json") => config::LogFormat::Json,
+        _ => config::LogFormat::Text,
+    };
+    let level = std::env::var("GOPROXY_HA_LOG_LEVEL").unwrap_or_else(|_| "info".into());
+    telemetry::init(format, &level);
+    match goproxy_vip::guard_process_main(guard) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("vip guard: {e}");
             ExitCode::FAILURE
         }
     }

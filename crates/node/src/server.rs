@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use axum::serve::ListenerExt;
@@ -22,6 +23,8 @@ use crate::shutdown::Shutdown;
 
 /// Sub-directory of the data directory holding the sled index (Raft log + state machine).
 const INDEX_DIR: &str = "index";
+/// Longest a shutting-down leader spends handing leadership over.
+const STEP_DOWN_BOUND: Duration = Duration::from_secs(3);
 /// Sub-directory of the data directory holding module blobs.
 const BLOBS_DIR: &str = "blobs";
 
@@ -31,6 +34,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     shutdown
         .trigger_on_signals()
         .context("installing signal handlers")?;
+    // Every task stops on `drain`, which follows the signal once a leader has handed over:
+    // Raft, the VIP and the front end keep working during the handover.
+    let drain = Shutdown::default();
 
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
@@ -60,7 +66,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         consensus.clone(),
         store.clone(),
         raft_listener,
-        shutdown.clone(),
+        drain.clone(),
     ));
     bootstrap(&config, &consensus).await?;
 
@@ -94,10 +100,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         replication,
         backlog.clone(),
     ));
-    let repair = peers.spawn_repair(shutdown.clone());
+    let repair = peers.spawn_repair(drain.clone());
     let raft_gauges = metrics.with_registry(|registry| {
-        crate::raft_metrics::spawn(consensus.clone(), registry, shutdown.clone())
+        crate::raft_metrics::spawn(consensus.clone(), registry, drain.clone())
     });
+    let vip = match crate::vip::settings(&config)? {
+        Some(settings) => {
+            let (task, holding) = crate::vip::spawn(consensus.clone(), settings, drain.clone());
+            Some((task, holding))
+        }
+        None => None,
+    };
+    let vip_holding = vip.as_ref().map(|(_, holding)| holding.clone());
     let frontend = Frontend::new(config.proxy.clone(), index, peers, store, metrics)?;
     tracing::info!(http = %http_addr, raft = %raft_addr, node_id = config.node_id, "goproxy-ha serving");
     // A machine-readable line on stdout for supervisors and tests (addresses may be port 0).
@@ -110,15 +124,29 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             tracing::debug!("TCP_NODELAY: {e}");
         }
     });
-    let drained = shutdown.clone();
+    let drained = drain.clone();
     let grace = config.shutdown_grace;
-    let router = frontend
-        .router()
-        .merge(crate::status::router(consensus.clone(), backlog));
+    let router = frontend.router().merge(crate::status::router(
+        consensus.clone(),
+        backlog,
+        vip_holding,
+    ));
     let server =
         axum::serve(listener, router).with_graceful_shutdown(async move { drained.wait().await });
     let serving = tokio::spawn(async move { server.await });
     shutdown.wait().await;
+    // A leader hands over first (its VIP lease ends with its heartbeats), so clients move to
+    // the next leader while requests still drain here.
+    match tokio::time::timeout(STEP_DOWN_BOUND, consensus.step_down()).await {
+        Ok(Ok(Some(next))) => tracing::info!(next, "leadership handed over for shutdown"),
+        Ok(Ok(None)) => {}
+        Ok(Err(e)) => tracing::warn!("no leadership handover before shutdown: {e}"),
+        Err(_) => tracing::warn!(?STEP_DOWN_BOUND, "leadership handover timed out"),
+    }
+    drain.trigger();
+    if let Some((task, _)) = vip {
+        let _ = task.await;
+    }
     match tokio::time::timeout(grace, serving).await {
         Ok(result) => result.context("HTTP server task")?.context("HTTP server")?,
         Err(_) => tracing::warn!(

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use goproxy_consensus::Consensus;
 
 use crate::backlog::Backlog;
+use crate::vip::HoldingWatch;
 use serde::Serialize;
 
 /// One member as listed in the status.
@@ -51,18 +52,20 @@ pub struct NodeStatus {
     pub backlog_blobs: usize,
     /// Bytes short of replicas.
     pub backlog_bytes: u64,
+    /// Whether this node holds the VIP (`None`: no VIP configured).
+    pub vip_held: Option<bool>,
 }
 
 /// The status route, to merge into the front end's router.
-pub fn router(consensus: Consensus, backlog: Arc<Backlog>) -> Router {
+pub fn router(consensus: Consensus, backlog: Arc<Backlog>, vip: Option<HoldingWatch>) -> Router {
     Router::new()
         .route("/cluster/status", get(status))
-        .with_state((consensus, backlog))
+        .with_state((consensus, backlog, vip))
 }
 
-async fn status(
-    State((consensus, backlog)): State<(Consensus, Arc<Backlog>)>,
-) -> impl IntoResponse {
+type StatusState = (Consensus, Arc<Backlog>, Option<HoldingWatch>);
+
+async fn status(State((consensus, backlog, vip)): State<StatusState>) -> impl IntoResponse {
     let (backlog_blobs, backlog_bytes) = backlog.size();
     let metrics = consensus.metrics().borrow().clone();
     let members = metrics
@@ -93,5 +96,6 @@ async fn status(
         },
         backlog_blobs,
         backlog_bytes,
+        vip_held: vip.map(|held| *held.borrow()),
     })
 }
