@@ -8,7 +8,7 @@ DATA_DIR ?= ./data
 UPSTREAM ?= https://proxy.golang.org
 CARGO ?= cargo
 
-.PHONY: run build test lint unit bench fuzz clean deps-build deps-test deps-bench
+.PHONY: run build test lint unit compose-smoke image bench fuzz clean deps-build deps-test deps-bench
 
 ## run: build and start one node on embedded storage (http://$(LISTEN), data in $(DATA_DIR))
 run: deps-build
@@ -19,8 +19,9 @@ run: deps-build
 build: deps-build
 	$(CARGO) build --release --locked
 
-## test: install test dependencies (golang-go, ...), check formatting and lints, run all tests
-test: deps-test lint unit
+## test: install test dependencies (golang-go, ...), check formatting and lints, run all tests,
+## then the compose smoke test (image from the test build, VIP failover in docker)
+test: deps-test lint unit compose-smoke
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -28,6 +29,16 @@ lint:
 
 unit:
 	$(CARGO) test --workspace --locked
+
+## compose-smoke: three containers from an offline image; fetch via the VIP, kill the holder, fetch again
+compose-smoke:
+	$(CARGO) build --locked -p goproxy-ha
+	cluster/compose-smoke.sh target/debug/goproxy-ha
+
+## image: the release binary in a FROM-scratch image (goproxy-ha:latest), built offline
+image: deps-build
+	$(CARGO) build --release --locked -p goproxy-ha
+	cluster/image/build.sh target/release/goproxy-ha goproxy-ha:latest
 
 ## bench: cache hits vs nginx, 3-node fill latency and per-node hits vs a single node,
 ## index commit throughput vs etcd 3.4 (all ratios measured in the same run)

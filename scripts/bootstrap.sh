@@ -13,6 +13,9 @@ have pkg-config || need_apt+=(pkg-config)
 if [ "$what" = test ] || [ "$what" = bench ]; then
   have go || need_apt+=(golang-go)
   have ip || need_apt+=(iproute2)
+  have python3 || need_apt+=(python3)
+  # The compose smoke test needs the Docker engine (already running on the CI machines).
+  have docker-compose || need_apt+=(docker-compose)
 fi
 if [ "$what" = bench ]; then
   have nginx || need_apt+=(nginx-light)
