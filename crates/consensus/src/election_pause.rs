@@ -29,6 +29,11 @@ impl ElectionPause {
 
     /// Stops starting elections for `duration` (replacing any earlier pause).
     pub fn pause(&self, duration: Duration) {
+        self.pause_for(duration, true);
+    }
+
+    /// Like [`pause`](Self::pause); `warn_on_expiry: false` for a pause meant to run out.
+    pub fn pause_for(&self, duration: Duration, warn_on_expiry: bool) {
         let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
         self.raft.runtime_config().elect(false);
         let (raft, current) = (self.raft.clone(), self.generation.clone());
@@ -36,7 +41,9 @@ impl ElectionPause {
             tokio::time::sleep(duration).await;
             if current.load(Ordering::SeqCst) == generation {
                 raft.runtime_config().elect(true);
-                tracing::warn!(?duration, "election pause expired without a resume");
+                if warn_on_expiry {
+                    tracing::warn!(?duration, "election pause expired without a resume");
+                }
             }
         });
     }

@@ -24,8 +24,19 @@ const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 pub const MAX_MESSAGE: usize = 512 << 20;
 
 /// Creates a client per peer.
-#[derive(Debug, Clone, Default)]
-pub struct Network;
+#[derive(Debug, Clone)]
+pub struct Network {
+    retry_after: Duration,
+}
+
+impl Network {
+    /// Clients that retry an unreachable peer every `retry_after`. Use the heartbeat interval:
+    /// openraft's default (500 ms) lets a restarted member go unheard for longer than its
+    /// election timeout, so it campaigns and unseats a healthy leader.
+    pub fn new(retry_after: Duration) -> Self {
+        Self { retry_after }
+    }
+}
 
 impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = PeerClient;
@@ -35,6 +46,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
             target,
             addr: node.raft_addr.clone(),
             client: None,
+            retry_after: self.retry_after,
         }
     }
 }
@@ -45,6 +57,7 @@ pub struct PeerClient {
     target: NodeId,
     addr: String,
     client: Option<RaftServiceClient<Channel>>,
+    retry_after: Duration,
 }
 
 type RpcResult<T, E> = Result<T, RPCError<NodeId, PeerNode, E>>;
@@ -116,6 +129,10 @@ enum Rpc {
 }
 
 impl RaftNetwork<TypeConfig> for PeerClient {
+    fn backoff(&self) -> openraft::network::Backoff {
+        openraft::network::Backoff::new(std::iter::repeat(self.retry_after))
+    }
+
     async fn append_entries(
         &mut self,
         rpc: AppendEntriesRequest<TypeConfig>,

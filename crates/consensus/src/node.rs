@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use goproxy_protocol::index::IndexEntry;
 use openraft::error::{ClientWriteError, InitializeError, RaftError};
@@ -67,6 +68,30 @@ pub struct Consensus {
     pause: ElectionPause,
 }
 
+/// A member restarting into a multi-voter group listens before it campaigns: for two election
+/// timeouts it votes but does not start elections, so a leader that is alive reaches it first.
+/// Without this (openraft 0.9 has no pre-vote) every restart of a follower could unseat a
+/// healthy leader and move the VIP for nothing. A group with no leader at all elects one
+/// after the hold.
+fn hold_elections_on_rejoin(raft: &Raft, pause: &ElectionPause, cfg: &ConsensusConfig) {
+    let voters = raft
+        .metrics()
+        .borrow()
+        .membership_config
+        .membership()
+        .voter_ids()
+        .count();
+    if voters > 1 {
+        let hold = Duration::from_millis(2 * cfg.election_timeout_max_ms);
+        tracing::info!(
+            ?hold,
+            voters,
+            "rejoining: elections held until the leader is heard"
+        );
+        pause.pause_for(hold, false);
+    }
+}
+
 impl Consensus {
     /// Opens the Raft log (`<dir>/log`) and the state machine (`<dir>/state`) as two sled
     /// databases, so each log flush writes only log pages, and starts the Raft member.
@@ -92,11 +117,14 @@ impl Consensus {
         let log = LogStore::open(&log_db)?;
         let state_machine = StateMachine::open(&state_db)?;
         let reader = state_machine.reader();
-        let raft = Raft::new(cfg.node_id, Arc::new(config), Network, log, state_machine)
+        let network = Network::new(Duration::from_millis(cfg.heartbeat_interval_ms));
+        let raft = Raft::new(cfg.node_id, Arc::new(config), network, log, state_machine)
             .await
             .map_err(|e| ConsensusError::Raft(e.to_string()))?;
+        let pause = ElectionPause::new(raft.clone());
+        hold_elections_on_rejoin(&raft, &pause, &cfg);
         Ok(Self {
-            pause: ElectionPause::new(raft.clone()),
+            pause,
             raft,
             reader,
             node_id: cfg.node_id,
