@@ -1,0 +1,372 @@
+//! A running lab: the topology, the upstream, and per node either a clustered goproxy-ha that
+//! holds the VIP while it leads, or (for the comparison) a standalone goproxy-ha with keepalived
+//! moving the VIP. Faults are applied here by node number.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use nix::sys::signal::Signal;
+
+use crate::config::{self, RaftTiming, Vrrp, HTTP_PORT, UPSTREAM_PORT};
+use crate::netns::Netns;
+use crate::procs::{self, Binaries, Process};
+use crate::topology::{node_ip, Direction, Topology, UPSTREAM_IP};
+
+/// Number of nodes in the lab.
+pub const NODES: usize = 3;
+
+/// Who moves the VIP.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Model {
+    /// goproxy-ha's Raft leader, fenced by the quorum lease.
+    GoproxyHa,
+    /// keepalived (VRRP) in front of standalone goproxy-ha nodes.
+    Keepalived(Vrrp),
+}
+
+/// What one node runs.
+struct NodeProcs {
+    main: Option<Process>,
+    keepalived: Option<Process>,
+}
+
+/// The lab and everything running in it.
+pub struct Lab {
+    topology: Topology,
+    binaries: Binaries,
+    dir: PathBuf,
+    timing: RaftTiming,
+    model: Model,
+    nodes: Vec<NodeProcs>,
+    upstream: Option<Process>,
+}
+
+/// One member's `/cluster/status`, the fields the lab uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberView {
+    /// Raft state name.
+    pub state: String,
+    /// The leader it follows.
+    pub leader: Option<u64>,
+    /// Last log index.
+    pub last_log: Option<u64>,
+    /// Last applied index.
+    pub applied: Option<u64>,
+    /// `sync` or `degraded`.
+    pub mode: String,
+    /// Blobs short of replicas.
+    pub backlog: u64,
+}
+
+impl Lab {
+    /// Builds the network `tag`, starts the upstream on `corpus` and a three-node goproxy-ha
+    /// cluster with the VIP. Logs, configs and data go under `dir`.
+    pub fn start(
+        tag: &str,
+        dir: &Path,
+        binaries: Binaries,
+        corpus: &Path,
+        timing: RaftTiming,
+    ) -> anyhow::Result<Lab> {
+        std::fs::create_dir_all(dir)?;
+        let topology = Topology::build(tag, NODES)?;
+        let upstream = procs::upstream(
+            &binaries,
+            topology.switch(),
+            corpus,
+            &format!("{UPSTREAM_IP}:{UPSTREAM_PORT}"),
+            &dir.join("upstream.log"),
+        )?;
+        let mut lab = Lab {
+            topology,
+            binaries,
+            dir: dir.to_path_buf(),
+            timing,
+            model: Model::GoproxyHa,
+            nodes: (0..NODES)
+                .map(|_| NodeProcs {
+                    main: None,
+                    keepalived: None,
+                })
+                .collect(),
+            upstream: Some(upstream),
+        };
+        for i in 1..=NODES {
+            lab.start_node(i)?;
+        }
+        Ok(lab)
+    }
+
+    /// The network.
+    pub fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
+    /// Who moves the VIP now.
+    pub fn model(&self) -> Model {
+        self.model
+    }
+
+    /// The Raft timing of the cluster model.
+    pub fn timing(&self) -> RaftTiming {
+        self.timing
+    }
+
+    /// The lab directory (configs, data, logs).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn node_dir(&self, i: usize) -> PathBuf {
+        let model = match self.model {
+            Model::GoproxyHa => "cluster".to_string(),
+            Model::Keepalived(vrrp) => format!("keepalived-v{}", vrrp.version),
+        };
+        self.dir.join(format!("{model}-n{i}"))
+    }
+
+    /// Starts node `i`'s processes for the current model (its data directory is kept).
+    pub fn start_node(&mut self, i: usize) -> anyhow::Result<()> {
+        let dir = self.node_dir(i);
+        std::fs::create_dir_all(&dir)?;
+        let config = dir.join("node.toml");
+        let text = match self.model {
+            Model::GoproxyHa => config::cluster_node(i, NODES, &dir.join("data"), self.timing),
+            Model::Keepalived(_) => config::standalone_node(&dir.join("data")),
+        };
+        std::fs::write(&config, text)?;
+        let ns = self.topology.node(i).clone();
+        let main = procs::goproxy_node(
+            &self.binaries,
+            &format!("node {i}"),
+            &ns,
+            &config,
+            &dir.join("node.log"),
+        )?;
+        self.nodes[i - 1].main = Some(main);
+        if let Model::Keepalived(vrrp) = self.model {
+            let conf = dir.join("keepalived.conf");
+            std::fs::write(&conf, config::keepalived(i, vrrp))?;
+            let keepalived = procs::keepalived(
+                &format!("keepalived {i}"),
+                &ns,
+                &conf,
+                &dir,
+                &dir.join("keepalived.log"),
+            )?;
+            self.nodes[i - 1].keepalived = Some(keepalived);
+        }
+        Ok(())
+    }
+
+    /// Stops everything on every node, removes the VIP, and restarts the nodes under `model`.
+    pub fn switch_model(&mut self, model: Model) -> anyhow::Result<()> {
+        for i in 1..=NODES {
+            self.topology.power_off(i)?;
+            self.nodes[i - 1] = NodeProcs {
+                main: None,
+                keepalived: None,
+            };
+            self.topology.power_on(i)?;
+        }
+        self.topology.clear_vip();
+        self.model = model;
+        for i in 1..=NODES {
+            self.start_node(i)?;
+        }
+        Ok(())
+    }
+
+    /// Process crash: SIGKILL of node `i`'s main process only (its VIP guard, if any, lives).
+    pub fn crash(&mut self, i: usize) {
+        if let Some(mut main) = self.nodes[i - 1].main.take() {
+            main.kill9();
+        }
+        if let Some(mut keepalived) = self.nodes[i - 1].keepalived.take() {
+            keepalived.kill9();
+        }
+    }
+
+    /// Power loss: node `i`'s link goes down and every process in it is SIGKILLed.
+    pub fn power_off(&mut self, i: usize) -> anyhow::Result<()> {
+        self.topology.power_off(i)?;
+        self.nodes[i - 1] = NodeProcs {
+            main: None,
+            keepalived: None,
+        };
+        Ok(())
+    }
+
+    /// Brings node `i` back as after a reboot and starts its processes.
+    pub fn power_on(&mut self, i: usize) -> anyhow::Result<()> {
+        self.topology.power_on(i)?;
+        self.start_node(i)
+    }
+
+    /// SIGSTOP (`frozen`) or SIGCONT of node `i`'s main process; its guard keeps running.
+    pub fn freeze(&self, i: usize, frozen: bool) -> anyhow::Result<()> {
+        let signal = if frozen {
+            Signal::SIGSTOP
+        } else {
+            Signal::SIGCONT
+        };
+        match &self.nodes[i - 1].main {
+            Some(main) => main.signal(signal),
+            None => bail!("node {i} is not running"),
+        }
+    }
+
+    /// Cuts node `i` off from the other nodes (not from the client or the upstream).
+    pub fn isolate(&self, i: usize, direction: Direction) -> anyhow::Result<()> {
+        let peers: Vec<_> = (1..=NODES).filter(|&p| p != i).map(node_ip).collect();
+        self.topology.isolate(i, &peers, direction)
+    }
+
+    /// Removes partition and netem faults from node `i`.
+    pub fn heal(&self, i: usize) {
+        self.topology.heal(i);
+    }
+
+    /// Node `i`'s view of the cluster, asked from the client namespace.
+    pub fn member_view(&self, i: usize) -> anyhow::Result<MemberView> {
+        let url = format!("http://{}:{HTTP_PORT}/cluster/status", node_ip(i));
+        let json: serde_json::Value = self.client_get_json(url)?;
+        Ok(MemberView {
+            state: json["state"].as_str().unwrap_or_default().to_string(),
+            leader: json["current_leader"].as_u64(),
+            last_log: json["last_log_index"].as_u64(),
+            applied: json["last_applied"].as_u64(),
+            mode: json["replication_mode"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            backlog: json["backlog_blobs"].as_u64().unwrap_or_default(),
+        })
+    }
+
+    /// The leader, when every node answers, agrees on it, has applied the leader's whole log,
+    /// and replication is in sync with no backlog.
+    pub fn healthy_leader(&self) -> anyhow::Result<usize> {
+        let views = (1..=NODES)
+            .map(|i| self.member_view(i).with_context(|| format!("node {i}")))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let leader = views[0].leader.context("no leader")?;
+        let leader_view = views
+            .get(leader as usize - 1)
+            .context("leader out of range")?;
+        for (i, view) in views.iter().enumerate() {
+            if view.leader != Some(leader) {
+                bail!(
+                    "node {} follows {:?}, node 1 follows {leader}",
+                    i + 1,
+                    view.leader
+                );
+            }
+            if view.applied != leader_view.last_log {
+                bail!(
+                    "node {} applied {:?} of {:?}",
+                    i + 1,
+                    view.applied,
+                    leader_view.last_log
+                );
+            }
+            if view.mode != "sync" || view.backlog > 0 {
+                bail!(
+                    "node {} replication {} backlog {}",
+                    i + 1,
+                    view.mode,
+                    view.backlog
+                );
+            }
+        }
+        Ok(leader as usize)
+    }
+
+    /// Whether node `i`'s front end answers `path` with a 200, asked from the client.
+    pub fn answers(&self, i: usize, path: &str) -> bool {
+        let url = format!("http://{}:{HTTP_PORT}{path}", node_ip(i));
+        self.client_get_ok(url).is_ok()
+    }
+
+    fn client_get_ok(&self, url: String) -> anyhow::Result<()> {
+        self.topology.client().block_on(move || async move {
+            let response = client()?.get(&url).send().await?;
+            anyhow::ensure!(
+                response.status().is_success(),
+                "{url}: {}",
+                response.status()
+            );
+            response.bytes().await?;
+            Ok(())
+        })
+    }
+
+    fn client_get_json(&self, url: String) -> anyhow::Result<serde_json::Value> {
+        self.topology.client().block_on(move || async move {
+            let response = client()?.get(&url).send().await?;
+            anyhow::ensure!(
+                response.status().is_success(),
+                "{url}: {}",
+                response.status()
+            );
+            Ok(serde_json::from_slice(&response.bytes().await?)?)
+        })
+    }
+
+    /// Waits until `check` succeeds, up to `bound`; the error names the last failure.
+    pub fn wait<T>(
+        &self,
+        what: &str,
+        bound: Duration,
+        mut check: impl FnMut(&Lab) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        let started = Instant::now();
+        loop {
+            match check(self) {
+                Ok(value) => return Ok(value),
+                Err(e) if started.elapsed() > bound => {
+                    bail!("{what}: not within {bound:?}: {e:#}\n{}", self.log_tails())
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
+    }
+
+    /// The last lines of every node's log.
+    pub fn log_tails(&self) -> String {
+        let mut out = String::new();
+        for (i, node) in self.nodes.iter().enumerate() {
+            if let Some(main) = &node.main {
+                out.push_str(&format!("--- node {} ---\n{}\n", i + 1, main.log_tail(15)));
+            }
+        }
+        out
+    }
+
+    /// Leaves every namespace and process running (`make lab-up`); `make lab-down` removes them.
+    pub fn keep_running(mut self) {
+        for node in self.nodes.drain(..) {
+            for process in [node.main, node.keepalived].into_iter().flatten() {
+                process.detach();
+            }
+        }
+        if let Some(upstream) = self.upstream.take() {
+            upstream.detach();
+        }
+        let Lab { topology, .. } = self;
+        topology.keep();
+    }
+
+    /// The node namespaces, node 1 first.
+    pub fn node_namespaces(&self) -> Vec<Netns> {
+        self.topology.nodes().to_vec()
+    }
+}
+
+fn client() -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .pool_max_idle_per_host(0)
+        .build()?)
+}
