@@ -8,7 +8,8 @@ DATA_DIR ?= ./data
 UPSTREAM ?= https://proxy.golang.org
 CARGO ?= cargo
 
-.PHONY: run build test lint unit compose-smoke image bench fuzz clean deps-build deps-test deps-bench
+.PHONY: run build test lint unit compose-smoke image bench fuzz clean deps-build deps-test deps-bench \
+	lab-up lab-down failover-bench deps-lab
 
 ## run: build and start one node on embedded storage (http://$(LISTEN), data in $(DATA_DIR))
 run: deps-build
@@ -40,6 +41,25 @@ image: deps-build
 	$(CARGO) build --release --locked -p goproxy-ha
 	cluster/image/build.sh target/release/goproxy-ha goproxy-ha:latest
 
+## lab-up: three nodes, a client and an upstream in network namespaces on one bridge, the VIP
+## 10.99.0.100 on the leader; stays up until lab-down (see cluster/LAB.md)
+lab-up: deps-lab
+	$(CARGO) build --release --locked -p goproxy-ha -p goproxy-lab
+	./target/release/goproxy-lab up --tag gplab
+
+## lab-down: delete the lab's namespaces and every process in them
+lab-down:
+	@if [ -x target/release/goproxy-lab ]; then ./target/release/goproxy-lab down --tag gplab; \
+	else for ns in $$(ip netns list | awk '/^gplab-/{print $$1}'); do \
+		ip netns pids $$ns | xargs -r kill -9; ip netns del $$ns; done; fi
+
+## failover-bench: kill the VIP holder >= 20 times (power loss, crash) plus partitions and SIGSTOP,
+## client probing every 10 ms, holders sampled every 5 ms; then keepalived on the same namespaces
+FAILOVER_ARGS ?=
+failover-bench: deps-lab
+	$(CARGO) build --release --locked -p goproxy-ha -p goproxy-lab
+	./target/release/goproxy-lab failover-bench --tag gpfb $(FAILOVER_ARGS)
+
 ## bench: cache hits vs nginx, 3-node fill latency and per-node hits vs a single node,
 ## index commit throughput vs etcd 3.4 (all ratios measured in the same run)
 bench: deps-bench
@@ -60,6 +80,9 @@ deps-test:
 
 deps-bench:
 	@scripts/bootstrap.sh bench
+
+deps-lab:
+	@scripts/bootstrap.sh lab
 
 clean:
 	$(CARGO) clean

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what building and testing goproxy-ha needs on a fresh Debian machine (as root).
-# Usage: scripts/bootstrap.sh [build|test|bench]
+# Usage: scripts/bootstrap.sh [build|test|bench|lab]
 set -euo pipefail
 what=${1:-build}
 
@@ -16,6 +16,14 @@ if [ "$what" = test ] || [ "$what" = bench ]; then
   have python3 || need_apt+=(python3)
   # The compose smoke test needs the Docker engine (already running on the CI machines).
   have docker-compose || need_apt+=(docker-compose)
+fi
+if [ "$what" = test ] || [ "$what" = lab ]; then
+  # The namespace lab: ip netns, nft for partitions, tc for netem.
+  have ip || need_apt+=(iproute2)
+  have nft || need_apt+=(nftables)
+fi
+if [ "$what" = lab ]; then
+  have keepalived || need_apt+=(keepalived)
 fi
 if [ "$what" = bench ]; then
   have nginx || need_apt+=(nginx-light)
