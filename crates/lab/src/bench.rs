@@ -1,7 +1,8 @@
-//! `make failover-bench`: goproxy-ha against keepalived on the same namespaces. goproxy-ha's
-//! leader is power-cut and crashed N times each, partitioned and frozen M times each; then
-//! keepalived (stock VRRPv2 `advert_int 1`, tuned VRRPv3 `advert_int 0.1`) moves the same VIP
-//! in front of standalone nodes and the holder is power-cut N times per setting.
+//! `make failover-bench`: goproxy-ha against keepalived on the same namespaces. For each Raft
+//! timing profile, goproxy-ha's leader is power-cut and crashed N times each, partitioned and
+//! frozen M times each; then keepalived (stock VRRPv2 `advert_int 1`, tuned VRRPv3
+//! `advert_int 0.1`) moves the same VIP in front of standalone nodes and the holder is
+//! power-cut N times per setting.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -24,8 +25,8 @@ pub struct BenchOptions {
     pub dir: PathBuf,
     /// The module tree the upstream serves.
     pub corpus: PathBuf,
-    /// goproxy-ha's Raft timing.
-    pub timing: RaftTiming,
+    /// goproxy-ha's Raft timing profiles, each measured in turn.
+    pub timings: Vec<RaftTiming>,
     /// Power-loss and crash rounds (per model).
     pub rounds: usize,
     /// Partition and freeze rounds.
@@ -40,36 +41,33 @@ pub struct BenchOptions {
 
 /// Runs every series, printing each row as it completes; returns them all.
 pub fn run(binaries: Binaries, options: &BenchOptions) -> anyhow::Result<Vec<Series>> {
-    let mut lab = Lab::start(
-        &options.tag,
-        &options.dir,
-        binaries,
-        &options.corpus,
-        options.timing,
-    )?;
+    let first = *options
+        .timings
+        .first()
+        .ok_or_else(|| anyhow::anyhow!("no timing profile to measure"))?;
+    let mut lab = Lab::start(&options.tag, &options.dir, binaries, &options.corpus, first)?;
     let observers = Observers::start(
         &lab,
         PROBE_PATH,
         options.probe_interval,
         options.sample_period,
     )?;
-    warm(&lab)?;
-    let timing = options.timing;
-    let ours = format!(
-        "goproxy-ha {}ms/{}-{}ms",
-        timing.heartbeat.as_millis(),
-        timing.election_min.as_millis(),
-        timing.election_max.as_millis()
-    );
-    let freeze = Fault::Freeze(timing.election_max * 3);
     let mut all = Vec::new();
-    for (fault, count) in [
-        (Fault::PowerLoss, options.rounds),
-        (Fault::Crash, options.rounds),
-        (Fault::Partition, options.fencing_rounds),
-        (freeze, options.fencing_rounds),
-    ] {
-        all.push(series(&mut lab, &observers, &ours, true, fault, count)?);
+    for &timing in &options.timings {
+        if lab.timing() != timing {
+            lab.retime(timing)?;
+        }
+        warm(&lab)?;
+        let ours = timing.label();
+        let freeze = Fault::Freeze(timing.election_max * 3);
+        for (fault, count) in [
+            (Fault::PowerLoss, options.rounds),
+            (Fault::Crash, options.rounds),
+            (Fault::Partition, options.fencing_rounds),
+            (freeze, options.fencing_rounds),
+        ] {
+            all.push(series(&mut lab, &observers, &ours, true, fault, count)?);
+        }
     }
     if !options.skip_keepalived {
         for vrrp in [Vrrp::STOCK, Vrrp::TUNED] {

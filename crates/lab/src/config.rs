@@ -31,6 +31,54 @@ impl RaftTiming {
         election_min: Duration::from_millis(150),
         election_max: Duration::from_millis(300),
     };
+
+    /// The fast profile for nodes on one L2 segment (the VIP needs one anyway): 15 ms
+    /// heartbeats, 65–130 ms elections. A failover takes the leader lease (130 ms) plus a
+    /// randomized election timeout: about 250 ms.
+    pub const FAST: RaftTiming = RaftTiming {
+        heartbeat: Duration::from_millis(15),
+        election_min: Duration::from_millis(65),
+        election_max: Duration::from_millis(130),
+    };
+
+    /// `default`, `fast`, or `HEARTBEAT/MIN-MAX` with units (`15ms/65ms-130ms`).
+    pub fn parse(text: &str) -> Result<RaftTiming, String> {
+        match text {
+            "default" => return Ok(RaftTiming::DEFAULT),
+            "fast" => return Ok(RaftTiming::FAST),
+            _ => {}
+        }
+        let shape =
+            || format!("{text:?}: expected default, fast or HEARTBEAT/MIN-MAX (15ms/65ms-130ms)");
+        let (heartbeat, window) = text.split_once('/').ok_or_else(shape)?;
+        let (min, max) = window.split_once('-').ok_or_else(shape)?;
+        let parse =
+            |part: &str| humantime::parse_duration(part).map_err(|e| format!("{part:?}: {e}"));
+        let timing = RaftTiming {
+            heartbeat: parse(heartbeat)?,
+            election_min: parse(min)?,
+            election_max: parse(max)?,
+        };
+        if timing.heartbeat.is_zero()
+            || timing.heartbeat >= timing.election_min
+            || timing.election_min >= timing.election_max
+        {
+            return Err(format!(
+                "{text:?}: need 0 < heartbeat < election min < election max"
+            ));
+        }
+        Ok(timing)
+    }
+
+    /// Label for tables: `goproxy-ha 15ms/65-130ms`.
+    pub fn label(&self) -> String {
+        format!(
+            "goproxy-ha {}ms/{}-{}ms",
+            self.heartbeat.as_millis(),
+            self.election_min.as_millis(),
+            self.election_max.as_millis()
+        )
+    }
 }
 
 /// The upstream URL every node fetches from.
@@ -169,5 +217,24 @@ mod tests {
         assert!(one.contains("vrrp_version 3") && one.contains("advert_int 0.1"));
         assert!(three.contains("vrrp_version 2") && three.contains("advert_int 1\n"));
         assert!(one.contains("state BACKUP") && one.contains("nopreempt"));
+    }
+
+    #[test]
+    fn timing_profiles_parse_by_name_or_by_value() {
+        assert_eq!(RaftTiming::parse("default"), Ok(RaftTiming::DEFAULT));
+        assert_eq!(RaftTiming::parse("fast"), Ok(RaftTiming::FAST));
+        assert_eq!(RaftTiming::parse("15ms/65ms-130ms"), Ok(RaftTiming::FAST));
+        assert_eq!(RaftTiming::FAST.label(), "goproxy-ha 15ms/65-130ms");
+        for bad in [
+            "",
+            "quick",
+            "20ms",
+            "20ms/80ms",
+            "x/80ms-160ms",
+            "100ms/80ms-160ms",
+            "20ms/160ms-80ms",
+        ] {
+            assert!(RaftTiming::parse(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -26,20 +26,21 @@ pub enum Model {
 }
 
 /// What one node runs.
-struct NodeProcs {
-    main: Option<Process>,
-    keepalived: Option<Process>,
+pub(crate) struct NodeProcs {
+    pub(crate) main: Option<Process>,
+    pub(crate) keepalived: Option<Process>,
 }
 
 /// The lab and everything running in it.
 pub struct Lab {
-    topology: Topology,
-    binaries: Binaries,
-    dir: PathBuf,
-    timing: RaftTiming,
-    model: Model,
-    nodes: Vec<NodeProcs>,
-    upstream: Option<Process>,
+    pub(crate) topology: Topology,
+    pub(crate) binaries: Binaries,
+    pub(crate) dir: PathBuf,
+    pub(crate) timing: RaftTiming,
+    pub(crate) model: Model,
+    pub(crate) nodes: Vec<NodeProcs>,
+    pub(crate) upstream: Option<Process>,
+    pub(crate) corpus: PathBuf,
 }
 
 /// One member's `/cluster/status`, the fields the lab uses.
@@ -57,6 +58,8 @@ pub struct MemberView {
     pub mode: String,
     /// Blobs short of replicas.
     pub backlog: u64,
+    /// Committed index entries it holds.
+    pub index_entries: u64,
 }
 
 impl Lab {
@@ -91,6 +94,7 @@ impl Lab {
                 })
                 .collect(),
             upstream: Some(upstream),
+            corpus: corpus.to_path_buf(),
         };
         for i in 1..=NODES {
             lab.start_node(i)?;
@@ -113,17 +117,28 @@ impl Lab {
         self.timing
     }
 
+    /// Restarts the cluster with another Raft timing (data directories are kept).
+    pub fn retime(&mut self, timing: RaftTiming) -> anyhow::Result<()> {
+        self.timing = timing;
+        self.switch_model(Model::GoproxyHa)
+    }
+
     /// The lab directory (configs, data, logs).
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
-    fn node_dir(&self, i: usize) -> PathBuf {
-        let model = match self.model {
-            Model::GoproxyHa => "cluster".to_string(),
-            Model::Keepalived(vrrp) => format!("keepalived-v{}", vrrp.version),
-        };
-        self.dir.join(format!("{model}-n{i}"))
+    /// Where node `i` of the cluster model keeps its config, data (`data/`) and log under the
+    /// lab directory `dir` (the chaos suite mounts a small filesystem there before starting).
+    pub fn cluster_node_dir(dir: &Path, i: usize) -> PathBuf {
+        dir.join(format!("cluster-n{i}"))
+    }
+
+    pub(crate) fn node_dir(&self, i: usize) -> PathBuf {
+        match self.model {
+            Model::GoproxyHa => Lab::cluster_node_dir(&self.dir, i),
+            Model::Keepalived(vrrp) => self.dir.join(format!("keepalived-v{}-n{i}", vrrp.version)),
+        }
     }
 
     /// Starts node `i`'s processes for the current model (its data directory is kept).
@@ -146,6 +161,11 @@ impl Lab {
         )?;
         self.nodes[i - 1].main = Some(main);
         if let Model::Keepalived(vrrp) = self.model {
+            // A reboot empties /run: pid files of a killed keepalived must not survive it
+            // (their pids may still exist as unreaped zombies: "daemon is already running").
+            for pid_file in ["keepalived.pid", "vrrp.pid"] {
+                let _ = std::fs::remove_file(dir.join(pid_file));
+            }
             let conf = dir.join("keepalived.conf");
             std::fs::write(&conf, config::keepalived(i, vrrp))?;
             let keepalived = procs::keepalived(
@@ -223,7 +243,7 @@ impl Lab {
         self.topology.isolate(i, &peers, direction)
     }
 
-    /// Removes partition and netem faults from node `i`.
+    /// Removes partition and packet-loss faults from node `i`.
     pub fn heal(&self, i: usize) {
         self.topology.heal(i);
     }
@@ -242,6 +262,7 @@ impl Lab {
                 .unwrap_or_default()
                 .to_string(),
             backlog: json["backlog_blobs"].as_u64().unwrap_or_default(),
+            index_entries: json["index_entries"].as_u64().unwrap_or_default(),
         })
     }
 

@@ -32,7 +32,14 @@ struct Cli {
 enum Command {
     /// Build the lab, start the cluster, wait until it serves through the VIP, and leave it
     /// running (remove it with `goproxy-lab down`).
-    Up(LabArgs),
+    Up {
+        #[command(flatten)]
+        lab: LabArgs,
+        /// Raft timing: `default` (50ms/150ms-300ms), `fast` (15ms/65ms-130ms) or
+        /// HEARTBEAT/MIN-MAX. The election maximum is also the VIP lease.
+        #[arg(long, default_value = "default", value_parser = parse_timing)]
+        timing: RaftTiming,
+    },
     /// Delete every namespace of the lab (and every process in them).
     Down {
         /// Namespace prefix.
@@ -44,6 +51,10 @@ enum Command {
     FailoverBench {
         #[command(flatten)]
         lab: LabArgs,
+        /// Raft timing profiles to measure, in turn (comma-separated): `default`
+        /// (50ms/150ms-300ms), `fast` (15ms/65ms-130ms) or HEARTBEAT/MIN-MAX.
+        #[arg(long, default_value = "default,fast", value_delimiter = ',', value_parser = parse_timing)]
+        timing: Vec<RaftTiming>,
         /// Power-loss and crash rounds per model.
         #[arg(long, default_value_t = 20)]
         rounds: usize,
@@ -83,26 +94,13 @@ struct LabArgs {
     /// Module tree the upstream serves.
     #[arg(long, env = "GOPROXY_CORPUS", default_value = DEFAULT_CORPUS)]
     corpus: PathBuf,
-    /// Raft heartbeat interval.
-    #[arg(long, default_value = "50ms", value_parser = humantime::parse_duration)]
-    heartbeat: Duration,
-    /// Raft election timeout, lower bound.
-    #[arg(long, default_value = "150ms", value_parser = humantime::parse_duration)]
-    election_min: Duration,
-    /// Raft election timeout, upper bound (also the VIP lease).
-    #[arg(long, default_value = "300ms", value_parser = humantime::parse_duration)]
-    election_max: Duration,
+}
+
+fn parse_timing(text: &str) -> Result<RaftTiming, String> {
+    RaftTiming::parse(text)
 }
 
 impl LabArgs {
-    fn timing(&self) -> RaftTiming {
-        RaftTiming {
-            heartbeat: self.heartbeat,
-            election_min: self.election_min,
-            election_max: self.election_max,
-        }
-    }
-
     fn corpus(&self) -> anyhow::Result<PathBuf> {
         std::fs::canonicalize(&self.corpus)
             .map_err(|e| anyhow::anyhow!("corpus {}: {e}", self.corpus.display()))
@@ -112,7 +110,7 @@ impl LabArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Up(args) => up(&args),
+        Command::Up { lab, timing } => up(&lab, timing),
         Command::Down { tag } => {
             let removed = topology::teardown(&tag);
             println!("removed {removed} namespaces of lab {tag}");
@@ -120,6 +118,7 @@ fn main() -> ExitCode {
         }
         Command::FailoverBench {
             lab,
+            timing,
             rounds,
             fencing_rounds,
             probe_interval,
@@ -130,7 +129,7 @@ fn main() -> ExitCode {
                 tag: lab.tag.clone(),
                 dir: lab.dir.clone(),
                 corpus,
-                timing: lab.timing(),
+                timings: timing,
                 rounds,
                 fencing_rounds,
                 probe_interval,
@@ -155,14 +154,14 @@ fn require_root() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn up(args: &LabArgs) -> anyhow::Result<bool> {
+fn up(args: &LabArgs, timing: RaftTiming) -> anyhow::Result<bool> {
     require_root()?;
     let lab = Lab::start(
         &args.tag,
         &args.dir,
         Binaries::beside_current_exe()?,
         &args.corpus()?,
-        args.timing(),
+        timing,
     )?;
     let leader = lab.wait(
         "a healthy leader",

@@ -91,16 +91,15 @@ pub fn render(series: &[Series]) -> String {
             released
         );
     }
-    let ours = series
-        .iter()
-        .find(|s| s.ours && s.fault() == crate::rounds::Fault::PowerLoss.label());
-    if let Some(ours) = ours {
+    let power_loss = crate::rounds::Fault::PowerLoss.label();
+    for ours in series.iter().filter(|s| s.ours && s.fault() == power_loss) {
         for theirs in series.iter().filter(|s| !s.ours) {
             for p in [50.0, 99.0] {
                 if let (Some(a), Some(b)) = (ours.outage(p), theirs.outage(p)) {
                     let _ = writeln!(
                         out,
-                        "power-loss p{p} ratio goproxy-ha / {}: {:.2}",
+                        "power-loss p{p} ratio {} / {}: {:.2}",
+                        ours.model,
                         theirs.model,
                         a.as_secs_f64() / b.as_secs_f64()
                     );
