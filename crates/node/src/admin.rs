@@ -66,7 +66,11 @@ pub async fn status(http: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn fetch_status(client: &reqwest::Client, http: &str) -> anyhow::Result<serde_json::Value> {
+/// One member's `/cluster/status` as JSON.
+pub async fn fetch_status(
+    client: &reqwest::Client,
+    http: &str,
+) -> anyhow::Result<serde_json::Value> {
     let url = format!(
         "http://{}/cluster/status",
         http.trim_start_matches("http://")

@@ -2,6 +2,7 @@
 //! precedence is flag > environment > config file > built-in default.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -26,6 +27,10 @@ pub enum Command {
     /// Inspect or change the cluster.
     #[command(subcommand)]
     Cluster(ClusterCommand),
+    /// Failover drill: hand leadership (and the VIP) to another member under a live probe and
+    /// report the outage the probe saw. Refuses to start unless every member is reachable and
+    /// caught up, replication is in sync, the VIP is on the leader only, and the probe succeeds.
+    Drill(DrillArgs),
     /// Internal: the VIP guard process `serve` starts when `[vip]` is configured. It owns the
     /// address, reads `hold <deadline>` / `release` on stdin and drops the VIP at the deadline
     /// or when stdin closes.
@@ -77,6 +82,39 @@ pub enum ClusterCommand {
         #[arg(long)]
         to: u64,
     },
+}
+
+/// `goproxy-ha drill`.
+#[derive(Debug, Args)]
+pub struct DrillArgs {
+    /// HTTP address of any member (host:port).
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "HOST:PORT")]
+    pub node: String,
+    /// URL the probe requests throughout, normally through the VIP
+    /// (e.g. http://10.0.0.100:8080/github.com/gin-gonic/gin/@v/v1.8.1.info).
+    #[arg(long, value_name = "URL")]
+    pub probe: String,
+    /// The member that should lead afterwards [default: the most caught-up follower].
+    #[arg(long, value_name = "ID")]
+    pub to: Option<u64>,
+    /// Time between probe requests (each on a new connection).
+    #[arg(long, default_value = "10ms", value_parser = humantime::parse_duration)]
+    pub interval: Duration,
+    /// Bound on one probe request.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    pub request_timeout: Duration,
+    /// Most log entries any member may lag the leader by.
+    #[arg(long, default_value_t = 100)]
+    pub max_lag: u64,
+    /// How long the probe must succeed before the transfer and again after it.
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    pub settle: Duration,
+    /// Bound on the whole drill.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Where the configuration comes from.

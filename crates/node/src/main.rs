@@ -1,17 +1,20 @@
 //! The `goproxy-ha` binary: configuration, wiring and lifecycle of one node.
 //!
 //! # Layout
-//! - `cli`: flags and subcommands (`serve`, `config`).
+//! - `cli`: flags and subcommands (`serve`, `config`, `cluster`, `drill`).
 //! - `config`: the one validated configuration struct (file → env → flags).
 //! - `server`: opens storage, starts the Raft member and the HTTP front end, drains on
 //!   shutdown.
 //! - `raft_index`: the front end's `CacheIndex` implemented over the consensus crate.
+//! - `admin`, `drill`, `drill_check`: the `cluster` commands and the failover drill.
 //! - `shutdown`, `telemetry`: the shutdown broadcast and logging.
 
 mod admin;
 mod backlog;
 mod cli;
 mod config;
+mod drill;
+mod drill_check;
 mod peers;
 mod raft_index;
 mod raft_metrics;
@@ -40,6 +43,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => (args, true),
         Command::Config(args) => (args, false),
         Command::Cluster(command) => return cluster(command),
+        Command::Drill(args) => return drill(args),
         Command::VipGuard(guard) => return vip_guard(guard.clone()),
     };
     let config = match Config::load(args.config.as_deref(), args.overrides()) {
@@ -129,6 +133,51 @@ fn cluster(command: &cli::ClusterCommand) -> ExitCode {
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("goproxy-ha: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs `goproxy-ha drill`: exit 0 with the report, 1 when refused or failed.
+fn drill(args: &cli::DrillArgs) -> ExitCode {
+    let options = drill::DrillOptions {
+        node: args.node.clone(),
+        probe: args.probe.clone(),
+        to: args.to,
+        interval: args.interval,
+        request_timeout: args.request_timeout,
+        max_lag: args.max_lag,
+        settle: args.settle,
+        timeout: args.timeout,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("goproxy-ha: starting the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(drill::run(&options)) {
+        Ok(report) if args.json => match serde_json::to_string(&report) {
+            Ok(json) => {
+                println!("{json}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("goproxy-ha: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Ok(report) => {
+            println!("{report}");
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("goproxy-ha: {e:#}");
             ExitCode::FAILURE

@@ -8,11 +8,11 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
-use support::cluster::{free_ports, start, three_nodes, three_nodes_with, write_config, SEMI_SYNC};
+use support::cluster::{
+    agreed_leader, free_ports, start, status, three_nodes, three_nodes_with, write_config,
+    SEMI_SYNC, SETTLE,
+};
 use support::{cache_only, client, corpus_dir, sha256_hex, HttpServer, Node};
-
-/// Upper bound for elections and catch-up on a noisy machine.
-const SETTLE: Duration = Duration::from_secs(20);
 
 /// Artifacts filled during the test (a mix of kinds and sizes).
 const ARTIFACTS: &[&str] = &[
@@ -25,33 +25,6 @@ const ARTIFACTS: &[&str] = &[
     "golang.org/x/text/@v/v0.7.0.zip",
     "gopkg.in/yaml.v3/@v/v3.0.1.mod",
 ];
-
-async fn status(node: &Node) -> Option<serde_json::Value> {
-    let response = client().get(node.url("cluster/status")).send().await.ok()?;
-    serde_json::from_slice(&response.bytes().await.ok()?).ok()
-}
-
-/// The id every given node agrees leads, once they agree.
-async fn agreed_leader(nodes: &BTreeMap<u64, Node>) -> u64 {
-    let deadline = Instant::now() + SETTLE;
-    loop {
-        let mut leaders = Vec::new();
-        for node in nodes.values() {
-            leaders.push(
-                status(node)
-                    .await
-                    .and_then(|s| s["current_leader"].as_u64()),
-            );
-        }
-        if let Some(Some(first)) = leaders.first() {
-            if nodes.contains_key(first) && leaders.iter().all(|l| l == &Some(*first)) {
-                return *first;
-            }
-        }
-        assert!(Instant::now() < deadline, "no agreed leader: {leaders:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 /// GET with `Disable-Module-Fetch`, retried until `expected` bytes come back (bounded).
 async fn assert_served(node: &Node, path: &str, expected: &str) {

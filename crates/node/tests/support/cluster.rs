@@ -2,8 +2,12 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
-use super::Node;
+use super::{client, Node};
+
+/// Upper bound for elections and catch-up on a noisy machine.
+pub const SETTLE: Duration = Duration::from_secs(20);
 
 /// Replication settings of the main scenario.
 pub const SEMI_SYNC: &str = "sync_replicas = 1\nsync_timeout = \"5s\"\n";
@@ -68,4 +72,32 @@ pub fn three_nodes_with(dir: &Path, upstream: &str, replication: &str) -> BTreeM
 /// [`three_nodes_with`] the default semi-synchronous settings.
 pub fn three_nodes(dir: &Path, upstream: &str) -> BTreeMap<u64, Node> {
     three_nodes_with(dir, upstream, SEMI_SYNC)
+}
+
+/// A member's `/cluster/status`, if it answers.
+pub async fn status(node: &Node) -> Option<serde_json::Value> {
+    let response = client().get(node.url("cluster/status")).send().await.ok()?;
+    serde_json::from_slice(&response.bytes().await.ok()?).ok()
+}
+
+/// The id every given node agrees leads, once they agree.
+pub async fn agreed_leader(nodes: &BTreeMap<u64, Node>) -> u64 {
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let mut leaders = Vec::new();
+        for node in nodes.values() {
+            leaders.push(
+                status(node)
+                    .await
+                    .and_then(|s| s["current_leader"].as_u64()),
+            );
+        }
+        if let Some(Some(first)) = leaders.first() {
+            if nodes.contains_key(first) && leaders.iter().all(|l| l == &Some(*first)) {
+                return *first;
+            }
+        }
+        assert!(Instant::now() < deadline, "no agreed leader: {leaders:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
