@@ -9,7 +9,7 @@ UPSTREAM ?= https://proxy.golang.org
 CARGO ?= cargo
 
 .PHONY: run build test lint unit compose-smoke image bench fuzz clean deps-build deps-test deps-bench \
-	lab-up lab-down failover-bench deps-lab
+	lab-up lab-down failover-bench chaos deps-lab
 
 ## run: build and start one node on embedded storage (http://$(LISTEN), data in $(DATA_DIR))
 run: deps-build
@@ -59,6 +59,13 @@ FAILOVER_ARGS ?=
 failover-bench: deps-lab
 	$(CARGO) build --release --locked -p goproxy-ha -p goproxy-lab
 	./target/release/goproxy-lab failover-bench --tag gpfb $(FAILOVER_ARGS)
+
+## chaos: every chaos scenario (named faults, workload through the VIP, one check per invariant,
+## real go builds) in the namespace lab, then the summary table; CHAOS_ARGS="--seed N" replays a run
+CHAOS_ARGS ?=
+chaos: deps-test
+	$(CARGO) build --release --locked -p goproxy-ha -p goproxy-lab -p chaos-tests
+	./target/release/goproxy-chaos $(CHAOS_ARGS)
 
 ## bench: cache hits vs nginx, 3-node fill latency and per-node hits vs a single node,
 ## index commit throughput vs etcd 3.4 (all ratios measured in the same run)

@@ -1,7 +1,27 @@
-//! Chaos tests for goproxy-ha clusters.
+//! Chaos tests for goproxy-ha: a three-node cluster in the namespace lab (`goproxy-lab`), a
+//! workload through the VIP that records every acknowledged artifact, named faults, and one
+//! check per invariant after a heal-then-converge phase.
 //!
-//! This workspace member hosts the fault-injection suite that runs against the
-//! multi-node lab (network namespaces, a bridge and a virtual IP): named faults (kill -9,
-//! partitions, packet loss, disk full), one invariant per check, printed seeds, and a
-//! heal-then-converge phase. It is empty while goproxy-ha runs as a single node; the
-//! single-node crash test lives in `crates/node/tests/restart.rs`.
+//! Layers: [`corpus`] (the upstream: the real corpus plus generated modules), [`workload`]
+//! (client threads), [`faults`] (the named faults), [`invariants`] (pure checks), [`verify`]
+//! (post-heal reads, convergence, a real `go` build), [`suite`] (the procedure), [`report`]
+//! (the summary table). `make chaos` runs every scenario (`goproxy-chaos`); `make test` runs
+//! [`SMOKE`] through `tests/chaos_smoke.rs`.
+
+pub mod corpus;
+pub mod faults;
+pub mod invariants;
+pub mod report;
+pub mod suite;
+pub mod verify;
+pub mod workload;
+
+use faults::Fault;
+
+/// The subset `make test` runs: a leader crash, a leader cut off from its peers while the
+/// client still reaches it, and a node wiped and joined again.
+pub const SMOKE: &[Fault] = &[
+    Fault::KillLeader(1),
+    Fault::IsolateLeader,
+    Fault::WipeRejoin,
+];
