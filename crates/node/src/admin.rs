@@ -31,8 +31,18 @@ pub async fn status(http: &str) -> anyhow::Result<()> {
         .find(|s| s["state"] == "Leader")
         .and_then(|s| s["last_log_index"].as_u64());
     println!(
-        "{:<4} {:<10} {:>5} {:>9} {:>9} {:>6} {:<9} {:>8} {:<22} {:<22}",
-        "ID", "ROLE", "TERM", "LAST_LOG", "APPLIED", "LAG", "MODE", "BACKLOG", "HTTP", "RAFT"
+        "{:<4} {:<10} {:>5} {:>9} {:>9} {:>6} {:<9} {:>8} {:>8} {:<22} {:<22}",
+        "ID",
+        "ROLE",
+        "TERM",
+        "LAST_LOG",
+        "APPLIED",
+        "LAG",
+        "MODE",
+        "BACKLOG",
+        "MISSING",
+        "HTTP",
+        "RAFT"
     );
     for (member, status) in rows {
         let id = member["id"].as_u64().unwrap_or_default();
@@ -42,8 +52,8 @@ pub async fn status(http: &str) -> anyhow::Result<()> {
         );
         let Some(s) = status else {
             println!(
-                "{id:<4} {:<10} {:>5} {:>9} {:>9} {:>6} {:<9} {:>8} {http:<22} {raft:<22}",
-                "unreachable", "-", "-", "-", "-", "-", "-"
+                "{id:<4} {:<10} {:>5} {:>9} {:>9} {:>6} {:<9} {:>8} {:>8} {http:<22} {raft:<22}",
+                "unreachable", "-", "-", "-", "-", "-", "-", "-"
             );
             continue;
         };
@@ -53,7 +63,7 @@ pub async fn status(http: &str) -> anyhow::Result<()> {
             _ => "-".into(),
         };
         println!(
-            "{id:<4} {:<10} {:>5} {:>9} {:>9} {:>6} {:<9} {:>8} {http:<22} {raft:<22}",
+            "{id:<4} {:<10} {:>5} {:>9} {:>9} {:>6} {:<9} {:>8} {:>8} {http:<22} {raft:<22}",
             s["state"].as_str().unwrap_or("?"),
             s["current_term"].to_string(),
             s["last_log_index"].to_string(),
@@ -61,6 +71,7 @@ pub async fn status(http: &str) -> anyhow::Result<()> {
             lag,
             s["replication_mode"].as_str().unwrap_or("?"),
             s["backlog_blobs"].to_string(),
+            s["missing_blobs"].to_string(),
         );
     }
     Ok(())

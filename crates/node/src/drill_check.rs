@@ -23,6 +23,9 @@ pub struct StatusView {
     pub replication_mode: String,
     /// Blobs short of replicas.
     pub backlog_blobs: u64,
+    /// Committed blobs it does not hold yet.
+    #[serde(default)]
+    pub missing_blobs: u64,
     /// Whether it holds the VIP (`None`: no VIP configured).
     pub vip_held: Option<bool>,
 }
@@ -116,6 +119,12 @@ pub fn assess(members: &[MemberView], to: Option<u64>, max_lag: u64) -> Result<P
                 member.id, status.replication_mode, status.backlog_blobs
             ));
         }
+        if status.missing_blobs > 0 {
+            problems.push(format!(
+                "node {} still lacks {} committed blob(s) (catching up from peers)",
+                member.id, status.missing_blobs
+            ));
+        }
     }
     let vip = up.iter().any(|(_, s)| s.vip_held.is_some());
     if vip {
@@ -192,6 +201,7 @@ mod tests {
             last_applied: Some(applied),
             replication_mode: "sync".into(),
             backlog_blobs: 0,
+            missing_blobs: 0,
             vip_held: Some(state == "Leader"),
         }
     }
@@ -241,6 +251,16 @@ mod tests {
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert!(problems[0].contains("node 3 (10.0.0.3:8080) is unreachable"));
         assert!(problems[1].contains("node 1: replication degraded, 3 blob(s)"));
+    }
+
+    #[test]
+    fn a_member_still_catching_up_on_blobs_stops_the_drill() {
+        let mut members = healthy();
+        members[2].status.as_mut().unwrap().missing_blobs = 7;
+        assert_eq!(
+            assess(&members, None, 10).unwrap_err(),
+            ["node 3 still lacks 7 committed blob(s) (catching up from peers)"]
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@
 
 mod admin;
 mod backlog;
+mod catch_up;
 mod cli;
 mod config;
 mod drill;
@@ -87,18 +88,27 @@ fn main() -> ExitCode {
     }
 }
 
+/// The small runtime of the client commands (`cluster …`, `drill`): two workers, so the
+/// drill's probe keeps its schedule while the transfer runs.
+fn client_runtime() -> Option<tokio::runtime::Runtime> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build();
+    match runtime {
+        Ok(runtime) => Some(runtime),
+        Err(e) => {
+            eprintln!("goproxy-ha: starting the runtime: {e}");
+            None
+        }
+    }
+}
+
 /// Runs a `goproxy-ha cluster …` command.
 fn cluster(command: &cli::ClusterCommand) -> ExitCode {
     use cli::ClusterCommand;
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("goproxy-ha: starting the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(runtime) = client_runtime() else {
+        return ExitCode::FAILURE;
     };
     let result = runtime.block_on(async {
         match command {
@@ -152,16 +162,8 @@ fn drill(args: &cli::DrillArgs) -> ExitCode {
         settle: args.settle,
         timeout: args.timeout,
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("goproxy-ha: starting the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(runtime) = client_runtime() else {
+        return ExitCode::FAILURE;
     };
     match runtime.block_on(drill::run(&options)) {
         Ok(report) if args.json => match serde_json::to_string(&report) {

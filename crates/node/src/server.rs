@@ -101,6 +101,21 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         backlog.clone(),
     ));
     let repair = peers.spawn_repair(drain.clone());
+    let missing = crate::catch_up::Missing::default();
+    metrics.with_registry(|registry| {
+        registry.register(
+            "missing_blobs",
+            "Committed blobs this node does not hold yet (fetched from peers in the background)",
+            missing.gauge(),
+        );
+    });
+    let catch_up = crate::catch_up::spawn(
+        consensus.clone(),
+        store.clone(),
+        peers.clone(),
+        missing.clone(),
+        drain.clone(),
+    );
     let raft_gauges = metrics.with_registry(|registry| {
         crate::raft_metrics::spawn(consensus.clone(), registry, drain.clone())
     });
@@ -129,6 +144,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let router = frontend.router().merge(crate::status::router(
         consensus.clone(),
         backlog,
+        missing,
         vip_holding,
     ));
     let server =
@@ -160,6 +176,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .context("stopping the raft member")?;
     let _ = grpc.await;
     let _ = repair.await;
+    let _ = catch_up.await;
     let _ = raft_gauges.await;
     tracing::info!("shut down cleanly");
     Ok(())

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use goproxy_consensus::Consensus;
 
 use crate::backlog::Backlog;
+use crate::catch_up::Missing;
 use crate::vip::HoldingWatch;
 use serde::Serialize;
 
@@ -52,20 +53,45 @@ pub struct NodeStatus {
     pub backlog_blobs: usize,
     /// Bytes short of replicas.
     pub backlog_bytes: u64,
+    /// Committed blobs this node does not hold yet (its background catch-up fetches them).
+    pub missing_blobs: u64,
     /// Whether this node holds the VIP (`None`: no VIP configured).
     pub vip_held: Option<bool>,
 }
 
 /// The status route, to merge into the front end's router.
-pub fn router(consensus: Consensus, backlog: Arc<Backlog>, vip: Option<HoldingWatch>) -> Router {
+pub fn router(
+    consensus: Consensus,
+    backlog: Arc<Backlog>,
+    missing: Missing,
+    vip: Option<HoldingWatch>,
+) -> Router {
     Router::new()
         .route("/cluster/status", get(status))
-        .with_state((consensus, backlog, vip))
+        .with_state(StatusState {
+            consensus,
+            backlog,
+            missing,
+            vip,
+        })
 }
 
-type StatusState = (Consensus, Arc<Backlog>, Option<HoldingWatch>);
+/// What the status is computed from.
+#[derive(Clone)]
+struct StatusState {
+    consensus: Consensus,
+    backlog: Arc<Backlog>,
+    missing: Missing,
+    vip: Option<HoldingWatch>,
+}
 
-async fn status(State((consensus, backlog, vip)): State<StatusState>) -> impl IntoResponse {
+async fn status(State(state): State<StatusState>) -> impl IntoResponse {
+    let StatusState {
+        consensus,
+        backlog,
+        missing,
+        vip,
+    } = state;
     let (backlog_blobs, backlog_bytes) = backlog.size();
     let metrics = consensus.metrics().borrow().clone();
     let members = metrics
@@ -96,6 +122,7 @@ async fn status(State((consensus, backlog, vip)): State<StatusState>) -> impl In
         },
         backlog_blobs,
         backlog_bytes,
+        missing_blobs: missing.get(),
         vip_held: vip.map(|held| *held.borrow()),
     })
 }

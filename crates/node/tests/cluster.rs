@@ -111,6 +111,53 @@ async fn three_nodes_fill_through_followers_survive_leader_kill_and_catch_up() {
     }
 }
 
+/// Whether node `id`'s blob store (under the cluster directory `dir`) holds `sha`.
+fn on_disk(dir: &std::path::Path, id: u64, sha: &str) -> bool {
+    dir.join(format!("n{id}/blobs/sha256/{}/{sha}", &sha[..2]))
+        .is_file()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_down_during_fills_gets_every_blob_without_being_asked() {
+    let upstream = HttpServer::serve_dir(&corpus_dir());
+    let dir = tempfile::tempdir().unwrap();
+    let mut nodes = three_nodes(dir.path(), &upstream.url);
+    let leader = agreed_leader(&nodes).await;
+    let down = *nodes.keys().find(|id| **id != leader).unwrap();
+    nodes.get_mut(&down).unwrap().kill9();
+
+    let mut shas = Vec::new();
+    for path in ARTIFACTS {
+        let response = client().get(nodes[&leader].url(path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        shas.push(sha256_hex(&response.bytes().await.unwrap()));
+    }
+    assert!(shas.iter().all(|sha| !on_disk(dir.path(), down, sha)));
+
+    // Back up, and never asked for anything: its catch-up fetches every committed blob.
+    let back = start(dir.path(), down);
+    back.wait_ready();
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let missing: Vec<&String> = shas
+            .iter()
+            .filter(|sha| !on_disk(dir.path(), down, sha))
+            .collect();
+        let reported = status(&back)
+            .await
+            .and_then(|s| s["missing_blobs"].as_u64());
+        if missing.is_empty() && reported == Some(0) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node {down} still lacks {missing:?} (reports {reported:?}); log:\n{}",
+            back.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn degraded_replication_is_bounded_and_repairs_when_the_replica_returns() {
     let upstream = HttpServer::serve_dir(&corpus_dir());
