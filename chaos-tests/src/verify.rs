@@ -20,11 +20,24 @@ use crate::invariants::ServedCheck;
 const READ_BACK_CONCURRENCY: usize = 8;
 
 /// Waits until every node answers, follows one leader, has applied the leader's whole log and
-/// holds as many index entries, replication is in sync with no backlog, and the leader alone
-/// holds the VIP. Returns how long that took; fails after `bound`.
-pub fn converge(lab: &Lab, sampler: &HolderSampler, bound: Duration) -> anyhow::Result<Duration> {
+/// holds as many index entries, replication is in sync with no backlog, every blob in `blobs`
+/// (sha256 of acknowledged bodies) is on every node's disk, and the leader alone holds the
+/// VIP. Returns how long that took; fails after `bound`.
+pub fn converge(
+    lab: &Lab,
+    sampler: &HolderSampler,
+    blobs: &[&str],
+    bound: Duration,
+) -> anyhow::Result<Duration> {
     let started = Instant::now();
     lab.wait("convergence", bound, |lab| {
+        let missing = missing_blobs(lab, blobs);
+        if let Some((node, sha)) = missing.first() {
+            bail!(
+                "{} blob(s) missing, e.g. {sha} on node {node}",
+                missing.len()
+            );
+        }
         let leader = lab.healthy_leader()?;
         let views = (1..=NODES)
             .map(|i| lab.member_view(i))
@@ -40,6 +53,20 @@ pub fn converge(lab: &Lab, sampler: &HolderSampler, bound: Duration) -> anyhow::
         Ok(())
     })?;
     Ok(started.elapsed())
+}
+
+/// The blobs of `blobs` that some node does not hold: (node, sha256).
+pub fn missing_blobs<'a>(lab: &Lab, blobs: &[&'a str]) -> Vec<(usize, &'a str)> {
+    let mut missing = Vec::new();
+    for i in 1..=NODES {
+        let store = lab.data_dir(i).join("blobs").join("sha256");
+        for sha in blobs {
+            if !store.join(&sha[..2.min(sha.len())]).join(sha).is_file() {
+                missing.push((i, *sha));
+            }
+        }
+    }
+    missing
 }
 
 /// Reads every path in `acked` through the VIP and from each node with

@@ -60,6 +60,8 @@ pub struct MemberView {
     pub backlog: u64,
     /// Committed index entries it holds.
     pub index_entries: u64,
+    /// Committed blobs it does not hold yet.
+    pub missing_blobs: u64,
 }
 
 impl Lab {
@@ -263,11 +265,12 @@ impl Lab {
                 .to_string(),
             backlog: json["backlog_blobs"].as_u64().unwrap_or_default(),
             index_entries: json["index_entries"].as_u64().unwrap_or_default(),
+            missing_blobs: json["missing_blobs"].as_u64().unwrap_or_default(),
         })
     }
 
     /// The leader, when every node answers, agrees on it, has applied the leader's whole log,
-    /// and replication is in sync with no backlog.
+    /// holds every committed blob, and replication is in sync with no backlog.
     pub fn healthy_leader(&self) -> anyhow::Result<usize> {
         let views = (1..=NODES)
             .map(|i| self.member_view(i).with_context(|| format!("node {i}")))
@@ -292,12 +295,13 @@ impl Lab {
                     leader_view.last_log
                 );
             }
-            if view.mode != "sync" || view.backlog > 0 {
+            if view.mode != "sync" || view.backlog > 0 || view.missing_blobs > 0 {
                 bail!(
-                    "node {} replication {} backlog {}",
+                    "node {} replication {} backlog {} missing blobs {}",
                     i + 1,
                     view.mode,
-                    view.backlog
+                    view.backlog,
+                    view.missing_blobs
                 );
             }
         }
@@ -307,23 +311,15 @@ impl Lab {
     /// Whether node `i`'s front end answers `path` with a 200, asked from the client.
     pub fn answers(&self, i: usize, path: &str) -> bool {
         let url = format!("http://{}:{HTTP_PORT}{path}", node_ip(i));
-        self.client_get_ok(url).is_ok()
-    }
-
-    fn client_get_ok(&self, url: String) -> anyhow::Result<()> {
-        self.topology.client().block_on(move || async move {
-            let response = client()?.get(&url).send().await?;
-            anyhow::ensure!(
-                response.status().is_success(),
-                "{url}: {}",
-                response.status()
-            );
-            response.bytes().await?;
-            Ok(())
-        })
+        self.client_get(url).is_ok()
     }
 
     fn client_get_json(&self, url: String) -> anyhow::Result<serde_json::Value> {
+        Ok(serde_json::from_slice(&self.client_get(url)?)?)
+    }
+
+    /// GET `url` from the client namespace; the body of a 2xx answer.
+    fn client_get(&self, url: String) -> anyhow::Result<Vec<u8>> {
         self.topology.client().block_on(move || async move {
             let response = client()?.get(&url).send().await?;
             anyhow::ensure!(
@@ -331,7 +327,7 @@ impl Lab {
                 "{url}: {}",
                 response.status()
             );
-            Ok(serde_json::from_slice(&response.bytes().await?)?)
+            Ok(response.bytes().await?.to_vec())
         })
     }
 
