@@ -218,14 +218,10 @@ impl Suite {
         self.reads.extend(reads.iter().cloned());
         let acked = invariants::acknowledged(&self.reads);
         let blobs: Vec<&str> = acked.values().map(String::as_str).collect();
-        let converge = verify::converge(
-            &self.lab,
-            &self.sampler,
-            &blobs,
-            self.options.converge_bound,
-        )
-        .map(|_| stopped.elapsed())
-        .map_err(|e| format!("{e:#}"));
+        let converge = self
+            .converge(&blobs, self.options.converge_bound)
+            .map(|_| stopped.elapsed())
+            .map_err(|e| format!("{e:#}"));
         let probes = self.prober.since(start);
         let probe_outage = probes
             .iter()
@@ -277,8 +273,33 @@ impl Suite {
         }
     }
 
-    fn steady(&self) -> anyhow::Result<()> {
-        verify::converge(&self.lab, &self.sampler, &[], STEADY_BOUND).map(|_| ())
+    fn steady(&mut self) -> anyhow::Result<()> {
+        self.converge(&[], STEADY_BOUND)
+    }
+
+    /// Waits for [`verify::converged`] up to `bound`, starting any node that exited meanwhile
+    /// (as a supervisor would: a node whose storage failed exits to be restarted).
+    fn converge(&mut self, blobs: &[&str], bound: Duration) -> anyhow::Result<()> {
+        let started = Instant::now();
+        loop {
+            match self.lab.restart_stopped() {
+                Ok(restarted) if !restarted.is_empty() => {
+                    println!("chaos: supervisor restarted nodes {restarted:?}")
+                }
+                Ok(_) => {}
+                Err(e) => eprintln!("chaos: restarting nodes: {e:#}"),
+            }
+            match verify::converged(&self.lab, &self.sampler, blobs) {
+                Ok(()) => return Ok(()),
+                Err(e) if started.elapsed() > bound => {
+                    bail!(
+                        "not converged within {bound:?}: {e:#}\n{}",
+                        self.lab.log_tails()
+                    )
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
     }
 }
 
@@ -309,8 +330,11 @@ impl Mounts {
 }
 
 impl Drop for Mounts {
+    /// Keeps each node's log beside its filesystem (`cluster-n1.log`) for the post-mortem,
+    /// then unmounts.
     fn drop(&mut self) {
         for dir in &self.0 {
+            let _ = std::fs::copy(dir.join("node.log"), dir.with_extension("log"));
             let _ = netns::run("umount", &["-l", &dir.to_string_lossy()]);
         }
     }

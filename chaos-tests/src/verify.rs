@@ -19,40 +19,31 @@ use crate::invariants::ServedCheck;
 /// Concurrent read-back requests.
 const READ_BACK_CONCURRENCY: usize = 8;
 
-/// Waits until every node answers, follows one leader, has applied the leader's whole log and
-/// holds as many index entries, replication is in sync with no backlog, every blob in `blobs`
-/// (sha256 of acknowledged bodies) is on every node's disk, and the leader alone holds the
-/// VIP. Returns how long that took; fails after `bound`.
-pub fn converge(
-    lab: &Lab,
-    sampler: &HolderSampler,
-    blobs: &[&str],
-    bound: Duration,
-) -> anyhow::Result<Duration> {
-    let started = Instant::now();
-    lab.wait("convergence", bound, |lab| {
-        let missing = missing_blobs(lab, blobs);
-        if let Some((node, sha)) = missing.first() {
-            bail!(
-                "{} blob(s) missing, e.g. {sha} on node {node}",
-                missing.len()
-            );
-        }
-        let leader = lab.healthy_leader()?;
-        let views = (1..=NODES)
-            .map(|i| lab.member_view(i))
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        let entries: Vec<u64> = views.iter().map(|v| v.index_entries).collect();
-        if entries.iter().any(|e| *e != entries[0]) {
-            bail!("index entries differ: {entries:?}");
-        }
-        let holder = sampler.latest().and_then(|s| s.single());
-        if holder != Some(leader) {
-            bail!("VIP holder {holder:?}, leader {leader}");
-        }
-        Ok(())
-    })?;
-    Ok(started.elapsed())
+/// Whether the cluster has converged: every node answers, follows one leader, has applied the
+/// leader's whole log and holds as many index entries, replication is in sync with no backlog,
+/// every blob in `blobs` (sha256 of acknowledged bodies) is on every node's disk, and the
+/// leader alone holds the VIP. The error says what is still off.
+pub fn converged(lab: &Lab, sampler: &HolderSampler, blobs: &[&str]) -> anyhow::Result<()> {
+    let missing = missing_blobs(lab, blobs);
+    if let Some((node, sha)) = missing.first() {
+        bail!(
+            "{} blob(s) missing, e.g. {sha} on node {node}",
+            missing.len()
+        );
+    }
+    let leader = lab.healthy_leader()?;
+    let views = (1..=NODES)
+        .map(|i| lab.member_view(i))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let entries: Vec<u64> = views.iter().map(|v| v.index_entries).collect();
+    if entries.iter().any(|e| *e != entries[0]) {
+        bail!("index entries differ: {entries:?}");
+    }
+    let holder = sampler.latest().and_then(|s| s.single());
+    if holder != Some(leader) {
+        bail!("VIP holder {holder:?}, leader {leader}");
+    }
+    Ok(())
 }
 
 /// The blobs of `blobs` that some node does not hold: (node, sha256).

@@ -1,6 +1,6 @@
-//! The chaos smoke subset, as `make test` runs it: four scenarios (leader crash, leader cut off
-//! from its peers, a node wiped and joined again, a `goproxy-ha drill` through the VIP) with the
-//! workload running; every invariant must hold in each. The seed is printed; `make chaos` runs every scenario.
+//! The chaos smoke subset, as `make test` runs it: five scenarios (leader crash, leader cut off
+//! from its peers, a follower's disk full, a node wiped and joined again, a `goproxy-ha drill`
+//! through the VIP) with the workload running; every invariant must hold in each. The seed is printed; `make chaos` runs every scenario.
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -68,6 +68,11 @@ pub struct Consensus {
     pause: ElectionPause,
 }
 
+/// How often [`Consensus::stopped`] checks that the Raft core still answers.
+const CORE_CHECK_PERIOD: Duration = Duration::from_secs(2);
+/// How long the Raft core may take to answer before the member counts as stuck.
+pub const CORE_ANSWER_BOUND: Duration = Duration::from_secs(10);
+
 /// A member restarting into a multi-voter group listens before it campaigns: for two election
 /// timeouts it votes but does not start elections, so a leader that is alive reaches it first.
 /// Without this (openraft 0.9 has no pre-vote) every restart of a follower could unseat a
@@ -194,6 +199,45 @@ impl Consensus {
     /// Watch of Raft metrics (state, leader, term, applied index, quorum freshness).
     pub fn metrics(&self) -> tokio::sync::watch::Receiver<RaftMetrics> {
         self.raft.metrics()
+    }
+
+    /// Resolves when the Raft member stops on its own, with the reason: a storage error (a full
+    /// disk, an I/O error) or a panic in its core. openraft does not restart a stopped member,
+    /// so the node must exit and let its supervisor start it again. Pending forever while Raft
+    /// runs.
+    ///
+    /// A core stuck inside a storage call (sled can block forever after an I/O error such as
+    /// ENOSPC) counts too: it is asked a trivial question every few seconds and must answer
+    /// within [`CORE_ANSWER_BOUND`].
+    pub async fn stopped(&self) -> String {
+        let fatal = async {
+            let mut metrics = self.raft.metrics();
+            loop {
+                if let Err(fatal) = &metrics.borrow_and_update().running_state {
+                    return fatal.to_string();
+                }
+                if metrics.changed().await.is_err() {
+                    return "the raft core exited".to_string();
+                }
+            }
+        };
+        let stuck = async {
+            loop {
+                tokio::time::sleep(CORE_CHECK_PERIOD).await;
+                let answer = self.raft.with_raft_state(|_| ());
+                match tokio::time::timeout(CORE_ANSWER_BOUND, answer).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(fatal)) => return fatal.to_string(),
+                    Err(_) => return format!(
+                        "the raft core has not answered for {CORE_ANSWER_BOUND:?} (storage stuck?)"
+                    ),
+                }
+            }
+        };
+        tokio::select! {
+            reason = fatal => reason,
+            reason = stuck => reason,
+        }
     }
 
     /// True while this node believes it leads.

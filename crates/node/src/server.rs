@@ -27,6 +27,8 @@ const INDEX_DIR: &str = "index";
 const STEP_DOWN_BOUND: Duration = Duration::from_secs(3);
 /// Sub-directory of the data directory holding module blobs.
 const BLOBS_DIR: &str = "blobs";
+/// How long a node whose Raft member stopped by itself waits for its tasks before exiting.
+const STUCK_SHUTDOWN_BOUND: Duration = Duration::from_secs(5);
 
 /// Runs the node until SIGTERM/SIGINT.
 pub async fn run(config: Config) -> anyhow::Result<()> {
@@ -150,7 +152,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let server =
         axum::serve(listener, router).with_graceful_shutdown(async move { drained.wait().await });
     let serving = tokio::spawn(async move { server.await });
-    shutdown.wait().await;
+    let raft_stopped = tokio::select! {
+        () = shutdown.wait() => None,
+        reason = consensus.stopped() => Some(reason),
+    };
+    if let Some(reason) = &raft_stopped {
+        // E.g. the disk filled up under the Raft log: this member cannot go on, and serving
+        // from a frozen index would hide it. Exit non-zero so systemd (Restart=on-failure)
+        // starts it again; at start it recovers from its log and catches up.
+        tracing::error!(%reason, "raft stopped; shutting the node down");
+    }
     // A leader hands over first (its VIP lease ends with its heartbeats), so clients move to
     // the next leader while requests still drain here.
     match tokio::time::timeout(STEP_DOWN_BOUND, consensus.step_down()).await {
@@ -170,14 +181,21 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             "in-flight requests did not finish within the grace period"
         ),
     }
-    consensus
-        .shutdown()
-        .await
-        .context("stopping the raft member")?;
-    let _ = grpc.await;
-    let _ = repair.await;
-    let _ = catch_up.await;
-    let _ = raft_gauges.await;
+    let tail = async {
+        let stopped = consensus.shutdown().await;
+        let _ = grpc.await;
+        let _ = repair.await;
+        let _ = catch_up.await;
+        let _ = raft_gauges.await;
+        stopped
+    };
+    if let Some(reason) = raft_stopped {
+        // A stuck core never finishes shutting down, nor do RPCs waiting on it: give the
+        // rest a moment, then exit anyway (the VIP guard drops the address when we do).
+        let _ = tokio::time::timeout(STUCK_SHUTDOWN_BOUND, tail).await;
+        anyhow::bail!("raft stopped: {reason}");
+    }
+    tail.await.context("stopping the raft member")?;
     tracing::info!("shut down cleanly");
     Ok(())
 }
