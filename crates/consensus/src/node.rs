@@ -73,6 +73,10 @@ const CORE_CHECK_PERIOD: Duration = Duration::from_secs(2);
 /// How long the Raft core may take to answer before the member counts as stuck.
 pub const CORE_ANSWER_BOUND: Duration = Duration::from_secs(10);
 
+fn stuck_reason() -> String {
+    format!("the raft core has not answered for {CORE_ANSWER_BOUND:?} (storage stuck?)")
+}
+
 /// A member restarting into a multi-voter group listens before it campaigns: for two election
 /// timeouts it votes but does not start elections, so a leader that is alive reaches it first.
 /// Without this (openraft 0.9 has no pre-vote) every restart of a follower could unseat a
@@ -228,9 +232,7 @@ impl Consensus {
                 match tokio::time::timeout(CORE_ANSWER_BOUND, answer).await {
                     Ok(Ok(())) => {}
                     Ok(Err(fatal)) => return fatal.to_string(),
-                    Err(_) => return format!(
-                        "the raft core has not answered for {CORE_ANSWER_BOUND:?} (storage stuck?)"
-                    ),
+                    Err(_) => return stuck_reason(),
                 }
             }
         };
