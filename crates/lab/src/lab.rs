@@ -58,8 +58,6 @@ pub struct MemberView {
     pub mode: String,
     /// Blobs short of replicas.
     pub backlog: u64,
-    /// Committed index entries it holds.
-    pub index_entries: u64,
     /// Committed blobs it does not hold yet.
     pub missing_blobs: u64,
 }
@@ -264,7 +262,6 @@ impl Lab {
                 .unwrap_or_default()
                 .to_string(),
             backlog: json["backlog_blobs"].as_u64().unwrap_or_default(),
-            index_entries: json["index_entries"].as_u64().unwrap_or_default(),
             missing_blobs: json["missing_blobs"].as_u64().unwrap_or_default(),
         })
     }

@@ -65,23 +65,11 @@ impl Netns {
 
     /// Runs `program args…` inside the namespace and waits for success.
     pub fn exec(&self, program: &str, args: &[&str]) -> anyhow::Result<()> {
-        let out = self
-            .command(program)
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .with_context(|| format!("running {program} in {}", self.name))?;
-        if !out.status.success() {
-            bail!(
-                "{program} {args:?} in {}: {}",
-                self.name,
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
-        Ok(())
+        self.exec_with_input(program, args, "")
     }
 
-    /// Runs `program` with `input` on its standard input, inside the namespace.
+    /// Runs `program` with `input` on its standard input, inside the namespace, and waits for
+    /// success (the error carries its stderr).
     pub fn exec_with_input(&self, program: &str, args: &[&str], input: &str) -> anyhow::Result<()> {
         use std::io::Write;
         let mut child = self
@@ -92,11 +80,9 @@ impl Netns {
             .stderr(Stdio::piped())
             .spawn()
             .with_context(|| format!("running {program} in {}", self.name))?;
-        child
-            .stdin
-            .take()
-            .context("stdin")?
-            .write_all(input.as_bytes())?;
+        let mut stdin = child.stdin.take().context("stdin")?;
+        stdin.write_all(input.as_bytes())?;
+        drop(stdin);
         let out = child.wait_with_output()?;
         if !out.status.success() {
             bail!(

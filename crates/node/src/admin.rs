@@ -6,6 +6,8 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use goproxy_consensus::wire::admin::{self, admin_service_client::AdminServiceClient};
 
+use crate::drill_check::MemberView;
+
 /// Times a membership change may be redirected to the leader.
 const MAX_REDIRECTS: usize = 3;
 /// Bound on any admin request.
@@ -16,20 +18,12 @@ pub async fn status(http: &str) -> anyhow::Result<()> {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()?;
-    let first = fetch_status(&client, http)
-        .await
-        .with_context(|| format!("asking {http}"))?;
-    let members = first["members"].as_array().cloned().unwrap_or_default();
-    let mut rows = Vec::new();
-    for member in &members {
-        let addr = member["http_addr"].as_str().unwrap_or_default();
-        rows.push((member.clone(), fetch_status(&client, addr).await.ok()));
-    }
-    let leader_last_log = rows
+    let members = members(&client, http).await?;
+    let leader_last_log = members
         .iter()
-        .filter_map(|(_, s)| s.as_ref())
-        .find(|s| s["state"] == "Leader")
-        .and_then(|s| s["last_log_index"].as_u64());
+        .filter_map(|m| m.status.as_ref().ok())
+        .find(|s| s.state == "Leader")
+        .and_then(|s| s.last_log_index);
     println!(
         "{:<4} {:<10} {:>5} {:>9} {:>9} {:>6} {:<9} {:>8} {:>8} {:<22} {:<22}",
         "ID",
@@ -44,44 +38,59 @@ pub async fn status(http: &str) -> anyhow::Result<()> {
         "HTTP",
         "RAFT"
     );
-    for (member, status) in rows {
-        let id = member["id"].as_u64().unwrap_or_default();
-        let (http, raft) = (
-            member["http_addr"].as_str().unwrap_or("?"),
-            member["raft_addr"].as_str().unwrap_or("?"),
-        );
-        let Some(s) = status else {
+    let shown = |n: Option<u64>| n.map_or("-".to_string(), |n| n.to_string());
+    for member in &members {
+        let (id, http, raft) = (member.id, &member.http_addr, &member.raft_addr);
+        let Ok(s) = &member.status else {
             println!(
                 "{id:<4} {:<10} {:>5} {:>9} {:>9} {:>6} {:<9} {:>8} {:>8} {http:<22} {raft:<22}",
                 "unreachable", "-", "-", "-", "-", "-", "-", "-"
             );
             continue;
         };
-        let applied = s["last_applied"].as_u64();
-        let lag = match (leader_last_log, applied) {
-            (Some(last), Some(applied)) => last.saturating_sub(applied).to_string(),
-            _ => "-".into(),
-        };
+        let lag = leader_last_log
+            .zip(s.last_applied)
+            .map(|(last, applied)| last.saturating_sub(applied));
         println!(
             "{id:<4} {:<10} {:>5} {:>9} {:>9} {:>6} {:<9} {:>8} {:>8} {http:<22} {raft:<22}",
-            s["state"].as_str().unwrap_or("?"),
-            s["current_term"].to_string(),
-            s["last_log_index"].to_string(),
-            s["last_applied"].to_string(),
-            lag,
-            s["replication_mode"].as_str().unwrap_or("?"),
-            s["backlog_blobs"].to_string(),
-            s["missing_blobs"].to_string(),
+            s.state,
+            s.current_term,
+            shown(s.last_log_index),
+            shown(s.last_applied),
+            shown(lag),
+            s.replication_mode,
+            s.backlog_blobs,
+            s.missing_blobs,
         );
     }
     Ok(())
 }
 
+/// Every member listed by the node at `http`, each with its own status.
+pub async fn members(client: &reqwest::Client, http: &str) -> anyhow::Result<Vec<MemberView>> {
+    let first = fetch_status(client, http)
+        .await
+        .with_context(|| format!("asking {http} for the cluster status"))?;
+    let listed = first["members"].as_array().cloned().unwrap_or_default();
+    let mut members = Vec::with_capacity(listed.len());
+    for member in listed {
+        let http_addr = member["http_addr"].as_str().unwrap_or_default().to_string();
+        let status = match fetch_status(client, &http_addr).await {
+            Ok(value) => serde_json::from_value(value).map_err(|e| format!("bad status: {e}")),
+            Err(e) => Err(format!("{e:#}")),
+        };
+        members.push(MemberView {
+            id: member["id"].as_u64().unwrap_or_default(),
+            raft_addr: member["raft_addr"].as_str().unwrap_or_default().to_string(),
+            http_addr,
+            status,
+        });
+    }
+    Ok(members)
+}
+
 /// One member's `/cluster/status` as JSON.
-pub async fn fetch_status(
-    client: &reqwest::Client,
-    http: &str,
-) -> anyhow::Result<serde_json::Value> {
+async fn fetch_status(client: &reqwest::Client, http: &str) -> anyhow::Result<serde_json::Value> {
     let url = format!(
         "http://{}/cluster/status",
         http.trim_start_matches("http://")

@@ -89,7 +89,7 @@ pub async fn run(options: &DrillOptions) -> anyhow::Result<DrillReport> {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()?;
-    let members = members(&client, &options.node).await?;
+    let members = admin::members(&client, &options.node).await?;
     let plan = drill_check::assess(&members, options.to, options.max_lag).map_err(|problems| {
         anyhow::anyhow!(
             "refusing to drill, the cluster is not healthy:\n  - {}",
@@ -151,7 +151,7 @@ async fn drill(
     .context("the transfer did not finish before --timeout")??;
     let transfer_ms = started.elapsed().as_millis() as u64;
     let holder = loop {
-        let members = members(client, &options.node).await?;
+        let members = admin::members(client, &options.node).await?;
         match settled(&members, plan) {
             Ok(holder) => break holder,
             Err(why) if Instant::now() >= deadline => {
@@ -212,29 +212,6 @@ fn settled(members: &[MemberView], plan: &Plan) -> Result<Option<u64>, String> {
         [one] if *one == plan.target => Ok(Some(*one)),
         other => Err(format!("VIP holders {other:?}")),
     }
-}
-
-/// Every member listed by the node at `http`, each with its own status.
-async fn members(client: &reqwest::Client, http: &str) -> anyhow::Result<Vec<MemberView>> {
-    let first = admin::fetch_status(client, http)
-        .await
-        .with_context(|| format!("asking {http} for the cluster status"))?;
-    let listed = first["members"].as_array().cloned().unwrap_or_default();
-    let mut members = Vec::with_capacity(listed.len());
-    for member in listed {
-        let http_addr = member["http_addr"].as_str().unwrap_or_default().to_string();
-        let status = match admin::fetch_status(client, &http_addr).await {
-            Ok(value) => serde_json::from_value(value).map_err(|e| format!("bad status: {e}")),
-            Err(e) => Err(format!("{e:#}")),
-        };
-        members.push(MemberView {
-            id: member["id"].as_u64().unwrap_or_default(),
-            raft_addr: member["raft_addr"].as_str().unwrap_or_default().to_string(),
-            http_addr,
-            status,
-        });
-    }
-    Ok(members)
 }
 
 /// Requests the probe URL every `interval` on a fixed schedule (a slow request never delays

@@ -15,6 +15,9 @@ pub struct StatusView {
     pub state: String,
     /// The leader it follows.
     pub current_leader: Option<u64>,
+    /// Its current term.
+    #[serde(default)]
+    pub current_term: u64,
     /// Index of its last log entry.
     pub last_log_index: Option<u64>,
     /// Index of its last applied entry.
@@ -197,6 +200,7 @@ mod tests {
         StatusView {
             state: state.into(),
             current_leader: Some(leader),
+            current_term: 3,
             last_log_index: Some(applied),
             last_applied: Some(applied),
             replication_mode: "sync".into(),
