@@ -42,8 +42,10 @@ wait_for() { # wait_for <seconds> <what> <command...>
         sleep 0.2
     done
 }
-wait_for 60 "the VIP to answer" curl -fsS -m 2 "http://$vip:8080/readyz"
 zip="github.com/gin-gonic/gin/@v/v1.8.1.zip"
+# The first fetch fills from the upstream: it must be listening (a refused upstream is a 404).
+wait_for 30 "the upstream to answer" curl -fsS -m 2 -o /dev/null "http://$gateway:$port/$zip"
+wait_for 60 "the VIP to answer" curl -fsS -m 2 "http://$vip:8080/readyz"
 before=$(curl -fsS -m 30 "http://$vip:8080/$zip" | sha256sum | cut -d' ' -f1)
 log "fetched $zip through the VIP: $before"
 
