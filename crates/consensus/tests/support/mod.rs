@@ -104,7 +104,8 @@ pub fn leader_of(members: &BTreeMap<u64, Member>) -> Option<u64> {
         .map(|(id, _)| *id)
 }
 
-/// Three members on loopback, initialised by member 1, with a leader elected.
+/// Three members on loopback, initialised by member 1, with a leader elected and known to every
+/// member (a follower learns of the leader only from its first heartbeat, after the election).
 pub async fn three_members() -> (BTreeMap<u64, Member>, BTreeMap<u64, String>) {
     let mut listeners = BTreeMap::new();
     for id in 1..=3u64 {
@@ -134,6 +135,13 @@ pub async fn three_members() -> (BTreeMap<u64, Member>, BTreeMap<u64, String>) {
         })
         .collect();
     members[&1].consensus.initialize(peers).await.unwrap();
-    until("a leader", || leader_of(&members).is_some()).await;
+    until("a leader every member knows", || {
+        let leader = leader_of(&members);
+        leader.is_some()
+            && members
+                .values()
+                .all(|m| m.consensus.leader().map(|(id, _)| id) == leader)
+    })
+    .await;
     (members, addrs)
 }
