@@ -18,9 +18,11 @@ if [ "$what" = test ] || [ "$what" = bench ]; then
   have docker-compose || need_apt+=(docker-compose)
 fi
 if [ "$what" = test ] || [ "$what" = lab ]; then
-  # The namespace lab: ip netns, nft for partitions, tc for netem.
+  # The namespace lab: ip netns, nft for partitions, tc for netem, ethtool for the
+  # user-space netem relay (kernels without sch_netem).
   have ip || need_apt+=(iproute2)
   have nft || need_apt+=(nftables)
+  have ethtool || need_apt+=(ethtool)
 fi
 if [ "$what" = lab ]; then
   have keepalived || need_apt+=(keepalived)

@@ -156,12 +156,16 @@ impl Fault {
             }
             Fault::LossyNode => {
                 let victim = rng.random_range(1..=NODES);
-                let applied = lab
-                    .topology()
-                    .impair(victim, 20, Duration::from_millis(50))?;
+                let applied =
+                    lab.topology()
+                        .impair(victim, 20, Duration::from_millis(50), rng.random())?;
                 std::thread::sleep(hold);
+                let measured = lab.topology().impairment_report(victim);
                 lab.heal(victim);
-                Ok(format!("{applied} on node {victim}"))
+                Ok(match measured {
+                    Some(measured) => format!("node {victim}: {measured}"),
+                    None => format!("{applied} on node {victim}"),
+                })
             }
             Fault::FullRestart => {
                 for i in 1..=NODES {

@@ -8,7 +8,8 @@
 //! fencing counters. `make lab-up` / `make lab-down` and `make failover-bench` drive it; the
 //! chaos suite builds on it.
 //!
-//! Layers: [`netns`] and [`topology`] (the network), [`procs`] and [`config`] (what runs),
+//! Layers: [`netns`] and [`topology`] (the network; [`relay`] and [`impairment`] stand in
+//! for netem where the kernel lacks it), [`procs`] and [`config`] (what runs),
 //! [`lab`] and [`maintenance`] (both together, faults and operations by node number),
 //! [`probe`] and [`holders`] (observers), [`analysis`] and [`report`] (pure arithmetic),
 //! [`rounds`] and [`bench`] (the procedure).
@@ -17,11 +18,13 @@ pub mod analysis;
 pub mod bench;
 pub mod config;
 pub mod holders;
+pub mod impairment;
 pub mod lab;
 pub mod maintenance;
 pub mod netns;
 pub mod probe;
 pub mod procs;
+pub mod relay;
 pub mod report;
 pub mod rounds;
 pub mod topology;

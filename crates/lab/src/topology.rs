@@ -12,12 +12,15 @@
 //! side by side and nothing touches the host's own network. Dropping a [`Topology`] deletes
 //! its namespaces and kills every process in them, on success, failure or panic.
 
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::Context;
 
 use crate::netns::{self, Netns};
+use crate::relay::Relay;
 
 /// The interface name inside every node and client namespace.
 pub const NODE_INTERFACE: &str = "eth0";
@@ -55,6 +58,8 @@ pub struct Topology {
     switch: Netns,
     nodes: Vec<Netns>,
     client: Netns,
+    /// User-space netem relays, by node (see [`Topology::impair`]).
+    relays: Mutex<BTreeMap<usize, Relay>>,
     keep: bool,
 }
 
@@ -69,6 +74,7 @@ impl Topology {
             switch,
             nodes: Vec::new(),
             client: Netns::existing(&format!("{tag}-cl")),
+            relays: Mutex::default(),
             keep: false,
         };
         topology.wire_switch()?;
@@ -215,17 +221,38 @@ impl Topology {
         self.node(i).exec_with_input("nft", &["-f", "-"], &rules)
     }
 
-    /// Removes the partition and loss rules and any netem qdisc from node `i`.
+    /// Removes the partition and loss rules, any netem qdisc and any user-space relay from
+    /// node `i`.
     pub fn heal(&self, i: usize) {
         let ns = self.node(i);
         let _ = ns.exec("nft", &["delete", "table", "inet", FAULT_TABLE]);
         let _ = ns.exec("tc", &["qdisc", "del", "dev", NODE_INTERFACE, "root"]);
+        let relay = self
+            .relays
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&i);
+        if let Some(relay) = relay {
+            drop(relay);
+            let (port, relay_port) = relay_ports(i);
+            let _ = self.switch.ip(&["link", "del", &relay_port]);
+            let _ = self.switch.ip(&["link", "set", &port, "master", "br0"]);
+            let _ = set_offloads(ns, NODE_INTERFACE, true);
+        }
     }
 
-    /// Impairs everything node `i` sends: `loss_percent` random loss plus `delay`, with tc
-    /// netem. Kernels built without `sch_netem` get the loss alone, from nftables' random
-    /// number generator; the returned text says which was applied.
-    pub fn impair(&self, i: usize, loss_percent: u8, delay: Duration) -> anyhow::Result<String> {
+    /// Impairs everything node `i` sends: `loss_percent` random loss plus `delay`, like
+    /// `tc netem loss P% delay D`. On kernels built without `sch_netem` a user-space relay
+    /// ([`crate::relay`]) takes the node's port off the bridge and does the same, its drop
+    /// decisions drawn from `seed`. Returns what was applied.
+    pub fn impair(
+        &self,
+        i: usize,
+        loss_percent: u8,
+        delay: Duration,
+        seed: u64,
+    ) -> anyhow::Result<String> {
+        self.heal(i);
         let ns = self.node(i);
         let (loss, delay_ms) = (
             format!("{loss_percent}%"),
@@ -244,19 +271,65 @@ impl Topology {
             &delay_ms,
         ];
         match ns.exec("tc", &netem) {
-            Ok(()) => return Ok(format!("netem loss {loss} delay {delay_ms}")),
-            Err(e) if !format!("{e:#}").contains("qdisc kind is unknown") => return Err(e),
-            Err(_) => {}
+            Ok(()) => Ok(format!("netem loss {loss} delay {delay_ms}")),
+            Err(e) if !format!("{e:#}").contains("qdisc kind is unknown") => Err(e),
+            Err(_) => {
+                self.relay(i, loss_percent, delay, seed)?;
+                Ok(format!(
+                    "user-space netem loss {loss} delay {delay_ms} (this kernel has no sch_netem)"
+                ))
+            }
         }
-        let rules = format!(
-            "table inet {FAULT_TABLE} {{\n  chain output {{ type filter hook output priority 0; \
-             numgen random mod 100 < {loss_percent} drop; }}\n}}\n"
-        );
-        self.heal(i);
-        ns.exec_with_input("nft", &["-f", "-"], &rules)?;
-        Ok(format!(
-            "nftables loss {loss} (no delay: this kernel has no sch_netem)"
-        ))
+    }
+
+    /// What node `i`'s user-space relay measured so far, if one runs.
+    pub fn impairment_report(&self, i: usize) -> Option<String> {
+        let relays = self.relays.lock().unwrap_or_else(|e| e.into_inner());
+        relays.get(&i).map(Relay::report)
+    }
+
+    /// Puts a relay between node `i` and the bridge: `p{i}` leaves the bridge, a new pair
+    /// `r{i}`–`q{i}` joins it, and the relay copies frames between `p{i}` and `r{i}`. A raw
+    /// socket forwards whole frames, so segmentation and checksum offloads are turned off
+    /// where frames enter the relay: on the node's interface and on `q{i}`.
+    fn relay(&self, i: usize, loss_percent: u8, delay: Duration, seed: u64) -> anyhow::Result<()> {
+        let ns = self.node(i);
+        let sw = &self.switch;
+        let (port, relay_port) = relay_ports(i);
+        let bridge_side = format!("r{i}");
+        let mac = node_mac(ns)?;
+        set_offloads(ns, NODE_INTERFACE, false)?;
+        sw.ip(&["link", "set", &port, "nomaster"])?;
+        let wired = (|| -> anyhow::Result<Relay> {
+            sw.ip(&[
+                "link",
+                "add",
+                &relay_port,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &bridge_side,
+            ])?;
+            set_offloads(sw, &relay_port, false)?;
+            sw.ip(&["link", "set", &bridge_side, "up"])?;
+            let relay = Relay::start(sw, &port, &bridge_side, mac, loss_percent, delay, seed)?;
+            sw.ip(&["link", "set", &relay_port, "master", "br0", "up"])?;
+            Ok(relay)
+        })();
+        match wired {
+            Ok(relay) => {
+                let mut relays = self.relays.lock().unwrap_or_else(|e| e.into_inner());
+                relays.insert(i, relay);
+                Ok(())
+            }
+            Err(e) => {
+                let _ = sw.ip(&["link", "del", &relay_port]);
+                let _ = sw.ip(&["link", "set", &port, "master", "br0"]);
+                let _ = set_offloads(ns, NODE_INTERFACE, true);
+                Err(e.context(format!("user-space netem for node {i}")))
+            }
+        }
     }
 
     /// Leaves the namespaces in place when this value is dropped (`make lab-up`).
@@ -271,6 +344,30 @@ impl Drop for Topology {
             teardown(&self.tag);
         }
     }
+}
+
+/// Node `i`'s port on the bridge and the port its relay uses instead while impaired.
+fn relay_ports(i: usize) -> (String, String) {
+    (format!("p{i}"), format!("q{i}"))
+}
+
+/// The MAC address of the node's interface.
+fn node_mac(ns: &Netns) -> anyhow::Result<pnet_datalink::MacAddr> {
+    let brief = ns.ip_output(&["-br", "link", "show", "dev", NODE_INTERFACE])?;
+    brief
+        .split_whitespace()
+        .nth(2)
+        .and_then(|mac| mac.parse().ok())
+        .with_context(|| format!("no MAC address in {brief:?}"))
+}
+
+/// Turns checksum and segmentation offloads of `interface` in `ns` on or off (ethtool).
+fn set_offloads(ns: &Netns, interface: &str, on: bool) -> anyhow::Result<()> {
+    let state = if on { "on" } else { "off" };
+    ns.exec(
+        "ethtool",
+        &["-K", interface, "tx", state, "tso", state, "gso", state],
+    )
 }
 
 /// Deletes every namespace of the lab `tag` (and kills its processes): `make lab-down`.
