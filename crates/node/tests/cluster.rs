@@ -291,16 +291,29 @@ async fn a_node_joins_as_learner_catches_up_takes_over_and_leaves() {
     assert_served(&fourth, path, &sha).await;
     nodes.insert(4, fourth);
 
-    let table = cli(&[
-        "cluster",
-        "status",
-        "--node",
-        &format!("127.0.0.1:{}", ports[0]),
-    ]);
-    println!("{table}");
-    assert_eq!(table.lines().count(), 5, "header + four members:\n{table}");
-    assert_eq!(table.matches("Leader").count(), 1, "{table}");
-    assert_eq!(table.matches("Follower").count(), 3, "{table}");
+    // `join` returns once the leader committed the new membership; node 4 turns from Learner
+    // into Follower when that entry reaches it, which may be a heartbeat later.
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let table = cli(&[
+            "cluster",
+            "status",
+            "--node",
+            &format!("127.0.0.1:{}", ports[0]),
+        ]);
+        let shown = table.lines().count() == 5
+            && table.matches("Leader").count() == 1
+            && table.matches("Follower").count() == 3;
+        if shown {
+            println!("{table}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "expected header + four members, one Leader and three Followers:\n{table}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     // Planned handovers: to the newcomer, then to node 1 (asked through a follower, redirected).
     for to in ["4", "1"] {
@@ -309,6 +322,14 @@ async fn a_node_joins_as_learner_catches_up_takes_over_and_leaves() {
         let id: u64 = to.parse().unwrap();
         let s = status(&nodes[&id]).await.unwrap();
         assert_eq!(s["state"], "Leader", "node {to} after transfer: {s}");
+        // Every member follows it before the next request through node 1: a follower learns of
+        // a new leader only from its first heartbeat, and one that does not know it yet cannot
+        // redirect the CLI.
+        assert_eq!(
+            agreed_leader(&nodes).await,
+            id,
+            "after the transfer to {to}"
+        );
     }
 
     cli(&["cluster", "leave", "--via", &via, "--id", "4"]);

@@ -23,6 +23,11 @@ const PROMPTLY: Duration = Duration::from_secs(2);
 /// Longest the address may outlive its deadline (timer granularity, netlink, `ip monitor`,
 /// scheduling on a shared 2-core machine).
 const EXPIRY_SLACK: Duration = Duration::from_millis(30);
+/// The expiry test's first hold, and the second one that extends it.
+const FIRST_HOLD_MS: i64 = 1_000;
+const SECOND_HOLD_MS: i64 = 2_000;
+/// How long after the first deadline the expiry test checks that the VIP is still held.
+const PAST_FIRST: Duration = Duration::from_millis(100);
 
 fn config(address: &str) -> GuardConfig {
     let mut cfg = GuardConfig::new(address.parse().unwrap(), A_DEV);
@@ -80,19 +85,29 @@ fn the_deadline_removes_the_vip_promptly_and_holds_extend_it() {
     std::thread::sleep(Duration::from_millis(100));
     assert!(!lab.a_has(VIP4), "a past deadline added the VIP");
 
-    guard.hold_for_ms(300);
-    assert!(monitor
-        .wait(PROMPTLY, |l| is_vip(l) && !l.starts_with("Deleted"))
-        .is_some());
+    // The deadlines leave the test's own steps (each an `ip` process on a possibly loaded
+    // machine) hundreds of milliseconds: the second hold must come before the first deadline,
+    // and the check in between must fall after the first deadline and before the second.
+    let first_ns = guard.hold_for_ms(FIRST_HOLD_MS);
+    assert!(wait_for(PROMPTLY, || lab.a_has(VIP4)), "VIP not added");
     std::thread::sleep(Duration::from_millis(100));
-    let deadline_ns = guard.hold_for_ms(300);
+    let deadline_ns = guard.hold_for_ms(SECOND_HOLD_MS);
     let deadline = Instant::now() + Duration::from_nanos(deadline_ns - monotonic_now_ns());
+    assert!(
+        monotonic_now_ns() < first_ns,
+        "the second hold came after the first deadline (machine too slow to test the extension)"
+    );
     // Past the first deadline, within the second: still held.
-    std::thread::sleep(Duration::from_millis(250));
+    std::thread::sleep(
+        Duration::from_nanos(first_ns.saturating_sub(monotonic_now_ns())) + PAST_FIRST,
+    );
     assert!(lab.a_has(VIP4), "the second hold did not extend the first");
 
     let removed = monitor
-        .wait(PROMPTLY, |l| l.starts_with("Deleted") && is_vip(l))
+        .wait(
+            deadline.saturating_duration_since(Instant::now()) + PROMPTLY,
+            |l| l.starts_with("Deleted") && is_vip(l),
+        )
         .expect("VIP never removed");
     let late = removed.saturating_duration_since(deadline);
     let early = deadline.saturating_duration_since(removed);

@@ -4,7 +4,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -18,7 +18,8 @@ const CAPTURE_POLL: Duration = Duration::from_millis(20);
 /// Every ARP and ICMPv6 neighbour advertisement frame arriving on an interface.
 pub struct Capture {
     stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<Vec<Vec<u8>>>>,
+    frames: Arc<Mutex<Vec<Vec<u8>>>>,
+    thread: Option<JoinHandle<()>>,
 }
 
 impl Capture {
@@ -26,8 +27,9 @@ impl Capture {
     pub fn start(ns: &str, dev: &str) -> Capture {
         let (ns, dev) = (ns.to_string(), dev.to_string());
         let stop = Arc::new(AtomicBool::new(false));
+        let frames = Arc::new(Mutex::new(Vec::new()));
         let (ready_tx, ready_rx) = mpsc::channel();
-        let stopped = Arc::clone(&stop);
+        let (stopped, sink) = (Arc::clone(&stop), Arc::clone(&frames));
         let thread = std::thread::spawn(move || {
             enter_netns(&ns);
             let interface = pnet_datalink::interfaces()
@@ -43,28 +45,50 @@ impl Capture {
                 panic!("capture socket");
             };
             ready_tx.send(()).expect("ready");
-            let mut frames = Vec::new();
             while !stopped.load(Ordering::Relaxed) {
                 if let Ok(frame) = rx.next() {
                     if is_arp(frame) || is_na(frame) {
-                        frames.push(frame.to_vec());
+                        sink.lock().expect("frames").push(frame.to_vec());
                     }
                 }
             }
-            frames
         });
         ready_rx.recv().expect("capture thread started");
         Capture {
             stop,
+            frames,
             thread: Some(thread),
         }
+    }
+
+    /// The frames seen so far (capture goes on).
+    pub fn frames(&self) -> Vec<Vec<u8>> {
+        self.frames.lock().expect("frames").clone()
+    }
+
+    /// Waits until the frames seen so far satisfy `enough`, or `timeout` passes; then keeps
+    /// capturing for `linger` more (so frames beyond the expected ones are seen too), stops and
+    /// returns every frame.
+    pub fn stop_when(
+        self,
+        timeout: Duration,
+        linger: Duration,
+        enough: impl Fn(&[Vec<u8>]) -> bool,
+    ) -> Vec<Vec<u8>> {
+        let end = Instant::now() + timeout;
+        while !enough(&self.frames()) && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(linger);
+        self.stop()
     }
 
     /// Stops and returns the frames seen.
     pub fn stop(mut self) -> Vec<Vec<u8>> {
         self.stop.store(true, Ordering::Relaxed);
         let thread = self.thread.take().expect("capture thread");
-        thread.join().expect("capture thread panicked")
+        thread.join().expect("capture thread panicked");
+        std::mem::take(&mut *self.frames.lock().expect("frames"))
     }
 }
 
