@@ -9,6 +9,7 @@
 //!   with openraft ⇄ protobuf conversions in `wire` only.
 //! - [`admin`]: membership changes (join/leave) and leadership transfer over gRPC
 //!   (`proto/admin.proto`); [`transfer`] and [`election_pause`] implement the transfer.
+//! - [`prompt_election`]: a follower campaigns as soon as a silent leader's lease is over.
 //! - [`node`]: the facade the binary uses ([`Consensus`]).
 //! - [`error`]: [`ConsensusError`], with "not leader" as its own variant.
 
@@ -22,6 +23,7 @@ mod keys;
 pub mod log_store;
 pub mod network;
 pub mod node;
+pub mod prompt_election;
 pub mod reader;
 pub mod server;
 pub mod state_machine;

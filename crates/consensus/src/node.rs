@@ -14,6 +14,7 @@ use crate::election_pause::ElectionPause;
 use crate::error::ConsensusError;
 use crate::log_store::LogStore;
 use crate::network::{Network, MAX_MESSAGE};
+use crate::prompt_election;
 use crate::reader::IndexReader;
 use crate::server::RaftGrpc;
 use crate::state_machine::StateMachine;
@@ -132,6 +133,11 @@ impl Consensus {
             .map_err(|e| ConsensusError::Raft(e.to_string()))?;
         let pause = ElectionPause::new(raft.clone());
         hold_elections_on_rejoin(&raft, &pause, &cfg);
+        tokio::spawn(prompt_election::run(
+            raft.clone(),
+            pause.clone(),
+            cfg.node_id,
+        ));
         Ok(Self {
             pause,
             raft,
