@@ -88,11 +88,12 @@ pub fn acknowledged_served(
     violations
 }
 
-/// Invariant 3: no sample shows two holders.
+/// Invariant 3: no sample shows two holders (among samples whose reads were close enough in
+/// time to prove it: [`goproxy_lab::analysis::CONCLUSIVE_SPAN`]).
 pub fn single_holder(samples: &[HolderSample]) -> Vec<String> {
     samples
         .iter()
-        .filter(|s| s.count() > 1)
+        .filter(|s| s.count() > 1 && s.is_conclusive())
         .map(|s| {
             format!(
                 "{} holders at {} ms (mask {:03b})",
@@ -205,6 +206,7 @@ mod tests {
         let sample = |at, holders| HolderSample {
             at: Duration::from_millis(at),
             holders,
+            span: Duration::from_millis(1),
         };
         assert!(single_holder(&[sample(0, 0b001), sample(5, 0b000), sample(10, 0b100)]).is_empty());
         assert_eq!(

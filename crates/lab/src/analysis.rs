@@ -6,6 +6,13 @@ use std::time::Duration;
 
 pub use goproxy_availability::{failures, outage, percentile, recovered, ProbeRecord};
 
+/// A sample reads the nodes one after another. The old holder lets go at least the VIP lease
+/// margin (50 ms in the lab) before a new leader may be elected, so only a sample whose reads
+/// all fell within a shorter span can prove two holders; one that took longer (the sampler was
+/// descheduled between reads) could show a correct handover as two holders and is counted
+/// apart as inconclusive.
+pub const CONCLUSIVE_SPAN: Duration = Duration::from_millis(20);
+
 /// Which nodes held the VIP (on an interface that was up) at one instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HolderSample {
@@ -13,6 +20,8 @@ pub struct HolderSample {
     pub at: Duration,
     /// Bit `i` set: node `i + 1` held it.
     pub holders: u8,
+    /// From the first read of the sample to the end of the last.
+    pub span: Duration,
 }
 
 impl HolderSample {
@@ -30,11 +39,26 @@ impl HolderSample {
     pub fn holds(&self, i: usize) -> bool {
         self.holders & (1 << (i - 1)) != 0
     }
+
+    /// Whether the sample tells something: at most one holder, or reads close enough in time
+    /// ([`CONCLUSIVE_SPAN`]) that two holders really overlapped.
+    pub fn is_conclusive(&self) -> bool {
+        self.count() <= 1 || self.span <= CONCLUSIVE_SPAN
+    }
 }
 
 /// Samples at which more than one node held the VIP (the fencing invariant: none).
 pub fn double_holders(samples: &[HolderSample]) -> Vec<HolderSample> {
-    samples.iter().copied().filter(|s| s.count() > 1).collect()
+    samples
+        .iter()
+        .copied()
+        .filter(|s| s.count() > 1 && s.is_conclusive())
+        .collect()
+}
+
+/// Samples that showed two holders but whose reads were too far apart to prove it.
+pub fn inconclusive(samples: &[HolderSample]) -> usize {
+    samples.iter().filter(|s| !s.is_conclusive()).count()
 }
 
 /// How the VIP changed hands after a fault at `fault_at` on holder `old`.
@@ -59,7 +83,10 @@ impl Handover {
 
 /// The handover from `old` in `samples` after `fault_at`.
 pub fn handover(samples: &[HolderSample], old: usize, fault_at: Duration) -> Handover {
-    let after: Vec<&HolderSample> = samples.iter().filter(|s| s.at >= fault_at).collect();
+    let after: Vec<&HolderSample> = samples
+        .iter()
+        .filter(|s| s.at >= fault_at && s.is_conclusive())
+        .collect();
     let new_first_held = after
         .iter()
         .find_map(|s| (1..=8).find(|&i| i != old && s.holds(i)).map(|i| (s.at, i)));
@@ -87,6 +114,7 @@ mod tests {
         HolderSample {
             at: ms(at),
             holders,
+            span: ms(1),
         }
     }
 
@@ -96,6 +124,28 @@ mod tests {
         assert_eq!(double_holders(&samples), vec![sample(5, 0b011)]);
         assert_eq!(sample(10, 0b010).single(), Some(2));
         assert_eq!(sample(5, 0b011).single(), None);
+    }
+
+    #[test]
+    fn two_holders_seen_by_reads_far_apart_prove_nothing() {
+        let slow = HolderSample {
+            span: ms(60),
+            ..sample(5, 0b011)
+        };
+        let samples = [sample(0, 0b001), slow, sample(10, 0b010)];
+        assert!(double_holders(&samples).is_empty());
+        assert_eq!(inconclusive(&samples), 1);
+        assert!(handover(&samples, 1, ms(0)).released_before_claimed());
+        let quick = HolderSample {
+            span: CONCLUSIVE_SPAN,
+            ..sample(5, 0b011)
+        };
+        assert_eq!(double_holders(&[quick]), vec![quick]);
+        let slow_single = HolderSample {
+            span: ms(60),
+            ..sample(5, 0b010)
+        };
+        assert!(slow_single.is_conclusive());
     }
 
     #[test]

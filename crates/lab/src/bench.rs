@@ -99,7 +99,7 @@ pub fn series(
     for n in 1..=count {
         let round = rounds::round(lab, observers, PROBE_PATH, fault)?;
         println!(
-            "{model} | {} {n}/{count}: node {} -> node {}, outage {} ms (VIP claimed after {} ms), {} failed, {} two-holder samples, released first: {}",
+            "{model} | {} {n}/{count}: node {} -> node {}, outage {} ms (VIP claimed after {} ms), {} failed, {} two-holder samples ({} inconclusive), released first: {}",
             fault.label(),
             round.old,
             round.new,
@@ -107,6 +107,7 @@ pub fn series(
             round.claimed_after().map_or("-".into(), |d| d.as_millis().to_string()),
             round.failed,
             round.double_holders,
+            round.inconclusive,
             round.handover.released_before_claimed()
         );
         rounds.push(round);

@@ -66,9 +66,10 @@ impl HolderSampler {
                             holders |= 1 << i;
                         }
                     }
+                    let span = epoch.elapsed().saturating_sub(at);
                     sink.lock()
                         .expect("holder samples")
-                        .push(HolderSample { at, holders });
+                        .push(HolderSample { at, holders, span });
                 }
                 Ok(())
             })

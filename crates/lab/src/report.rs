@@ -150,6 +150,7 @@ mod tests {
             outage: Duration::from_millis(outage_ms),
             failed: 3,
             double_holders: doubles,
+            inconclusive: 0,
             handover: Handover {
                 old_last_held: Some(Duration::from_millis(10)),
                 new_first_held: Some((Duration::from_millis(20), 2)),

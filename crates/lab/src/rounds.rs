@@ -111,6 +111,8 @@ pub struct Round {
     pub failed: usize,
     /// Samples with more than one holder, from the fault until after the restore.
     pub double_holders: usize,
+    /// Samples whose reads were too far apart to tell ([`analysis::CONCLUSIVE_SPAN`]).
+    pub inconclusive: usize,
     /// How the VIP changed hands.
     pub handover: Handover,
     /// When the fault was injected.
@@ -203,6 +205,7 @@ pub fn round(
         outage,
         failed: analysis::failures(&observers.prober.since(fault_at)),
         double_holders: analysis::double_holders(&samples).len(),
+        inconclusive: analysis::inconclusive(&samples),
         handover: analysis::handover(&samples, old, fault_at),
         fault_at,
     })
