@@ -33,6 +33,27 @@ fn ok() -> admin::MembershipReply {
         ok: true,
         leader_raft_addr: String::new(),
         message: String::new(),
+        not_leader: false,
+    }
+}
+
+/// A refusal because this node does not lead; `leader` is whom to ask, when known.
+fn not_leader(leader: Option<PeerNode>) -> admin::MembershipReply {
+    admin::MembershipReply {
+        ok: false,
+        leader_raft_addr: leader.map(|n| n.raft_addr).unwrap_or_default(),
+        message: "not the leader".into(),
+        not_leader: true,
+    }
+}
+
+/// A refusal for any other reason.
+fn refused(message: String) -> admin::MembershipReply {
+    admin::MembershipReply {
+        ok: false,
+        leader_raft_addr: String::new(),
+        message,
+        not_leader: false,
     }
 }
 
@@ -45,17 +66,9 @@ fn reply<T>(result: Result<T, WriteError>) -> Result<Response<admin::MembershipR
     let reply = match result {
         Ok(_) => ok(),
         Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
-            admin::MembershipReply {
-                ok: false,
-                leader_raft_addr: forward.leader_node.map(|n| n.raft_addr).unwrap_or_default(),
-                message: "not the leader".into(),
-            }
+            not_leader(forward.leader_node)
         }
-        Err(e) => admin::MembershipReply {
-            ok: false,
-            leader_raft_addr: String::new(),
-            message: e.to_string(),
-        },
+        Err(e) => refused(e.to_string()),
     };
     Ok(Response::new(reply))
 }
@@ -102,16 +115,8 @@ impl AdminService for AdminGrpc {
         let outcome = transfer_leadership(&self.raft, &self.pause, self.me, target).await;
         let reply = match outcome {
             Ok(()) => ok(),
-            Err(TransferError::NotLeader { leader }) => admin::MembershipReply {
-                ok: false,
-                leader_raft_addr: leader.map(|n| n.raft_addr).unwrap_or_default(),
-                message: "not the leader".into(),
-            },
-            Err(e) => admin::MembershipReply {
-                ok: false,
-                leader_raft_addr: String::new(),
-                message: e.to_string(),
-            },
+            Err(TransferError::NotLeader { leader }) => not_leader(leader),
+            Err(e) => refused(e.to_string()),
         };
         Ok(Response::new(reply))
     }

@@ -12,6 +12,10 @@ use crate::drill_check::MemberView;
 const MAX_REDIRECTS: usize = 3;
 /// Bound on any admin request.
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a change waits for a node to learn who leads (an election is under way).
+const LEADER_UNKNOWN_WAIT: Duration = Duration::from_secs(5);
+/// How often it asks again meanwhile.
+const LEADER_UNKNOWN_RETRY: Duration = Duration::from_millis(200);
 
 /// Prints every member's view of the cluster, starting from the node at `http`.
 pub async fn status(http: &str) -> anyhow::Result<()> {
@@ -128,10 +132,14 @@ pub enum Change {
     },
 }
 
-/// Sends `change` to the node at `via` (a Raft address), following leader redirects.
+/// Sends `change` to the node at `via` (a Raft address), following leader redirects. A node
+/// that does not know the leader yet (an election is under way) is asked again every
+/// [`LEADER_UNKNOWN_RETRY`], for at most [`LEADER_UNKNOWN_WAIT`].
 pub async fn change(via: &str, change: Change) -> anyhow::Result<()> {
     let mut target = via.to_string();
-    for _ in 0..MAX_REDIRECTS {
+    let mut redirects = 0;
+    let unknown_until = tokio::time::Instant::now() + LEADER_UNKNOWN_WAIT;
+    while redirects < MAX_REDIRECTS {
         let mut client = AdminServiceClient::connect(format!("http://{target}"))
             .await
             .with_context(|| format!("connecting to {target}"))?;
@@ -164,10 +172,18 @@ pub async fn change(via: &str, change: Change) -> anyhow::Result<()> {
         if reply.ok {
             return Ok(());
         }
+        if reply.not_leader
+            && reply.leader_raft_addr.is_empty()
+            && tokio::time::Instant::now() < unknown_until
+        {
+            tokio::time::sleep(LEADER_UNKNOWN_RETRY).await;
+            continue;
+        }
         if reply.leader_raft_addr.is_empty() {
             bail!("refused by {target}: {}", reply.message);
         }
         target = reply.leader_raft_addr;
+        redirects += 1;
     }
     bail!("no leader accepted the change after {MAX_REDIRECTS} redirects")
 }
