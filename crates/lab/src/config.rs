@@ -34,7 +34,7 @@ impl RaftTiming {
 
     /// The fast profile for nodes on one L2 segment (the VIP needs one anyway): 15 ms
     /// heartbeats, 65–130 ms elections. A failover takes the leader lease (130 ms) plus a
-    /// randomized election timeout: about 250 ms.
+    /// short random stagger: about 170 ms.
     pub const FAST: RaftTiming = RaftTiming {
         heartbeat: Duration::from_millis(15),
         election_min: Duration::from_millis(65),

@@ -10,8 +10,9 @@ use goproxy_protocol::index::{ArtifactKey, ArtifactKind, BlobRef, IndexEntry};
 use tokio::net::TcpListener;
 
 pub const SETTLE: Duration = Duration::from_secs(10);
-/// Failover bound: leader lease (election max, 300 ms) plus one randomized election
-/// timeout is ~0.45–0.6 s; the bound leaves room for a loaded CI machine.
+/// Failover bound: the leader lease (election max, 300 ms) plus a stagger of up to 50 ms, or a
+/// randomized election timeout more after a split vote; the bound leaves room for a loaded
+/// CI machine.
 pub const FAILOVER_BOUND: Duration = Duration::from_secs(5);
 
 pub fn entry(module: &str, version: &str, sha_byte: char) -> IndexEntry {
