@@ -37,7 +37,7 @@ pub enum Fault {
     /// Only the leader's packets to the followers are dropped; it still hears them.
     AsymmetricLeader,
     /// One node loses 20% of everything it sends, and delays it by 50 ms (tc netem; kernels
-    /// without netem get the loss alone, from nftables).
+    /// without netem get a user-space relay that does the same).
     LossyNode,
     /// Every node killed at once (SIGKILL), then all started again.
     FullRestart,
@@ -46,6 +46,8 @@ pub enum Fault {
     RollingRestart,
     /// One follower's data filesystem filled up for the hold, then freed.
     DiskFull,
+    /// The leader's data filesystem filled up for the hold, then freed.
+    DiskFullLeader,
     /// The upstream refuses connections during fills.
     UpstreamOutage,
     /// A follower stopped, removed from the group, its data wiped, started empty and joined
@@ -67,6 +69,7 @@ pub const ALL: &[Fault] = &[
     Fault::FullRestart,
     Fault::RollingRestart,
     Fault::DiskFull,
+    Fault::DiskFullLeader,
     Fault::UpstreamOutage,
     Fault::WipeRejoin,
     Fault::Drill,
@@ -86,6 +89,7 @@ impl Fault {
             Fault::FullRestart => "full-restart".into(),
             Fault::RollingRestart => "rolling-restart".into(),
             Fault::DiskFull => "disk-full-follower".into(),
+            Fault::DiskFullLeader => "disk-full-leader".into(),
             Fault::UpstreamOutage => "upstream-outage".into(),
             Fault::WipeRejoin => "wipe-rejoin".into(),
             Fault::Drill => "drill".into(),
@@ -193,8 +197,12 @@ impl Fault {
                 }
                 Ok(format!("restarted nodes {order:?} one by one"))
             }
-            Fault::DiskFull => {
-                let victim = follower(lab, rng)?;
+            Fault::DiskFull | Fault::DiskFullLeader => {
+                let victim = if *self == Fault::DiskFull {
+                    follower(lab, rng)?
+                } else {
+                    leader(lab)?
+                };
                 let ballast = lab.data_dir(victim).with_file_name("ballast");
                 let written = fill(&ballast)?;
                 std::thread::sleep(hold);

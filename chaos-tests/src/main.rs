@@ -28,7 +28,7 @@ struct Cli {
     seed: Option<u64>,
     /// Scenarios to run, comma-separated (default: all). Names: kill-9-leader-xN,
     /// kill-9-follower, power-loss-leader, sigstop-leader, isolate-leader, asymmetric-leader,
-    /// lossy-node, full-restart, rolling-restart, disk-full-follower,
+    /// lossy-node, full-restart, rolling-restart, disk-full-follower, disk-full-leader,
     /// upstream-outage, wipe-rejoin, drill.
     #[arg(long, value_delimiter = ',', value_parser = parse_fault)]
     scenarios: Vec<Fault>,

@@ -330,11 +330,9 @@ impl Mounts {
 }
 
 impl Drop for Mounts {
-    /// Keeps each node's log beside its filesystem (`cluster-n1.log`) for the post-mortem,
-    /// then unmounts.
+    /// Unmounts (each node's log, `cluster-n1.log`, lives beside its filesystem and stays).
     fn drop(&mut self) {
         for dir in &self.0 {
-            let _ = std::fs::copy(dir.join("node.log"), dir.with_extension("log"));
             let _ = netns::run("umount", &["-l", &dir.to_string_lossy()]);
         }
     }

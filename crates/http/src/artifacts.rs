@@ -190,7 +190,9 @@ fn storage(e: goproxy_store::StoreError) -> ApiError {
 /// Maps a failed fill (other than "not found") to an answer.
 pub(crate) fn fill_error(e: FillError) -> ApiError {
     match e {
-        FillError::Storage(_) | FillError::Panicked => ApiError::Internal(e.to_string()),
+        FillError::Storage(_) | FillError::DiskFull(_) | FillError::Panicked => {
+            ApiError::Internal(e.to_string())
+        }
         FillError::Upstream(UpstreamError::NotFound { message }) => ApiError::NotFound {
             reason: format!("not found: {message}"),
             max_age: std::time::Duration::ZERO,

@@ -40,6 +40,9 @@ pub enum FillError {
     /// Local storage failed.
     #[error("storage error: {0}")]
     Storage(String),
+    /// This node's disk is full: it cannot take fills until space is freed.
+    #[error("this node's disk is full: {0}")]
+    DiskFull(String),
     /// The index did not accept the entry.
     #[error(transparent)]
     Index(#[from] IndexError),
@@ -60,6 +63,7 @@ impl From<goproxy_store::StoreError> for FillError {
             goproxy_store::StoreError::TooLarge { limit } => {
                 FillError::Upstream(UpstreamError::TooLarge { limit })
             }
+            full if full.is_disk_full() => FillError::DiskFull(full.to_string()),
             other => FillError::Storage(other.to_string()),
         }
     }
@@ -119,6 +123,10 @@ impl Filler {
                         .await
                         .unwrap_or(Err(FillError::TimedOut));
                     this.inner.metrics.fill(kind, outcome_label(&result));
+                    if let Err(FillError::DiskFull(reason)) = &result {
+                        let (index, reason) = (this.inner.index.clone(), reason.clone());
+                        tokio::spawn(async move { index.cannot_fill(&reason).await });
+                    }
                     result
                 }
             };
@@ -321,6 +329,7 @@ fn outcome_label(result: &Result<IndexEntry, FillError>) -> &'static str {
         Err(FillError::Invalid { .. }) => "invalid",
         Err(FillError::TimedOut) => "timeout",
         Err(FillError::Backlog(_)) => "backlog_full",
+        Err(FillError::DiskFull(_)) => "disk_full",
         Err(_) => "error",
     }
 }

@@ -157,7 +157,9 @@ impl Lab {
             &format!("node {i}"),
             &ns,
             &config,
-            &dir.join("node.log"),
+            // Beside the node's directory, not in it: a full data filesystem (the chaos
+            // suite mounts one there) must not swallow the log that explains what happened.
+            &dir.with_extension("log"),
         )?;
         self.nodes[i - 1].main = Some(main);
         if let Model::Keepalived(vrrp) = self.model {

@@ -12,12 +12,18 @@ use goproxy_protocol::index::{ArtifactKey, IndexEntry};
 /// (openraft 0.9 keeps a leader that lost its majority waiting indefinitely).
 const COMMIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// How often a leader whose disk is full hands leadership over (a cluster whose disks are all
+/// full must not pass it around without pause).
+const DISK_FULL_HANDOVER_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The replicated index as the front end sees it.
 pub struct RaftIndex {
     consensus: Consensus,
     /// Latched once this node has a leader and has applied its own log: readiness then
     /// does not flicker while writes stream in.
     caught_up: AtomicBool,
+    /// When this node last handed leadership over because its disk was full.
+    last_disk_full_handover: std::sync::Mutex<Option<tokio::time::Instant>>,
 }
 
 impl RaftIndex {
@@ -26,7 +32,22 @@ impl RaftIndex {
         Self {
             consensus,
             caught_up: AtomicBool::new(false),
+            last_disk_full_handover: std::sync::Mutex::new(None),
         }
+    }
+
+    /// Whether a disk-full handover may start now (at most one per interval); records it.
+    fn handover_due(&self) -> bool {
+        let mut last = self
+            .last_disk_full_handover
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let now = tokio::time::Instant::now();
+        if last.is_some_and(|at| now < at + DISK_FULL_HANDOVER_INTERVAL) {
+            return false;
+        }
+        *last = Some(now);
+        true
     }
 }
 
@@ -84,6 +105,21 @@ impl CacheIndex for RaftIndex {
             Some((id, _)) if id == self.consensus.node_id() => Leadership::Unknown,
             Some((_, node)) => Leadership::Remote(node.http_addr),
             None => Leadership::Unknown,
+        }
+    }
+
+    async fn cannot_fill(&self, reason: &str) {
+        if !self.consensus.is_leader() || !self.handover_due() {
+            return;
+        }
+        tracing::warn!(
+            reason,
+            "disk full: handing leadership (and fills) to another voter"
+        );
+        match self.consensus.step_down().await {
+            Ok(Some(new)) => tracing::warn!(new_leader = new, "disk full: leadership handed over"),
+            Ok(None) => tracing::warn!("disk full: no other voter to hand leadership to"),
+            Err(e) => tracing::warn!(error = %e, "disk full: leadership handover failed"),
         }
     }
 

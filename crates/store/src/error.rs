@@ -33,10 +33,45 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// Whether the filesystem under the store is out of space or quota: nothing new can be
+    /// stored here until space is freed.
+    pub fn is_disk_full(&self) -> bool {
+        use std::io::ErrorKind;
+        matches!(self, StoreError::Io { source, .. }
+            if matches!(source.kind(), ErrorKind::StorageFull | ErrorKind::QuotaExceeded))
+    }
+}
+
 /// Attaches a path to an I/O error.
 pub(crate) fn io_at(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     move |source| StoreError::Io {
         path: path.to_path_buf(),
         source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn io(kind: std::io::ErrorKind) -> StoreError {
+        StoreError::Io {
+            path: PathBuf::from("blobs/tmp"),
+            source: std::io::Error::from(kind),
+        }
+    }
+
+    #[test]
+    fn only_out_of_space_and_quota_count_as_a_full_disk() {
+        assert!(io(std::io::ErrorKind::StorageFull).is_disk_full());
+        assert!(io(std::io::ErrorKind::QuotaExceeded).is_disk_full());
+        assert!(StoreError::Io {
+            path: PathBuf::from("x"),
+            source: std::io::Error::from_raw_os_error(28), // ENOSPC
+        }
+        .is_disk_full());
+        assert!(!io(std::io::ErrorKind::PermissionDenied).is_disk_full());
+        assert!(!StoreError::TooLarge { limit: 1 }.is_disk_full());
     }
 }
