@@ -197,12 +197,8 @@ impl Fault {
                 }
                 Ok(format!("restarted nodes {order:?} one by one"))
             }
-            Fault::DiskFull | Fault::DiskFullLeader => {
-                let victim = if *self == Fault::DiskFull {
-                    follower(lab, rng)?
-                } else {
-                    leader(lab)?
-                };
+            Fault::DiskFull => {
+                let victim = follower(lab, rng)?;
                 let ballast = lab.data_dir(victim).with_file_name("ballast");
                 let written = fill(&ballast)?;
                 std::thread::sleep(hold);
@@ -210,6 +206,24 @@ impl Fault {
                 Ok(format!(
                     "filled node {victim}'s filesystem ({} MiB of ballast)",
                     written >> 20
+                ))
+            }
+            Fault::DiskFullLeader => {
+                let victim = leader(lab)?;
+                let ballast = lab.data_dir(victim).with_file_name("ballast");
+                let written = fill(&ballast)?;
+                let filled = Instant::now();
+                // The workload's next fill fails on the full disk; the leader must hand over.
+                let moved = wait_new_leader(lab, victim);
+                let took = filled.elapsed();
+                std::thread::sleep(hold.saturating_sub(took));
+                std::fs::remove_file(&ballast)?;
+                let next = moved.context("the leader kept leading on a full disk")?;
+                Ok(format!(
+                    "filled leader {victim}'s filesystem ({} MiB of ballast); node {next} led \
+                     {} ms later",
+                    written >> 20,
+                    took.as_millis()
                 ))
             }
             Fault::UpstreamOutage => {

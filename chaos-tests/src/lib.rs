@@ -18,10 +18,15 @@ pub mod workload;
 
 use faults::Fault;
 
-/// The subset `make test` runs: a leader crash, a leader cut off from its peers while the
-/// client still reaches it, and a node wiped and joined again.
+/// The subset `make test` runs: a leader crash, the leader's disk full (early, while the
+/// workload still has fills to do: a full leader notices on a fill), a leader cut off from its
+/// peers while the client still reaches it, a follower's disk full, a node wiped and joined
+/// again, and a drill.
 pub const SMOKE: &[Fault] = &[
     Fault::KillLeader(1),
+    Fault::DiskFullLeader,
     Fault::IsolateLeader,
+    Fault::DiskFull,
     Fault::WipeRejoin,
+    Fault::Drill,
 ];

@@ -1,6 +1,7 @@
-//! The chaos smoke subset, as `make test` runs it: five scenarios (leader crash, leader cut off
-//! from its peers, a follower's disk full, a node wiped and joined again, a `goproxy-ha drill`
-//! through the VIP) with the workload running; every invariant must hold in each. The seed is printed; `make chaos` runs every scenario.
+//! The chaos smoke subset, as `make test` runs it: six scenarios (leader crash, the leader's
+//! disk full, leader cut off from its peers, a follower's disk full, a node wiped and joined
+//! again, a `goproxy-ha drill` through the VIP) with the workload running; every invariant
+//! must hold in each. The seed is printed; `make chaos` runs every scenario.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -32,7 +33,7 @@ fn every_invariant_holds_in_the_smoke_scenarios() {
         dir: dir.path().join("chaos"),
         corpus,
         seed,
-        modules: 10,
+        modules: 20,
         versions: 10,
         timing: RaftTiming::DEFAULT,
         workers: 3,
