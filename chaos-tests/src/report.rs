@@ -5,6 +5,15 @@ use std::fmt::Write;
 
 use crate::suite::Outcome;
 
+/// Invariant 3's cell: `ok(N?)` when N samples could not tell (reads too far apart).
+fn one_holder_verdict(o: &Outcome) -> String {
+    match (o.two_holders.is_empty(), o.inconclusive_samples) {
+        (true, 0) => "ok".into(),
+        (true, n) => format!("ok({n}?)"),
+        (false, _) => verdict(&o.two_holders),
+    }
+}
+
 fn verdict(violations: &[String]) -> String {
     if violations.is_empty() {
         "ok".into()
@@ -61,7 +70,7 @@ pub fn render(seed: u64, outcomes: &[Outcome]) -> String {
             converge,
             verdict(&o.lost),
             verdict(&o.conflicting),
-            verdict(&o.two_holders),
+            one_holder_verdict(o),
             go,
             note
         );
@@ -115,6 +124,7 @@ mod tests {
             lost,
             conflicting: Vec::new(),
             two_holders: Vec::new(),
+            inconclusive_samples: 0,
             go_build: None,
         }
     }
@@ -150,5 +160,15 @@ mod tests {
             text.contains("acknowledged artifact not served: /a via node 2: 404"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn inconclusive_holder_samples_are_shown_beside_invariant_three() {
+        let mut o = outcome("isolate-leader", vec![]);
+        assert_eq!(one_holder_verdict(&o), "ok");
+        o.inconclusive_samples = 2;
+        assert_eq!(one_holder_verdict(&o), "ok(2?)");
+        o.two_holders = vec!["2 holders at 5 ms (mask 011)".into()];
+        assert_eq!(one_holder_verdict(&o), "FAIL(1)");
     }
 }

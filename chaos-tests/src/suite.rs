@@ -89,6 +89,9 @@ pub struct Outcome {
     pub conflicting: Vec<String>,
     /// Invariant 3 violations.
     pub two_holders: Vec<String>,
+    /// Samples that showed two holders but read the nodes too far apart in time to prove it
+    /// (`goproxy_lab::analysis::CONCLUSIVE_SPAN`): reported beside invariant 3, not hidden.
+    pub inconclusive_samples: usize,
     /// The `go` build through the VIP after heal, if run.
     pub go_build: Option<Result<Duration, String>>,
 }
@@ -240,7 +243,9 @@ impl Suite {
         let checks = verify::read_back(&self.lab, &acked)?;
         let lost = invariants::acknowledged_served(&acked, &checks);
         let conflicting = invariants::one_content_per_path(&self.reads);
-        let two_holders = invariants::single_holder(&self.sampler.since(start));
+        let samples = self.sampler.since(start);
+        let two_holders = invariants::single_holder(&samples);
+        let inconclusive_samples = goproxy_lab::analysis::inconclusive(&samples);
         Ok(Outcome {
             name,
             note,
@@ -252,6 +257,7 @@ impl Suite {
             lost,
             conflicting,
             two_holders,
+            inconclusive_samples,
             go_build,
         })
     }

@@ -9,6 +9,7 @@
 //!   with openraft ⇄ protobuf conversions in `wire` only.
 //! - [`admin`]: membership changes (join/leave) and leadership transfer over gRPC
 //!   (`proto/admin.proto`); [`transfer`] and [`election_pause`] implement the transfer.
+//! - [`foreign_lease`]: when this member last acknowledged another leader (VIP fencing).
 //! - [`prompt_election`]: a follower campaigns as soon as a silent leader's lease is over.
 //! - [`node`]: the facade the binary uses ([`Consensus`]).
 //! - [`error`]: [`ConsensusError`], with "not leader" as its own variant.
@@ -19,6 +20,7 @@
 pub mod admin;
 pub mod election_pause;
 pub mod error;
+pub mod foreign_lease;
 mod keys;
 pub mod log_store;
 pub mod network;

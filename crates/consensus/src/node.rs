@@ -12,6 +12,7 @@ use crate::types::PeerNode;
 
 use crate::election_pause::ElectionPause;
 use crate::error::ConsensusError;
+use crate::foreign_lease::ForeignLease;
 use crate::log_store::LogStore;
 use crate::network::{Network, MAX_MESSAGE};
 use crate::prompt_election;
@@ -67,6 +68,8 @@ pub struct Consensus {
     state_db: sled::Db,
     /// Election pauses requested by a transferring leader (or by this node transferring).
     pause: ElectionPause,
+    /// When this member last acknowledged another leader (bounds that leader's VIP lease).
+    foreign: ForeignLease,
 }
 
 /// How often [`Consensus::stopped`] checks that the Raft core still answers.
@@ -140,6 +143,7 @@ impl Consensus {
         ));
         Ok(Self {
             pause,
+            foreign: ForeignLease::default(),
             raft,
             reader,
             node_id: cfg.node_id,
@@ -283,13 +287,25 @@ impl Consensus {
 
     /// The gRPC service to mount on this node's Raft listener.
     pub fn grpc_routes(&self) -> tonic::service::Routes {
-        let service = RaftServiceServer::new(RaftGrpc::new(self.raft.clone()))
-            .max_decoding_message_size(MAX_MESSAGE)
-            .max_encoding_message_size(MAX_MESSAGE);
+        let service = RaftServiceServer::new(RaftGrpc::new(
+            self.raft.clone(),
+            self.node_id,
+            self.foreign.clone(),
+        ))
+        .max_decoding_message_size(MAX_MESSAGE)
+        .max_encoding_message_size(MAX_MESSAGE);
         let admin = crate::wire::admin::admin_service_server::AdminServiceServer::new(
             crate::admin::AdminGrpc::new(self.raft.clone(), self.pause.clone(), self.node_id),
         );
         tonic::service::Routes::new(service).add_service(admin)
+    }
+
+    /// Until when another leader's VIP lease may still run: `election_timeout_max` after this
+    /// member last acknowledged another leader ([`crate::foreign_lease`]). A new leader does
+    /// not claim the VIP before then.
+    pub fn others_lease_until(&self) -> Option<std::time::Instant> {
+        let lease = Duration::from_millis(self.raft.config().election_timeout_max);
+        self.foreign.until(lease)
     }
 
     /// Stops the Raft member.

@@ -8,10 +8,18 @@
 //!
 //! This task watches when this follower's vote was last refreshed by the leader. Once the lease
 //! has run out plus a short random stagger (so that two followers rarely campaign in the same
-//! instant), with nothing heard, it triggers one election. Safety stays openraft's: every voter
-//! still refuses while its own lease runs, and a stagger collision is an ordinary split vote
-//! that openraft's timer settles. One early campaign per silence; learners, leaders,
-//! candidates and paused members ([`ElectionPause`]: transfers, the rejoin hold) are left alone.
+//! instant), with nothing heard, it triggers one election. Every follower still refuses its
+//! vote while its own lease runs (openraft checks that atomically), and a stagger collision is
+//! an ordinary split vote that openraft's timer settles. The check here and the election are
+//! not atomic: a heartbeat may be acknowledged in between. That costs one needless election at
+//! worst, and cannot put the VIP on two nodes: a new leader waits out the lease of any leader
+//! it acknowledged before claiming it ([`crate::foreign_lease`]). One early campaign per
+//! silence; learners, leaders, candidates and paused members ([`ElectionPause`]: transfers,
+//! the rejoin hold) are left alone.
+//!
+//! openraft 0.9's *leader* does not refuse votes by lease (its vote time is set when it is
+//! elected), so a follower that only lost the leader's heartbeats can still unseat a leader
+//! the other voters hear; campaigning earlier makes that sooner, not possible.
 
 use std::time::Duration;
 

@@ -298,9 +298,9 @@ impl Topology {
         let (port, relay_port) = relay_ports(i);
         let bridge_side = format!("r{i}");
         let mac = node_mac(ns)?;
-        set_offloads(ns, NODE_INTERFACE, false)?;
-        sw.ip(&["link", "set", &port, "nomaster"])?;
         let wired = (|| -> anyhow::Result<Relay> {
+            set_offloads(ns, NODE_INTERFACE, false)?;
+            sw.ip(&["link", "set", &port, "nomaster"])?;
             sw.ip(&[
                 "link",
                 "add",

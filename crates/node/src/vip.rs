@@ -147,7 +147,12 @@ async fn run(
             holding.send_replace(false);
             continue;
         };
-        let want = entitled.filter(|deadline| *deadline > now);
+        // A new leader waits out any lease a leader it acknowledged may still hold
+        // (`goproxy_consensus::foreign_lease`); after a normal failover that is already past.
+        let others_lease = consensus.others_lease_until().filter(|until| *until > now);
+        let want = entitled
+            .filter(|deadline| *deadline > now)
+            .filter(|_| others_lease.is_none());
         let command = match (want, sent) {
             (Some(deadline), last) if last != Some(deadline) => Some(GuardCommand::Hold {
                 until_mono_ns: instant_to_mono_ns(deadline),
