@@ -18,6 +18,9 @@ use rand::Rng;
 
 /// Bound on waiting for a leader between steps of a fault.
 const LEADER_BOUND: Duration = Duration::from_secs(30);
+/// What a leader logs when a fill failed on its full disk and it starts handing leadership
+/// over. (It may not live to log the end: persisting the new leader's vote needs disk too.)
+const HANDING_OVER: &str = "disk full: handing leadership";
 /// What the drill probes through the VIP (cached by the suite's own probe).
 const DRILL_PROBE: &str = "/github.com/gin-gonic/gin/@v/v1.8.1.info";
 
@@ -210,15 +213,23 @@ impl Fault {
             }
             Fault::DiskFullLeader => {
                 let victim = leader(lab)?;
+                let handovers = |lab: &Lab| lab.node_log(victim).matches(HANDING_OVER).count();
+                let before = handovers(lab);
                 let ballast = lab.data_dir(victim).with_file_name("ballast");
                 let written = fill(&ballast)?;
                 let filled = Instant::now();
-                // The workload's next fill fails on the full disk; the leader must hand over.
+                // The workload's next fill fails on the full disk; the leader must hand over
+                // (not merely die of ENOSPC, which would move leadership too).
                 let moved = wait_new_leader(lab, victim);
                 let took = filled.elapsed();
+                let handing_over = handovers(lab) > before;
                 std::thread::sleep(hold.saturating_sub(took));
                 std::fs::remove_file(&ballast)?;
                 let next = moved.context("the leader kept leading on a full disk")?;
+                anyhow::ensure!(
+                    handing_over,
+                    "node {next} took over, but node {victim} never logged {HANDING_OVER:?}"
+                );
                 Ok(format!(
                     "filled leader {victim}'s filesystem ({} MiB of ballast); node {next} led \
                      {} ms later",

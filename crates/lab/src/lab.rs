@@ -349,6 +349,11 @@ impl Lab {
         }
     }
 
+    /// Everything node `i` has logged in this lab, across its restarts.
+    pub fn node_log(&self, i: usize) -> String {
+        std::fs::read_to_string(self.node_dir(i).with_extension("log")).unwrap_or_default()
+    }
+
     /// The last lines of every node's log.
     pub fn log_tails(&self) -> String {
         let mut out = String::new();
