@@ -202,10 +202,7 @@ impl Fault {
             }
             Fault::DiskFull => {
                 let victim = follower(lab, rng)?;
-                let ballast = lab.data_dir(victim).with_file_name("ballast");
-                let written = fill(&ballast)?;
-                std::thread::sleep(hold);
-                std::fs::remove_file(&ballast)?;
+                let (written, ()) = with_full_disk(lab, victim, |_| std::thread::sleep(hold))?;
                 Ok(format!(
                     "filled node {victim}'s filesystem ({} MiB of ballast)",
                     written >> 20
@@ -215,16 +212,16 @@ impl Fault {
                 let victim = leader(lab)?;
                 let handovers = |lab: &Lab| lab.node_log(victim).matches(HANDING_OVER).count();
                 let before = handovers(lab);
-                let ballast = lab.data_dir(victim).with_file_name("ballast");
-                let written = fill(&ballast)?;
-                let filled = Instant::now();
-                // The workload's next fill fails on the full disk; the leader must hand over
-                // (not merely die of ENOSPC, which would move leadership too).
-                let moved = wait_new_leader(lab, victim);
-                let took = filled.elapsed();
-                let handing_over = handovers(lab) > before;
-                std::thread::sleep(hold.saturating_sub(took));
-                std::fs::remove_file(&ballast)?;
+                let (written, (moved, took, handing_over)) = with_full_disk(lab, victim, |lab| {
+                    let filled = Instant::now();
+                    // The workload's next fill fails on the full disk; the leader must hand
+                    // over (not merely die of ENOSPC, which would move leadership too).
+                    let moved = wait_new_leader(lab, victim);
+                    let took = filled.elapsed();
+                    let handing_over = handovers(lab) > before;
+                    std::thread::sleep(hold.saturating_sub(took));
+                    (moved, took, handing_over)
+                })?;
                 let next = moved.context("the leader kept leading on a full disk")?;
                 anyhow::ensure!(
                     handing_over,
@@ -329,6 +326,22 @@ fn wait_new_leader(lab: &Lab, old: usize) -> anyhow::Result<usize> {
 
 fn wait_healthy(lab: &Lab) -> anyhow::Result<usize> {
     lab.wait("a healthy cluster", LEADER_BOUND * 2, Lab::healthy_leader)
+}
+
+/// Fills node `victim`'s data filesystem with ballast, runs `while_full`, and frees the space
+/// again (also when filling fails). Returns the ballast size and what `while_full` returned.
+fn with_full_disk<T>(
+    lab: &Lab,
+    victim: usize,
+    while_full: impl FnOnce(&Lab) -> T,
+) -> anyhow::Result<(u64, T)> {
+    let ballast = lab.data_dir(victim).with_file_name("ballast");
+    let filled = fill(&ballast);
+    let result = filled.map(|written| (written, while_full(lab)));
+    let freed = std::fs::remove_file(&ballast).context("removing the ballast");
+    let result = result?;
+    freed?;
+    Ok(result)
 }
 
 /// Writes zeros to `path` until the filesystem is full; returns the bytes written.
