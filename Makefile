@@ -7,14 +7,16 @@ RAFT_LISTEN ?= 127.0.0.1:7080
 DATA_DIR ?= ./data
 UPSTREAM ?= https://proxy.golang.org
 CARGO ?= cargo
+# Where cargo puts binaries: honours CARGO_TARGET_DIR like cargo does.
+TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: run build test lint unit compose-smoke image bench fuzz clean deps-build deps-test deps-bench \
+.PHONY: run build test lint unit compose-smoke compose-certs image bench fuzz clean deps-build deps-test deps-bench \
 	lab-up lab-down failover-bench chaos deps-lab
 
 ## run: build and start one node on embedded storage (http://$(LISTEN), data in $(DATA_DIR))
 run: deps-build
 	$(CARGO) build --release --locked -p goproxy-ha
-	./target/release/goproxy-ha serve --listen $(LISTEN) --raft-listen $(RAFT_LISTEN) \
+	$(TARGET_DIR)/release/goproxy-ha serve --listen $(LISTEN) --raft-listen $(RAFT_LISTEN) \
 		--data-dir $(DATA_DIR) --upstream $(UPSTREAM)
 
 build: deps-build
@@ -34,22 +36,29 @@ unit:
 ## compose-smoke: three containers from an offline image; fetch via the VIP, kill the holder, fetch again
 compose-smoke:
 	$(CARGO) build --locked -p goproxy-ha
-	cluster/compose-smoke.sh target/debug/goproxy-ha
+	cluster/compose-smoke.sh $(TARGET_DIR)/debug/goproxy-ha
+
+## compose-certs: the compose cluster's CA and node/admin certificates in cluster/compose/tls
+compose-certs:
+	$(CARGO) build --release --locked -p goproxy-ha
+	$(TARGET_DIR)/release/goproxy-ha certs init --dir cluster/compose/tls
+	for n in 1 2 3; do $(TARGET_DIR)/release/goproxy-ha certs issue --dir cluster/compose/tls --node $$n; done
+	$(TARGET_DIR)/release/goproxy-ha certs issue --dir cluster/compose/tls --admin ops
 
 ## image: the release binary in a FROM-scratch image (goproxy-ha:latest), built offline
 image: deps-build
 	$(CARGO) build --release --locked -p goproxy-ha
-	cluster/image/build.sh target/release/goproxy-ha goproxy-ha:latest
+	cluster/image/build.sh $(TARGET_DIR)/release/goproxy-ha goproxy-ha:latest
 
 ## lab-up: three nodes, a client and an upstream in network namespaces on one bridge, the VIP
 ## 10.99.0.100 on the leader; stays up until lab-down (see cluster/LAB.md)
 lab-up: deps-lab
 	$(CARGO) build --release --locked -p goproxy-ha -p goproxy-lab
-	./target/release/goproxy-lab up --tag gplab
+	$(TARGET_DIR)/release/goproxy-lab up --tag gplab
 
 ## lab-down: delete the lab's namespaces and every process in them
 lab-down:
-	@if [ -x target/release/goproxy-lab ]; then ./target/release/goproxy-lab down --tag gplab; \
+	@if [ -x $(TARGET_DIR)/release/goproxy-lab ]; then $(TARGET_DIR)/release/goproxy-lab down --tag gplab; \
 	else for ns in $$(ip netns list | awk '/^gplab-/{print $$1}'); do \
 		ip netns pids $$ns | xargs -r kill -9; ip netns del $$ns; done; fi
 
@@ -58,21 +67,21 @@ lab-down:
 FAILOVER_ARGS ?=
 failover-bench: deps-lab
 	$(CARGO) build --release --locked -p goproxy-ha -p goproxy-lab
-	./target/release/goproxy-lab failover-bench --tag gpfb $(FAILOVER_ARGS)
+	$(TARGET_DIR)/release/goproxy-lab failover-bench --tag gpfb $(FAILOVER_ARGS)
 
 ## chaos: every chaos scenario (named faults, workload through the VIP, one check per invariant,
 ## real go builds) in the namespace lab, then the summary table; CHAOS_ARGS="--seed N" replays a run
 CHAOS_ARGS ?=
 chaos: deps-test
 	$(CARGO) build --release --locked -p goproxy-ha -p goproxy-lab -p chaos-tests
-	./target/release/goproxy-chaos $(CHAOS_ARGS)
+	$(TARGET_DIR)/release/goproxy-chaos $(CHAOS_ARGS)
 
 ## bench: cache hits vs nginx, 3-node fill latency and per-node hits vs a single node,
 ## index commit throughput vs etcd 3.4 (all ratios measured in the same run)
 bench: deps-bench
 	$(CARGO) build --release --locked -p goproxy-ha -p goproxy-bench
-	$(CARGO) build --release --locked --manifest-path crates/bench/etcd-load/Cargo.toml --target-dir target
-	./target/release/goproxy-bench
+	$(CARGO) build --release --locked --manifest-path crates/bench/etcd-load/Cargo.toml --target-dir $(TARGET_DIR)
+	$(TARGET_DIR)/release/goproxy-bench
 
 ## fuzz: the path-codec fuzz target (cargo-fuzz; nightly features enabled via RUSTC_BOOTSTRAP)
 fuzz:

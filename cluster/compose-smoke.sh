@@ -11,8 +11,9 @@ project="gpha-smoke-$$"
 image="goproxy-ha:smoke-$$"
 vip=10.89.0.100
 gateway=10.89.0.1
+tls=$(mktemp -d)
 compose() { GOPROXY_HA_IMAGE=$image GOPROXY_HA_UPSTREAM="http://$gateway:$port" \
-            docker-compose -p "$project" -f docker-compose.yml "$@"; }
+            GOPROXY_HA_TLS_DIR="$tls" docker-compose -p "$project" -f docker-compose.yml "$@"; }
 log() { echo "compose-smoke: $*"; }
 
 upstream_pid=""
@@ -24,12 +25,16 @@ cleanup() {
     [ -n "$upstream_pid" ] && kill "$upstream_pid" 2>/dev/null || true
     compose down -v --remove-orphans >/dev/null 2>&1 || true
     docker rmi -f "$image" >/dev/null 2>&1 || true
+    rm -rf "$tls"
     exit $status
 }
 trap cleanup EXIT
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 
 ./image/build.sh "$binary" "$image"
+# Node-to-node mutual TLS, as an operator would set it up.
+"$binary" certs init --dir "$tls" >/dev/null
+for n in 1 2 3; do "$binary" certs issue --dir "$tls" --node "$n" >/dev/null; done
 compose up -d
 # The bridge (and its gateway address) exists now: serve the corpus on it as the upstream.
 python3 -m http.server --bind "$gateway" --directory "$corpus" "$port" >/dev/null 2>&1 &

@@ -1,16 +1,64 @@
 //! Cluster figures: fill latency of a three-node semi-synchronous cluster against a
-//! single node, and cache-hit throughput of each cluster node against a single node.
+//! single node, and cache-hit throughput of each cluster node against a single node; each
+//! with node-to-node mutual TLS (as deployed) and with `insecure_plaintext`, so the cost of
+//! mTLS is a same-run ratio.
 
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 
 use crate::procs::{free_port, ProxyNode};
 use crate::wrk::run_wrk;
 
+/// How the node-to-node port is secured in one cluster run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeTransport {
+    /// Mutual TLS with certificates from `goproxy-ha certs`.
+    Mtls,
+    /// `cluster.insecure_plaintext = true`.
+    Plaintext,
+}
+
+impl NodeTransport {
+    fn label(self) -> &'static str {
+        match self {
+            NodeTransport::Mtls => "mTLS",
+            NodeTransport::Plaintext => "plaintext",
+        }
+    }
+}
+
+/// Creates a CA and node certificates 1..=3 under `dir` with the release binary.
+fn make_certs(dir: &Path) -> anyhow::Result<()> {
+    let binary = std::env::current_exe()?.with_file_name("goproxy-ha");
+    let mut runs: Vec<Vec<String>> = vec![vec!["init".into()]];
+    for id in 1..=3 {
+        runs.push(vec!["issue".into(), "--node".into(), id.to_string()]);
+    }
+    for args in runs {
+        let output = std::process::Command::new(&binary)
+            .arg("certs")
+            .args(&args)
+            .arg("--dir")
+            .arg(dir)
+            .output()?;
+        if !output.status.success() {
+            bail!(
+                "goproxy-ha certs {args:?}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Starts three nodes forming one cluster (sync_replicas = 1) over `upstream`.
-pub fn start_cluster(work: &Path, upstream: &str) -> anyhow::Result<Vec<ProxyNode>> {
+pub fn start_cluster(
+    work: &Path,
+    upstream: &str,
+    transport: NodeTransport,
+) -> anyhow::Result<Vec<ProxyNode>> {
     let ports: Vec<u16> = (0..6).map(|_| free_port()).collect::<Result<_, _>>()?;
     let mut peers = String::new();
     for id in 1..=3usize {
@@ -20,11 +68,24 @@ pub fn start_cluster(work: &Path, upstream: &str) -> anyhow::Result<Vec<ProxyNod
             ports[2 * id - 1]
         ));
     }
+    let tls = work.join("tls");
+    if transport == NodeTransport::Mtls {
+        make_certs(&tls)?;
+    }
     let mut nodes = Vec::new();
     for id in 1..=3usize {
         let config = work.join(format!("cluster-n{id}.toml"));
+        let security = match transport {
+            NodeTransport::Mtls => format!(
+                "[cluster.tls]\nca_file = {:?}\ncert_file = {:?}\nkey_file = {:?}\n",
+                tls.join("ca.pem"),
+                tls.join(format!("node-{id}.pem")),
+                tls.join(format!("node-{id}.key"))
+            ),
+            NodeTransport::Plaintext => "[cluster]\ninsecure_plaintext = true\n".into(),
+        };
         let text = format!(
-            "node_id = {id}\nlisten = \"127.0.0.1:{}\"\nraft_listen = \"127.0.0.1:{}\"\n[proxy]\nupstream = \"{upstream}\"\n[replication]\nsync_replicas = 1\n{peers}",
+            "node_id = {id}\nlisten = \"127.0.0.1:{}\"\nraft_listen = \"127.0.0.1:{}\"\n[proxy]\nupstream = \"{upstream}\"\n[replication]\nsync_replicas = 1\n{security}{peers}",
             ports[2 * id - 2],
             ports[2 * id - 1]
         );
@@ -77,38 +138,58 @@ fn fill_all(node: &ProxyNode, zips: &[String]) -> anyhow::Result<Duration> {
     Ok(median(samples))
 }
 
-/// Runs the cluster comparisons and prints them.
+/// Runs the cluster comparisons and prints them: a single node, then a three-node cluster
+/// with mutual TLS and one with plaintext, each filling every corpus zip from an empty cache.
 pub fn run(corpus: &Path, work: &Path, upstream: &str, duration: Duration) -> anyhow::Result<()> {
     let zips = corpus_zips(corpus)?;
     let single = ProxyNode::start(&work.join("single"), upstream)?;
     single.wait_ready()?;
-    let cluster = start_cluster(work, upstream)?;
-    let leader = &cluster[0];
     let single_fill = fill_all(&single, &zips)?;
-    let cluster_fill = fill_all(leader, &zips)?;
-    println!("\nfill latency, {} zips each a miss (median): single node {:.2}ms, 3-node semi-sync {:.2}ms, ratio {:.2}x",
-        zips.len(),
-        single_fill.as_secs_f64() * 1e3,
-        cluster_fill.as_secs_f64() * 1e3,
-        cluster_fill.as_secs_f64() / single_fill.as_secs_f64().max(f64::MIN_POSITIVE),
-    );
     let path = "example.com/hello/@v/v1.1.0.info";
     single.warm(path)?;
     let base = run_wrk(&format!("{}/{path}", single.url), 64, duration)?;
     println!(
+        "\nfill latency, {} zips each a miss (median): single node {:.2}ms",
+        zips.len(),
+        single_fill.as_secs_f64() * 1e3
+    );
+    println!(
         "cache-hit .info at 64 connections: single node {:.0} rps",
         base.requests_per_sec
     );
-    for (i, node) in cluster.iter().enumerate() {
-        node.warm(path)?;
-        let r = run_wrk(&format!("{}/{path}", node.url), 64, duration)?;
+    let mut fills = Vec::new();
+    let mut hits = Vec::new();
+    for transport in [NodeTransport::Mtls, NodeTransport::Plaintext] {
+        let dir = work.join(format!("cluster-{}", transport.label()));
+        std::fs::create_dir_all(&dir)?;
+        let cluster = start_cluster(&dir, upstream, transport)?;
+        let fill = fill_all(&cluster[0], &zips)?;
         println!(
-            "  cluster node {}: {:.0} rps ({:.2}x single), p99 {:.2}ms",
-            i + 1,
-            r.requests_per_sec,
-            r.requests_per_sec / base.requests_per_sec.max(f64::MIN_POSITIVE),
-            r.p99.as_secs_f64() * 1e3
+            "3-node semi-sync, node-to-node {}: fill {:.2}ms ({:.2}x single)",
+            transport.label(),
+            fill.as_secs_f64() * 1e3,
+            fill.as_secs_f64() / single_fill.as_secs_f64().max(f64::MIN_POSITIVE),
         );
+        let mut total = 0.0;
+        for (i, node) in cluster.iter().enumerate() {
+            node.warm(path)?;
+            let r = run_wrk(&format!("{}/{path}", node.url), 64, duration)?;
+            total += r.requests_per_sec;
+            println!(
+                "  cluster node {}: {:.0} rps ({:.2}x single), p99 {:.2}ms",
+                i + 1,
+                r.requests_per_sec,
+                r.requests_per_sec / base.requests_per_sec.max(f64::MIN_POSITIVE),
+                r.p99.as_secs_f64() * 1e3
+            );
+        }
+        fills.push(fill.as_secs_f64());
+        hits.push(total / cluster.len() as f64);
     }
+    println!(
+        "mTLS vs plaintext between nodes: fills {:.2}x (goal <= 1.05x), hits {:.2}x",
+        fills[0] / fills[1].max(f64::MIN_POSITIVE),
+        hits[0] / hits[1].max(f64::MIN_POSITIVE),
+    );
     Ok(())
 }

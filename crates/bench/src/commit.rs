@@ -1,5 +1,6 @@
-//! Index commit throughput: three consensus members in this process, talking real gRPC
-//! over loopback, with concurrent writers committing distinct entries for a fixed time.
+//! Index commit throughput: three consensus members in this process, talking real gRPC with
+//! mutual TLS (as deployed) over loopback, with concurrent writers committing distinct entries
+//! for a fixed time.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -8,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use goproxy_consensus::{Consensus, ConsensusConfig, PeerNode};
+use goproxy_pki::{Authority, Identity};
 use goproxy_protocol::index::{ArtifactKey, ArtifactKind, BlobRef, IndexEntry};
+use goproxy_rpc::{Channels, Transport};
 
 /// Concurrent writers (as many as the etcd load uses).
 pub const WRITERS: usize = 64;
@@ -50,8 +53,16 @@ pub async fn index_commits_per_sec(
             },
         );
     }
+    let validity = Duration::from_secs(24 * 3600);
+    let ca = Authority::generate("bench", validity)?;
     let mut members = Vec::new();
     for (id, listener) in listeners {
+        let issued = ca.issue(&Identity::Node(id), validity)?;
+        let transport = Transport::from_pem(
+            ca.cert_pem().as_bytes().to_vec(),
+            issued.cert_pem.into_bytes(),
+            issued.key_pem.into_bytes(),
+        )?;
         let config = ConsensusConfig {
             node_id: id,
             raft_addr: peers[&id].raft_addr.clone(),
@@ -63,11 +74,14 @@ pub async fn index_commits_per_sec(
             max_in_snapshot_log_to_keep: 1000,
             snapshot_chunk_bytes: goproxy_consensus::node::DEFAULT_SNAPSHOT_CHUNK_BYTES,
         };
-        let consensus = Consensus::open(work.join(format!("commit-n{id}")), config).await?;
+        let mut server = transport.server()?;
+        let channels = Channels::new(transport);
+        let consensus =
+            Consensus::open(work.join(format!("commit-n{id}")), config, channels).await?;
         let routes = consensus.grpc_routes();
         tokio::spawn(async move {
             let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-            let _ = tonic::transport::Server::builder()
+            let _ = server
                 .add_routes(routes)
                 .serve_with_incoming(incoming)
                 .await;

@@ -1,15 +1,20 @@
-//! Cluster administration (`goproxy-ha cluster join|leave|transfer-leader`), served on the
-//! node-to-node gRPC listener. A follower answers with the leader's address instead of acting.
+//! Cluster administration (`goproxy-ha cluster join|leave|transfer-leader`) and the internal
+//! calls a leader makes to its peers, served on the node-to-node gRPC listener.
+//!
+//! Every call is authorized by the caller's certificate ([`Caller`]): membership changes and
+//! transfers need an admin identity; pausing elections, campaigning and retiring are accepted
+//! only from the node this member currently follows as leader, with bounded durations. A
+//! follower answers an operator with the leader's address instead of acting.
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
-use openraft::error::{ClientWriteError, RaftError};
-use openraft::ChangeMembers;
+use goproxy_rpc::{Caller, Channels};
 use tonic::{Request, Response, Status};
 
 use crate::election_pause::ElectionPause;
-use crate::transfer::{transfer_leadership, TransferError};
+use crate::membership::{Membership, MembershipError, DEFAULT_CATCH_UP, MAX_CATCH_UP};
+use crate::retire::Retirement;
+use crate::transfer::{transfer_leadership, transfer_window, TransferError};
 use crate::types::{NodeId, PeerNode, Raft};
 use crate::wire::admin::{self, admin_service_server::AdminService};
 
@@ -18,13 +23,50 @@ use crate::wire::admin::{self, admin_service_server::AdminService};
 pub struct AdminGrpc {
     raft: Raft,
     pause: ElectionPause,
+    membership: Membership,
+    retirement: Retirement,
+    channels: Channels,
     me: NodeId,
 }
 
 impl AdminGrpc {
-    /// Serves administration of node `me` running `raft`.
-    pub fn new(raft: Raft, pause: ElectionPause, me: NodeId) -> Self {
-        Self { raft, pause, me }
+    /// Serves administration of node `me` running `raft`; `channels` reach its peers.
+    pub fn new(
+        raft: Raft,
+        pause: ElectionPause,
+        membership: Membership,
+        retirement: Retirement,
+        channels: Channels,
+        me: NodeId,
+    ) -> Self {
+        Self {
+            raft,
+            pause,
+            membership,
+            retirement,
+            channels,
+            me,
+        }
+    }
+
+    /// `Ok` when `caller` is the leader this member follows (or the cluster is insecure).
+    fn require_leader(&self, caller: &Caller, what: &str) -> Result<(), Status> {
+        let leader = self.raft.metrics().borrow().current_leader;
+        match leader {
+            Some(leader) if leader != self.me => caller.require_node(leader, what),
+            _ => match caller {
+                Caller::Insecure => Ok(()),
+                other => Err(Status::permission_denied(format!(
+                    "{other} may not {what}: only the leader this node follows may, and it follows none"
+                ))),
+            },
+        }
+    }
+
+    /// The longest election pause a leader may ask of this member: twice its own transfer
+    /// window (timings may differ slightly between members).
+    fn max_pause(&self) -> Duration {
+        transfer_window(&self.raft) * 2
     }
 }
 
@@ -57,20 +99,14 @@ fn refused(message: String) -> admin::MembershipReply {
     }
 }
 
-/// Upper bound on a requested election pause: a peer cannot silence this node for long.
-const MAX_PAUSE_MS: u64 = 60_000;
-
-type WriteError = RaftError<NodeId, ClientWriteError<NodeId, PeerNode>>;
-
-fn reply<T>(result: Result<T, WriteError>) -> Result<Response<admin::MembershipReply>, Status> {
-    let reply = match result {
+fn membership_reply<T>(
+    result: Result<T, MembershipError>,
+) -> Result<Response<admin::MembershipReply>, Status> {
+    Ok(Response::new(match result {
         Ok(_) => ok(),
-        Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
-            not_leader(forward.leader_node)
-        }
+        Err(MembershipError::NotLeader { leader }) => not_leader(leader),
         Err(e) => refused(e.to_string()),
-    };
-    Ok(Response::new(reply))
+    }))
 }
 
 #[tonic::async_trait]
@@ -79,40 +115,51 @@ impl AdminService for AdminGrpc {
         &self,
         request: Request<admin::AddMemberRequest>,
     ) -> Result<Response<admin::MembershipReply>, Status> {
+        Caller::of(&request)?.require_admin("add members")?;
         let request = request.into_inner();
         if request.id == 0 || request.raft_addr.is_empty() || request.http_addr.is_empty() {
             return Err(Status::invalid_argument(
                 "id, raft_addr and http_addr are required",
             ));
         }
+        let catch_up = match request.catch_up_timeout_ms {
+            0 => DEFAULT_CATCH_UP,
+            ms => Duration::from_millis(ms),
+        };
+        if catch_up > MAX_CATCH_UP {
+            return Err(Status::invalid_argument(format!(
+                "catch_up_timeout_ms: at most {} ms",
+                MAX_CATCH_UP.as_millis()
+            )));
+        }
         let node = PeerNode {
             raft_addr: request.raft_addr,
             http_addr: request.http_addr,
         };
-        // Learner first: it catches up (by log or snapshot) before it may vote.
-        let learner = self.raft.add_learner(request.id, node, true).await;
-        if learner.is_err() {
-            return reply(learner);
-        }
-        let voters = ChangeMembers::AddVoterIds(BTreeSet::from([request.id]));
-        reply(self.raft.change_membership(voters, false).await)
+        membership_reply(self.membership.join(request.id, node, catch_up).await)
     }
 
     async fn remove_member(
         &self,
         request: Request<admin::RemoveMemberRequest>,
     ) -> Result<Response<admin::MembershipReply>, Status> {
+        Caller::of(&request)?.require_admin("remove members")?;
         let id = request.into_inner().id;
-        let voters = ChangeMembers::RemoveVoters(BTreeSet::from([id]));
-        reply(self.raft.change_membership(voters, false).await)
+        let removed = self.membership.leave(id).await;
+        if let Ok((node, index)) = &removed {
+            crate::transfer::tell_retired(&self.channels, id, &node.raft_addr, *index).await;
+        }
+        membership_reply(removed)
     }
 
     async fn transfer_leader(
         &self,
         request: Request<admin::TransferLeaderRequest>,
     ) -> Result<Response<admin::MembershipReply>, Status> {
+        Caller::of(&request)?.require_admin("transfer leadership")?;
         let target = request.into_inner().target_id;
-        let outcome = transfer_leadership(&self.raft, &self.pause, self.me, target).await;
+        let outcome =
+            transfer_leadership(&self.raft, &self.pause, &self.channels, self.me, target).await;
         let reply = match outcome {
             Ok(()) => ok(),
             Err(TransferError::NotLeader { leader }) => not_leader(leader),
@@ -125,24 +172,48 @@ impl AdminService for AdminGrpc {
         &self,
         request: Request<admin::PauseElectionsRequest>,
     ) -> Result<Response<admin::MembershipReply>, Status> {
-        match request.into_inner().duration_ms {
-            0 => self.pause.resume(),
-            ms => self
-                .pause
-                .pause(Duration::from_millis(ms.min(MAX_PAUSE_MS))),
+        self.require_leader(&Caller::of(&request)?, "pause elections")?;
+        let requested = Duration::from_millis(request.into_inner().duration_ms);
+        if requested > self.max_pause() {
+            return Err(Status::invalid_argument(format!(
+                "an election pause of {requested:?} exceeds the {:?} a transfer needs",
+                self.max_pause()
+            )));
+        }
+        if requested.is_zero() {
+            self.pause.resume();
+        } else {
+            self.pause.pause(requested);
         }
         Ok(Response::new(ok()))
     }
 
     async fn campaign(
         &self,
-        _request: Request<admin::CampaignRequest>,
+        request: Request<admin::CampaignRequest>,
     ) -> Result<Response<admin::MembershipReply>, Status> {
+        self.require_leader(&Caller::of(&request)?, "start an election here")?;
+        if let Some(reason) = self.retirement.reason() {
+            return Ok(Response::new(refused(format!("not a voter: {reason}"))));
+        }
         self.raft
             .trigger()
             .elect()
             .await
             .map_err(|e| Status::unavailable(e.to_string()))?;
+        Ok(Response::new(ok()))
+    }
+
+    async fn retire(
+        &self,
+        request: Request<admin::RetireRequest>,
+    ) -> Result<Response<admin::MembershipReply>, Status> {
+        let caller = Caller::of(&request)?;
+        self.require_leader(&caller, "retire this node")?;
+        let index = request.into_inner().removed_at_index;
+        self.retirement.retire(format!(
+            "{caller} removed it from the membership at log index {index}"
+        ));
         Ok(Response::new(ok()))
     }
 }

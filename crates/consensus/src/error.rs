@@ -20,6 +20,14 @@ pub enum ConsensusError {
     /// The configuration is invalid.
     #[error("raft configuration: {0}")]
     Config(String),
+    /// The entry is larger than a log entry may be.
+    #[error("index entry of {size} bytes exceeds the {limit}-byte limit")]
+    EntryTooLarge {
+        /// Its serialized size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// Raft could not make progress (no quorum, shutting down, fatal error).
     #[error("raft: {0}")]
     Raft(String),

@@ -5,10 +5,13 @@
 //! - [`log_store`]: the Raft log on sled; appends and votes flushed before acknowledgement.
 //! - [`state_machine`]: the index as a deterministic, insert-only state machine; snapshots.
 //! - [`reader`]: local reads of the applied index for the front end.
-//! - [`network`] / [`server`] / [`wire`]: Raft RPCs over tonic gRPC (`proto/raft.proto`),
-//!   with openraft ⇄ protobuf conversions in `wire` only.
-//! - [`admin`]: membership changes (join/leave) and leadership transfer over gRPC
-//!   (`proto/admin.proto`); [`transfer`] and [`election_pause`] implement the transfer.
+//! - [`network`] / [`server`] / [`wire`]: Raft RPCs over tonic gRPC (`proto/raft.proto`)
+//!   with mutual TLS; a node may speak only as the id in its certificate; openraft ⇄
+//!   protobuf conversions in `wire` only.
+//! - [`admin`]: membership changes and leadership transfer over gRPC (`proto/admin.proto`),
+//!   authorized by the caller's certificate; [`membership`] keeps changes from breaking
+//!   quorum, [`transfer`] and [`election_pause`] implement the transfer, [`retire`] stops a
+//!   removed node from campaigning.
 //! - [`foreign_lease`]: when this member last acknowledged another leader (VIP fencing).
 //! - [`prompt_election`]: a follower campaigns as soon as a silent leader's lease is over.
 //! - [`node`]: the facade the binary uses ([`Consensus`]).
@@ -23,10 +26,12 @@ pub mod error;
 pub mod foreign_lease;
 mod keys;
 pub mod log_store;
+pub mod membership;
 pub mod network;
 pub mod node;
 pub mod prompt_election;
 pub mod reader;
+pub mod retire;
 pub mod server;
 pub mod state_machine;
 pub mod transfer;

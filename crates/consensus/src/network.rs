@@ -1,8 +1,12 @@
-//! Outgoing Raft RPCs over tonic: one lazily connected channel per peer.
+//! Outgoing Raft RPCs over the cluster's channel pool (mutual TLS, each peer verified as the
+//! node id Raft dials), recording when each peer last answered ([`PeerContact`]).
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use crate::types::PeerNode;
+use goproxy_rpc::{Channels, PeerName};
 use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
 };
@@ -12,29 +16,86 @@ use openraft::raft::{
     VoteRequest, VoteResponse,
 };
 use serde::de::DeserializeOwned;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
+use crate::retire::Retirement;
 use crate::types::{NodeId, TypeConfig};
 use crate::wire::{self, pb, pb::raft_service_client::RaftServiceClient};
 
-/// Time allowed to establish a connection to a peer.
-const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
-/// Largest gRPC message. Snapshots travel in chunks of `snapshot_max_chunk_size` (3 MiB by
-/// default) and append requests are bounded by `max_payload_entries`, so this is headroom.
-pub const MAX_MESSAGE: usize = 512 << 20;
+/// Room for the framing around the largest Raft message: an `InstallSnapshot` chunk of
+/// `snapshot_max_chunk_size` bytes, or an append of `max_payload_entries` index entries
+/// ([`crate::node::MAX_ENTRY_BYTES`] each at most).
+const MESSAGE_HEADROOM: usize = 2 << 20;
+
+/// The largest Raft message accepted or sent, for a given snapshot chunk size.
+pub fn max_message(snapshot_chunk_bytes: u64) -> usize {
+    usize::try_from(snapshot_chunk_bytes)
+        .unwrap_or(usize::MAX)
+        .saturating_add(MESSAGE_HEADROOM)
+}
+
+/// When each peer last answered a Raft RPC, and the last failure talking to it. Cheap to
+/// clone.
+#[derive(Debug, Clone, Default)]
+pub struct PeerContact {
+    last: Arc<Mutex<HashMap<NodeId, Instant>>>,
+    failures: Arc<Mutex<HashMap<NodeId, String>>>,
+}
+
+impl PeerContact {
+    fn answered(&self, id: NodeId) {
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        last.insert(id, Instant::now());
+    }
+
+    fn failed(&self, id: NodeId, why: String) {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        failures.insert(id, why);
+    }
+
+    /// The last failure talking to `id`, if any.
+    pub fn last_failure(&self, id: NodeId) -> Option<String> {
+        let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        failures.get(&id).cloned()
+    }
+
+    /// Whether `id` answered within `within` (only meaningful on the leader, which
+    /// heartbeats every follower).
+    pub fn answered_within(&self, id: NodeId, within: Duration) -> bool {
+        let last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        last.get(&id).is_some_and(|at| at.elapsed() <= within)
+    }
+}
 
 /// Creates a client per peer.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Network {
+    channels: Channels,
     retry_after: Duration,
+    max_message: usize,
+    contact: PeerContact,
+    /// Set once the Raft member exists (the network is created before it).
+    retirement: Arc<OnceLock<Retirement>>,
 }
 
 impl Network {
-    /// Clients that retry an unreachable peer every `retry_after`. Use the heartbeat interval:
-    /// openraft's default (500 ms) lets a restarted member go unheard for longer than its
-    /// election timeout, so it campaigns and unseats a healthy leader.
-    pub fn new(retry_after: Duration) -> Self {
-        Self { retry_after }
+    /// Clients over `channels` that retry an unreachable peer every `retry_after`. Use the
+    /// heartbeat interval: openraft's default (500 ms) lets a restarted member go unheard for
+    /// longer than its election timeout, so it campaigns and unseats a healthy leader.
+    pub fn new(
+        channels: Channels,
+        retry_after: Duration,
+        max_message: usize,
+        contact: PeerContact,
+        retirement: Arc<OnceLock<Retirement>>,
+    ) -> Self {
+        Self {
+            channels,
+            retry_after,
+            max_message,
+            contact,
+            retirement,
+        }
     }
 }
 
@@ -45,37 +106,31 @@ impl RaftNetworkFactory<TypeConfig> for Network {
         PeerClient {
             target,
             addr: node.raft_addr.clone(),
-            client: None,
-            retry_after: self.retry_after,
+            network: self.clone(),
         }
     }
 }
 
 /// The RPC client for one peer.
-#[derive(Debug)]
 pub struct PeerClient {
     target: NodeId,
     addr: String,
-    client: Option<RaftServiceClient<Channel>>,
-    retry_after: Duration,
+    network: Network,
 }
 
 type RpcResult<T, E> = Result<T, RPCError<NodeId, PeerNode, E>>;
 
 impl PeerClient {
-    fn client(&mut self) -> Result<RaftServiceClient<Channel>, Unreachable> {
-        if let Some(client) = &self.client {
-            return Ok(client.clone());
-        }
-        let endpoint = Endpoint::from_shared(format!("http://{}", self.addr))
-            .map_err(|e| Unreachable::new(&e))?
-            .connect_timeout(CONNECT_TIMEOUT)
-            .tcp_nodelay(true);
-        let client = RaftServiceClient::new(endpoint.connect_lazy())
-            .max_decoding_message_size(MAX_MESSAGE)
-            .max_encoding_message_size(MAX_MESSAGE);
-        self.client = Some(client.clone());
-        Ok(client)
+    fn client(&self) -> Result<RaftServiceClient<Channel>, Unreachable> {
+        let channel = self
+            .network
+            .channels
+            .get(&self.addr, PeerName::Node(self.target))
+            .map_err(|e| Unreachable::new(&e))?;
+        let limit = self.network.max_message;
+        Ok(RaftServiceClient::new(channel)
+            .max_decoding_message_size(limit)
+            .max_encoding_message_size(limit))
     }
 
     async fn call<Resp, E>(
@@ -98,8 +153,9 @@ impl PeerClient {
             Rpc::Snapshot => client.install_snapshot(request).await,
         };
         let reply = reply
-            .map_err(|status| self.transport_error(status))?
+            .map_err(|status| self.transport_error(kind, status))?
             .into_inner();
+        self.network.contact.answered(self.target);
         match wire::parse_reply::<Resp, E>(&reply) {
             Ok(Ok(response)) => Ok(response),
             Ok(Err(remote)) => Err(RPCError::RemoteError(RemoteError::new(self.target, remote))),
@@ -108,13 +164,22 @@ impl PeerClient {
     }
 
     /// Connection-level failures make openraft back off from this peer; others are retried.
+    /// A vote refused because this node is not a voter there means it was removed from the
+    /// cluster while it could not hear so: it stops campaigning ([`Retirement`]).
     fn transport_error<E: std::error::Error>(
         &mut self,
+        kind: Rpc,
         status: tonic::Status,
     ) -> RPCError<NodeId, PeerNode, E> {
+        self.network.contact.failed(self.target, describe(&status));
+        if matches!(kind, Rpc::Vote) && crate::server::is_not_a_voter(&status) {
+            if let Some(retirement) = self.network.retirement.get() {
+                retirement.retire_on_refusal(self.target, status.message());
+            }
+        }
         match status.code() {
             tonic::Code::Unavailable | tonic::Code::Unknown => {
-                self.client = None;
+                self.network.channels.forget(&self.addr);
                 RPCError::Unreachable(Unreachable::new(&status))
             }
             _ => RPCError::Network(NetworkError::new(&status)),
@@ -122,6 +187,19 @@ impl PeerClient {
     }
 }
 
+/// A status with its sources (tonic hides a refused handshake behind "transport error").
+pub fn describe(status: &tonic::Status) -> String {
+    let mut text = format!("{}: {}", status.code(), status.message());
+    let mut source = std::error::Error::source(status);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[derive(Clone, Copy)]
 enum Rpc {
     Append,
     Vote,
@@ -130,7 +208,7 @@ enum Rpc {
 
 impl RaftNetwork<TypeConfig> for PeerClient {
     fn backoff(&self) -> openraft::network::Backoff {
-        openraft::network::Backoff::new(std::iter::repeat(self.retry_after))
+        openraft::network::Backoff::new(std::iter::repeat(self.network.retry_after))
     }
 
     async fn append_entries(

@@ -10,13 +10,17 @@ use openraft::{ServerState, SnapshotPolicy};
 
 use crate::types::PeerNode;
 
+use goproxy_rpc::Channels;
+
 use crate::election_pause::ElectionPause;
 use crate::error::ConsensusError;
 use crate::foreign_lease::ForeignLease;
 use crate::log_store::LogStore;
-use crate::network::{Network, MAX_MESSAGE};
+use crate::membership::Membership;
+use crate::network::{max_message, Network, PeerContact};
 use crate::prompt_election;
 use crate::reader::IndexReader;
+use crate::retire::Retirement;
 use crate::server::RaftGrpc;
 use crate::state_machine::StateMachine;
 use crate::transfer::{transfer_leadership, TransferError};
@@ -56,6 +60,12 @@ pub struct ConsensusConfig {
 
 /// openraft's default chunk size, well under the gRPC message limit.
 pub const DEFAULT_SNAPSHOT_CHUNK_BYTES: u64 = 3 * 1024 * 1024;
+/// Entries per `AppendEntries` (openraft's default).
+const MAX_PAYLOAD_ENTRIES: u64 = 300;
+/// Largest serialized index entry accepted for commit. Request paths are at most 2 KiB, so a
+/// real entry is far below this; the bound keeps `MAX_PAYLOAD_ENTRIES` entries inside the
+/// Raft message limit ([`crate::network::max_message`]).
+pub const MAX_ENTRY_BYTES: usize = 6 * 1024;
 
 /// A running Raft member holding the cache index. Cheap to clone.
 #[derive(Clone)]
@@ -70,8 +80,18 @@ pub struct Consensus {
     pause: ElectionPause,
     /// When this member last acknowledged another leader (bounds that leader's VIP lease).
     foreign: ForeignLease,
+    /// Node-to-node channels (mutual TLS), shared with blob replication.
+    channels: Channels,
+    /// One membership change at a time, none that breaks quorum.
+    membership: Membership,
+    /// Whether this node was removed from the voters (and then does not campaign).
+    retirement: Retirement,
+    /// Largest Raft message sent or accepted.
+    max_message: usize,
 }
 
+/// Largest admin request (they are a few fields).
+const ADMIN_MAX_MESSAGE: usize = 64 * 1024;
 /// How often [`Consensus::stopped`] checks that the Raft core still answers.
 const CORE_CHECK_PERIOD: Duration = Duration::from_secs(2);
 /// How long the Raft core may take to answer before the member counts as stuck.
@@ -108,9 +128,13 @@ fn hold_elections_on_rejoin(raft: &Raft, pause: &ElectionPause, cfg: &ConsensusC
 impl Consensus {
     /// Opens the Raft log (`<dir>/log`) and the state machine (`<dir>/state`) as two sled
     /// databases, so each log flush writes only log pages, and starts the Raft member.
+    ///
+    /// Peers are reached over `channels`, whose transport also secures this member's own
+    /// listener (see [`Consensus::grpc_routes`]).
     pub async fn open(
         dir: impl AsRef<std::path::Path>,
         cfg: ConsensusConfig,
+        channels: Channels,
     ) -> Result<Self, ConsensusError> {
         let config = openraft::Config {
             cluster_name: "goproxy-ha".into(),
@@ -120,6 +144,7 @@ impl Consensus {
             snapshot_policy: SnapshotPolicy::LogsSinceLast(cfg.snapshot_logs_since_last),
             max_in_snapshot_log_to_keep: cfg.max_in_snapshot_log_to_keep,
             snapshot_max_chunk_size: cfg.snapshot_chunk_bytes,
+            max_payload_entries: MAX_PAYLOAD_ENTRIES,
             install_snapshot_timeout: INSTALL_SNAPSHOT_TIMEOUT_MS,
             ..Default::default()
         }
@@ -130,11 +155,23 @@ impl Consensus {
         let log = LogStore::open(&log_db)?;
         let state_machine = StateMachine::open(&state_db)?;
         let reader = state_machine.reader();
-        let network = Network::new(Duration::from_millis(cfg.heartbeat_interval_ms));
+        let max_message = max_message(cfg.snapshot_chunk_bytes);
+        let contact = PeerContact::default();
+        let retirement_slot = Arc::new(std::sync::OnceLock::new());
+        let network = Network::new(
+            channels.clone(),
+            Duration::from_millis(cfg.heartbeat_interval_ms),
+            max_message,
+            contact.clone(),
+            retirement_slot.clone(),
+        );
         let raft = Raft::new(cfg.node_id, Arc::new(config), network, log, state_machine)
             .await
             .map_err(|e| ConsensusError::Raft(e.to_string()))?;
         let pause = ElectionPause::new(raft.clone());
+        let retirement = Retirement::new(raft.clone(), pause.clone(), cfg.node_id);
+        let _ = retirement_slot.set(retirement.clone());
+        tokio::spawn(retirement.clone().watch());
         hold_elections_on_rejoin(&raft, &pause, &cfg);
         tokio::spawn(prompt_election::run(
             raft.clone(),
@@ -142,6 +179,10 @@ impl Consensus {
             cfg.node_id,
         ));
         Ok(Self {
+            membership: Membership::new(raft.clone(), cfg.node_id, contact),
+            retirement,
+            channels,
+            max_message,
             pause,
             foreign: ForeignLease::default(),
             raft,
@@ -182,6 +223,13 @@ impl Consensus {
 
     /// Commits an index entry through Raft and returns what applying it did.
     pub async fn put(&self, entry: IndexEntry) -> Result<ApplyResponse, ConsensusError> {
+        let size = serde_json::to_vec(&entry).map_or(usize::MAX, |bytes| bytes.len());
+        if size > MAX_ENTRY_BYTES {
+            return Err(ConsensusError::EntryTooLarge {
+                size,
+                limit: MAX_ENTRY_BYTES,
+            });
+        }
         match self.raft.client_write(IndexCommand::Put(entry)).await {
             Ok(response) => Ok(response.data),
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
@@ -196,13 +244,20 @@ impl Consensus {
 
     /// Hands leadership to voter `target` (this node must lead); see [`crate::transfer`].
     pub async fn transfer_leader(&self, target: NodeId) -> Result<(), TransferError> {
-        transfer_leadership(&self.raft, &self.pause, self.node_id, target).await
+        transfer_leadership(
+            &self.raft,
+            &self.pause,
+            &self.channels,
+            self.node_id,
+            target,
+        )
+        .await
     }
 
     /// Before a planned stop, hands leadership to the most caught-up voter (if this node leads
     /// and has one). Returns the new leader.
     pub async fn step_down(&self) -> Result<Option<NodeId>, TransferError> {
-        crate::transfer::step_down(&self.raft, &self.pause, self.node_id).await
+        crate::transfer::step_down(&self.raft, &self.pause, &self.channels, self.node_id).await
     }
 
     /// Local reads of the applied index.
@@ -285,19 +340,38 @@ impl Consensus {
             .collect()
     }
 
-    /// The gRPC service to mount on this node's Raft listener.
+    /// The gRPC services (Raft, admin) to mount on this node's node-to-node listener, which
+    /// must use the transport of the channels this member was opened with.
     pub fn grpc_routes(&self) -> tonic::service::Routes {
         let service = RaftServiceServer::new(RaftGrpc::new(
             self.raft.clone(),
             self.node_id,
             self.foreign.clone(),
         ))
-        .max_decoding_message_size(MAX_MESSAGE)
-        .max_encoding_message_size(MAX_MESSAGE);
+        .max_decoding_message_size(self.max_message)
+        .max_encoding_message_size(self.max_message);
         let admin = crate::wire::admin::admin_service_server::AdminServiceServer::new(
-            crate::admin::AdminGrpc::new(self.raft.clone(), self.pause.clone(), self.node_id),
-        );
+            crate::admin::AdminGrpc::new(
+                self.raft.clone(),
+                self.pause.clone(),
+                self.membership.clone(),
+                self.retirement.clone(),
+                self.channels.clone(),
+                self.node_id,
+            ),
+        )
+        .max_decoding_message_size(ADMIN_MAX_MESSAGE);
         tonic::service::Routes::new(service).add_service(admin)
+    }
+
+    /// The node-to-node channel pool (blob replication dials peers through it too).
+    pub fn channels(&self) -> &Channels {
+        &self.channels
+    }
+
+    /// Why this node stopped campaigning, while it is not a voter of the cluster.
+    pub fn retired(&self) -> Option<String> {
+        self.retirement.reason()
     }
 
     /// Until when another leader's VIP lease may still run: `election_timeout_max` after this

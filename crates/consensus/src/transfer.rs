@@ -16,6 +16,8 @@ use std::time::Duration;
 
 use openraft::ServerState;
 
+use goproxy_rpc::{Channels, PeerName};
+
 use crate::election_pause::ElectionPause;
 use crate::types::{NodeId, PeerNode, Raft};
 use crate::wire::admin::{self, admin_service_client::AdminServiceClient};
@@ -71,10 +73,17 @@ pub enum TransferError {
     },
 }
 
+/// How long a transfer keeps the other voters from campaigning: long enough for the lease
+/// wait and the target's election, short enough that a crash mid-transfer costs little.
+pub fn transfer_window(raft: &Raft) -> Duration {
+    Duration::from_millis(raft.config().election_timeout_max * 6 + 2_000)
+}
+
 /// Runs a transfer from this node (which must lead) to `target`.
 pub async fn transfer_leadership(
     raft: &Raft,
     pause: &ElectionPause,
+    channels: &Channels,
     me: NodeId,
     target: NodeId,
 ) -> Result<(), TransferError> {
@@ -95,8 +104,7 @@ pub async fn transfer_leadership(
     }
     wait_caught_up(raft, target).await?;
     let node_of = |id: NodeId| membership.get_node(&id).cloned().unwrap_or_default();
-    let window = raft.config().election_timeout_max * 6 + 2_000;
-    let window = Duration::from_millis(window);
+    let window = transfer_window(raft);
     let others: Vec<NodeId> = voters
         .iter()
         .copied()
@@ -104,16 +112,16 @@ pub async fn transfer_leadership(
         .collect();
     for &id in &others {
         let addr = node_of(id).raft_addr;
-        if let Err(reason) = call(&addr, Call::Pause(window)).await {
-            resume_all(pause, &others, &node_of).await;
+        if let Err(reason) = call(channels, id, &addr, Call::Pause(window)).await {
+            resume_all(pause, channels, &others, &node_of).await;
             return Err(TransferError::PeerUnreachable { id, addr, reason });
         }
     }
     pause.pause(window);
     raft.runtime_config().heartbeat(false);
-    let outcome = hand_over(raft, target, &node_of(target).raft_addr).await;
+    let outcome = hand_over(raft, channels, target, &node_of(target).raft_addr).await;
     raft.runtime_config().heartbeat(true);
-    resume_all(pause, &others, &node_of).await;
+    resume_all(pause, channels, &others, &node_of).await;
     outcome
 }
 
@@ -122,6 +130,7 @@ pub async fn transfer_leadership(
 pub async fn step_down(
     raft: &Raft,
     pause: &ElectionPause,
+    channels: &Channels,
     me: NodeId,
 ) -> Result<Option<NodeId>, TransferError> {
     let metrics = raft.metrics().borrow().clone();
@@ -144,15 +153,20 @@ pub async fn step_down(
     let Some(target) = voters.iter().max_by_key(|id| matched(id)).copied() else {
         return Ok(None);
     };
-    transfer_leadership(raft, pause, me, target).await?;
+    transfer_leadership(raft, pause, channels, me, target).await?;
     Ok(Some(target))
 }
 
-async fn hand_over(raft: &Raft, target: NodeId, target_addr: &str) -> Result<(), TransferError> {
+async fn hand_over(
+    raft: &Raft,
+    channels: &Channels,
+    target: NodeId,
+    target_addr: &str,
+) -> Result<(), TransferError> {
     let lease = Duration::from_millis(raft.config().election_timeout_max);
     tokio::time::sleep(lease + LEASE_SETTLE).await;
     // If the call fails the target still campaigns on its own timer: keep waiting.
-    if let Err(reason) = call(target_addr, Call::Campaign).await {
+    if let Err(reason) = call(channels, target, target_addr, Call::Campaign).await {
         tracing::warn!(target, %reason, "asking the target to campaign failed");
     }
     let waited = lease * 8 + Duration::from_secs(1);
@@ -200,28 +214,40 @@ async fn wait_caught_up(raft: &Raft, target: NodeId) -> Result<(), TransferError
 
 async fn resume_all(
     pause: &ElectionPause,
+    channels: &Channels,
     others: &[NodeId],
     node_of: &impl Fn(NodeId) -> PeerNode,
 ) {
     pause.resume();
     for &id in others {
-        if let Err(reason) = call(&node_of(id).raft_addr, Call::Pause(Duration::ZERO)).await {
+        let addr = node_of(id).raft_addr;
+        if let Err(reason) = call(channels, id, &addr, Call::Pause(Duration::ZERO)).await {
             // Its pause ends by itself; nothing is stuck.
             tracing::warn!(id, %reason, "could not resume elections on a voter");
         }
     }
 }
 
+/// After removing node `id` (reachable at `addr`), tells it so, so that it stops campaigning
+/// (best effort: a node that is down learns it from the refused votes of its next campaign).
+pub async fn tell_retired(channels: &Channels, id: NodeId, addr: &str, removed_at_index: u64) {
+    if let Err(reason) = call(channels, id, addr, Call::Retire(removed_at_index)).await {
+        tracing::info!(id, %reason, "could not tell the removed node to stop campaigning");
+    }
+}
+
 enum Call {
     Pause(Duration),
     Campaign,
+    Retire(u64),
 }
 
-async fn call(addr: &str, call: Call) -> Result<(), String> {
+async fn call(channels: &Channels, id: NodeId, addr: &str, call: Call) -> Result<(), String> {
     let request = async {
-        let mut client = AdminServiceClient::connect(format!("http://{addr}"))
-            .await
+        let channel = channels
+            .get(addr, PeerName::Node(id))
             .map_err(|e| e.to_string())?;
+        let mut client = AdminServiceClient::new(channel);
         let reply = match call {
             Call::Pause(duration) => {
                 let duration_ms = duration.as_millis() as u64;
@@ -230,8 +256,15 @@ async fn call(addr: &str, call: Call) -> Result<(), String> {
                     .await
             }
             Call::Campaign => client.campaign(admin::CampaignRequest {}).await,
+            Call::Retire(removed_at_index) => {
+                client
+                    .retire(admin::RetireRequest { removed_at_index })
+                    .await
+            }
         };
-        let reply = reply.map_err(|e| e.to_string())?.into_inner();
+        let reply = reply
+            .map_err(|status| crate::network::describe(&status))?
+            .into_inner();
         if reply.ok {
             Ok(())
         } else {

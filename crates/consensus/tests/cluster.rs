@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use goproxy_consensus::{ApplyResponse, Consensus, ConsensusError};
+use goproxy_consensus::{ApplyResponse, ConsensusError};
 use tokio::net::TcpListener;
 
 use support::{config, entry, leader_of, start_member, three_members, until};
@@ -17,7 +17,7 @@ async fn first_committed_content_wins_and_survives_restart() {
     let a = entry("example.com/x", "v1.0.0", 'a');
     let b = entry("example.com/x", "v1.0.0", 'b');
     {
-        let node = Consensus::open(dir.path(), config(1, "127.0.0.1:1".into()))
+        let node = support::open(dir.path(), config(1, "127.0.0.1:1".into()))
             .await
             .unwrap();
         node.initialize_single().await.unwrap();
@@ -36,7 +36,7 @@ async fn first_committed_content_wins_and_survives_restart() {
         assert_eq!(node.reader().get(&a.key).unwrap(), Some(a.clone()));
         node.shutdown().await.unwrap();
     }
-    let node = Consensus::open(dir.path(), config(1, "127.0.0.1:1".into()))
+    let node = support::open(dir.path(), config(1, "127.0.0.1:1".into()))
         .await
         .unwrap();
     node.initialize_single().await.unwrap();
@@ -187,7 +187,7 @@ async fn invalid_timings_are_rejected_by_openraft_validation() {
     let mut empty_range = config(1, "127.0.0.1:1".into());
     empty_range.election_timeout_max_ms = empty_range.election_timeout_min_ms;
     for cfg in [slow_heartbeat, empty_range] {
-        match Consensus::open(dir.path(), cfg.clone()).await {
+        match support::open(dir.path(), cfg.clone()).await {
             Err(ConsensusError::Config(_)) => {}
             Err(other) => panic!("{cfg:?}: expected a config error, got {other}"),
             Ok(_) => panic!("{cfg:?}: accepted"),

@@ -12,16 +12,13 @@ use futures::future::{BoxFuture, FutureExt};
 use goproxy_protocol::artifact::{validate_info, validate_mod};
 use goproxy_protocol::index::{ArtifactKey, ArtifactKind, BlobRef, IndexEntry};
 use goproxy_protocol::path::{escape_path, escape_version};
-use goproxy_protocol::zipcheck::{check_zip, MAX_GO_MOD_SIZE, MAX_ZIP_SIZE};
+use goproxy_protocol::zipcheck::check_zip;
 use goproxy_store::{BlobStore, StagedBlob};
 
 use crate::index::{BlobPeers, CacheIndex, IndexError};
 use crate::metrics::Metrics;
 use crate::single_flight::SingleFlight;
 use crate::upstream::{Upstream, UpstreamError};
-
-/// Largest `.info` accepted from upstream.
-pub const MAX_INFO_SIZE: u64 = 64 * 1024;
 
 /// Why a fill produced nothing.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -162,13 +159,22 @@ impl Filler {
             self.inner.metrics.commit(started.elapsed().as_secs_f64());
             committed
         };
-        let (replicated, committed) = tokio::join!(self.inner.peers.replicate(&entry.blob), commit);
+        let (replicated, committed) = tokio::join!(self.inner.peers.replicate(&entry), commit);
         self.inner.metrics.replication(replicated.is_ok());
         if let Err(reason) = replicated {
             tracing::warn!(artifact = %entry.key, %reason, "replication degraded to asynchronous");
         }
-        let winner = committed?;
+        let winner = match committed {
+            Ok(winner) => winner,
+            Err(e) => {
+                // Not committed here: nothing to keep re-pushing (if a majority did get the
+                // entry after all, other members fetch its blob through their catch-up).
+                self.inner.peers.abandon(&entry);
+                return Err(e.into());
+            }
+        };
         if !winner.same_content(&entry) {
+            self.inner.peers.abandon(&entry);
             tracing::warn!(artifact = %entry.key, "upstream content differs from the committed entry; serving the committed one");
         }
         Ok(winner)
@@ -178,7 +184,7 @@ impl Filler {
     async fn fetch_staged(&self, key: &ArtifactKey) -> Result<StagedBlob, FillError> {
         let path = upstream_path(key)?;
         let mut body = self.inner.upstream.get(&path).await?;
-        let mut writer = self.inner.store.writer(size_limit(key.kind)).await?;
+        let mut writer = self.inner.store.writer(key.kind.max_size()).await?;
         while let Some(chunk) = body.chunk().await? {
             writer.write(&chunk).await?;
         }
@@ -302,14 +308,6 @@ pub(crate) fn upstream_path(key: &ArtifactKey) -> Result<String, FillError> {
     let module = escape_path(&key.module).map_err(|e| invalid(e.to_string()))?;
     let version = escape_version(&key.version).map_err(|e| invalid(e.to_string()))?;
     Ok(format!("{module}/@v/{version}.{}", key.kind.extension()))
-}
-
-fn size_limit(kind: ArtifactKind) -> u64 {
-    match kind {
-        ArtifactKind::Info => MAX_INFO_SIZE,
-        ArtifactKind::Mod => MAX_GO_MOD_SIZE,
-        ArtifactKind::Zip => MAX_ZIP_SIZE,
-    }
 }
 
 /// Metric label for an artifact kind.

@@ -68,9 +68,14 @@ pub trait CacheIndex: Send + Sync + 'static {
 /// Blob copies on other nodes, as the front end uses them.
 #[async_trait]
 pub trait BlobPeers: Send + Sync + 'static {
-    /// Copies a newly stored local blob to peers before its fill is acknowledged.
-    /// `Err` means fewer peers than required confirmed in time (degraded, still served).
-    async fn replicate(&self, blob: &BlobRef) -> Result<(), String>;
+    /// Copies a newly stored local blob, the content of `entry`, to peers before its fill is
+    /// acknowledged. `Err` means fewer peers than required confirmed in time (degraded, still
+    /// served).
+    async fn replicate(&self, entry: &IndexEntry) -> Result<(), String>;
+
+    /// The fill of `entry` did not commit it (no quorum, or other content won): stop trying
+    /// to get its blob onto more peers.
+    fn abandon(&self, entry: &IndexEntry);
 
     /// Fetches a committed blob that is missing locally from a peer; `Ok(false)` when
     /// no peer has it.

@@ -86,8 +86,15 @@ pub fn upstream_url() -> String {
     format!("http://{UPSTREAM_IP}:{UPSTREAM_PORT}")
 }
 
-/// Node `id` of an `members`-node cluster that holds the VIP while it leads.
-pub fn cluster_node(id: usize, members: usize, data_dir: &Path, timing: RaftTiming) -> String {
+/// Node `id` of an `members`-node cluster that holds the VIP while it leads, with
+/// node-to-node mutual TLS from the certificates in `tls` ([`crate::certs`]).
+pub fn cluster_node(
+    id: usize,
+    members: usize,
+    data_dir: &Path,
+    timing: RaftTiming,
+    tls: &Path,
+) -> String {
     let ip = node_ip(id);
     let mut peers = String::new();
     for peer in 1..=members {
@@ -112,6 +119,10 @@ pub fn cluster_node(id: usize, members: usize, data_dir: &Path, timing: RaftTimi
          [cluster]\n\
          http_advertise = \"{ip}:{HTTP_PORT}\"\n\
          peers = [\n{peers}]\n\n\
+         [cluster.tls]\n\
+         ca_file = {ca:?}\n\
+         cert_file = {cert:?}\n\
+         key_file = {key:?}\n\n\
          [vip]\n\
          address = \"{VIP}/{PREFIX_LEN}\"\n\
          interface = \"{NODE_INTERFACE}\"\n",
@@ -119,6 +130,9 @@ pub fn cluster_node(id: usize, members: usize, data_dir: &Path, timing: RaftTimi
         heartbeat = humantime::format_duration(timing.heartbeat),
         min = humantime::format_duration(timing.election_min),
         max = humantime::format_duration(timing.election_max),
+        ca = tls.join("ca.pem"),
+        cert = tls.join(format!("node-{id}.pem")),
+        key = tls.join(format!("node-{id}.key")),
     )
 }
 
@@ -199,7 +213,13 @@ mod tests {
 
     #[test]
     fn a_cluster_node_lists_every_peer_and_the_vip() {
-        let text = cluster_node(2, 3, Path::new("/tmp/d"), RaftTiming::DEFAULT);
+        let text = cluster_node(
+            2,
+            3,
+            Path::new("/tmp/d"),
+            RaftTiming::DEFAULT,
+            Path::new("/tmp/tls"),
+        );
         assert!(text.contains("node_id = 2\n"));
         assert!(text.contains("raft_listen = \"10.99.0.12:7080\""));
         for ip in ["10.99.0.11", "10.99.0.12", "10.99.0.13"] {
@@ -207,6 +227,7 @@ mod tests {
         }
         assert!(text.contains("address = \"10.99.0.100/24\""));
         assert!(text.contains("election_timeout_max = \"300ms\""));
+        assert!(text.contains("cert_file = \"/tmp/tls/node-2.pem\""));
     }
 
     #[test]

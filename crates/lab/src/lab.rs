@@ -41,6 +41,8 @@ pub struct Lab {
     pub(crate) nodes: Vec<NodeProcs>,
     pub(crate) upstream: Option<Process>,
     pub(crate) corpus: PathBuf,
+    /// The node-to-node certificates (CA, nodes, the lab's operator).
+    pub(crate) tls: PathBuf,
 }
 
 /// One member's `/cluster/status`, the fields the lab uses.
@@ -73,6 +75,7 @@ impl Lab {
         timing: RaftTiming,
     ) -> anyhow::Result<Lab> {
         std::fs::create_dir_all(dir)?;
+        let tls = crate::certs::ensure(&binaries.goproxy_ha, &dir.join("tls"), NODES)?;
         let topology = Topology::build(tag, NODES)?;
         let upstream = procs::upstream(
             &binaries,
@@ -95,6 +98,7 @@ impl Lab {
                 .collect(),
             upstream: Some(upstream),
             corpus: corpus.to_path_buf(),
+            tls,
         };
         for i in 1..=NODES {
             lab.start_node(i)?;
@@ -147,7 +151,9 @@ impl Lab {
         std::fs::create_dir_all(&dir)?;
         let config = dir.join("node.toml");
         let text = match self.model {
-            Model::GoproxyHa => config::cluster_node(i, NODES, &dir.join("data"), self.timing),
+            Model::GoproxyHa => {
+                config::cluster_node(i, NODES, &dir.join("data"), self.timing, &self.tls)
+            }
             Model::Keepalived(_) => config::standalone_node(&dir.join("data")),
         };
         std::fs::write(&config, text)?;

@@ -16,6 +16,7 @@
 
 pub mod analysis;
 pub mod bench;
+pub mod certs;
 pub mod config;
 pub mod holders;
 pub mod impairment;

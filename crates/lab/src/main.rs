@@ -185,6 +185,7 @@ fn up(args: &LabArgs, timing: RaftTiming) -> anyhow::Result<bool> {
          nodes: {} {} {} (namespaces {tag}-n1..n3), client namespace {client}\n\
          try:   ip netns exec {client} curl -s http://{VIP}:{HTTP_PORT}{PROBE_PATH}\n\
          status: ip netns exec {client} curl -s http://{}:{HTTP_PORT}/cluster/status\n\
+         admin: {admin} (for goproxy-ha cluster … / drill)\n\
          logs:  {}\n\
          down:  make lab-down (or goproxy-lab down --tag {tag})",
         node_ip(1),
@@ -193,6 +194,11 @@ fn up(args: &LabArgs, timing: RaftTiming) -> anyhow::Result<bool> {
         node_ip(1),
         args.dir.display(),
         tag = args.tag,
+        admin = goproxy_lab::certs::admin_env(&args.dir.join("tls"))
+            .iter()
+            .map(|(var, path)| format!("{var}={}", path.display()))
+            .collect::<Vec<_>>()
+            .join(" "),
     );
     lab.keep_running();
     Ok(true)

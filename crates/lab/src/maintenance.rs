@@ -96,6 +96,7 @@ impl Lab {
             .client()
             .command(&self.binaries.goproxy_ha.to_string_lossy())
             .args(args)
+            .envs(crate::certs::admin_env(&self.tls))
             .output()
             .with_context(|| format!("goproxy-ha {args:?}"))?;
         if !output.status.success() {

@@ -5,6 +5,9 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use goproxy_consensus::wire::admin::{self, admin_service_client::AdminServiceClient};
+use goproxy_rpc::{Channels, PeerName, Transport};
+
+use crate::cli::AdminTls;
 
 use crate::drill_check::MemberView;
 
@@ -109,6 +112,20 @@ async fn fetch_status(client: &reqwest::Client, http: &str) -> anyhow::Result<se
     Ok(serde_json::from_slice(&body)?)
 }
 
+/// Explains a failed admin call: a refused handshake usually means a missing or wrong
+/// certificate, a permission error a certificate without the admin role.
+fn refusal(target: &str, status: &tonic::Status, transport: &Transport) -> anyhow::Error {
+    let detail = goproxy_consensus::network::describe(status);
+    let hint = match status.code() {
+        tonic::Code::PermissionDenied => "",
+        _ if !transport.is_tls() => {
+            " (a cluster with mutual TLS refuses plaintext: pass --ca, --cert and --key of an admin certificate)"
+        }
+        _ => " (is the admin certificate from this cluster's CA?)",
+    };
+    anyhow::anyhow!("{target}: {detail}{hint}")
+}
+
 /// A membership change to send to the leader.
 pub enum Change {
     /// Add node `id` (learner first, then voter).
@@ -119,6 +136,8 @@ pub enum Change {
         raft: String,
         /// Its GOPROXY address.
         http: String,
+        /// How long it may take to catch up before it is left a learner.
+        catch_up: Duration,
     },
     /// Remove voter `id`.
     Leave {
@@ -132,24 +151,53 @@ pub enum Change {
     },
 }
 
+impl AdminTls {
+    /// The operator's transport: mutual TLS with an admin certificate, or plaintext when no
+    /// certificate is given.
+    pub fn transport(&self) -> anyhow::Result<Transport> {
+        match (&self.ca, &self.cert, &self.key) {
+            (None, None, None) => Ok(Transport::Plaintext),
+            (Some(ca), Some(cert), Some(key)) => {
+                let transport = Transport::from_files(ca, cert, key)?;
+                match transport.identity() {
+                    Some(goproxy_pki::Identity::Admin(_)) => Ok(transport),
+                    other => bail!(
+                        "--cert names {}, not an operator (issue one with: goproxy-ha certs issue --admin NAME)",
+                        other.map_or("nothing".to_string(), |i| i.to_string())
+                    ),
+                }
+            }
+            _ => bail!("--ca, --cert and --key (or GOPROXY_HA_ADMIN_CA/CERT/KEY) go together"),
+        }
+    }
+}
+
 /// Sends `change` to the node at `via` (a Raft address), following leader redirects. A node
 /// that does not know the leader yet (an election is under way) is asked again every
 /// [`LEADER_UNKNOWN_RETRY`], for at most [`LEADER_UNKNOWN_WAIT`].
-pub async fn change(via: &str, change: Change) -> anyhow::Result<()> {
+pub async fn change(via: &str, change: Change, tls: &AdminTls) -> anyhow::Result<()> {
+    let channels = Channels::new(tls.transport()?);
     let mut target = via.to_string();
     let mut redirects = 0;
     let unknown_until = tokio::time::Instant::now() + LEADER_UNKNOWN_WAIT;
     while redirects < MAX_REDIRECTS {
-        let mut client = AdminServiceClient::connect(format!("http://{target}"))
-            .await
+        let channel = channels
+            .get(&target, PeerName::AnyMember)
             .with_context(|| format!("connecting to {target}"))?;
+        let mut client = AdminServiceClient::new(channel);
         let call = async {
             match &change {
-                Change::Join { id, raft, http } => {
+                Change::Join {
+                    id,
+                    raft,
+                    http,
+                    catch_up,
+                } => {
                     let request = admin::AddMemberRequest {
                         id: *id,
                         raft_addr: raft.clone(),
                         http_addr: http.clone(),
+                        catch_up_timeout_ms: catch_up.as_millis() as u64,
                     };
                     client.add_member(request).await
                 }
@@ -165,9 +213,14 @@ pub async fn change(via: &str, change: Change) -> anyhow::Result<()> {
                 }
             }
         };
-        let reply = tokio::time::timeout(ADMIN_TIMEOUT, call)
+        let bound = match &change {
+            Change::Join { catch_up, .. } => ADMIN_TIMEOUT + *catch_up,
+            _ => ADMIN_TIMEOUT,
+        };
+        let reply = tokio::time::timeout(bound, call)
             .await
-            .context("cluster change timed out")??
+            .context("cluster change timed out")?
+            .map_err(|status| refusal(&target, &status, channels.transport()))?
             .into_inner();
         if reply.ok {
             return Ok(());

@@ -5,13 +5,13 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use goproxy_protocol::index::BlobRef;
+use goproxy_protocol::index::IndexEntry;
 use prometheus_client::metrics::gauge::Gauge;
 
 /// The under-replicated set and its bound.
 #[derive(Debug)]
 pub struct Backlog {
-    blobs: Mutex<HashMap<String, BlobRef>>,
+    blobs: Mutex<HashMap<String, IndexEntry>>,
     max_count: usize,
     max_bytes: u64,
     count_gauge: Gauge,
@@ -35,20 +35,20 @@ impl Backlog {
         (self.count_gauge.clone(), self.bytes_gauge.clone())
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, BlobRef>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, IndexEntry>> {
         self.blobs.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn publish(&self, blobs: &HashMap<String, BlobRef>) {
+    fn publish(&self, blobs: &HashMap<String, IndexEntry>) {
         self.count_gauge.set(blobs.len() as i64);
         self.bytes_gauge
-            .set(blobs.values().map(|b| b.size).sum::<u64>() as i64);
+            .set(blobs.values().map(|e| e.blob.size).sum::<u64>() as i64);
     }
 
-    /// Records a blob that is short of replicas.
-    pub fn add(&self, blob: &BlobRef) {
+    /// Records the blob of a committed entry that is short of replicas.
+    pub fn add(&self, entry: &IndexEntry) {
         let mut blobs = self.lock();
-        blobs.insert(blob.sha256.clone(), blob.clone());
+        blobs.insert(entry.blob.sha256.clone(), entry.clone());
         self.publish(&blobs);
     }
 
@@ -59,15 +59,15 @@ impl Backlog {
         self.publish(&blobs);
     }
 
-    /// The blobs still short of replicas.
-    pub fn pending(&self) -> Vec<BlobRef> {
+    /// The entries whose blobs are still short of replicas.
+    pub fn pending(&self) -> Vec<IndexEntry> {
         self.lock().values().cloned().collect()
     }
 
     /// `(blobs, bytes)` short of replicas.
     pub fn size(&self) -> (usize, u64) {
         let blobs = self.lock();
-        (blobs.len(), blobs.values().map(|b| b.size).sum())
+        (blobs.len(), blobs.values().map(|e| e.blob.size).sum())
     }
 
     /// Whether a new fill may start.
@@ -88,10 +88,20 @@ impl Backlog {
 mod tests {
     use super::*;
 
-    fn blob(n: u8, size: u64) -> BlobRef {
-        BlobRef {
-            sha256: format!("{n:064x}"),
-            size,
+    fn blob(n: u8, size: u64) -> IndexEntry {
+        IndexEntry {
+            key: goproxy_protocol::index::ArtifactKey {
+                module: "example.com/m".into(),
+                version: format!("v1.0.{n}"),
+                kind: goproxy_protocol::index::ArtifactKind::Zip,
+            },
+            blob: goproxy_protocol::index::BlobRef {
+                sha256: format!("{n:064x}"),
+                size,
+            },
+            h1: None,
+            version_time: None,
+            filled_at_ms: 0,
         }
     }
 
@@ -102,10 +112,10 @@ mod tests {
         assert!(backlog.admit().is_ok());
         backlog.add(&blob(2, 10));
         assert!(backlog.admit().is_err(), "count bound");
-        backlog.remove(&blob(2, 10).sha256);
+        backlog.remove(&blob(2, 10).blob.sha256);
         backlog.add(&blob(3, 95));
         assert!(backlog.admit().is_err(), "byte bound");
-        backlog.remove(&blob(3, 95).sha256);
+        backlog.remove(&blob(3, 95).blob.sha256);
         assert!(backlog.admit().is_ok());
         assert_eq!(backlog.size(), (1, 10));
     }

@@ -25,8 +25,10 @@ pub enum Command {
     /// Validate the configuration and print it as TOML, with every default filled in.
     Config(ConfigArgs),
     /// Inspect or change the cluster.
+    Cluster(ClusterArgs),
+    /// Create the cluster CA and the node and admin certificates for node-to-node mutual TLS.
     #[command(subcommand)]
-    Cluster(ClusterCommand),
+    Certs(CertsCommand),
     /// Failover drill: hand leadership (and the VIP) to another member under a live probe and
     /// report the outage the probe saw. Refuses to start unless every member is reachable and
     /// caught up, replication is in sync, the VIP is on the leader only, and the probe succeeds.
@@ -36,6 +38,83 @@ pub enum Command {
     /// or when stdin closes.
     #[command(hide = true)]
     VipGuard(goproxy_vip::GuardConfig),
+}
+
+/// The operator's certificate for the node-to-node port (`goproxy-ha certs issue --admin NAME`).
+/// Without one the CLI speaks plaintext, which only a cluster running with
+/// `cluster.insecure_plaintext` accepts.
+#[derive(Debug, Clone, Default, Args)]
+pub struct AdminTls {
+    /// Cluster CA certificate(s) the nodes' certificates chain to.
+    #[arg(long, env = "GOPROXY_HA_ADMIN_CA", value_name = "FILE", global = true)]
+    pub ca: Option<PathBuf>,
+    /// The admin certificate.
+    #[arg(
+        long,
+        env = "GOPROXY_HA_ADMIN_CERT",
+        value_name = "FILE",
+        global = true
+    )]
+    pub cert: Option<PathBuf>,
+    /// Its private key.
+    #[arg(long, env = "GOPROXY_HA_ADMIN_KEY", value_name = "FILE", global = true)]
+    pub key: Option<PathBuf>,
+}
+
+/// `goproxy-ha cluster [--ca F --cert F --key F] …`.
+#[derive(Debug, Args)]
+pub struct ClusterArgs {
+    /// The admin identity for join, leave and transfer-leader.
+    #[command(flatten)]
+    pub tls: AdminTls,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: ClusterCommand,
+}
+
+/// `goproxy-ha certs …`.
+#[derive(Debug, Subcommand)]
+pub enum CertsCommand {
+    /// Create a cluster CA: DIR/ca.pem (give it to every node and operator) and DIR/ca.key
+    /// (keep it off the nodes; it signs certificates).
+    Init {
+        /// Where to write the CA.
+        #[arg(long, default_value = ".", value_name = "DIR")]
+        dir: PathBuf,
+        /// The CA's name.
+        #[arg(long, default_value = "goproxy-ha cluster CA")]
+        name: String,
+        /// Validity in days.
+        #[arg(long, default_value_t = 3650)]
+        days: u32,
+        /// Overwrite existing files.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Issue a certificate signed by the CA in DIR: for node N (DIR/node-N.pem, .key) or for
+    /// an operator (DIR/admin-NAME.pem, .key).
+    Issue {
+        /// Where the CA is, and where the certificate is written.
+        #[arg(long, default_value = ".", value_name = "DIR")]
+        dir: PathBuf,
+        /// A node certificate for this node id.
+        #[arg(
+            long,
+            value_name = "ID",
+            required_unless_present = "admin",
+            conflicts_with = "admin"
+        )]
+        node: Option<u64>,
+        /// An admin certificate for this operator name (a-z 0-9 . _ -).
+        #[arg(long, value_name = "NAME")]
+        admin: Option<String>,
+        /// Validity in days.
+        #[arg(long, default_value_t = 365)]
+        days: u32,
+        /// Overwrite existing files.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 /// `goproxy-ha cluster …`.
@@ -48,7 +127,9 @@ pub enum ClusterCommand {
         node: String,
     },
     /// Add a running node (configured with peers, not the lowest id) to the group: it joins
-    /// as a learner, catches up, then becomes a voter.
+    /// as a learner, catches up, then becomes a voter. A node that does not catch up within
+    /// --catch-up-timeout stays a learner (it does not count toward quorum) and the command
+    /// fails with the reason.
     Join {
         /// Raft (gRPC) address of any member; the change is redirected to the leader.
         #[arg(long, value_name = "HOST:PORT")]
@@ -62,8 +143,12 @@ pub enum ClusterCommand {
         /// The new node's GOPROXY HTTP address.
         #[arg(long, value_name = "HOST:PORT")]
         http: String,
+        /// How long the new node may take to catch up before it is left a learner (at most 10m).
+        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+        catch_up_timeout: Duration,
     },
-    /// Remove a node from the group.
+    /// Remove a node (voter or learner) from the group. Refused for the leader (transfer
+    /// first) and when the voters left would not have a live majority.
     Leave {
         /// Raft (gRPC) address of any member; the change is redirected to the leader.
         #[arg(long, value_name = "HOST:PORT")]
@@ -87,6 +172,9 @@ pub enum ClusterCommand {
 /// `goproxy-ha drill`.
 #[derive(Debug, Args)]
 pub struct DrillArgs {
+    /// The admin identity for the transfer.
+    #[command(flatten)]
+    pub tls: AdminTls,
     /// HTTP address of any member (host:port).
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "HOST:PORT")]
     pub node: String,
@@ -148,6 +236,15 @@ pub struct ConfigArgs {
     /// Log filter, e.g. "info" or "goproxy_http=debug,info" [default: info].
     #[arg(long, env = "GOPROXY_HA_LOG_LEVEL", value_name = "FILTER")]
     pub log_level: Option<String>,
+    /// Cluster CA certificate(s) for node-to-node mutual TLS [cluster.tls.ca_file].
+    #[arg(long, env = "GOPROXY_HA_TLS_CA", value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+    /// This node's certificate [cluster.tls.cert_file].
+    #[arg(long, env = "GOPROXY_HA_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// This node's private key [cluster.tls.key_file].
+    #[arg(long, env = "GOPROXY_HA_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
 }
 
 impl ConfigArgs {
@@ -162,6 +259,9 @@ impl ConfigArgs {
             upstream: self.upstream.clone(),
             log_format: self.log_format,
             log_level: self.log_level.clone(),
+            tls_ca: self.tls_ca.clone(),
+            tls_cert: self.tls_cert.clone(),
+            tls_key: self.tls_key.clone(),
         }
     }
 }

@@ -65,6 +65,18 @@ pub struct PeerConfig {
     pub http: String,
 }
 
+/// The node-to-node mutual TLS files (`goproxy-ha certs init | issue`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    /// The cluster CA certificate(s), PEM. Several may be listed (a CA rotation).
+    pub ca_file: PathBuf,
+    /// This node's certificate, PEM, naming `urn:goproxy-ha:node:<node_id>`.
+    pub cert_file: PathBuf,
+    /// Its private key, PEM (mode 0600).
+    pub key_file: PathBuf,
+}
+
 /// Cluster membership. No peers: a one-member group of this node.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -74,6 +86,13 @@ pub struct ClusterConfig {
     /// Every member, this node included. The member with the lowest id initialises the
     /// group on first start; the others wait to be contacted.
     pub peers: Vec<PeerConfig>,
+    /// Mutual TLS on the node-to-node listener: required for a cluster. Without it a single
+    /// node opens no node-to-node listener at all.
+    pub tls: Option<TlsFiles>,
+    /// Serve and dial the node-to-node port without TLS: anyone who reaches it can act as any
+    /// member (append to the log, push blobs, change membership). Only for benchmarks and
+    /// isolated labs.
+    pub insecure_plaintext: bool,
 }
 
 /// Semi-synchronous blob replication.
@@ -176,6 +195,12 @@ pub struct Overrides {
     pub log_format: Option<LogFormat>,
     /// `--log-level` / `GOPROXY_HA_LOG_LEVEL`.
     pub log_level: Option<String>,
+    /// `--tls-ca` / `GOPROXY_HA_TLS_CA`.
+    pub tls_ca: Option<PathBuf>,
+    /// `--tls-cert` / `GOPROXY_HA_TLS_CERT`.
+    pub tls_cert: Option<PathBuf>,
+    /// `--tls-key` / `GOPROXY_HA_TLS_KEY`.
+    pub tls_key: Option<PathBuf>,
 }
 
 /// Every problem found while loading the configuration.
@@ -230,6 +255,25 @@ impl Config {
         if let Some(v) = o.log_level {
             self.log_level = v;
         }
+        match (o.tls_ca, o.tls_cert, o.tls_key, &mut self.cluster.tls) {
+            (None, None, None, _) => {}
+            (Some(ca_file), Some(cert_file), Some(key_file), tls) => {
+                *tls = Some(TlsFiles {
+                    ca_file,
+                    cert_file,
+                    key_file,
+                });
+            }
+            (ca, cert, key, Some(tls)) => {
+                tls.ca_file = ca.unwrap_or(tls.ca_file.clone());
+                tls.cert_file = cert.unwrap_or(tls.cert_file.clone());
+                tls.key_file = key.unwrap_or(tls.key_file.clone());
+            }
+            (_, _, _, None) => problems.push(
+                "--tls-ca, --tls-cert and --tls-key: give all three (or a [cluster.tls] section)"
+                    .into(),
+            ),
+        }
     }
 
     /// Semantic checks of a complete configuration.
@@ -276,9 +320,48 @@ impl Config {
 }
 
 impl Config {
+    /// The node-to-node transport this configuration asks for: mutual TLS with this node's
+    /// certificate, explicit plaintext, or `None` for a single node without TLS (which opens
+    /// no node-to-node listener).
+    pub fn transport(&self) -> Result<Option<goproxy_rpc::Transport>, String> {
+        let Some(tls) = &self.cluster.tls else {
+            return Ok(self
+                .cluster
+                .insecure_plaintext
+                .then_some(goproxy_rpc::Transport::Plaintext));
+        };
+        let transport =
+            goproxy_rpc::Transport::from_files(&tls.ca_file, &tls.cert_file, &tls.key_file)
+                .map_err(|e| format!("cluster.tls: {e}"))?;
+        let expected = goproxy_pki::Identity::Node(self.node_id);
+        match transport.identity() {
+            Some(identity) if *identity == expected => Ok(Some(transport)),
+            other => Err(format!(
+                "cluster.tls.cert_file: the certificate names {}, but this is node {} (issue one with: goproxy-ha certs issue --node {})",
+                other.map_or("nothing".to_string(), |i| i.to_string()),
+                self.node_id,
+                self.node_id
+            )),
+        }
+    }
+
     fn cluster_problems(&self) -> Vec<String> {
         let peers = &self.cluster.peers;
         let mut problems = Vec::new();
+        match (&self.cluster.tls, self.cluster.insecure_plaintext) {
+            (Some(_), true) => problems.push(
+                "cluster.insecure_plaintext: cannot be set together with cluster.tls".into(),
+            ),
+            (None, false) if !peers.is_empty() => problems.push(
+                "cluster.tls: required for a cluster, so that no one else can speak Raft, push blobs or change membership (create certificates with `goproxy-ha certs init` and `goproxy-ha certs issue --node N`; see cluster/RUNBOOK.md). On an isolated lab network only, cluster.insecure_plaintext = true runs without it".into(),
+            ),
+            _ => {}
+        }
+        if self.cluster.tls.is_some() {
+            if let Err(problem) = self.transport() {
+                problems.push(problem);
+            }
+        }
         if peers.is_empty() {
             return problems;
         }

@@ -40,6 +40,8 @@ pub struct DrillOptions {
     pub settle: Duration,
     /// Bound on the whole drill.
     pub timeout: Duration,
+    /// The admin identity for the transfer.
+    pub tls: crate::cli::AdminTls,
 }
 
 /// The outcome, printed as text or JSON.
@@ -85,6 +87,8 @@ impl std::fmt::Display for DrillReport {
 
 /// Runs the drill; refuses with every problem found when the cluster is not healthy.
 pub async fn run(options: &DrillOptions) -> anyhow::Result<DrillReport> {
+    // A bad admin certificate is found before anything is probed.
+    options.tls.transport()?;
     let deadline = Instant::now() + options.timeout;
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
@@ -145,6 +149,7 @@ async fn drill(
         admin::change(
             &plan.leader_raft,
             admin::Change::TransferLeader { id: plan.target },
+            &options.tls,
         ),
     )
     .await

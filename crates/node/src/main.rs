@@ -12,6 +12,7 @@
 mod admin;
 mod backlog;
 mod catch_up;
+mod certs;
 mod cli;
 mod config;
 mod drill;
@@ -44,6 +45,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => (args, true),
         Command::Config(args) => (args, false),
         Command::Cluster(command) => return cluster(command),
+        Command::Certs(command) => return certs(command),
         Command::Drill(args) => return drill(args),
         Command::VipGuard(guard) => return vip_guard(guard.clone()),
     };
@@ -107,38 +109,74 @@ fn client_runtime() -> Option<tokio::runtime::Runtime> {
     }
 }
 
+/// Runs `goproxy-ha certs …` (no runtime needed).
+fn certs(command: &cli::CertsCommand) -> ExitCode {
+    use cli::CertsCommand;
+    let written = match command {
+        CertsCommand::Init {
+            dir,
+            name,
+            days,
+            force,
+        } => certs::init(dir, name, *days, *force),
+        CertsCommand::Issue {
+            dir,
+            node,
+            admin,
+            days,
+            force,
+        } => certs::identity(*node, admin.as_deref())
+            .and_then(|identity| certs::issue(dir, &identity, *days, *force)),
+    };
+    match written {
+        Ok(paths) => {
+            for path in paths {
+                println!("wrote {}", path.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("goproxy-ha: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// Runs a `goproxy-ha cluster …` command.
-fn cluster(command: &cli::ClusterCommand) -> ExitCode {
+fn cluster(args: &cli::ClusterArgs) -> ExitCode {
     use cli::ClusterCommand;
     let Some(runtime) = client_runtime() else {
         return ExitCode::FAILURE;
     };
+    let tls = &args.tls;
     let result = runtime.block_on(async {
-        match command {
+        match &args.command {
             ClusterCommand::Status { node } => admin::status(node).await,
             ClusterCommand::Join {
                 via,
                 id,
                 raft,
                 http,
+                catch_up_timeout,
             } => {
                 let change = admin::Change::Join {
                     id: *id,
                     raft: raft.clone(),
                     http: http.clone(),
+                    catch_up: *catch_up_timeout,
                 };
-                admin::change(via, change)
+                admin::change(via, change, tls)
                     .await
                     .map(|()| println!("node {id} joined"))
             }
             ClusterCommand::Leave { via, id } => {
-                admin::change(via, admin::Change::Leave { id: *id })
+                admin::change(via, admin::Change::Leave { id: *id }, tls)
                     .await
                     .map(|()| println!("node {id} left"))
             }
             ClusterCommand::TransferLeader { via, to } => {
                 let started = std::time::Instant::now();
-                admin::change(via, admin::Change::TransferLeader { id: *to })
+                admin::change(via, admin::Change::TransferLeader { id: *to }, tls)
                     .await
                     .map(|()| println!("node {to} leads ({:?})", started.elapsed()))
             }
@@ -164,6 +202,7 @@ fn drill(args: &cli::DrillArgs) -> ExitCode {
         max_lag: args.max_lag,
         settle: args.settle,
         timeout: args.timeout,
+        tls: args.tls.clone(),
     };
     let Some(runtime) = client_runtime() else {
         return ExitCode::FAILURE;

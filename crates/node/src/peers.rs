@@ -1,5 +1,6 @@
 //! The front end's `BlobPeers`, implemented with the replicate crate over the current
-//! Raft membership, with the under-replication backlog and its background repair.
+//! Raft membership, with the under-replication backlog and its background repair; and the
+//! replicate crate's `PushGate` over the index and leadership.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,8 +8,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use goproxy_consensus::Consensus;
 use goproxy_http::BlobPeers;
-use goproxy_protocol::index::BlobRef;
-use goproxy_replicate::{PushOutcome, Replicator, ReplicatorConfig};
+use goproxy_protocol::index::{ArtifactKey, BlobRef, IndexEntry};
+use goproxy_replicate::{PushGate, PushOutcome, Replicator, ReplicatorConfig};
 use goproxy_store::BlobStore;
 
 use crate::backlog::Backlog;
@@ -21,6 +22,7 @@ const REPAIR_INTERVAL: Duration = Duration::from_millis(500);
 pub struct RaftPeers {
     replicator: Replicator,
     backlog: Arc<Backlog>,
+    consensus: Consensus,
 }
 
 impl RaftPeers {
@@ -31,16 +33,19 @@ impl RaftPeers {
         config: ReplicatorConfig,
         backlog: Arc<Backlog>,
     ) -> Self {
+        let channels = consensus.channels().clone();
+        let members = consensus.clone();
         let peers = Arc::new(move || {
-            consensus
+            members
                 .peers()
                 .into_iter()
-                .map(|(_, node)| node.raft_addr)
+                .map(|(id, node)| (id, node.raft_addr))
                 .collect()
         });
         Self {
-            replicator: Replicator::new(store, config, peers),
+            replicator: Replicator::new(store, config, peers, channels),
             backlog,
+            consensus,
         }
     }
 
@@ -53,10 +58,22 @@ impl RaftPeers {
                     _ = shutdown.wait() => return,
                     _ = tokio::time::sleep(REPAIR_INTERVAL) => {}
                 }
-                for blob in this.backlog.pending() {
-                    if let PushOutcome::Synced { acked } = this.replicator.push(&blob).await {
-                        tracing::info!(sha256 = %blob.sha256, acked, "under-replicated blob repaired");
-                        this.backlog.remove(&blob.sha256);
+                for entry in this.backlog.pending() {
+                    // Peers accept only committed content (or the leader's fill in progress):
+                    // an entry whose fill is still committing waits for the next pass, one
+                    // that lost to other content is dropped.
+                    match this.consensus.reader().get(&entry.key) {
+                        Ok(Some(committed)) if committed.blob == entry.blob => {}
+                        Ok(Some(_)) => {
+                            this.backlog.remove(&entry.blob.sha256);
+                            continue;
+                        }
+                        Ok(None) | Err(_) => continue,
+                    }
+                    let pushed = this.replicator.push(&entry.key, &entry.blob).await;
+                    if let PushOutcome::Synced { acked } = pushed {
+                        tracing::info!(artifact = %entry.key, acked, "under-replicated blob repaired");
+                        this.backlog.remove(&entry.blob.sha256);
                     }
                 }
             }
@@ -66,16 +83,20 @@ impl RaftPeers {
 
 #[async_trait]
 impl BlobPeers for RaftPeers {
-    async fn replicate(&self, blob: &BlobRef) -> Result<(), String> {
-        match self.replicator.push(blob).await {
+    async fn replicate(&self, entry: &IndexEntry) -> Result<(), String> {
+        match self.replicator.push(&entry.key, &entry.blob).await {
             PushOutcome::Synced { .. } => Ok(()),
             PushOutcome::Degraded { acked, wanted } => {
-                self.backlog.add(blob);
+                self.backlog.add(entry);
                 Err(format!(
                     "{acked} of {wanted} required replicas confirmed in time"
                 ))
             }
         }
+    }
+
+    fn abandon(&self, entry: &IndexEntry) {
+        self.backlog.remove(&entry.blob.sha256);
     }
 
     async fn fetch(&self, blob: &BlobRef) -> Result<bool, String> {
@@ -84,5 +105,44 @@ impl BlobPeers for RaftPeers {
 
     fn admit(&self) -> Result<(), String> {
         self.backlog.admit()
+    }
+}
+
+/// Pushes this node accepts: the content of a committed entry, or of a fill in progress on
+/// the leader it follows.
+pub struct IndexGate {
+    consensus: Consensus,
+}
+
+impl IndexGate {
+    /// A gate over `consensus`'s applied index and leadership.
+    pub fn new(consensus: Consensus) -> Self {
+        Self { consensus }
+    }
+}
+
+impl PushGate for IndexGate {
+    fn admit(&self, sender: Option<u64>, key: &ArtifactKey, blob: &BlobRef) -> Result<(), String> {
+        match self.consensus.reader().get(key) {
+            Ok(Some(entry)) if &entry.blob == blob => return Ok(()),
+            Ok(Some(entry)) => {
+                return Err(format!(
+                    "{key} is committed with blob {} ({} bytes)",
+                    entry.blob.sha256, entry.blob.size
+                ))
+            }
+            Ok(None) => {}
+            Err(e) => return Err(format!("reading the index: {e}")),
+        }
+        let leader = self.consensus.leader().map(|(id, _)| id);
+        match (sender, leader) {
+            // An insecure cluster cannot tell who pushes.
+            (None, _) => Ok(()),
+            (Some(sender), Some(leader)) if sender == leader => Ok(()),
+            (Some(sender), leader) => Err(format!(
+                "{key} is not committed, and only the leader (node {}) pushes fills in progress, not node {sender}",
+                leader.map_or("unknown".to_string(), |l| l.to_string())
+            )),
+        }
     }
 }

@@ -12,12 +12,13 @@ use axum::serve::ListenerExt;
 use goproxy_consensus::{Consensus, ConsensusConfig, PeerNode};
 use goproxy_http::{Frontend, Metrics};
 use goproxy_replicate::{BlobGrpc, ReplicatorConfig};
+use goproxy_rpc::{Channels, Transport};
 use goproxy_store::BlobStore;
 use tokio::net::TcpListener;
 
 use crate::backlog::Backlog;
 use crate::config::Config;
-use crate::peers::RaftPeers;
+use crate::peers::{IndexGate, RaftPeers};
 use crate::raft_index::RaftIndex;
 use crate::shutdown::Shutdown;
 
@@ -48,28 +49,62 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tracing::info!(removed, "removed leftovers of interrupted writes");
     }
 
-    // Bind both listeners first: with port 0 their real addresses are what peers need.
+    let transport = config.transport().map_err(anyhow::Error::msg)?;
+    match &transport {
+        Some(Transport::Plaintext) => tracing::warn!(
+            "cluster.insecure_plaintext: node-to-node traffic is NOT authenticated; anyone who reaches {} can act as any member",
+            config.raft_listen
+        ),
+        Some(Transport::Tls(_)) => {
+            tracing::info!("node-to-node traffic: mutual TLS against the cluster CA")
+        }
+        None => tracing::info!(
+            "single node without cluster.tls: no node-to-node listener is opened"
+        ),
+    }
+
+    // Bind the listeners first: with port 0 their real addresses are what peers need.
     let http_listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding HTTP listener {}", config.listen))?;
     let http_addr = http_listener.local_addr()?;
-    let raft_listener = TcpListener::bind(config.raft_listen)
-        .await
-        .with_context(|| format!("binding raft listener {}", config.raft_listen))?;
-    let raft_addr = raft_listener.local_addr()?;
+    let raft_listener = match &transport {
+        Some(_) => Some(
+            TcpListener::bind(config.raft_listen)
+                .await
+                .with_context(|| format!("binding raft listener {}", config.raft_listen))?,
+        ),
+        None => None,
+    };
+    let raft_addr = match &raft_listener {
+        Some(listener) => listener.local_addr()?,
+        None => config.raft_listen,
+    };
 
+    let channels = Channels::new(transport.clone().unwrap_or(Transport::Plaintext));
     let consensus = Consensus::open(
         config.data_dir.join(INDEX_DIR),
         consensus_config(&config, raft_addr, http_addr),
+        channels,
     )
     .await
     .context("starting the raft member")?;
-    let grpc = tokio::spawn(serve_grpc(
-        consensus.clone(),
-        store.clone(),
-        raft_listener,
-        drain.clone(),
-    ));
+    let grpc = match (raft_listener, &transport) {
+        (Some(listener), Some(transport)) => {
+            let routes = consensus.grpc_routes().add_service(
+                BlobGrpc::new(store.clone(), Arc::new(IndexGate::new(consensus.clone())))
+                    .into_service(),
+            );
+            let server = transport.server().context("node-to-node TLS")?;
+            Some(tokio::spawn(serve_grpc(
+                server,
+                routes,
+                listener,
+                drain.clone(),
+            )))
+        }
+        _ => None,
+    };
     bootstrap(&config, &consensus).await?;
 
     let metrics = Arc::new(Metrics::default());
@@ -183,7 +218,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     let tail = async {
         let stopped = consensus.shutdown().await;
-        let _ = grpc.await;
+        if let Some(grpc) = grpc {
+            let _ = grpc.await;
+        }
         let _ = repair.await;
         let _ = catch_up.await;
         let _ = raft_gauges.await;
@@ -262,15 +299,14 @@ fn consensus_config(
 }
 
 async fn serve_grpc(
-    consensus: Consensus,
-    store: BlobStore,
+    mut server: tonic::transport::Server,
+    routes: tonic::service::Routes,
     listener: TcpListener,
     shutdown: Shutdown,
 ) {
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-    let result = tonic::transport::Server::builder()
-        .add_routes(consensus.grpc_routes())
-        .add_service(BlobGrpc::new(store).into_service())
+    let result = server
+        .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, shutdown.wait())
         .await;
     if let Err(e) = result {

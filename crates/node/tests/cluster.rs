@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use support::cluster::{
-    agreed_leader, free_ports, start, status, three_nodes, three_nodes_with, write_config,
-    SEMI_SYNC, SETTLE,
+    admin_env, agreed_leader, free_ports, start, status, three_nodes, three_nodes_with,
+    write_config, SEMI_SYNC, SETTLE,
 };
 use support::{cache_only, client, corpus_dir, sha256_hex, HttpServer, Node};
 
@@ -227,9 +227,10 @@ async fn degraded_replication_is_bounded_and_repairs_when_the_replica_returns() 
     );
 }
 
-fn cli(args: &[&str]) -> String {
+fn cli(dir: &std::path::Path, args: &[&str]) -> String {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_goproxy-ha"))
         .args(args)
+        .envs(admin_env(dir))
         .output()
         .unwrap();
     assert!(
@@ -284,9 +285,12 @@ async fn a_node_joins_as_learner_catches_up_takes_over_and_leaves() {
         format!("127.0.0.1:{}", ports[7]),
         format!("127.0.0.1:{}", ports[6]),
     );
-    cli(&[
-        "cluster", "join", "--via", &via, "--id", "4", "--raft", &raft4, "--http", &http4,
-    ]);
+    cli(
+        dir.path(),
+        &[
+            "cluster", "join", "--via", &via, "--id", "4", "--raft", &raft4, "--http", &http4,
+        ],
+    );
     fourth.wait_ready();
     assert_served(&fourth, path, &sha).await;
     nodes.insert(4, fourth);
@@ -295,12 +299,15 @@ async fn a_node_joins_as_learner_catches_up_takes_over_and_leaves() {
     // into Follower when that entry reaches it, which may be a heartbeat later.
     let deadline = Instant::now() + SETTLE;
     loop {
-        let table = cli(&[
-            "cluster",
-            "status",
-            "--node",
-            &format!("127.0.0.1:{}", ports[0]),
-        ]);
+        let table = cli(
+            dir.path(),
+            &[
+                "cluster",
+                "status",
+                "--node",
+                &format!("127.0.0.1:{}", ports[0]),
+            ],
+        );
         let shown = table.lines().count() == 5
             && table.matches("Leader").count() == 1
             && table.matches("Follower").count() == 3;
@@ -317,7 +324,10 @@ async fn a_node_joins_as_learner_catches_up_takes_over_and_leaves() {
 
     // Planned handovers: to the newcomer, then to node 1 (asked through a follower, redirected).
     for to in ["4", "1"] {
-        let out = cli(&["cluster", "transfer-leader", "--via", &via, "--to", to]);
+        let out = cli(
+            dir.path(),
+            &["cluster", "transfer-leader", "--via", &via, "--to", to],
+        );
         assert!(out.contains(&format!("node {to} leads")), "{out}");
         let id: u64 = to.parse().unwrap();
         let s = status(&nodes[&id]).await.unwrap();
@@ -332,7 +342,10 @@ async fn a_node_joins_as_learner_catches_up_takes_over_and_leaves() {
         );
     }
 
-    cli(&["cluster", "leave", "--via", &via, "--id", "4"]);
+    cli(
+        dir.path(),
+        &["cluster", "leave", "--via", &via, "--id", "4"],
+    );
     let deadline = Instant::now() + SETTLE;
     loop {
         let s = status(&nodes[&1]).await.unwrap();

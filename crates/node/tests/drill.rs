@@ -7,15 +7,16 @@ mod support;
 
 use std::process::Output;
 
-use support::cluster::{agreed_leader, status, three_nodes};
+use support::cluster::{admin_env, agreed_leader, status, three_nodes};
 use support::{client, corpus_dir, HttpServer};
 
 const PROBED: &str = "github.com/gin-gonic/gin/@v/v1.8.1.info";
 
-fn drill(args: &[&str]) -> Output {
+fn drill(dir: &std::path::Path, args: &[&str]) -> Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_goproxy-ha"))
         .arg("drill")
         .args(args)
+        .envs(admin_env(dir))
         .output()
         .unwrap()
 }
@@ -36,14 +37,17 @@ async fn a_drill_hands_over_under_a_probe_and_refuses_an_unhealthy_cluster() {
     assert!(response.status().is_success(), "{}", response.status());
 
     // Handing over to the leader itself is refused before anything happens.
-    let refused = drill(&[
-        "--node",
-        &node,
-        "--probe",
-        &probe,
-        "--to",
-        &leader.to_string(),
-    ]);
+    let refused = drill(
+        dir.path(),
+        &[
+            "--node",
+            &node,
+            "--probe",
+            &probe,
+            "--to",
+            &leader.to_string(),
+        ],
+    );
     assert!(!refused.status.success());
     let stderr = text(&refused.stderr);
     assert!(stderr.contains("refusing to drill"), "{stderr}");
@@ -52,9 +56,12 @@ async fn a_drill_hands_over_under_a_probe_and_refuses_an_unhealthy_cluster() {
         "{stderr}"
     );
 
-    let out = drill(&[
-        "--node", &node, "--probe", &probe, "--settle", "500ms", "--json",
-    ]);
+    let out = drill(
+        dir.path(),
+        &[
+            "--node", &node, "--probe", &probe, "--settle", "500ms", "--json",
+        ],
+    );
     assert!(
         out.status.success(),
         "drill failed: {}{}",
@@ -78,7 +85,10 @@ async fn a_drill_hands_over_under_a_probe_and_refuses_an_unhealthy_cluster() {
     let down = *nodes.keys().find(|id| **id != new).unwrap();
     nodes.get_mut(&down).unwrap().kill9();
     let node = nodes[&new].http.clone();
-    let refused = drill(&["--node", &node, "--probe", &nodes[&new].url(PROBED)]);
+    let refused = drill(
+        dir.path(),
+        &["--node", &node, "--probe", &nodes[&new].url(PROBED)],
+    );
     assert!(!refused.status.success());
     let stderr = text(&refused.stderr);
     assert!(stderr.contains("refusing to drill"), "{stderr}");

@@ -11,7 +11,7 @@
 //!   the identity out of a DER certificate.
 //! - [`authority`]: a cluster CA made or loaded with rcgen, issuing node and admin
 //!   certificates (`goproxy-ha certs init | issue`).
-//! - [`error`]: [`PkiError`].
+//! - [`error`]: the error type, [`PkiError`].
 #![forbid(unsafe_code)]
 
 pub mod authority;

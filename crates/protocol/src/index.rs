@@ -27,6 +27,25 @@ impl ArtifactKind {
         }
     }
 
+    /// The kind with file extension `ext` (`info`, `mod`, `zip`).
+    pub fn from_extension(ext: &str) -> Option<Self> {
+        match ext {
+            "info" => Some(ArtifactKind::Info),
+            "mod" => Some(ArtifactKind::Mod),
+            "zip" => Some(ArtifactKind::Zip),
+            _ => None,
+        }
+    }
+
+    /// The largest artifact of this kind the proxy accepts (from upstream or from a peer).
+    pub fn max_size(self) -> u64 {
+        match self {
+            ArtifactKind::Info => crate::artifact::MAX_INFO_SIZE,
+            ArtifactKind::Mod => crate::artifact::MAX_GO_MOD_SIZE,
+            ArtifactKind::Zip => crate::zipcheck::MAX_ZIP_SIZE,
+        }
+    }
+
     /// The `Content-Type` a proxy answers with for this artifact.
     pub fn content_type(self) -> &'static str {
         match self {

@@ -1,20 +1,17 @@
 //! Pushing new blobs to peers (semi-synchronously) and fetching missing ones from them.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use goproxy_protocol::index::BlobRef;
+use goproxy_protocol::index::{ArtifactKey, BlobRef};
+use goproxy_rpc::{Channels, PeerName};
 use goproxy_store::BlobStore;
 use tokio::io::AsyncReadExt;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use crate::wire::{self, blob_service_client::BlobServiceClient};
 use crate::{CHUNK, MAX_MESSAGE};
-
-/// Time allowed to connect to a peer.
-const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// Semi-synchronous replication settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,8 +39,8 @@ pub enum PushOutcome {
     },
 }
 
-/// Which peers exist right now (their gRPC `host:port`).
-pub type PeerList = Arc<dyn Fn() -> Vec<String> + Send + Sync>;
+/// Which peers exist right now: their node id and gRPC `host:port`.
+pub type PeerList = Arc<dyn Fn() -> Vec<(u64, String)> + Send + Sync>;
 
 /// Replicates blobs of the local store to and from peers. Cheap to clone.
 #[derive(Clone)]
@@ -51,48 +48,49 @@ pub struct Replicator {
     store: BlobStore,
     config: ReplicatorConfig,
     peers: PeerList,
-    clients: Arc<Mutex<HashMap<String, BlobServiceClient<Channel>>>>,
+    channels: Channels,
 }
 
 impl Replicator {
-    /// A replicator for `store`; `peers` is asked for the current peers on every call.
-    pub fn new(store: BlobStore, config: ReplicatorConfig, peers: PeerList) -> Self {
+    /// A replicator for `store`; `peers` is asked for the current peers on every call, which
+    /// are dialed through `channels` (each verified as the node id listed).
+    pub fn new(
+        store: BlobStore,
+        config: ReplicatorConfig,
+        peers: PeerList,
+        channels: Channels,
+    ) -> Self {
         Self {
             store,
             config,
             peers,
-            clients: Arc::default(),
+            channels,
         }
     }
 
-    fn client(&self, addr: &str) -> Result<BlobServiceClient<Channel>, String> {
-        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(client) = clients.get(addr) {
-            return Ok(client.clone());
-        }
-        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
-            .map_err(|e| e.to_string())?
-            .connect_timeout(CONNECT_TIMEOUT)
-            .tcp_nodelay(true);
-        let client = BlobServiceClient::new(endpoint.connect_lazy())
+    fn client(&self, id: u64, addr: &str) -> Result<BlobServiceClient<Channel>, String> {
+        let channel = self
+            .channels
+            .get(addr, PeerName::Node(id))
+            .map_err(|e| e.to_string())?;
+        Ok(BlobServiceClient::new(channel)
             .max_decoding_message_size(MAX_MESSAGE)
-            .max_encoding_message_size(MAX_MESSAGE);
-        clients.insert(addr.to_string(), client.clone());
-        Ok(client)
+            .max_encoding_message_size(MAX_MESSAGE))
     }
 
-    /// Pushes a committed local blob to every peer; returns once `sync_replicas` peers
-    /// confirmed, or when `sync_timeout` expires (pushes then go on in the background).
-    pub async fn push(&self, blob: &BlobRef) -> PushOutcome {
+    /// Pushes a committed local blob, the content of `key`, to every peer; returns once
+    /// `sync_replicas` peers confirmed, or when `sync_timeout` expires (pushes then go on in
+    /// the background).
+    pub async fn push(&self, key: &ArtifactKey, blob: &BlobRef) -> PushOutcome {
         let peers = (self.peers)();
         let wanted = self.config.sync_replicas.min(peers.len());
         let (tx, mut rx) = tokio::sync::mpsc::channel(peers.len().max(1));
-        for peer in peers {
-            let (this, blob, tx) = (self.clone(), blob.clone(), tx.clone());
+        for (id, peer) in peers {
+            let (this, key, blob, tx) = (self.clone(), key.clone(), blob.clone(), tx.clone());
             tokio::spawn(async move {
-                let result = this.push_to(&peer, &blob).await;
+                let result = this.push_to(id, &peer, &key, &blob).await;
                 if let Err(e) = &result {
-                    tracing::warn!(%peer, sha256 = %blob.sha256, "blob push failed: {e}");
+                    tracing::warn!(%peer, artifact = %key, sha256 = %blob.sha256, "blob push failed: {e}");
                 }
                 let _ = tx.send(result.is_ok()).await;
             });
@@ -118,8 +116,14 @@ impl Replicator {
         }
     }
 
-    async fn push_to(&self, peer: &str, blob: &BlobRef) -> Result<(), String> {
-        let mut client = self.client(peer)?;
+    async fn push_to(
+        &self,
+        id: u64,
+        peer: &str,
+        key: &ArtifactKey,
+        blob: &BlobRef,
+    ) -> Result<(), String> {
+        let mut client = self.client(id, peer)?;
         let file = self
             .store
             .open_blob(blob)
@@ -129,6 +133,7 @@ impl Replicator {
             file.ok_or_else(|| format!("blob {} is not in the local store", blob.sha256))?;
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         let head = blob.clone();
+        let artifact = crate::gate::to_wire(key);
         tokio::spawn(async move {
             let mut first = true;
             loop {
@@ -146,12 +151,14 @@ impl Replicator {
                 } else {
                     String::new()
                 };
+                let artifact = first.then(|| artifact.clone());
                 first = false;
                 if tx
                     .send(wire::BlobChunk {
                         sha256,
                         size: head.size,
                         data,
+                        artifact,
                     })
                     .await
                     .is_err()
@@ -164,7 +171,7 @@ impl Replicator {
         let reply = client
             .push(tokio_stream::wrappers::ReceiverStream::new(rx))
             .await
-            .map_err(|s| s.message().to_string())?;
+            .map_err(|s| format!("{}: {}", s.code(), s.message()))?;
         if reply.into_inner().stored {
             Ok(())
         } else {
@@ -175,8 +182,8 @@ impl Replicator {
     /// Fetches a committed blob that is missing locally from the first peer that has it,
     /// verifying its sha256 before it becomes visible. `Ok(false)`: no peer has it.
     pub async fn fetch(&self, blob: &BlobRef) -> Result<bool, goproxy_store::StoreError> {
-        for peer in (self.peers)() {
-            match self.fetch_from(&peer, blob).await {
+        for (id, peer) in (self.peers)() {
+            match self.fetch_from(id, &peer, blob).await {
                 Ok(()) => {
                     tracing::info!(%peer, sha256 = %blob.sha256, "fetched missing blob from peer");
                     return Ok(true);
@@ -190,8 +197,8 @@ impl Replicator {
         Ok(false)
     }
 
-    async fn fetch_from(&self, peer: &str, blob: &BlobRef) -> Result<(), FetchError> {
-        let mut client = self.client(peer).map_err(FetchError::Peer)?;
+    async fn fetch_from(&self, id: u64, peer: &str, blob: &BlobRef) -> Result<(), FetchError> {
+        let mut client = self.client(id, peer).map_err(FetchError::Peer)?;
         let request = wire::FetchRequest {
             sha256: blob.sha256.clone(),
             size: blob.size,

@@ -1,24 +1,29 @@
 //! Serving blobs to peers: accept pushes into the local store, stream committed blobs.
 
+use std::sync::Arc;
+
 use futures::StreamExt;
 use goproxy_protocol::index::BlobRef;
+use goproxy_rpc::Caller;
 use goproxy_store::BlobStore;
 use tokio::io::AsyncReadExt;
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::gate::{from_wire, PushGate};
 use crate::wire::{self, blob_service_server::BlobService};
-use crate::CHUNK;
+use crate::{CHUNK, CHUNK_IDLE_TIMEOUT};
 
 /// The gRPC service over this node's blob store.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct BlobGrpc {
     store: BlobStore,
+    gate: Arc<dyn PushGate>,
 }
 
 impl BlobGrpc {
-    /// Serves `store`.
-    pub fn new(store: BlobStore) -> Self {
-        Self { store }
+    /// Serves `store`, accepting pushes that `gate` admits.
+    pub fn new(store: BlobStore, gate: Arc<dyn PushGate>) -> Self {
+        Self { store, gate }
     }
 
     /// The tonic service, with message limits sized for chunks.
@@ -33,7 +38,21 @@ fn store_status(e: goproxy_store::StoreError) -> Status {
     match e {
         goproxy_store::StoreError::InvalidDigest(_) => Status::invalid_argument(e.to_string()),
         goproxy_store::StoreError::TooLarge { .. } => Status::invalid_argument(e.to_string()),
+        other if other.is_disk_full() => Status::resource_exhausted(other.to_string()),
         other => Status::internal(other.to_string()),
+    }
+}
+
+/// The next chunk of a push, bounded in time: a sender that stalls releases the staging file.
+async fn next_chunk(
+    chunks: &mut Streaming<wire::BlobChunk>,
+) -> Result<Option<wire::BlobChunk>, Status> {
+    match tokio::time::timeout(CHUNK_IDLE_TIMEOUT, chunks.next()).await {
+        Ok(Some(chunk)) => chunk.map(Some),
+        Ok(None) => Ok(None),
+        Err(_) => Err(Status::deadline_exceeded(format!(
+            "no chunk for {CHUNK_IDLE_TIMEOUT:?}"
+        ))),
     }
 }
 
@@ -46,27 +65,40 @@ impl BlobService for BlobGrpc {
         &self,
         request: Request<Streaming<wire::BlobChunk>>,
     ) -> Result<Response<wire::PushReply>, Status> {
+        let sender = Caller::of(&request)?.require_any_node("push blobs")?;
         let mut chunks = request.into_inner();
-        let first = chunks
-            .next()
-            .await
-            .ok_or_else(|| Status::invalid_argument("empty push"))??;
+        let first = next_chunk(&mut chunks)
+            .await?
+            .ok_or_else(|| Status::invalid_argument("empty push"))?;
+        let key = from_wire(first.artifact).map_err(Status::invalid_argument)?;
         let expected = BlobRef {
             sha256: first.sha256,
             size: first.size,
         };
         goproxy_store::digest::parse(&expected.sha256).map_err(store_status)?;
+        let limit = key.kind.max_size();
+        if expected.size > limit {
+            return Err(Status::invalid_argument(format!(
+                "{key}: a {}-byte blob exceeds the {limit}-byte limit for .{}",
+                expected.size,
+                key.kind.extension()
+            )));
+        }
+        self.gate
+            .admit(sender, &key, &expected)
+            .map_err(|why| Status::permission_denied(format!("push of {key} refused: {why}")))?;
         if self.store.contains(&expected).await.map_err(store_status)? {
             return Ok(Response::new(wire::PushReply { stored: true }));
         }
+        // The declared size bounds the stream: a byte more fails the write.
         let mut writer = self
             .store
             .writer(expected.size)
             .await
             .map_err(store_status)?;
         writer.write(&first.data).await.map_err(store_status)?;
-        while let Some(chunk) = chunks.next().await {
-            writer.write(&chunk?.data).await.map_err(store_status)?;
+        while let Some(chunk) = next_chunk(&mut chunks).await? {
+            writer.write(&chunk.data).await.map_err(store_status)?;
         }
         let staged = writer.finish().await.map_err(store_status)?;
         if staged.blob() != &expected {
@@ -88,6 +120,7 @@ impl BlobService for BlobGrpc {
         &self,
         request: Request<wire::FetchRequest>,
     ) -> Result<Response<ChunkStream>, Status> {
+        Caller::of(&request)?.require_any_node("fetch blobs")?;
         let request = request.into_inner();
         let blob = BlobRef {
             sha256: request.sha256,
@@ -121,6 +154,7 @@ impl BlobService for BlobGrpc {
                     },
                     size: blob.size,
                     data,
+                    artifact: None,
                 };
                 first = false;
                 if tx.send(Ok(chunk)).await.is_err() || n == 0 {

@@ -1,21 +1,58 @@
-//! Push and fetch between real stores over gRPC on loopback (port 0).
+//! Push and fetch between real stores over gRPC with mutual TLS on loopback (port 0), and
+//! the pushes a receiver must refuse: from outside the cluster, for no fill it can tie them
+//! to, or larger than the artifact may be.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use goproxy_replicate::{BlobGrpc, PushOutcome, Replicator, ReplicatorConfig};
+use goproxy_pki::{Authority, Identity};
+use goproxy_protocol::index::{ArtifactKey, ArtifactKind, BlobRef};
+use goproxy_replicate::wire::{self, blob_service_client::BlobServiceClient};
+use goproxy_replicate::{BlobGrpc, PushGate, PushOutcome, Replicator, ReplicatorConfig};
+use goproxy_rpc::{Channels, PeerName, Transport};
 use goproxy_store::BlobStore;
 
-async fn serve(store: BlobStore) -> (String, tokio::task::JoinHandle<()>) {
+const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
+
+fn ca() -> &'static Authority {
+    static CA: OnceLock<Authority> = OnceLock::new();
+    CA.get_or_init(|| Authority::generate("replicate tests", YEAR).unwrap())
+}
+
+fn transport(authority: &Authority, identity: Identity) -> Transport {
+    let issued = authority.issue(&identity, YEAR).unwrap();
+    Transport::from_pem(
+        ca().cert_pem().as_bytes().to_vec(),
+        issued.cert_pem.into_bytes(),
+        issued.key_pem.into_bytes(),
+    )
+    .unwrap()
+}
+
+/// Admits pushes from node `leader` only (a fill in progress there), whatever the key.
+struct LeaderOnly(u64);
+
+impl PushGate for LeaderOnly {
+    fn admit(&self, sender: Option<u64>, _: &ArtifactKey, _: &BlobRef) -> Result<(), String> {
+        match sender {
+            Some(id) if id == self.0 => Ok(()),
+            other => Err(format!("{other:?} is not the leader")),
+        }
+    }
+}
+
+/// Serves `store` as node `id` whose leader is node 1.
+async fn serve(id: u64, store: BlobStore) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
-    let server = tokio::spawn(async move {
-        let _ = tonic::transport::Server::builder()
-            .add_service(BlobGrpc::new(store).into_service())
+    let mut server = transport(ca(), Identity::Node(id)).server().unwrap();
+    tokio::spawn(async move {
+        let _ = server
+            .add_service(BlobGrpc::new(store, Arc::new(LeaderOnly(1))).into_service())
             .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
             .await;
     });
-    (addr, server)
+    addr
 }
 
 fn config(sync_replicas: usize) -> ReplicatorConfig {
@@ -25,14 +62,36 @@ fn config(sync_replicas: usize) -> ReplicatorConfig {
     }
 }
 
-#[tokio::test]
-async fn pushed_blobs_arrive_intact_and_missing_ones_are_fetched() {
-    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let stores: Vec<BlobStore> = dirs
+fn key(kind: ArtifactKind) -> ArtifactKey {
+    ArtifactKey {
+        module: "example.com/x".into(),
+        version: "v1.0.0".into(),
+        kind,
+    }
+}
+
+fn stores(n: usize) -> (Vec<tempfile::TempDir>, Vec<BlobStore>) {
+    let dirs: Vec<_> = (0..n).map(|_| tempfile::tempdir().unwrap()).collect();
+    let stores = dirs
         .iter()
         .map(|d| BlobStore::open(d.path()).unwrap().0)
         .collect();
-    let (addr_b, _b) = serve(stores[1].clone()).await;
+    (dirs, stores)
+}
+
+fn replicator(id: u64, store: BlobStore, peers: Vec<(u64, String)>) -> Replicator {
+    Replicator::new(
+        store,
+        config(1),
+        Arc::new(move || peers.clone()),
+        Channels::new(transport(ca(), Identity::Node(id))),
+    )
+}
+
+#[tokio::test]
+async fn pushed_blobs_arrive_intact_and_missing_ones_are_fetched() {
+    let (_dirs, stores) = stores(3);
+    let addr_b = serve(2, stores[1].clone()).await;
 
     // 1 MiB + a bit, so it spans several chunks.
     let bytes: Vec<u8> = (0..(1 << 20) + 12345)
@@ -46,31 +105,23 @@ async fn pushed_blobs_arrive_intact_and_missing_ones_are_fetched() {
         .await
         .unwrap();
 
-    let peers = vec![addr_b.clone()];
-    let a = Replicator::new(
-        stores[0].clone(),
-        config(1),
-        Arc::new(move || peers.clone()),
+    let a = replicator(1, stores[0].clone(), vec![(2, addr_b.clone())]);
+    assert_eq!(
+        a.push(&key(ArtifactKind::Zip), &blob).await,
+        PushOutcome::Synced { acked: 1 }
     );
-    assert_eq!(a.push(&blob).await, PushOutcome::Synced { acked: 1 });
     assert!(stores[1].contains(&blob).await.unwrap());
     stores[1].verify(&blob).await.unwrap();
 
-    let peers = vec![addr_b];
-    let c = Replicator::new(
-        stores[2].clone(),
-        config(1),
-        Arc::new(move || peers.clone()),
-    );
+    let c = replicator(3, stores[2].clone(), vec![(2, addr_b)]);
     assert!(c.fetch(&blob).await.unwrap());
     stores[2].verify(&blob).await.unwrap();
 }
 
 #[tokio::test]
 async fn unreachable_peers_degrade_after_the_timeout() {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, _) = BlobStore::open(dir.path()).unwrap();
-    let blob = store
+    let (_dirs, stores) = stores(1);
+    let blob = stores[0]
         .stage_bytes(b"module example.com/x\n", 1024)
         .await
         .unwrap()
@@ -83,21 +134,166 @@ async fn unreachable_peers_degrade_after_the_timeout() {
         .local_addr()
         .unwrap()
         .to_string();
-    let peers = vec![dead];
+    let peers = vec![(2, dead)];
     let replicator = Replicator::new(
-        store,
+        stores[0].clone(),
         ReplicatorConfig {
             sync_replicas: 1,
             sync_timeout: Duration::from_millis(300),
         },
         Arc::new(move || peers.clone()),
+        Channels::new(transport(ca(), Identity::Node(1))),
     );
     assert_eq!(
-        replicator.push(&blob).await,
+        replicator.push(&key(ArtifactKind::Mod), &blob).await,
         PushOutcome::Degraded {
             acked: 0,
             wanted: 1
         }
     );
     assert!(!replicator.fetch(&blob).await.unwrap(), "nobody has it");
+}
+
+/// A raw push of `data` declared as `size` bytes of `kind`, sent with `channel`.
+async fn raw_push(
+    channel: tonic::transport::Channel,
+    kind: ArtifactKind,
+    sha256: &str,
+    size: u64,
+    data: Vec<u8>,
+) -> Result<bool, tonic::Status> {
+    let chunk = wire::BlobChunk {
+        sha256: sha256.to_string(),
+        size,
+        data,
+        artifact: Some(goproxy_replicate::gate::to_wire(&key(kind))),
+    };
+    let mut client = BlobServiceClient::new(channel);
+    client
+        .push(tokio_stream::iter(vec![chunk]))
+        .await
+        .map(|r| r.into_inner().stored)
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+#[tokio::test]
+async fn pushes_outside_a_fill_or_over_the_limit_are_refused_and_nothing_stays() {
+    let (dirs, stores) = stores(1);
+    let addr = serve(2, stores[0].clone()).await;
+    let bytes = vec![7u8; 300 * 1024];
+    let sha = sha256_hex(&bytes);
+    let channel = |authority: &Authority, identity: Identity| {
+        transport(authority, identity)
+            .endpoint(&addr, &PeerName::Node(2))
+            .unwrap()
+            .connect_lazy()
+    };
+
+    // Another CA, no certificate, plaintext: the handshake fails.
+    let other_ca = Authority::generate("attacker", YEAR).unwrap();
+    let foreign = other_ca.issue(&Identity::Node(1), YEAR).unwrap();
+    let tls = tonic::transport::ClientTlsConfig::new()
+        .ca_certificate(tonic::transport::Certificate::from_pem(ca().cert_pem()))
+        .domain_name(goproxy_pki::identity::node_server_name(2));
+    let endpoint = || tonic::transport::Endpoint::from_shared(format!("https://{addr}")).unwrap();
+    let refused_at_handshake = [
+        endpoint()
+            .tls_config(tls.clone().identity(tonic::transport::Identity::from_pem(
+                foreign.cert_pem,
+                foreign.key_pem,
+            )))
+            .unwrap()
+            .connect_lazy(),
+        endpoint().tls_config(tls).unwrap().connect_lazy(),
+        tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect_lazy(),
+    ];
+    for channel in refused_at_handshake {
+        let result = raw_push(
+            channel,
+            ArtifactKind::Zip,
+            &sha,
+            bytes.len() as u64,
+            bytes.clone(),
+        )
+        .await;
+        assert!(result.is_err(), "{result:?}");
+    }
+    // A member that is not the leader, and an operator, may not push.
+    for identity in [Identity::Node(3), Identity::Admin("ops".into())] {
+        let status = raw_push(
+            channel(ca(), identity),
+            ArtifactKind::Zip,
+            &sha,
+            bytes.len() as u64,
+            bytes.clone(),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(status.code(), tonic::Code::PermissionDenied, "{status:?}");
+    }
+    // The leader may not declare more than the kind's limit (1 TiB zip, 1 MiB .info) ...
+    for (kind, size) in [
+        (ArtifactKind::Zip, 1u64 << 40),
+        (ArtifactKind::Info, 1 << 20),
+    ] {
+        let status = raw_push(
+            channel(ca(), Identity::Node(1)),
+            kind,
+            &sha,
+            size,
+            bytes.clone(),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    }
+    // ... nor send more than it declared.
+    let status = raw_push(
+        channel(ca(), Identity::Node(1)),
+        ArtifactKind::Zip,
+        &sha,
+        1000,
+        bytes.clone(),
+    )
+    .await
+    .unwrap_err();
+    assert_ne!(status.code(), tonic::Code::Ok);
+    let blob = BlobRef {
+        sha256: sha.clone(),
+        size: bytes.len() as u64,
+    };
+    assert!(!stores[0].contains(&blob).await.unwrap());
+    // Nothing was left behind in the store's directory: no blob, no staging file.
+    let files = walk(dirs[0].path());
+    assert!(files.is_empty(), "left behind: {files:?}");
+    // The real leader pushing a real fill is stored.
+    assert!(raw_push(
+        channel(ca(), Identity::Node(1)),
+        ArtifactKind::Zip,
+        &sha,
+        bytes.len() as u64,
+        bytes.clone()
+    )
+    .await
+    .unwrap());
+    assert!(stores[0].contains(&blob).await.unwrap());
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
 }

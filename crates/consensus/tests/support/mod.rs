@@ -3,11 +3,47 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use goproxy_consensus::{Consensus, ConsensusConfig, PeerNode};
+use goproxy_pki::{Authority, Identity};
 use goproxy_protocol::index::{ArtifactKey, ArtifactKind, BlobRef, IndexEntry};
+use goproxy_rpc::{Channels, Transport};
 use tokio::net::TcpListener;
+
+const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// The test cluster's CA (one per test binary).
+pub fn ca() -> &'static Authority {
+    static CA: OnceLock<Authority> = OnceLock::new();
+    CA.get_or_init(|| Authority::generate("consensus tests", YEAR).unwrap())
+}
+
+/// The mutual-TLS transport of `identity`, with a certificate from `authority`.
+pub fn transport_of(authority: &Authority, identity: Identity) -> Transport {
+    let issued = authority.issue(&identity, YEAR).unwrap();
+    Transport::from_pem(
+        authority.cert_pem().as_bytes().to_vec(),
+        issued.cert_pem.into_bytes(),
+        issued.key_pem.into_bytes(),
+    )
+    .unwrap()
+}
+
+/// Node `id`'s transport in the test cluster.
+pub fn node_transport(id: u64) -> Transport {
+    transport_of(ca(), Identity::Node(id))
+}
+
+/// Opens member `id` (not serving) over its TLS transport.
+pub async fn open(
+    dir: &std::path::Path,
+    cfg: ConsensusConfig,
+) -> Result<Consensus, goproxy_consensus::ConsensusError> {
+    let channels = Channels::new(node_transport(cfg.node_id));
+    Consensus::open(dir, cfg, channels).await
+}
 
 pub const SETTLE: Duration = Duration::from_secs(10);
 /// Failover bound: the leader lease (election max, 300 ms) plus a stagger of up to 50 ms, or a
@@ -67,12 +103,13 @@ pub struct Member {
 
 pub async fn start_member(id: u64, listener: TcpListener, dir: tempfile::TempDir) -> Member {
     let addr = listener.local_addr().unwrap().to_string();
-    let consensus = Consensus::open(dir.path(), config(id, addr)).await.unwrap();
+    let consensus = open(dir.path(), config(id, addr)).await.unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let routes = consensus.grpc_routes();
+    let mut builder = consensus.channels().transport().server().unwrap();
     let server = tokio::spawn(async move {
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-        let _ = tonic::transport::Server::builder()
+        let _ = builder
             .add_routes(routes)
             .serve_with_incoming_shutdown(incoming, async {
                 let _ = stopped.await;

@@ -23,8 +23,53 @@ pub fn free_ports(n: usize) -> Vec<u16> {
         .collect()
 }
 
-/// Writes node `id`'s config: ports `[http1, raft1, http2, raft2, …]`, all of them peers.
+/// The cluster's certificate directory under `dir`: a CA, node certificates for `ids`, and
+/// the operator certificate `admin-ops`, made with `goproxy-ha certs` as an operator would.
+pub fn certs(dir: &Path, ids: impl IntoIterator<Item = u64>) -> std::path::PathBuf {
+    let tls = dir.join("tls");
+    let run = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_goproxy-ha"))
+            .arg("certs")
+            .args(args)
+            .arg("--dir")
+            .arg(&tls)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "goproxy-ha certs {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    if !tls.join("ca.pem").exists() {
+        run(&["init"]);
+        run(&["issue", "--admin", "ops"]);
+    }
+    for id in ids {
+        if !tls.join(format!("node-{id}.pem")).exists() {
+            run(&["issue", "--node", &id.to_string()]);
+        }
+    }
+    tls
+}
+
+/// The environment that gives `goproxy-ha cluster …` and `drill` the operator certificate.
+pub fn admin_env(dir: &Path) -> Vec<(String, String)> {
+    let tls = dir.join("tls");
+    [
+        ("GOPROXY_HA_ADMIN_CA", "ca.pem"),
+        ("GOPROXY_HA_ADMIN_CERT", "admin-ops.pem"),
+        ("GOPROXY_HA_ADMIN_KEY", "admin-ops.key"),
+    ]
+    .into_iter()
+    .map(|(var, file)| (var.to_string(), tls.join(file).display().to_string()))
+    .collect()
+}
+
+/// Writes node `id`'s config: ports `[http1, raft1, http2, raft2, …]`, all of them peers,
+/// with node-to-node mutual TLS from [`certs`] (under the config's directory).
 pub fn write_config(path: &Path, id: u64, ports: &[u16], upstream: &str, replication: &str) {
+    let tls = certs(path.parent().unwrap(), [id]);
     let mut text = format!(
         "node_id = {id}\nlisten = \"127.0.0.1:{}\"\nraft_listen = \"127.0.0.1:{}\"\n[proxy]\nupstream = \"{upstream}\"\nupstream_attempts = 1\n[replication]\n{replication}",
         ports[2 * (id as usize - 1)],
@@ -37,6 +82,12 @@ pub fn write_config(path: &Path, id: u64, ports: &[u16], upstream: &str, replica
             ports[2 * (peer - 1) + 1]
         ));
     }
+    text.push_str(&format!(
+        "[cluster.tls]\nca_file = {:?}\ncert_file = {:?}\nkey_file = {:?}\n",
+        tls.join("ca.pem"),
+        tls.join(format!("node-{id}.pem")),
+        tls.join(format!("node-{id}.key")),
+    ));
     std::fs::write(path, text).unwrap();
 }
 
