@@ -374,6 +374,12 @@ impl Consensus {
         self.retirement.reason()
     }
 
+    /// The leader lease (`election_timeout_max`): a leader whose last quorum acknowledgement is
+    /// older has lost its majority, as far as anyone can tell.
+    pub fn leader_lease(&self) -> Duration {
+        Duration::from_millis(self.raft.config().election_timeout_max)
+    }
+
     /// Until when another leader's VIP lease may still run: `election_timeout_max` after this
     /// member last acknowledged another leader ([`crate::foreign_lease`]). A new leader does
     /// not claim the VIP before then.

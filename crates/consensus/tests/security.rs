@@ -375,3 +375,36 @@ async fn a_removed_node_stops_campaigning_and_rejoins_without_an_election() {
         member.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn oversized_raft_messages_are_refused_before_they_are_buffered() {
+    let (members, addrs) = three_members().await;
+    let leader = leader_of(&members).unwrap();
+    let follower = *members.keys().find(|id| **id != leader).unwrap();
+    let mut client = pb::raft_service_client::RaftServiceClient::new(member_channel(
+        &addrs[&follower],
+        Identity::Node(leader),
+    ));
+    // Well past the limit (the snapshot chunk of the tests, 2 KiB, plus 2 MiB of framing).
+    let request = pb::RaftRequest {
+        payload: vec![b' '; 3 << 20],
+        data: vec![0u8; 1 << 20],
+    };
+    let status = client.install_snapshot(request).await.unwrap_err();
+    assert!(
+        matches!(
+            status.code(),
+            tonic::Code::ResourceExhausted | tonic::Code::OutOfRange
+        ),
+        "{status:?}"
+    );
+    // The cluster is unaffected.
+    members[&leader]
+        .consensus
+        .put(entry("example.com/after", "v1.0.0", 'a'))
+        .await
+        .unwrap();
+    for (_, member) in members {
+        member.stop().await;
+    }
+}

@@ -166,7 +166,7 @@ impl Frontend {
         }
         let file = self.store.open_blob(&entry.blob).await.map_err(storage)?;
         let file =
-            file.ok_or_else(|| ApiError::Internal(format!("{} vanished after repair", entry.key)))?;
+            file.ok_or_else(|| ApiError::internal(format!("{} vanished after repair", entry.key)))?;
         Ok(BlobSource::File(file))
     }
 
@@ -184,15 +184,18 @@ pub(crate) fn index_error(e: IndexError) -> ApiError {
 }
 
 fn storage(e: goproxy_store::StoreError) -> ApiError {
-    ApiError::Internal(e.to_string())
+    if e.is_disk_full() {
+        ApiError::disk_full(e.to_string())
+    } else {
+        ApiError::internal(e.to_string())
+    }
 }
 
 /// Maps a failed fill (other than "not found") to an answer.
 pub(crate) fn fill_error(e: FillError) -> ApiError {
     match e {
-        FillError::Storage(_) | FillError::DiskFull(_) | FillError::Panicked => {
-            ApiError::Internal(e.to_string())
-        }
+        FillError::DiskFull(_) => ApiError::disk_full(e.to_string()),
+        FillError::Storage(_) | FillError::Panicked => ApiError::internal(e.to_string()),
         FillError::Upstream(UpstreamError::NotFound { message }) => ApiError::NotFound {
             reason: format!("not found: {message}"),
             max_age: std::time::Duration::ZERO,

@@ -30,6 +30,12 @@ pub struct FrontendConfig {
     /// How long an upstream "not found" is remembered.
     #[serde(with = "humantime_serde")]
     pub negative_ttl: Duration,
+    /// Hosts (`host` or `host:port`) an upstream may redirect to besides itself (a CDN for
+    /// zips, say). Redirects anywhere else are refused, never followed and cached.
+    pub upstream_redirect_hosts: Vec<String>,
+    /// Free space (bytes) the blob filesystem must keep for this node to report ready:
+    /// below it fills would fail for lack of space, so `/readyz` answers 503.
+    pub min_free_bytes: u64,
     /// Memory (bytes) for keeping small artifacts (`.info`, `.mod` up to 64 KiB) in RAM,
     /// so cache hits on them skip the disk. 0 disables it.
     pub memory_cache_bytes: u64,
@@ -46,12 +52,22 @@ impl Default for FrontendConfig {
             list_ttl: Duration::from_secs(300),
             stale_if_error: Duration::from_secs(7 * 24 * 3600),
             negative_ttl: Duration::from_secs(60),
+            upstream_redirect_hosts: Vec::new(),
+            min_free_bytes: 64 << 20,
             memory_cache_bytes: 16 << 20,
         }
     }
 }
 
 impl FrontendConfig {
+    /// These settings with credentials in upstream URLs shown as `***` (for dumps and logs).
+    pub fn redacted(&self) -> Self {
+        Self {
+            upstream: crate::upstream::redact_list(&self.upstream),
+            ..self.clone()
+        }
+    }
+
     /// Every problem with these settings, so all can be reported at once.
     pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();

@@ -27,9 +27,15 @@ pub enum ApiError {
     /// Not available right now (upstream trouble, cache-only request, cluster state).
     #[error("{0}")]
     Unavailable(String),
-    /// This proxy failed internally (storage); still a 404 so clients fall back.
-    #[error("{0}")]
-    Internal(String),
+    /// This proxy failed internally (storage); still a 404 so clients fall back. Only
+    /// `public` reaches the client: `detail` (which may name local paths) is logged.
+    #[error("{public}")]
+    Internal {
+        /// What the client is told.
+        public: &'static str,
+        /// What happened, for the log.
+        detail: String,
+    },
     /// Only GET and HEAD exist.
     #[error("method not allowed: the GOPROXY protocol uses only GET and HEAD")]
     MethodNotAllowed,
@@ -39,6 +45,25 @@ pub enum ApiError {
         /// Artifact size, for `Content-Range: bytes */size`.
         size: u64,
     },
+}
+
+impl ApiError {
+    /// An internal failure: the client learns only that this node failed and where to look.
+    pub fn internal(detail: impl Into<String>) -> Self {
+        ApiError::Internal {
+            public:
+                "internal error on this node (details are in its log); retry, or use another proxy",
+            detail: detail.into(),
+        }
+    }
+
+    /// This node's disk is full.
+    pub fn disk_full(detail: impl Into<String>) -> Self {
+        ApiError::Internal {
+            public: "this node's disk is full: it cannot store new artifacts until space is freed",
+            detail: detail.into(),
+        }
+    }
 }
 
 /// How long an invalid request path may be remembered: it stays invalid.
@@ -55,8 +80,8 @@ impl IntoResponse for ApiError {
                 tracing::warn!(%reason, "answering 404: unavailable");
                 (StatusCode::NOT_FOUND, "no-store".to_string())
             }
-            ApiError::Internal(reason) => {
-                tracing::error!(%reason, "answering 404: internal failure");
+            ApiError::Internal { detail, .. } => {
+                tracing::error!(reason = %detail, "answering 404: internal failure");
                 (StatusCode::NOT_FOUND, "no-store".to_string())
             }
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "no-store".into()),

@@ -243,6 +243,11 @@ impl Filler {
         self.read_blob(&entry.blob).await
     }
 
+    /// `Err(reason)` while too much is under-replicated for new fills.
+    pub fn admit(&self) -> Result<(), String> {
+        self.inner.peers.admit()
+    }
+
     /// Reads a small committed blob, re-fetching it if this node lost it.
     pub async fn read_blob(&self, blob: &BlobRef) -> Result<Vec<u8>, FillError> {
         self.inner.store.read_small(blob).await?.ok_or_else(|| {

@@ -64,6 +64,6 @@ impl Frontend {
         }
         response
             .body(Body::from_stream(answer.bytes_stream()))
-            .map_err(|e| ApiError::Internal(format!("relaying the leader's answer: {e}")))
+            .map_err(|e| ApiError::internal(format!("relaying the leader's answer: {e}")))
     }
 }

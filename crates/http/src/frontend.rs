@@ -78,6 +78,7 @@ impl Frontend {
             config.upstream_connect_timeout,
             config.upstream_timeout,
             config.upstream_attempts,
+            config.upstream_redirect_hosts.clone(),
             metrics.clone(),
         )?;
         let filler = Filler::new(
@@ -90,6 +91,7 @@ impl Frontend {
         );
         // The leader answers a forwarded miss only after its fill: allow the fill's time.
         let forwarder = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(config.upstream_connect_timeout)
             .read_timeout(config.fill_timeout)
             .build()?;
@@ -129,15 +131,37 @@ impl Frontend {
     }
 }
 
+/// Ready only while this node can serve and fill: the index is caught up with a leader that
+/// has a quorum, the replication backlog admits fills, and the disk has room for them.
 async fn readyz(State(fe): State<Arc<Frontend>>) -> Response {
-    match fe.index.readiness() {
-        Ok(()) => "ready\n".into_response(),
-        Err(reason) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("not ready: {reason}\n"),
-        )
-            .into_response(),
+    let mut reasons: Vec<String> = Vec::new();
+    if let Err(reason) = fe.index.readiness() {
+        reasons.push(reason);
     }
+    if let Err(reason) = fe.filler.admit() {
+        reasons.push(reason);
+    }
+    match fe.store.available_bytes() {
+        Ok(free) if free < fe.config.min_free_bytes => reasons.push(format!(
+            "disk full: {} MiB free for blobs, below proxy.min_free_bytes ({} MiB): fills would fail",
+            free >> 20,
+            fe.config.min_free_bytes >> 20
+        )),
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!("reading free disk space: {e}");
+            reasons.push("free disk space unknown (see the node's log)".into());
+        }
+    }
+    if reasons.is_empty() {
+        return "ready\n".into_response();
+    }
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::CACHE_CONTROL, "no-store")],
+        format!("not ready: {}\n", reasons.join("; ")),
+    )
+        .into_response()
 }
 
 async fn metrics(State(fe): State<Arc<Frontend>>) -> Response {

@@ -11,6 +11,7 @@
 //! - [`serve`]: ETag, conditional and range answers streamed from disk.
 //! - [`error`]: the one place errors become HTTP responses.
 //! - [`index`]: the cache-index interface this crate needs (implemented by the node).
+//! - [`listener`]: the accept loop with the connection cap, header and idle timeouts.
 //! - [`metrics`], [`config`], and small helpers ([`single_flight`], [`ttl_cache`], `answers`).
 
 mod answers;
@@ -21,6 +22,7 @@ pub mod fill;
 mod forward;
 pub mod frontend;
 pub mod index;
+pub mod listener;
 mod listing;
 pub mod metrics;
 pub mod serve;

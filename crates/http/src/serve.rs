@@ -147,7 +147,7 @@ pub async fn blob_response(
             if start > 0 {
                 file.seek(std::io::SeekFrom::Start(start))
                     .await
-                    .map_err(|e| ApiError::Internal(format!("seeking blob: {e}")))?;
+                    .map_err(|e| ApiError::internal(format!("seeking blob: {e}")))?;
             }
             Body::from_stream(ReaderStream::with_capacity(file.take(len), STREAM_CHUNK))
         }
@@ -156,7 +156,7 @@ pub async fn blob_response(
 }
 
 fn internal(e: axum::http::Error) -> ApiError {
-    ApiError::Internal(format!("building response: {e}"))
+    ApiError::internal(format!("building response: {e}"))
 }
 
 #[cfg(test)]

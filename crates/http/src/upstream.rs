@@ -7,4 +7,4 @@ mod client;
 mod list;
 
 pub use client::{Upstream, UpstreamBody, UpstreamError};
-pub use list::{Fallback, UpstreamEntry, UpstreamList, UpstreamListError};
+pub use list::{redact, redact_list, Fallback, UpstreamEntry, UpstreamList, UpstreamListError};

@@ -22,7 +22,8 @@ pub struct Cli {
 pub enum Command {
     /// Run a node: the GOPROXY HTTP front end and its Raft member.
     Serve(ConfigArgs),
-    /// Validate the configuration and print it as TOML, with every default filled in.
+    /// Validate the configuration and print it as TOML, with every default filled in (and
+    /// credentials in upstream URLs shown as ***).
     Config(ConfigArgs),
     /// Inspect or change the cluster.
     Cluster(ClusterArgs),

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use goproxy_http::listener::ListenerConfig;
 use goproxy_http::FrontendConfig;
 use serde::{Deserialize, Serialize};
 
@@ -143,6 +144,8 @@ pub struct Config {
     /// How long in-flight requests may finish after SIGTERM.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
+    /// Limits of the client listener: header and idle timeouts, connection cap.
+    pub http: ListenerConfig,
     /// Front-end and upstream settings.
     pub proxy: FrontendConfig,
     /// Consensus timing.
@@ -166,6 +169,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             log_level: "info".into(),
             shutdown_grace: Duration::from_secs(10),
+            http: ListenerConfig::default(),
             proxy: FrontendConfig::default(),
             raft: RaftConfig::default(),
             cluster: ClusterConfig::default(),
@@ -276,6 +280,15 @@ impl Config {
         }
     }
 
+    /// This configuration with secrets (upstream credentials) shown as `***`: what
+    /// `goproxy-ha config` prints.
+    pub fn redacted(&self) -> Self {
+        Self {
+            proxy: self.proxy.redacted(),
+            ..self.clone()
+        }
+    }
+
     /// Semantic checks of a complete configuration.
     pub fn problems(&self) -> Vec<String> {
         let mut problems: Vec<String> = self
@@ -284,6 +297,12 @@ impl Config {
             .into_iter()
             .map(|p| format!("proxy.{p}"))
             .collect();
+        problems.extend(
+            self.http
+                .problems()
+                .into_iter()
+                .map(|p| format!("http.{p}")),
+        );
         if self.node_id == 0 {
             problems.push("node_id: must be greater than 0".into());
         }

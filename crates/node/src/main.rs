@@ -57,7 +57,7 @@ fn main() -> ExitCode {
         }
     };
     if !serve {
-        return match toml::to_string_pretty(&config) {
+        return match toml::to_string_pretty(&config.redacted()) {
             Ok(text) => {
                 print!("{text}");
                 ExitCode::SUCCESS
@@ -69,6 +69,7 @@ fn main() -> ExitCode {
         };
     }
     telemetry::init(config.log_format, &config.log_level);
+    raise_descriptor_limit(config.http.max_connections);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .max_blocking_threads(MAX_BLOCKING_THREADS)
@@ -90,6 +91,25 @@ fn main() -> ExitCode {
             eprintln!("goproxy-ha: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Descriptors kept for everything but client connections: blob files being served and
+/// filled, sled, peers, the guard.
+const DESCRIPTOR_RESERVE: u64 = 512;
+
+/// Raises the soft limit on open files to the hard limit, and warns when it is still too low
+/// for `max_connections` clients (the cap would then never be reached: accept would fail
+/// first, and the node stop answering even /healthz).
+fn raise_descriptor_limit(max_connections: usize) {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) if limit < max_connections as u64 + DESCRIPTOR_RESERVE => tracing::warn!(
+            limit,
+            max_connections,
+            "the open-file limit is too low for http.max_connections; raise it (LimitNOFILE=) or lower max_connections"
+        ),
+        Ok(limit) => tracing::debug!(limit, "open-file limit"),
+        Err(e) => tracing::warn!("raising the open-file limit: {e}"),
     }
 }
 

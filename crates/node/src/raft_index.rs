@@ -124,11 +124,26 @@ impl CacheIndex for RaftIndex {
     }
 
     fn readiness(&self) -> Result<(), String> {
+        if let Some(reason) = self.consensus.retired() {
+            return Err(format!("removed from the cluster: {reason}"));
+        }
         let metrics = self.consensus.metrics();
         let m = metrics.borrow();
         let Some(leader) = m.current_leader else {
             return Err("no Raft leader known".into());
         };
+        if leader == self.consensus.node_id() {
+            let lease = self.consensus.leader_lease();
+            match m.millis_since_quorum_ack.map(std::time::Duration::from_millis) {
+                Some(age) if age <= lease => {}
+                age => {
+                    return Err(format!(
+                        "no quorum: this leader's last majority acknowledgement is {} old (lease {lease:?}); fills cannot commit",
+                        age.map_or("missing".to_string(), |a| format!("{a:?}"))
+                    ))
+                }
+            }
+        }
         if !self.caught_up.load(Ordering::Relaxed) {
             let applied = m.last_applied.map(|id| id.index);
             if applied < m.last_log_index {

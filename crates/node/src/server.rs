@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use goproxy_consensus::{Consensus, ConsensusConfig, PeerNode};
 use goproxy_http::{Frontend, Metrics};
 use goproxy_replicate::{BlobGrpc, ReplicatorConfig};
@@ -164,18 +163,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         None => None,
     };
     let vip_holding = vip.as_ref().map(|(_, holding)| holding.clone());
-    let frontend = Frontend::new(config.proxy.clone(), index, peers, store, metrics)?;
+    let frontend = Frontend::new(config.proxy.clone(), index, peers, store, metrics.clone())?;
     tracing::info!(http = %http_addr, raft = %raft_addr, node_id = config.node_id, "goproxy-ha serving");
     // A machine-readable line on stdout for supervisors and tests (addresses may be port 0).
     println!("listening http={http_addr} raft={raft_addr}");
 
     // Small answers (.info, .mod) are written as headers then body; without NODELAY,
     // Nagle's algorithm and delayed ACKs add ~40 ms to each of them.
-    let listener = http_listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!("TCP_NODELAY: {e}");
-        }
-    });
     let drained = drain.clone();
     let grace = config.shutdown_grace;
     let router = frontend.router().merge(crate::status::router(
@@ -184,9 +178,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         missing,
         vip_holding,
     ));
-    let server =
-        axum::serve(listener, router).with_graceful_shutdown(async move { drained.wait().await });
-    let serving = tokio::spawn(async move { server.await });
+    let limits = config.http.clone();
+    let serving = tokio::spawn(async move {
+        goproxy_http::listener::serve(http_listener, router, limits, &metrics, drained.wait()).await
+    });
     let raft_stopped = tokio::select! {
         () = shutdown.wait() => None,
         reason = consensus.stopped() => Some(reason),
@@ -210,7 +205,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         let _ = task.await;
     }
     match tokio::time::timeout(grace, serving).await {
-        Ok(result) => result.context("HTTP server task")?.context("HTTP server")?,
+        Ok(result) => result.context("HTTP server task")?,
         Err(_) => tracing::warn!(
             ?grace,
             "in-flight requests did not finish within the grace period"

@@ -70,6 +70,15 @@ impl BlobStore {
         Ok(self.blobs.join(&sha256[..2]))
     }
 
+    /// Bytes an unprivileged writer may still store on the store's filesystem.
+    pub fn available_bytes(&self) -> Result<u64, StoreError> {
+        let stats = nix::sys::statvfs::statvfs(&self.blobs).map_err(|e| StoreError::Io {
+            path: self.blobs.clone(),
+            source: std::io::Error::from(e),
+        })?;
+        Ok(stats.blocks_available().saturating_mul(stats.fragment_size()))
+    }
+
     /// True when the blob is present with the expected size.
     pub async fn contains(&self, blob: &BlobRef) -> Result<bool, StoreError> {
         let path = self.path_of(&blob.sha256)?;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use reqwest::StatusCode;
 
-use super::{Fallback, UpstreamEntry, UpstreamList};
+use super::{redact, Fallback, UpstreamEntry, UpstreamList};
 use crate::metrics::Metrics;
 
 /// First retry delay; doubled per attempt.
@@ -16,6 +16,8 @@ const BACKOFF_BASE: Duration = Duration::from_millis(100);
 const BACKOFF_CAP: Duration = Duration::from_secs(1);
 /// How much of an upstream "not found" body is relayed (the go command prints 648 bytes).
 const MAX_RELAYED_MESSAGE: usize = 512;
+/// Redirects followed per request (reqwest's default).
+const MAX_REDIRECTS: usize = 10;
 
 /// Why the chain produced no content.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -102,17 +104,35 @@ pub struct Upstream {
 
 impl Upstream {
     /// A client for `list`; `timeout` bounds the wait for headers and between chunks.
+    /// Redirects are followed only to the same scheme, host and port, or to a host in
+    /// `redirect_hosts`: a redirect elsewhere is a failure, never content to cache.
     pub fn new(
         list: UpstreamList,
         connect_timeout: Duration,
         timeout: Duration,
         attempts: u32,
+        redirect_hosts: Vec<String>,
         metrics: Arc<Metrics>,
     ) -> Result<Self, reqwest::Error> {
+        let policy = reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() > MAX_REDIRECTS {
+                return attempt.error("too many redirects");
+            }
+            let allowed = attempt
+                .previous()
+                .first()
+                .is_some_and(|origin| redirect_allowed(origin, attempt.url(), &redirect_hosts));
+            if allowed {
+                attempt.follow()
+            } else {
+                attempt.stop()
+            }
+        });
         let http = reqwest::Client::builder()
             .user_agent(concat!("goproxy-ha/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(connect_timeout)
             .read_timeout(timeout)
+            .redirect(policy)
             .build()?;
         Ok(Self {
             list,
@@ -146,23 +166,24 @@ impl Upstream {
 
     async fn get_from(&self, base: &str, path: &str) -> Result<UpstreamBody, UpstreamError> {
         let url = format!("{base}/{path}");
+        let shown = redact(base);
         let mut attempt = 1;
         loop {
             let started = Instant::now();
             let sent = tokio::time::timeout(self.answer_timeout, self.http.get(&url).send()).await;
-            let (result, label) = classify(base, sent).await;
+            let (result, label) = classify(&shown, sent).await;
             self.metrics
                 .observe_upstream(label, started.elapsed().as_secs_f64());
             match result {
                 Attempt::Done(outcome) => return outcome,
                 Attempt::Retry(detail) if attempt >= self.attempts => {
                     return Err(UpstreamError::Failed {
-                        upstream: base.to_string(),
+                        upstream: shown,
                         detail: format!("{detail} (after {attempt} attempts)"),
                     })
                 }
                 Attempt::Retry(detail) => {
-                    tracing::debug!(%url, attempt, %detail, "retrying upstream");
+                    tracing::debug!(upstream = %shown, path, attempt, %detail, "retrying upstream");
                     tokio::time::sleep(backoff(attempt)).await;
                     attempt += 1;
                 }
@@ -178,6 +199,23 @@ enum Attempt {
 
 type Sent = Result<Result<reqwest::Response, reqwest::Error>, tokio::time::error::Elapsed>;
 
+/// Whether a redirect from `origin` to `target` may be followed: same scheme, host and port,
+/// or a host the operator allowed.
+fn redirect_allowed(origin: &reqwest::Url, target: &reqwest::Url, allowed: &[String]) -> bool {
+    let same = origin.scheme() == target.scheme()
+        && origin.host_str() == target.host_str()
+        && origin.port_or_known_default() == target.port_or_known_default();
+    same || target.host_str().is_some_and(|host| {
+        allowed.iter().any(|a| {
+            a.eq_ignore_ascii_case(host)
+                || target
+                    .port_or_known_default()
+                    .is_some_and(|port| a.eq_ignore_ascii_case(&format!("{host}:{port}")))
+        })
+    })
+}
+
+/// `base` is the upstream as shown (credentials redacted).
 async fn classify(base: &str, sent: Sent) -> (Attempt, &'static str) {
     let response = match sent {
         Err(_) => {
@@ -208,10 +246,20 @@ async fn classify(base: &str, sent: Sent) -> (Attempt, &'static str) {
     if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
         return (Attempt::Retry(format!("answered {status}")), "5xx");
     }
-    let failed = UpstreamError::Failed {
-        upstream,
-        detail: format!("answered {status}"),
+    let detail = if status.is_redirection() {
+        let target = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(redact)
+            .unwrap_or_default();
+        format!(
+            "answered {status} to {target}: redirects are followed only to the same host or to proxy.upstream_redirect_hosts"
+        )
+    } else {
+        format!("answered {status}")
     };
+    let failed = UpstreamError::Failed { upstream, detail };
     (Attempt::Done(Err(failed)), "4xx")
 }
 
@@ -248,6 +296,54 @@ fn backoff(attempt: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redirects_stay_on_the_upstream_host_unless_allowed() {
+        let url = |s: &str| reqwest::Url::parse(s).unwrap();
+        let origin = url("https://proxy.example/a/@v/v1.0.0.zip");
+        let none: Vec<String> = Vec::new();
+        assert!(redirect_allowed(
+            &origin,
+            &url("https://proxy.example/b"),
+            &none
+        ));
+        assert!(redirect_allowed(
+            &origin,
+            &url("https://proxy.example:443/b"),
+            &none
+        ));
+        assert!(!redirect_allowed(
+            &origin,
+            &url("http://proxy.example/b"),
+            &none
+        ));
+        assert!(!redirect_allowed(
+            &origin,
+            &url("https://proxy.example:8443/b"),
+            &none
+        ));
+        assert!(!redirect_allowed(
+            &origin,
+            &url("https://evil.example/b"),
+            &none
+        ));
+        let cdn = vec!["cdn.example".to_string(), "blobs.example:8443".to_string()];
+        assert!(redirect_allowed(
+            &origin,
+            &url("https://cdn.example/z"),
+            &cdn
+        ));
+        assert!(redirect_allowed(
+            &origin,
+            &url("https://blobs.example:8443/z"),
+            &cdn
+        ));
+        assert!(!redirect_allowed(
+            &origin,
+            &url("https://blobs.example/z"),
+            &cdn
+        ));
+    }
 
     #[test]
     fn backoff_grows_and_is_capped() {

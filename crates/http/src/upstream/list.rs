@@ -24,8 +24,47 @@ pub enum UpstreamEntry {
 impl fmt::Display for UpstreamEntry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            UpstreamEntry::Proxy(url) => f.write_str(url),
+            UpstreamEntry::Proxy(url) => f.write_str(&redact(url)),
             UpstreamEntry::Off => f.write_str("off"),
+        }
+    }
+}
+
+/// `url` with any credentials (`user:password@`) replaced by `***@`: the form every log
+/// line, error body and configuration dump shows.
+pub fn redact(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_string();
+    };
+    let authority_start = scheme_end + 3;
+    let authority_end = url[authority_start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| authority_start + i);
+    match url[authority_start..authority_end].rfind('@') {
+        Some(at) => format!(
+            "{}***{}",
+            &url[..authority_start],
+            &url[authority_start + at..]
+        ),
+        None => url.to_string(),
+    }
+}
+
+/// A GOPROXY-syntax list with every URL's credentials redacted ([`redact`]).
+pub fn redact_list(list: &str) -> String {
+    let mut out = String::with_capacity(list.len());
+    let mut rest = list;
+    loop {
+        match rest.find([',', '|']) {
+            Some(i) => {
+                out.push_str(&redact(&rest[..i]));
+                out.push_str(&rest[i..=i]);
+                rest = &rest[i + 1..];
+            }
+            None => {
+                out.push_str(&redact(rest));
+                return out;
+            }
         }
     }
 }
@@ -91,13 +130,13 @@ impl UpstreamList {
 
 fn parse_entry(item: &str, list: &str) -> Result<UpstreamEntry, UpstreamListError> {
     match item {
-        "" => Err(UpstreamListError::EmptyElement(list.to_string())),
+        "" => Err(UpstreamListError::EmptyElement(redact_list(list))),
         "off" => Ok(UpstreamEntry::Off),
         "direct" => Err(UpstreamListError::Direct),
         url if url.starts_with("https://") || url.starts_with("http://") => {
             Ok(UpstreamEntry::Proxy(url.trim_end_matches('/').to_string()))
         }
-        other => Err(UpstreamListError::NotUrl(other.to_string())),
+        other => Err(UpstreamListError::NotUrl(redact(other))),
     }
 }
 
@@ -125,6 +164,23 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn credentials_never_show() {
+        assert_eq!(
+            redact("https://user:s3cret@host:8443/p?q"),
+            "https://***@host:8443/p?q"
+        );
+        assert_eq!(redact("http://token@host"), "http://***@host");
+        assert_eq!(redact("http://host/a@b"), "http://host/a@b");
+        assert_eq!(redact("http://host"), "http://host");
+        assert_eq!(
+            redact_list("https://u:p@a,https://b|http://x:y@c"),
+            "https://***@a,https://b|http://***@c"
+        );
+        let list = UpstreamList::parse("https://u:p@a").unwrap();
+        assert_eq!(list.entries()[0].0.to_string(), "https://***@a");
     }
 
     #[test]

@@ -1,0 +1,206 @@
+//! The client-facing HTTP listener: accept loop, connection cap, header and idle timeouts,
+//! graceful drain.
+//!
+//! axum's `serve` has no limits, so a client could hold a connection forever with a partial
+//! request head (slowloris) or a silent keep-alive, and enough of them exhaust the node's file
+//! descriptors until `/healthz` stops answering. Here every connection:
+//! - counts against `max_connections`; beyond it a connection is answered `503` and closed
+//!   at once (so accepting never stalls and the descriptor is released);
+//! - must deliver a complete request head within `header_read_timeout` of its first byte, or
+//!   is answered `408` and closed ([`conn`]);
+//! - is closed after `idle_timeout` without a request in flight, and when a response makes no
+//!   progress (the client stopped reading) for `idle_timeout`.
+//!
+//! Malformed heads get hyper's `400` (`431` for oversized ones). On shutdown the listener
+//! closes and connections drain gracefully.
+
+mod conn;
+mod tracked;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use serde::{Deserialize, Serialize};
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+
+use crate::metrics::Metrics;
+use conn::{Activity, TimedIo};
+use tracked::Tracked;
+
+/// Limits of the client listener (`[http]` in the node's configuration).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ListenerConfig {
+    /// Time a client has, from the first byte of a request, to send the whole request head.
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// A connection with no request in flight, or whose response has made no progress, is
+    /// closed after this long.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// Most client connections open at once; more are answered 503 and closed.
+    pub max_connections: usize,
+}
+
+impl Default for ListenerConfig {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 4096,
+        }
+    }
+}
+
+impl ListenerConfig {
+    /// Every problem with these limits.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for (name, value) in [
+            ("header_read_timeout", self.header_read_timeout),
+            ("idle_timeout", self.idle_timeout),
+        ] {
+            if value.is_zero() {
+                problems.push(format!("{name}: must be greater than zero"));
+            }
+        }
+        if self.max_connections == 0 {
+            problems.push("max_connections: must be at least 1".into());
+        }
+        problems
+    }
+}
+
+/// How long a connection refused for the cap may take to be told so.
+const REJECT_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
+/// Pause after an accept error (e.g. out of descriptors) before trying again.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// Counters of the listener.
+#[derive(Clone, Default)]
+struct ListenerMetrics {
+    open: Gauge,
+    rejected: Counter,
+    header_timeouts: Counter,
+    idle_closed: Counter,
+}
+
+impl ListenerMetrics {
+    fn register(metrics: &Metrics) -> Self {
+        let this = Self::default();
+        metrics.with_registry(|registry| {
+            registry.register(
+                "http_connections_open",
+                "Client connections open now",
+                this.open.clone(),
+            );
+            registry.register(
+                "http_connections_rejected",
+                "Client connections answered 503 because max_connections were open",
+                this.rejected.clone(),
+            );
+            registry.register(
+                "http_header_timeouts",
+                "Connections answered 408: no complete request head within header_read_timeout",
+                this.header_timeouts.clone(),
+            );
+            registry.register(
+                "http_idle_closed",
+                "Connections closed after idle_timeout without a request or progress",
+                this.idle_closed.clone(),
+            );
+        });
+        this
+    }
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then stops accepting and waits for
+/// open connections to finish (the caller bounds that wait).
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: ListenerConfig,
+    metrics: &Metrics,
+    shutdown: impl Future<Output = ()>,
+) {
+    let counters = ListenerMetrics::register(metrics);
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let graceful = GracefulShutdown::new();
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // No hyper timer: the head timeout is ours (it answers 408 instead of just closing).
+    builder.http1().keep_alive(true);
+    let limits = Arc::new(limits);
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, _peer) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    tracing::warn!("accepting a client connection: {e}");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    continue;
+                }
+            },
+        };
+        // Small answers (.info, .mod) are written as headers then body; without NODELAY,
+        // Nagle's algorithm and delayed ACKs add ~40 ms to each of them.
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("TCP_NODELAY: {e}");
+        }
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            counters.rejected.inc();
+            tokio::spawn(reject(tcp));
+            continue;
+        };
+        let activity = Arc::new(Activity::default());
+        let io = TimedIo::new(tcp, activity.clone(), limits.clone());
+        let service = TowerToHyperService::new(Tracked::new(router.clone(), activity.clone()));
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(io), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        let counters = counters.clone();
+        counters.open.inc();
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!("client connection ended: {e}");
+            }
+            match activity.closed_by() {
+                Some(conn::Closed::HeaderTimeout) => counters.header_timeouts.inc(),
+                Some(conn::Closed::Idle) => counters.idle_closed.inc(),
+                None => 0,
+            };
+            counters.open.dec();
+            drop(permit);
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}
+
+/// Answers a connection over the cap with 503 and closes it.
+async fn reject(mut tcp: TcpStream) {
+    const BODY: &str = "too many connections to this node; retry shortly\n";
+    let answer = format!(
+        "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 1\r\n\
+         Cache-Control: no-store\r\nContent-Type: text/plain; charset=utf-8\r\n\
+         Content-Length: {}\r\n\r\n{BODY}",
+        BODY.len()
+    );
+    let write = async {
+        tcp.write_all(answer.as_bytes()).await?;
+        tcp.shutdown().await
+    };
+    let _ = tokio::time::timeout(REJECT_WRITE_TIMEOUT, write).await;
+}

@@ -1,0 +1,268 @@
+//! One client connection's clock: whether a request is in flight, when the current request
+//! head started, when the connection went idle, and the I/O wrapper that enforces
+//! `header_read_timeout` and `idle_timeout` on it.
+//!
+//! hyper reads from the connection whenever it waits for a request head (including between
+//! keep-alive requests), so the checks live in [`TimedIo::poll_read`]: with no request in
+//! flight, a read that would block past the deadline ends the connection instead. Writes that
+//! make no progress for `idle_timeout` (a client that stopped reading a response) end it too.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::time::Sleep;
+
+use super::ListenerConfig;
+
+/// The answer to a request head that did not arrive in time.
+const REQUEST_TIMEOUT: &[u8] = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\
+Cache-Control: no-store\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 48\r\n\r\n\
+the request head did not arrive in time; retry\n";
+/// What an HTTP/2 client sends first (prior knowledge, h2c).
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Why the connection was ended by its clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closed {
+    /// No complete request head within `header_read_timeout` (answered 408).
+    HeaderTimeout,
+    /// Nothing to do, or no progress, for `idle_timeout`.
+    Idle,
+}
+
+#[derive(Debug)]
+struct State {
+    in_flight: usize,
+    /// When the first byte of a request head arrived with no request in flight.
+    head_started: Option<Instant>,
+    /// When the last request in flight finished (or the connection opened).
+    idle_since: Instant,
+    closed_by: Option<Closed>,
+}
+
+/// What one connection is doing. Shared by its I/O and its service.
+#[derive(Debug)]
+pub struct Activity {
+    state: Mutex<State>,
+}
+
+impl Default for Activity {
+    fn default() -> Self {
+        Self {
+            state: Mutex::new(State {
+                in_flight: 0,
+                head_started: None,
+                idle_since: Instant::now(),
+                closed_by: None,
+            }),
+        }
+    }
+}
+
+/// A request in flight; dropping it (response written or abandoned) ends it.
+pub struct InFlight(Arc<Activity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut state = self.0.lock();
+        state.in_flight -= 1;
+        if state.in_flight == 0 {
+            state.idle_since = Instant::now();
+        }
+    }
+}
+
+impl Activity {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A request head was parsed: the request is in flight until the guard drops.
+    pub fn begin(self: &Arc<Self>) -> InFlight {
+        let mut state = self.lock();
+        state.in_flight += 1;
+        state.head_started = None;
+        InFlight(self.clone())
+    }
+
+    fn received(&self, at: Instant) {
+        let mut state = self.lock();
+        if state.in_flight == 0 && state.head_started.is_none() {
+            state.head_started = Some(at);
+        }
+    }
+
+    /// The deadline a blocked read must not pass, and what passing it means; `None` while a
+    /// request is in flight.
+    fn read_deadline(&self, limits: &ListenerConfig, h2: bool) -> Option<(Instant, Closed)> {
+        let state = self.lock();
+        if state.in_flight > 0 {
+            return None;
+        }
+        Some(match state.head_started {
+            // HTTP/2 frames between streams are not request heads: only idleness counts.
+            Some(started) if !h2 => (started + limits.header_read_timeout, Closed::HeaderTimeout),
+            _ => (state.idle_since + limits.idle_timeout, Closed::Idle),
+        })
+    }
+
+    fn close(&self, why: Closed) {
+        self.lock().closed_by.get_or_insert(why);
+    }
+
+    /// Why the clock ended the connection, if it did.
+    pub fn closed_by(&self) -> Option<Closed> {
+        self.lock().closed_by
+    }
+}
+
+/// A client TCP stream that enforces the connection's deadlines.
+pub struct TimedIo {
+    inner: TcpStream,
+    activity: Arc<Activity>,
+    limits: Arc<ListenerConfig>,
+    read_timer: Pin<Box<Sleep>>,
+    write_timer: Pin<Box<Sleep>>,
+    /// Whether the client speaks HTTP/2 (decided on its first bytes).
+    h2: Option<bool>,
+    /// When a write last could not proceed, while it still cannot.
+    write_blocked_since: Option<Instant>,
+}
+
+impl TimedIo {
+    pub fn new(inner: TcpStream, activity: Arc<Activity>, limits: Arc<ListenerConfig>) -> Self {
+        let now = tokio::time::Instant::now();
+        Self {
+            inner,
+            activity,
+            limits,
+            read_timer: Box::pin(tokio::time::sleep_until(now)),
+            write_timer: Box::pin(tokio::time::sleep_until(now)),
+            h2: None,
+            write_blocked_since: None,
+        }
+    }
+
+    /// A write could not proceed: fail it once it has been blocked for `idle_timeout`.
+    fn blocked_write<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+        let now = Instant::now();
+        let since = *self.write_blocked_since.get_or_insert(now);
+        let deadline = since + self.limits.idle_timeout;
+        if now >= deadline {
+            self.activity.close(Closed::Idle);
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client read nothing for idle_timeout",
+            )));
+        }
+        self.write_timer.as_mut().reset(deadline.into());
+        if self.write_timer.as_mut().poll(cx).is_ready() {
+            // Passed meanwhile: be polled again to fail the write.
+            cx.waker().wake_by_ref();
+        }
+        Poll::Pending
+    }
+}
+
+impl AsyncRead for TimedIo {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                let read = &buf.filled()[before..];
+                if !read.is_empty() {
+                    if this.h2.is_none() {
+                        let n = read.len().min(H2_PREFACE.len());
+                        this.h2 = Some(read[..n] == H2_PREFACE[..n]);
+                    }
+                    this.activity.received(Instant::now());
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => {
+                let h2 = this.h2 == Some(true);
+                let Some((deadline, why)) = this.activity.read_deadline(&this.limits, h2) else {
+                    return Poll::Pending;
+                };
+                if Instant::now() < deadline {
+                    this.read_timer.as_mut().reset(deadline.into());
+                    if this.read_timer.as_mut().poll(cx).is_ready() {
+                        cx.waker().wake_by_ref();
+                    }
+                    return Poll::Pending;
+                }
+                this.activity.close(why);
+                if why == Closed::HeaderTimeout {
+                    // Best effort: the socket buffer takes these few bytes at once, or never.
+                    let _ = Pin::new(&mut this.inner).poll_write(cx, REQUEST_TIMEOUT);
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "request head not received within header_read_timeout",
+                    )));
+                }
+                // Idle: end of stream, which hyper treats as the client closing.
+                Poll::Ready(Ok(()))
+            }
+        }
+    }
+}
+
+impl AsyncWrite for TimedIo {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_write(cx, data) {
+            Poll::Pending => this.blocked_write(cx),
+            ready => {
+                this.write_blocked_since = None;
+                ready
+            }
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_write_vectored(cx, bufs) {
+            Poll::Pending => this.blocked_write(cx),
+            ready => {
+                this.write_blocked_since = None;
+                ready
+            }
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_flush(cx) {
+            Poll::Pending => this.blocked_write(cx),
+            ready => ready,
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}

@@ -1,0 +1,147 @@
+//! The `cluster` commands against three processes with mutual TLS (issue: cluster surface,
+//! findings 2 and 3): joining nodes nobody can reach leaves them learners and the cluster
+//! filling, and membership or leadership cannot be changed without an admin certificate.
+
+mod support;
+
+use std::path::Path;
+use std::process::Output;
+
+use reqwest::StatusCode;
+use support::cluster::{admin_env, agreed_leader, free_ports, status, three_nodes};
+use support::{client, corpus_dir, HttpServer};
+
+fn goproxy(env: &[(String, String)], args: &[&str]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_goproxy-ha"))
+        .args(args)
+        .env_remove("GOPROXY_HA_ADMIN_CA")
+        .env_remove("GOPROXY_HA_ADMIN_CERT")
+        .env_remove("GOPROXY_HA_ADMIN_KEY")
+        .envs(env.iter().cloned())
+        .output()
+        .unwrap()
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// The raft address of node `id`, from the cluster's config file.
+fn raft_of(dir: &Path, id: u64) -> String {
+    let config = std::fs::read_to_string(dir.join(format!("n{id}.toml"))).unwrap();
+    config
+        .lines()
+        .find_map(|l| l.strip_prefix("raft_listen = "))
+        .unwrap()
+        .trim_matches('"')
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn joining_unreachable_nodes_leaves_learners_and_the_cluster_fills() {
+    let upstream = HttpServer::serve_dir(&corpus_dir());
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = three_nodes(dir.path(), &upstream.url);
+    let leader = agreed_leader(&nodes).await;
+    let via = raft_of(dir.path(), leader);
+    let admin = admin_env(dir.path());
+    let paths = [
+        "example.com/hello/@v/v1.0.0.mod",
+        "example.com/hello/@v/v1.0.0.zip",
+        "gopkg.in/yaml.v3/@v/v3.0.1.mod",
+    ];
+    for (id, path) in ["9", "10", "11"].into_iter().zip(paths) {
+        let dead = format!("127.0.0.1:{}", free_ports(1)[0]);
+        let out = goproxy(
+            &admin,
+            &[
+                "cluster",
+                "join",
+                "--via",
+                &via,
+                "--id",
+                id,
+                "--raft",
+                &dead,
+                "--http",
+                &dead,
+                "--catch-up-timeout",
+                "2s",
+            ],
+        );
+        assert!(
+            !out.status.success(),
+            "node {id} reported joined: {}",
+            text(&out)
+        );
+        assert!(text(&out).contains("stays a learner"), "{}", text(&out));
+        let response = client().get(nodes[&leader].url(path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "fill after joining {id}");
+    }
+    for id in ["9", "10", "11"] {
+        let out = goproxy(&admin, &["cluster", "leave", "--via", &via, "--id", id]);
+        assert!(out.status.success(), "leave {id}: {}", text(&out));
+    }
+    let members = status(&nodes[&leader]).await.unwrap()["members"]
+        .as_array()
+        .map(Vec::len);
+    assert_eq!(members, Some(3));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn membership_and_leadership_need_an_admin_certificate() {
+    let upstream = HttpServer::serve_dir(&corpus_dir());
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = three_nodes(dir.path(), &upstream.url);
+    let leader = agreed_leader(&nodes).await;
+    let follower = *nodes.keys().find(|id| **id != leader).unwrap();
+    let via = raft_of(dir.path(), leader);
+    let to = follower.to_string();
+    let commands: [Vec<&str>; 2] = [
+        vec!["cluster", "transfer-leader", "--via", &via, "--to", &to],
+        vec!["cluster", "leave", "--via", &via, "--id", &to],
+    ];
+    // Plaintext: the TLS listener refuses, and the CLI says what is missing.
+    for command in &commands {
+        let out = goproxy(&[], command);
+        assert!(
+            !out.status.success(),
+            "{command:?} without a certificate: {}",
+            text(&out)
+        );
+        assert!(
+            text(&out).contains("--ca, --cert and --key"),
+            "{}",
+            text(&out)
+        );
+    }
+    // A node's certificate is not an operator's: the CLI refuses to use it...
+    let tls = dir.path().join("tls");
+    let as_node: Vec<(String, String)> = [
+        ("GOPROXY_HA_ADMIN_CA", "ca.pem"),
+        ("GOPROXY_HA_ADMIN_CERT", "node-1.pem"),
+        ("GOPROXY_HA_ADMIN_KEY", "node-1.key"),
+    ]
+    .iter()
+    .map(|(k, f)| (k.to_string(), tls.join(f).display().to_string()))
+    .collect();
+    for command in &commands {
+        let out = goproxy(&as_node, command);
+        assert!(
+            !out.status.success(),
+            "{command:?} as a node: {}",
+            text(&out)
+        );
+        assert!(text(&out).contains("not an operator"), "{}", text(&out));
+    }
+    // ...and nothing changed.
+    assert_eq!(agreed_leader(&nodes).await, leader);
+    let members = status(&nodes[&leader]).await.unwrap()["members"]
+        .as_array()
+        .map(Vec::len);
+    assert_eq!(members, Some(3));
+}
