@@ -504,6 +504,41 @@ mod tests {
     }
 
     #[test]
+    fn the_example_configurations_use_only_real_keys() {
+        let cluster = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../cluster");
+        for file in [
+            "single-node.toml",
+            "node1.toml",
+            "node2.toml",
+            "node3.toml",
+            "compose/node1.toml",
+            "compose/node2.toml",
+            "compose/node3.toml",
+        ] {
+            let text = std::fs::read_to_string(cluster.join(file)).unwrap();
+            let config: Config =
+                toml::from_str(&text).unwrap_or_else(|e| panic!("cluster/{file}: {e}"));
+            let clustered = !config.cluster.peers.is_empty();
+            assert_eq!(
+                config.cluster.tls.is_some(),
+                clustered,
+                "cluster/{file}: a cluster example must configure mutual TLS"
+            );
+        }
+    }
+
+    #[test]
+    fn a_cluster_without_tls_is_refused_unless_explicitly_insecure() {
+        let peers = "[[cluster.peers]]\nid = 1\nraft = \"127.0.0.1:7081\"\nhttp = \"127.0.0.1:8081\"\n\
+                     [[cluster.peers]]\nid = 2\nraft = \"127.0.0.1:7082\"\nhttp = \"127.0.0.1:8082\"\n";
+        let mut config: Config = toml::from_str(peers).unwrap();
+        let text = config.problems().join("\n");
+        assert!(text.contains("cluster.tls: required"), "{text}");
+        config.cluster.insecure_plaintext = true;
+        assert_eq!(config.problems(), Vec::<String>::new());
+    }
+
+    #[test]
     fn unknown_keys_are_rejected() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("node.toml");
