@@ -13,9 +13,11 @@ use tonic::{Request, Response, Status};
 
 use crate::election_pause::ElectionPause;
 use crate::membership::{Membership, MembershipError, DEFAULT_CATCH_UP, MAX_CATCH_UP};
+use crate::network::PeerContact;
 use crate::retire::Retirement;
 use crate::transfer::{transfer_leadership, transfer_window, TransferError};
 use crate::types::{NodeId, PeerNode, Raft};
+use crate::vouch::own_view;
 use crate::wire::admin::{self, admin_service_server::AdminService};
 
 /// The admin service of one node.
@@ -26,17 +28,20 @@ pub struct AdminGrpc {
     membership: Membership,
     retirement: Retirement,
     channels: Channels,
+    contact: PeerContact,
     me: NodeId,
 }
 
 impl AdminGrpc {
-    /// Serves administration of node `me` running `raft`; `channels` reach its peers.
+    /// Serves administration of node `me` running `raft`; `channels` reach its peers,
+    /// `contact` tells which of them are up.
     pub fn new(
         raft: Raft,
         pause: ElectionPause,
         membership: Membership,
         retirement: Retirement,
         channels: Channels,
+        contact: PeerContact,
         me: NodeId,
     ) -> Self {
         Self {
@@ -45,6 +50,7 @@ impl AdminGrpc {
             membership,
             retirement,
             channels,
+            contact,
             me,
         }
     }
@@ -158,8 +164,15 @@ impl AdminService for AdminGrpc {
     ) -> Result<Response<admin::MembershipReply>, Status> {
         Caller::of(&request)?.require_admin("transfer leadership")?;
         let target = request.into_inner().target_id;
-        let outcome =
-            transfer_leadership(&self.raft, &self.pause, &self.channels, self.me, target).await;
+        let outcome = transfer_leadership(
+            &self.raft,
+            &self.pause,
+            &self.channels,
+            &self.contact,
+            self.me,
+            target,
+        )
+        .await;
         let reply = match outcome {
             Ok(()) => ok(),
             Err(TransferError::NotLeader { leader }) => not_leader(leader),
@@ -211,9 +224,17 @@ impl AdminService for AdminGrpc {
         let caller = Caller::of(&request)?;
         self.require_leader(&caller, "retire this node")?;
         let index = request.into_inner().removed_at_index;
-        self.retirement.retire(format!(
-            "{caller} removed it from the membership at log index {index}"
-        ));
-        Ok(Response::new(ok()))
+        match self.retirement.retire_by_leader(&caller.to_string(), index) {
+            Ok(()) => Ok(Response::new(ok())),
+            Err(why) => Err(Status::failed_precondition(why)),
+        }
+    }
+
+    async fn membership(
+        &self,
+        request: Request<admin::MembershipRequest>,
+    ) -> Result<Response<admin::MembershipView>, Status> {
+        Caller::of(&request)?.require_any_node("read the membership")?;
+        Ok(Response::new((&own_view(&self.raft)).into()))
     }
 }

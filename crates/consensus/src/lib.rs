@@ -12,6 +12,8 @@
 //!   authorized by the caller's certificate; [`membership`] keeps changes from breaking
 //!   quorum, [`transfer`] and [`election_pause`] implement the transfer, [`retire`] stops a
 //!   removed node from campaigning.
+//! - [`vouch`]: which leaders this member accepts (voters of its membership, or ones the
+//!   voters it knows vouch for).
 //! - [`foreign_lease`]: when this member last acknowledged another leader (VIP fencing).
 //! - [`prompt_election`]: a follower campaigns as soon as a silent leader's lease is over.
 //! - [`node`]: the facade the binary uses ([`Consensus`]).
@@ -36,6 +38,7 @@ pub mod server;
 pub mod state_machine;
 pub mod transfer;
 pub mod types;
+pub mod vouch;
 pub mod wire;
 
 pub use error::ConsensusError;

@@ -129,11 +129,6 @@ impl Membership {
         }
     }
 
-    /// How recently a follower must have answered to count as live: a few election timeouts.
-    fn live_window(&self) -> Duration {
-        Duration::from_millis(self.raft.config().election_timeout_max * 3)
-    }
-
     fn leading(&self) -> Result<crate::types::RaftMetrics, MembershipError> {
         let m = self.raft.metrics().borrow().clone();
         if m.state != ServerState::Leader || m.current_leader != Some(self.me) {
@@ -270,7 +265,7 @@ impl Membership {
         let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
         let change = if voters.contains(&id) {
             let remaining: Vec<NodeId> = voters.iter().copied().filter(|v| *v != id).collect();
-            let window = self.live_window();
+            let window = crate::network::live_window(&self.raft);
             let live = remaining
                 .iter()
                 .filter(|v| **v == self.me || self.contact.answered_within(**v, window))

@@ -34,6 +34,12 @@ pub fn max_message(snapshot_chunk_bytes: u64) -> usize {
         .saturating_add(MESSAGE_HEADROOM)
 }
 
+/// How recently a follower must have answered the leader to count as up: a few election
+/// timeouts (the leader heartbeats every follower far more often).
+pub fn live_window(raft: &crate::types::Raft) -> Duration {
+    Duration::from_millis(raft.config().election_timeout_max * 3)
+}
+
 /// When each peer last answered a Raft RPC, and the last failure talking to it. Cheap to
 /// clone.
 #[derive(Debug, Clone, Default)]
@@ -172,9 +178,11 @@ impl PeerClient {
         status: tonic::Status,
     ) -> RPCError<NodeId, PeerNode, E> {
         self.network.contact.failed(self.target, describe(&status));
-        if matches!(kind, Rpc::Vote) && crate::server::is_not_a_voter(&status) {
+        if let Some(index) =
+            crate::server::not_a_voter_at(&status).filter(|_| matches!(kind, Rpc::Vote))
+        {
             if let Some(retirement) = self.network.retirement.get() {
-                retirement.retire_on_refusal(self.target, status.message());
+                retirement.retire_on_refusal(self.target, index, status.message());
             }
         }
         match status.code() {

@@ -25,6 +25,7 @@ use crate::server::RaftGrpc;
 use crate::state_machine::StateMachine;
 use crate::transfer::{transfer_leadership, TransferError};
 use crate::types::{ApplyResponse, IndexCommand, NodeId, Raft, RaftMetrics};
+use crate::vouch::Vouching;
 use crate::wire::pb::raft_service_server::RaftServiceServer;
 
 /// Sub-directory holding the Raft log database.
@@ -86,6 +87,10 @@ pub struct Consensus {
     membership: Membership,
     /// Whether this node was removed from the voters (and then does not campaign).
     retirement: Retirement,
+    /// Which leaders this member accepts.
+    vouching: Vouching,
+    /// When each peer last answered (which voters are up).
+    contact: PeerContact,
     /// Largest Raft message sent or accepted.
     max_message: usize,
 }
@@ -169,7 +174,9 @@ impl Consensus {
             .await
             .map_err(|e| ConsensusError::Raft(e.to_string()))?;
         let pause = ElectionPause::new(raft.clone());
-        let retirement = Retirement::new(raft.clone(), pause.clone(), cfg.node_id);
+        let vouching = Vouching::new(raft.clone(), cfg.node_id, channels.clone());
+        let retirement =
+            Retirement::new(raft.clone(), pause.clone(), vouching.clone(), cfg.node_id);
         let _ = retirement_slot.set(retirement.clone());
         tokio::spawn(retirement.clone().watch());
         hold_elections_on_rejoin(&raft, &pause, &cfg);
@@ -179,7 +186,9 @@ impl Consensus {
             cfg.node_id,
         ));
         Ok(Self {
-            membership: Membership::new(raft.clone(), cfg.node_id, contact),
+            vouching,
+            membership: Membership::new(raft.clone(), cfg.node_id, contact.clone()),
+            contact,
             retirement,
             channels,
             max_message,
@@ -248,6 +257,7 @@ impl Consensus {
             &self.raft,
             &self.pause,
             &self.channels,
+            &self.contact,
             self.node_id,
             target,
         )
@@ -257,7 +267,14 @@ impl Consensus {
     /// Before a planned stop, hands leadership to the most caught-up voter (if this node leads
     /// and has one). Returns the new leader.
     pub async fn step_down(&self) -> Result<Option<NodeId>, TransferError> {
-        crate::transfer::step_down(&self.raft, &self.pause, &self.channels, self.node_id).await
+        crate::transfer::step_down(
+            &self.raft,
+            &self.pause,
+            &self.channels,
+            &self.contact,
+            self.node_id,
+        )
+        .await
     }
 
     /// Local reads of the applied index.
@@ -347,6 +364,7 @@ impl Consensus {
             self.raft.clone(),
             self.node_id,
             self.foreign.clone(),
+            self.vouching.clone(),
         ))
         .max_decoding_message_size(self.max_message)
         .max_encoding_message_size(self.max_message);
@@ -357,6 +375,7 @@ impl Consensus {
                 self.membership.clone(),
                 self.retirement.clone(),
                 self.channels.clone(),
+                self.contact.clone(),
                 self.node_id,
             ),
         )

@@ -2,9 +2,11 @@
 //!
 //! Each request is authorized by the certificate it came with ([`Caller`]): a node may
 //! append, install snapshots or ask for votes only as the id its certificate names, and only
-//! a voter of this node's membership may ask for its vote (a removed node is told so, and
-//! stops campaigning: [`crate::retire`]). Acknowledgements given to another leader are noted
-//! for VIP fencing ([`ForeignLease`]).
+//! as a voter of this node's membership (or one a voter it knows vouches for:
+//! [`crate::vouch`]). A certificate alone is not membership: a removed node keeps its own.
+//! A candidate that is not a voter is told so, with this node's membership index, and stops
+//! campaigning ([`crate::retire`]). Acknowledgements given to another leader are noted for
+//! VIP fencing ([`ForeignLease`]).
 
 use std::time::Instant;
 
@@ -14,15 +16,23 @@ use tonic::{Request, Response, Status};
 
 use crate::foreign_lease::ForeignLease;
 use crate::types::{NodeId, Raft, TypeConfig};
+use crate::vouch::{own_view, Vouching};
 use crate::wire::{self, pb};
 
 /// Marks a vote refused because the candidate is not a voter here (see
-/// [`is_not_a_voter`]).
+/// [`not_a_voter_at`]).
 const NOT_A_VOTER: &str = "not a voter of this cluster";
+/// Metadata of such a refusal: the refuser's membership log index.
+const MEMBERSHIP_INDEX: &str = "x-goproxy-membership-index";
 
-/// Whether `status` is a refusal of a vote request because the candidate is not a voter.
-pub fn is_not_a_voter(status: &Status) -> bool {
-    status.code() == tonic::Code::PermissionDenied && status.message().contains(NOT_A_VOTER)
+/// If `status` refuses a vote because the candidate is not a voter, the refuser's membership
+/// log index (0: none).
+pub fn not_a_voter_at(status: &Status) -> Option<u64> {
+    if status.code() != tonic::Code::PermissionDenied || !status.message().contains(NOT_A_VOTER) {
+        return None;
+    }
+    let index = status.metadata().get(MEMBERSHIP_INDEX)?.to_str().ok()?;
+    index.parse().ok()
 }
 
 /// The gRPC service of one node.
@@ -31,6 +41,7 @@ pub struct RaftGrpc {
     raft: Raft,
     me: NodeId,
     foreign: ForeignLease,
+    vouching: Vouching,
 }
 
 /// The node a Raft message says it comes from (the leader or the candidate of its vote).
@@ -41,9 +52,26 @@ fn sender(vote: &openraft::Vote<NodeId>) -> Result<NodeId, Status> {
 }
 
 impl RaftGrpc {
-    /// Serves RPCs for `raft` (member `me`), recording acknowledgements in `foreign`.
-    pub fn new(raft: Raft, me: NodeId, foreign: ForeignLease) -> Self {
-        Self { raft, me, foreign }
+    /// Serves RPCs for `raft` (member `me`), recording acknowledgements in `foreign`;
+    /// `vouching` decides which leaders are members.
+    pub fn new(raft: Raft, me: NodeId, foreign: ForeignLease, vouching: Vouching) -> Self {
+        Self {
+            raft,
+            me,
+            foreign,
+            vouching,
+        }
+    }
+
+    /// Refuses a leader that is not a voter of this node's membership (nor vouched for).
+    fn check_leader(&self, leader: NodeId) -> Result<(), Status> {
+        if self.vouching.accepts_leader(leader) {
+            return Ok(());
+        }
+        Err(Status::permission_denied(format!(
+            "node {leader} is not a voter of this node's membership (log index {:?}); asking the members it knows",
+            own_view(&self.raft).log_index
+        )))
     }
 
     fn sent_by_another_leader(&self, vote: &openraft::Vote<NodeId>) -> bool {
@@ -53,15 +81,17 @@ impl RaftGrpc {
     /// Refuses a candidate that is not a voter of this node's membership. A node that has no
     /// membership yet (waiting to be initialised or added) votes as openraft decides.
     fn check_candidate(&self, candidate: NodeId) -> Result<(), Status> {
-        let metrics = self.raft.metrics();
-        let m = metrics.borrow();
-        let membership = m.membership_config.membership();
-        let initialised = membership.nodes().next().is_some();
-        if initialised && !membership.voter_ids().any(|id| id == candidate) {
-            return Err(Status::permission_denied(format!(
+        let own = own_view(&self.raft);
+        let initialised = own.log_index.is_some() || !own.voters.is_empty();
+        if initialised && !own.voters.contains(&candidate) {
+            let mut status = Status::permission_denied(format!(
                 "node {candidate} is {NOT_A_VOTER} (membership at log index {:?}): it was removed or never joined",
-                m.membership_config.log_id().map(|id| id.index)
-            )));
+                own.log_index
+            ));
+            if let Ok(value) = own.log_index.unwrap_or(0).to_string().parse() {
+                status.metadata_mut().insert(MEMBERSHIP_INDEX, value);
+            }
+            return Err(status);
         }
         Ok(())
     }
@@ -75,7 +105,9 @@ impl pb::raft_service_server::RaftService for RaftGrpc {
     ) -> Result<Response<pb::RaftReply>, Status> {
         let caller = Caller::of(&request)?;
         let rpc: AppendEntriesRequest<TypeConfig> = wire::parse_request(request.get_ref())?;
-        caller.require_node(sender(&rpc.vote)?, "append entries")?;
+        let leader = sender(&rpc.vote)?;
+        caller.require_node(leader, "append entries")?;
+        self.check_leader(leader)?;
         let foreign = self.sent_by_another_leader(&rpc.vote);
         let result = self.raft.append_entries(rpc).await;
         // Anything but "I know a newer leader" tells the sender its heartbeat got here.
@@ -105,7 +137,9 @@ impl pb::raft_service_server::RaftService for RaftGrpc {
     ) -> Result<Response<pb::RaftReply>, Status> {
         let caller = Caller::of(&request)?;
         let rpc = wire::parse_snapshot_request(request.into_inner())?;
-        caller.require_node(sender(&rpc.vote)?, "install a snapshot")?;
+        let leader = sender(&rpc.vote)?;
+        caller.require_node(leader, "install a snapshot")?;
+        self.check_leader(leader)?;
         let (foreign, vote) = (self.sent_by_another_leader(&rpc.vote), rpc.vote);
         let result = self.raft.install_snapshot(rpc).await;
         if foreign && matches!(&result, Ok(r) if r.vote == vote) {

@@ -4,7 +4,9 @@
 //! until `election_timeout_max` has passed since they last heard from the leader. So the leader:
 //! 1. checks the target is a voter whose log matches its own (no acknowledged entry can be lost
 //!    and the target can win);
-//! 2. pauses elections on every other voter and on itself (self-ending pauses, they still vote);
+//! 2. pauses elections on every other voter that is up and on itself (self-ending pauses,
+//!    they still vote); a voter that has not answered for a few election timeouts is down and
+//!    cannot campaign (and holds its elections when it returns), so it is skipped;
 //! 3. stops sending heartbeats, waits for the followers' leases to run out;
 //! 4. asks the target to campaign: it wins with the votes of the paused voters;
 //! 5. resumes heartbeats and elections everywhere, whatever happened.
@@ -19,6 +21,7 @@ use openraft::ServerState;
 use goproxy_rpc::{Channels, PeerName};
 
 use crate::election_pause::ElectionPause;
+use crate::network::{live_window, PeerContact};
 use crate::types::{NodeId, PeerNode, Raft};
 use crate::wire::admin::{self, admin_service_client::AdminServiceClient};
 
@@ -84,6 +87,7 @@ pub async fn transfer_leadership(
     raft: &Raft,
     pause: &ElectionPause,
     channels: &Channels,
+    contact: &PeerContact,
     me: NodeId,
     target: NodeId,
 ) -> Result<(), TransferError> {
@@ -105,10 +109,18 @@ pub async fn transfer_leadership(
     wait_caught_up(raft, target).await?;
     let node_of = |id: NodeId| membership.get_node(&id).cloned().unwrap_or_default();
     let window = transfer_window(raft);
+    let live = live_window(raft);
     let others: Vec<NodeId> = voters
         .iter()
         .copied()
         .filter(|id| *id != me && *id != target)
+        .filter(|id| {
+            let up = contact.answered_within(*id, live);
+            if !up {
+                tracing::info!(id, "transfer: voter is down, not pausing it");
+            }
+            up
+        })
         .collect();
     for &id in &others {
         let addr = node_of(id).raft_addr;
@@ -131,17 +143,19 @@ pub async fn step_down(
     raft: &Raft,
     pause: &ElectionPause,
     channels: &Channels,
+    contact: &PeerContact,
     me: NodeId,
 ) -> Result<Option<NodeId>, TransferError> {
     let metrics = raft.metrics().borrow().clone();
     if metrics.state != ServerState::Leader {
         return Ok(None);
     }
+    let live = live_window(raft);
     let voters: Vec<NodeId> = metrics
         .membership_config
         .membership()
         .voter_ids()
-        .filter(|id| *id != me)
+        .filter(|id| *id != me && contact.answered_within(*id, live))
         .collect();
     let matched = |id: &NodeId| {
         metrics
@@ -153,7 +167,7 @@ pub async fn step_down(
     let Some(target) = voters.iter().max_by_key(|id| matched(id)).copied() else {
         return Ok(None);
     };
-    transfer_leadership(raft, pause, channels, me, target).await?;
+    transfer_leadership(raft, pause, channels, contact, me, target).await?;
     Ok(Some(target))
 }
 

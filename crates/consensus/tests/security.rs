@@ -408,3 +408,170 @@ async fn oversized_raft_messages_are_refused_before_they_are_buffered() {
         member.stop().await;
     }
 }
+
+/// A heartbeat (no entries) claiming leadership at `term` from `claimed`.
+fn heartbeat(claimed: NodeId, term: u64) -> pb::RaftRequest {
+    let request = AppendEntriesRequest::<TypeConfig> {
+        vote: Vote::new_committed(term, claimed),
+        prev_log_id: None,
+        entries: vec![],
+        leader_commit: None,
+    };
+    wire::request(&request).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn certificates_of_removed_or_unknown_nodes_cannot_lead_or_retire_anyone() {
+    let (members, addrs) = three_members().await;
+    let leader = leader_of(&members).unwrap();
+    let removed = *members.keys().find(|id| **id != leader).unwrap();
+    let victim = *members
+        .keys()
+        .find(|id| **id != leader && **id != removed)
+        .unwrap();
+    let mut ops = admin_client(&addrs[&leader], Identity::Admin("ops".into()));
+    let reply = ops
+        .remove_member(admin::RemoveMemberRequest { id: removed })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(reply.ok, "{}", reply.message);
+    let term = members[&leader].consensus.metrics().borrow().current_term;
+    until("the victim to see the removal", || {
+        !members[&victim]
+            .consensus
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .voter_ids()
+            .any(|id| id == removed)
+    })
+    .await;
+
+    // The removed node's genuine certificate, and one for a node that never was a member,
+    // cannot append (poisoned entry or bare heartbeat at a higher term) nor retire a voter.
+    let prev = members[&victim].consensus.metrics().borrow().last_applied;
+    for outsider in [removed, 9] {
+        let mut raft = pb::raft_service_client::RaftServiceClient::new(member_channel(
+            &addrs[&victim],
+            Identity::Node(outsider),
+        ));
+        for request in [
+            forged_append(outsider, prev),
+            heartbeat(outsider, term + 50),
+        ] {
+            let status = raft.append_entries(request).await.unwrap_err();
+            assert_eq!(status.code(), tonic::Code::PermissionDenied, "{status:?}");
+        }
+        let mut admin = admin_client(&addrs[&victim], Identity::Node(outsider));
+        let status = admin
+            .retire(admin::RetireRequest {
+                removed_at_index: 1,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), tonic::Code::PermissionDenied, "{status:?}");
+    }
+    // Even the real leader cannot retire a voter its membership still lists.
+    let mut as_leader = admin_client(&addrs[&victim], Identity::Node(leader));
+    let status = as_leader
+        .retire(admin::RetireRequest {
+            removed_at_index: 0,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition, "{status:?}");
+
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(members[&victim].consensus.retired(), None);
+    assert_eq!(
+        members[&victim]
+            .consensus
+            .reader()
+            .get(&poisoned_key())
+            .unwrap(),
+        None
+    );
+    assert_eq!(leader_of(&members), Some(leader));
+    assert_eq!(
+        members[&leader].consensus.metrics().borrow().current_term,
+        term
+    );
+    members[&leader]
+        .consensus
+        .put(entry("example.com/still", "v1.0.0", 'a'))
+        .await
+        .unwrap();
+    for (_, member) in members {
+        member.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_member_that_missed_a_join_follows_the_new_node_once_a_voter_vouches_for_it() {
+    let (mut members, mut addrs) = three_members().await;
+    let leader = leader_of(&members).unwrap();
+    let stale = *members.keys().find(|id| **id != leader).unwrap();
+    let stale_dir = members.remove(&stale).unwrap().stop().await;
+
+    // Node 4 joins while `stale` is down, then leads.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    addrs.insert(4, listener.local_addr().unwrap().to_string());
+    members.insert(
+        4,
+        support::start_member(4, listener, tempfile::tempdir().unwrap()).await,
+    );
+    let mut ops = admin_client(&addrs[&leader], Identity::Admin("ops".into()));
+    let reply = ops
+        .add_member(admin::AddMemberRequest {
+            id: 4,
+            raft_addr: addrs[&4].clone(),
+            http_addr: format!("http-of-{}", addrs[&4]),
+            catch_up_timeout_ms: 10_000,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(reply.ok, "join 4: {}", reply.message);
+    // The transfer goes ahead once the leader counts the stopped member as down.
+    let deadline = tokio::time::Instant::now() + support::SETTLE;
+    while let Err(e) = members[&leader].consensus.transfer_leader(4).await {
+        assert!(tokio::time::Instant::now() < deadline, "transfer to 4: {e}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    until("node 4 to lead", || leader_of(&members) == Some(4)).await;
+
+    // The stale member returns knowing only {1, 2, 3}: it must still take node 4's log.
+    let relisten = tokio::net::TcpListener::bind(&addrs[&stale]).await.unwrap();
+    members.insert(
+        stale,
+        support::start_member(stale, relisten, stale_dir).await,
+    );
+    let after = entry("example.com/after-join", "v1.0.0", 'b');
+    let deadline = tokio::time::Instant::now() + support::SETTLE;
+    loop {
+        let target = leader_of(&members).unwrap_or(4);
+        if members[&target].consensus.put(after.clone()).await.is_ok() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no write after the join"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    until("the stale member to catch up with node 4's log", || {
+        members[&stale]
+            .consensus
+            .reader()
+            .get(&after.key)
+            .unwrap()
+            .is_some()
+    })
+    .await;
+    assert_eq!(members[&stale].consensus.retired(), None);
+    for (_, member) in members {
+        member.stop().await;
+    }
+}

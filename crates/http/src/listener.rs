@@ -4,8 +4,9 @@
 //! axum's `serve` has no limits, so a client could hold a connection forever with a partial
 //! request head (slowloris) or a silent keep-alive, and enough of them exhaust the node's file
 //! descriptors until `/healthz` stops answering. Here every connection:
-//! - counts against `max_connections`; beyond it a connection is answered `503` and closed
-//!   at once (so accepting never stalls and the descriptor is released);
+//! - counts against `max_connections`, and against `max_connections_per_client` for its
+//!   client address; beyond either a connection is answered `503` and closed at once (so
+//!   accepting never stalls and the descriptor is released);
 //! - must deliver a complete request head within `header_read_timeout` of its first byte, or
 //!   is answered `408` and closed ([`conn`]);
 //! - is closed after `idle_timeout` without a request in flight, and when a response makes no
@@ -13,17 +14,24 @@
 //!
 //! Malformed heads get hyper's `400` (`431` for oversized ones). On shutdown the listener
 //! closes and connections drain gracefully.
+//!
+//! HTTP/1.1 only: the go command speaks HTTP/1.1 to an `http://` proxy, and cleartext HTTP/2
+//! (h2c) would let a client hold hundreds of streams per connection, each an open blob file,
+//! stalled by a zero flow-control window that never blocks the socket (so no write timeout
+//! sees it).
 
 mod conn;
 mod tracked;
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use prometheus_client::metrics::counter::Counter;
@@ -50,6 +58,9 @@ pub struct ListenerConfig {
     pub idle_timeout: Duration,
     /// Most client connections open at once; more are answered 503 and closed.
     pub max_connections: usize,
+    /// Most connections open at once from one client address, so that one client cannot
+    /// take every slot; more are answered 503 and closed.
+    pub max_connections_per_client: usize,
 }
 
 impl Default for ListenerConfig {
@@ -58,6 +69,7 @@ impl Default for ListenerConfig {
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             max_connections: 4096,
+            max_connections_per_client: 1024,
         }
     }
 }
@@ -76,6 +88,12 @@ impl ListenerConfig {
         }
         if self.max_connections == 0 {
             problems.push("max_connections: must be at least 1".into());
+        }
+        if self.max_connections_per_client == 0
+            || self.max_connections_per_client > self.max_connections
+        {
+            problems
+                .push("max_connections_per_client: must be between 1 and max_connections".into());
         }
         problems
     }
@@ -124,6 +142,33 @@ impl ListenerMetrics {
     }
 }
 
+/// Open connections by client address.
+#[derive(Default)]
+struct PerClient(Mutex<HashMap<IpAddr, usize>>);
+
+impl PerClient {
+    /// Counts a connection from `ip` unless it already has `max`.
+    fn admit(&self, ip: IpAddr, max: usize) -> bool {
+        let mut open = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let count = open.entry(ip).or_default();
+        if *count >= max {
+            return false;
+        }
+        *count += 1;
+        true
+    }
+
+    fn release(&self, ip: IpAddr) {
+        let mut open = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = open.get_mut(&ip) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&ip);
+            }
+        }
+    }
+}
+
 /// Serves `router` on `listener` until `shutdown` resolves, then stops accepting and waits for
 /// open connections to finish (the caller bounds that wait).
 pub async fn serve(
@@ -135,14 +180,15 @@ pub async fn serve(
 ) {
     let counters = ListenerMetrics::register(metrics);
     let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let per_client = Arc::new(PerClient::default());
     let graceful = GracefulShutdown::new();
-    let mut builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = http1::Builder::new();
     // No hyper timer: the head timeout is ours (it answers 408 instead of just closing).
-    builder.http1().keep_alive(true);
+    builder.keep_alive(true);
     let limits = Arc::new(limits);
     tokio::pin!(shutdown);
     loop {
-        let (tcp, _peer) = tokio::select! {
+        let (tcp, peer) = tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -163,14 +209,18 @@ pub async fn serve(
             tokio::spawn(reject(tcp));
             continue;
         };
+        let client = peer.ip();
+        if !per_client.admit(client, limits.max_connections_per_client) {
+            counters.rejected.inc();
+            tokio::spawn(reject(tcp));
+            continue;
+        }
         let activity = Arc::new(Activity::default());
         let io = TimedIo::new(tcp, activity.clone(), limits.clone());
         let service = TowerToHyperService::new(Tracked::new(router.clone(), activity.clone()));
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(io), service)
-            .into_owned();
+        let connection = builder.serve_connection(TokioIo::new(io), service);
         let connection = graceful.watch(connection);
-        let counters = counters.clone();
+        let (counters, per_client) = (counters.clone(), per_client.clone());
         counters.open.inc();
         tokio::spawn(async move {
             if let Err(e) = connection.await {
@@ -182,6 +232,7 @@ pub async fn serve(
                 None => 0,
             };
             counters.open.dec();
+            per_client.release(client);
             drop(permit);
         });
     }

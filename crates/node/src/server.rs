@@ -299,7 +299,7 @@ async fn serve_grpc(
     listener: TcpListener,
     shutdown: Shutdown,
 ) {
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    let incoming = goproxy_rpc::incoming::limited(listener, goproxy_rpc::incoming::MAX_CONNECTIONS);
     let result = server
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, shutdown.wait())

@@ -1,7 +1,8 @@
 //! Clients that hold connections without finishing requests (issue: cluster surface, finding
 //! 6): partial request heads get 408 within `header_read_timeout`, silent and idle connections
 //! are closed after `idle_timeout`, a client that stops reading its answer is dropped, and
-//! beyond `max_connections` a connection is answered 503 while the node keeps serving.
+//! beyond `max_connections` (or `max_connections_per_client` from one address) a connection
+//! is answered 503 while the node keeps serving.
 
 mod support;
 
@@ -14,6 +15,9 @@ use support::{client, corpus_dir, HttpServer, Node};
 const HEADER_TIMEOUT: Duration = Duration::from_secs(1);
 const IDLE_TIMEOUT: Duration = Duration::from_secs(2);
 const MAX_CONNECTIONS: usize = 16;
+const PER_CLIENT: usize = 8;
+/// How long the slow upstream takes to answer.
+const HOLD: Duration = Duration::from_secs(8);
 /// How much later than its timeout a close may come on a loaded machine.
 const SLACK: Duration = Duration::from_secs(10);
 
@@ -22,7 +26,7 @@ fn node_with_limits(dir: &std::path::Path, upstream: &str) -> Node {
     std::fs::write(
         &config,
         format!(
-            "[http]\nheader_read_timeout = \"{}ms\"\nidle_timeout = \"{}ms\"\nmax_connections = {MAX_CONNECTIONS}\n",
+            "[http]\nheader_read_timeout = \"{}ms\"\nidle_timeout = \"{}ms\"\nmax_connections = {MAX_CONNECTIONS}\nmax_connections_per_client = {PER_CLIENT}\n",
             HEADER_TIMEOUT.as_millis(),
             IDLE_TIMEOUT.as_millis()
         ),
@@ -36,10 +40,35 @@ fn node_with_limits(dir: &std::path::Path, upstream: &str) -> Node {
 }
 
 fn connect(http: &str) -> TcpStream {
-    let addr = http.trim_start_matches("http://");
-    let stream = TcpStream::connect(addr).unwrap();
+    connect_from(http, [127, 0, 0, 1])
+}
+
+/// A connection from the loopback address `source` (another client, as the node sees it).
+fn connect_from(http: &str, source: [u8; 4]) -> TcpStream {
+    let addr: std::net::SocketAddr = http.trim_start_matches("http://").parse().unwrap();
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket
+        .bind(&std::net::SocketAddr::from((source, 0)).into())
+        .unwrap();
+    socket.connect(&addr.into()).unwrap();
+    let stream: TcpStream = socket.into();
     stream.set_read_timeout(Some(IDLE_TIMEOUT + SLACK)).unwrap();
     stream
+}
+
+/// Asks for `/healthz` from `source` until the answer starts with `want` (the holders are
+/// accepted asynchronously) or the deadline passes; returns the last answer.
+fn ask_until(http: &str, source: [u8; 4], want: &str) -> String {
+    let deadline = Instant::now() + SLACK;
+    loop {
+        let mut extra = connect_from(http, source);
+        let _ = extra.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        let (answer, _) = read_to_close(&mut extra);
+        if answer.starts_with(want) || Instant::now() > deadline {
+            return answer;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// Reads until the server closes (or the read timeout); returns what came and how long it took.
@@ -126,30 +155,46 @@ fn hostile_connections(node: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn beyond_max_connections_clients_get_503_and_the_node_recovers() {
-    let upstream = HttpServer::serve_dir(&corpus_dir());
+    // The holders wait on a slow fill: in flight, so no timeout frees their slots meanwhile.
+    let slow = axum::Router::new().fallback(|| async {
+        tokio::time::sleep(HOLD).await;
+        (axum::http::StatusCode::OK, "module example.com/slow\n")
+    });
+    let upstream = HttpServer::serve(slow);
     let dir = tempfile::tempdir().unwrap();
     let node = node_with_limits(dir.path(), &upstream.url);
     let http = node.http.clone();
-    let (holders, answer) = blocking(move || {
-        let holders: Vec<TcpStream> = (0..MAX_CONNECTIONS).map(|_| connect(&http)).collect();
-        // The holders are accepted asynchronously: poll until the cap is reached.
-        let deadline = Instant::now() + SLACK;
-        let answer = loop {
-            let mut extra = connect(&http);
-            let _ =
-                extra.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-            let (answer, _) = read_to_close(&mut extra);
-            if answer.starts_with("HTTP/1.1 503") || Instant::now() > deadline {
-                break answer;
-            }
+    let (holders, answers) = blocking(move || {
+        let hold = |source: [u8; 4]| {
+            let mut stream = connect_from(&http, source);
+            stream
+                .write_all(b"GET /example.com/slow/@v/v1.0.0.mod HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap();
+            stream
         };
-        (holders, answer)
+        // One client takes its share: its next connection is refused, another client's is not.
+        let mut holders: Vec<TcpStream> = (0..PER_CLIENT).map(|_| hold([127, 0, 0, 2])).collect();
+        let greedy = ask_until(&http, [127, 0, 0, 2], "HTTP/1.1 503");
+        let other = ask_until(&http, [127, 0, 0, 3], "HTTP/1.1 200");
+        // A second client fills the node: now everyone is refused.
+        holders.extend((0..PER_CLIENT).map(|_| hold([127, 0, 0, 3])));
+        let full = ask_until(&http, [127, 0, 0, 4], "HTTP/1.1 503");
+        (holders, [greedy, other, full])
     })
     .await;
-    assert!(answer.starts_with("HTTP/1.1 503"), "{answer:?}");
-    assert!(answer.contains("Retry-After"), "{answer:?}");
-    // The silent holders time out (they are never closed here) and free their slots.
-    let deadline = Instant::now() + IDLE_TIMEOUT + SLACK;
+    let [greedy, other, full] = answers;
+    assert!(
+        greedy.starts_with("HTTP/1.1 503"),
+        "per-client cap: {greedy:?}"
+    );
+    assert!(
+        other.starts_with("HTTP/1.1 200"),
+        "another client: {other:?}"
+    );
+    assert!(full.starts_with("HTTP/1.1 503"), "global cap: {full:?}");
+    assert!(full.contains("Retry-After"), "{full:?}");
+    // The holders get their answer, then go idle, time out and free their slots.
+    let deadline = Instant::now() + HOLD + IDLE_TIMEOUT + SLACK;
     loop {
         if let Ok(response) = client().get(node.url("healthz")).send().await {
             if response.status().is_success() {

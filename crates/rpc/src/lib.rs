@@ -11,10 +11,12 @@
 //!   server and client settings, and the limits every service shares.
 //! - [`caller`]: [`Caller`], who sent a request, read from its verified client certificate.
 //! - [`channels`]: [`Channels`], one lazily connected channel per peer for every service.
+//! - [`incoming`]: the bounded accept loop of the node-to-node listener.
 #![allow(clippy::all)]
 
 pub mod caller;
 pub mod channels;
+pub mod incoming;
 pub mod transport;
 
 pub use caller::Caller;

@@ -76,7 +76,9 @@ impl BlobStore {
             path: self.blobs.clone(),
             source: std::io::Error::from(e),
         })?;
-        Ok(stats.blocks_available().saturating_mul(stats.fragment_size()))
+        Ok(stats
+            .blocks_available()
+            .saturating_mul(stats.fragment_size()))
     }
 
     /// True when the blob is present with the expected size.

@@ -11,7 +11,7 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -24,8 +24,6 @@ use super::ListenerConfig;
 const REQUEST_TIMEOUT: &[u8] = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\
 Cache-Control: no-store\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 48\r\n\r\n\
 the request head did not arrive in time; retry\n";
-/// What an HTTP/2 client sends first (prior knowledge, h2c).
-const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// Why the connection was ended by its clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +42,9 @@ struct State {
     /// When the last request in flight finished (or the connection opened).
     idle_since: Instant,
     closed_by: Option<Closed>,
+    /// The reader that found a request in flight and set no deadline: woken when the last
+    /// request ends, so the idle deadline starts even if the client sends nothing more.
+    parked_reader: Option<Waker>,
 }
 
 /// What one connection is doing. Shared by its I/O and its service.
@@ -60,6 +61,7 @@ impl Default for Activity {
                 head_started: None,
                 idle_since: Instant::now(),
                 closed_by: None,
+                parked_reader: None,
             }),
         }
     }
@@ -74,6 +76,9 @@ impl Drop for InFlight {
         state.in_flight -= 1;
         if state.in_flight == 0 {
             state.idle_since = Instant::now();
+            if let Some(reader) = state.parked_reader.take() {
+                reader.wake();
+            }
         }
     }
 }
@@ -99,16 +104,16 @@ impl Activity {
     }
 
     /// The deadline a blocked read must not pass, and what passing it means; `None` while a
-    /// request is in flight.
-    fn read_deadline(&self, limits: &ListenerConfig, h2: bool) -> Option<(Instant, Closed)> {
-        let state = self.lock();
+    /// request is in flight (the reader is then woken when the last one ends).
+    fn read_deadline(&self, limits: &ListenerConfig, reader: &Waker) -> Option<(Instant, Closed)> {
+        let mut state = self.lock();
         if state.in_flight > 0 {
+            state.parked_reader = Some(reader.clone());
             return None;
         }
         Some(match state.head_started {
-            // HTTP/2 frames between streams are not request heads: only idleness counts.
-            Some(started) if !h2 => (started + limits.header_read_timeout, Closed::HeaderTimeout),
-            _ => (state.idle_since + limits.idle_timeout, Closed::Idle),
+            Some(started) => (started + limits.header_read_timeout, Closed::HeaderTimeout),
+            None => (state.idle_since + limits.idle_timeout, Closed::Idle),
         })
     }
 
@@ -129,8 +134,6 @@ pub struct TimedIo {
     limits: Arc<ListenerConfig>,
     read_timer: Pin<Box<Sleep>>,
     write_timer: Pin<Box<Sleep>>,
-    /// Whether the client speaks HTTP/2 (decided on its first bytes).
-    h2: Option<bool>,
     /// When a write last could not proceed, while it still cannot.
     write_blocked_since: Option<Instant>,
 }
@@ -144,7 +147,6 @@ impl TimedIo {
             limits,
             read_timer: Box::pin(tokio::time::sleep_until(now)),
             write_timer: Box::pin(tokio::time::sleep_until(now)),
-            h2: None,
             write_blocked_since: None,
         }
     }
@@ -180,20 +182,15 @@ impl AsyncRead for TimedIo {
         let before = buf.filled().len();
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
-                let read = &buf.filled()[before..];
-                if !read.is_empty() {
-                    if this.h2.is_none() {
-                        let n = read.len().min(H2_PREFACE.len());
-                        this.h2 = Some(read[..n] == H2_PREFACE[..n]);
-                    }
+                if buf.filled().len() > before {
                     this.activity.received(Instant::now());
                 }
                 Poll::Ready(Ok(()))
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => {
-                let h2 = this.h2 == Some(true);
-                let Some((deadline, why)) = this.activity.read_deadline(&this.limits, h2) else {
+                let Some((deadline, why)) = this.activity.read_deadline(&this.limits, cx.waker())
+                else {
                     return Poll::Pending;
                 };
                 if Instant::now() < deadline {

@@ -247,11 +247,13 @@ async fn classify(base: &str, sent: Sent) -> (Attempt, &'static str) {
         return (Attempt::Retry(format!("answered {status}")), "5xx");
     }
     let detail = if status.is_redirection() {
+        // Only where it points: a presigned URL's query is a credential of this proxy.
         let target = response
             .headers()
             .get(reqwest::header::LOCATION)
             .and_then(|v| v.to_str().ok())
-            .map(redact)
+            .and_then(|location| response.url().join(location).ok())
+            .map(|url| format!("{}://{}", url.scheme(), url.authority().rsplit('@').next().unwrap_or("")))
             .unwrap_or_default();
         format!(
             "answered {status} to {target}: redirects are followed only to the same host or to proxy.upstream_redirect_hosts"

@@ -34,7 +34,12 @@ impl fmt::Display for UpstreamEntry {
 /// line, error body and configuration dump shows.
 pub fn redact(url: &str) -> String {
     let Some(scheme_end) = url.find("://") else {
-        return url.to_string();
+        // Not a URL (a fragment of one cut at a `,` or `|` inside a password, say): hide
+        // everything up to its last `@`.
+        return match url.rfind('@') {
+            Some(at) => format!("***{}", &url[at..]),
+            None => url.to_string(),
+        };
     };
     let authority_start = scheme_end + 3;
     let authority_end = url[authority_start..]
@@ -175,6 +180,10 @@ mod tests {
         assert_eq!(redact("http://token@host"), "http://***@host");
         assert_eq!(redact("http://host/a@b"), "http://host/a@b");
         assert_eq!(redact("http://host"), "http://host");
+        // A password with a list separator in it splits the list; no piece may show it.
+        assert_eq!(redact("pw,4@h"), "***@h");
+        let err = UpstreamList::parse("https://u:pw,4@h").unwrap_err().to_string();
+        assert!(!err.contains("pw") && !err.contains('4'), "{err}");
         assert_eq!(
             redact_list("https://u:p@a,https://b|http://x:y@c"),
             "https://***@a,https://b|http://***@c"
