@@ -296,9 +296,12 @@ pub fn leader(lab: &Lab) -> anyhow::Result<usize> {
         let views = (1..=NODES)
             .filter_map(|i| lab.member_view(i).ok())
             .collect::<Vec<_>>();
-        let first = views.first().and_then(|v| v.leader).context("no leader")?;
+        let first = views
+            .first()
+            .and_then(|v| v.current_leader)
+            .context("no leader")?;
         anyhow::ensure!(
-            views.len() == NODES && views.iter().all(|v| v.leader == Some(first)),
+            views.len() == NODES && views.iter().all(|v| v.current_leader == Some(first)),
             "members disagree"
         );
         Ok(first as usize)
@@ -315,7 +318,7 @@ fn wait_new_leader(lab: &Lab, old: usize) -> anyhow::Result<usize> {
     lab.wait("a new leader", LEADER_BOUND, |lab| {
         for i in (1..=NODES).filter(|&i| i != old) {
             if let Ok(view) = lab.member_view(i) {
-                if view.state == "Leader" {
+                if view.leads() {
                     return Ok(i);
                 }
             }

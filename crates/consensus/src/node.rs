@@ -324,6 +324,18 @@ impl Consensus {
         }
     }
 
+    /// This member's Raft role.
+    pub fn role(&self) -> goproxy_status::Role {
+        use goproxy_status::Role;
+        match self.raft.metrics().borrow().state {
+            ServerState::Leader => Role::Leader,
+            ServerState::Follower => Role::Follower,
+            ServerState::Candidate => Role::Candidate,
+            ServerState::Learner => Role::Learner,
+            ServerState::Shutdown => Role::Shutdown,
+        }
+    }
+
     /// True while this node believes it leads.
     pub fn is_leader(&self) -> bool {
         let metrics = self.raft.metrics();

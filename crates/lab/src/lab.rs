@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use goproxy_status::{NodeStatus, ReplicationMode};
 use nix::sys::signal::Signal;
 
 use crate::config::{self, RaftTiming, Vrrp, HTTP_PORT, UPSTREAM_PORT};
@@ -43,25 +44,6 @@ pub struct Lab {
     pub(crate) corpus: PathBuf,
     /// The node-to-node certificates (CA, nodes, the lab's operator).
     pub(crate) tls: PathBuf,
-}
-
-/// One member's `/cluster/status`, the fields the lab uses.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MemberView {
-    /// Raft state name.
-    pub state: String,
-    /// The leader it follows.
-    pub leader: Option<u64>,
-    /// Last log index.
-    pub last_log: Option<u64>,
-    /// Last applied index.
-    pub applied: Option<u64>,
-    /// `sync` or `degraded`.
-    pub mode: String,
-    /// Blobs short of replicas.
-    pub backlog: u64,
-    /// Committed blobs it does not hold yet.
-    pub missing_blobs: u64,
 }
 
 impl Lab {
@@ -256,22 +238,10 @@ impl Lab {
         self.topology.heal(i);
     }
 
-    /// Node `i`'s view of the cluster, asked from the client namespace.
-    pub fn member_view(&self, i: usize) -> anyhow::Result<MemberView> {
+    /// Node `i`'s view of the cluster (`/cluster/status`), asked from the client namespace.
+    pub fn member_view(&self, i: usize) -> anyhow::Result<NodeStatus> {
         let url = format!("http://{}:{HTTP_PORT}/cluster/status", node_ip(i));
-        let json: serde_json::Value = self.client_get_json(url)?;
-        Ok(MemberView {
-            state: json["state"].as_str().unwrap_or_default().to_string(),
-            leader: json["current_leader"].as_u64(),
-            last_log: json["last_log_index"].as_u64(),
-            applied: json["last_applied"].as_u64(),
-            mode: json["replication_mode"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
-            backlog: json["backlog_blobs"].as_u64().unwrap_or_default(),
-            missing_blobs: json["missing_blobs"].as_u64().unwrap_or_default(),
-        })
+        Ok(serde_json::from_slice(&self.client_get(url)?)?)
     }
 
     /// The leader, when every node answers, agrees on it, has applied the leader's whole log,
@@ -280,32 +250,35 @@ impl Lab {
         let views = (1..=NODES)
             .map(|i| self.member_view(i).with_context(|| format!("node {i}")))
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let leader = views[0].leader.context("no leader")?;
+        let leader = views[0].current_leader.context("no leader")?;
         let leader_view = views
             .get(leader as usize - 1)
             .context("leader out of range")?;
         for (i, view) in views.iter().enumerate() {
-            if view.leader != Some(leader) {
+            if view.current_leader != Some(leader) {
                 bail!(
                     "node {} follows {:?}, node 1 follows {leader}",
                     i + 1,
-                    view.leader
+                    view.current_leader
                 );
             }
-            if view.applied != leader_view.last_log {
+            if view.last_applied != leader_view.last_log_index {
                 bail!(
                     "node {} applied {:?} of {:?}",
                     i + 1,
-                    view.applied,
-                    leader_view.last_log
+                    view.last_applied,
+                    leader_view.last_log_index
                 );
             }
-            if view.mode != "sync" || view.backlog > 0 || view.missing_blobs > 0 {
+            if view.replication_mode != ReplicationMode::Sync
+                || view.backlog_blobs > 0
+                || view.missing_blobs > 0
+            {
                 bail!(
                     "node {} replication {} backlog {} missing blobs {}",
                     i + 1,
-                    view.mode,
-                    view.backlog,
+                    view.replication_mode,
+                    view.backlog_blobs,
                     view.missing_blobs
                 );
             }
@@ -317,10 +290,6 @@ impl Lab {
     pub fn answers(&self, i: usize, path: &str) -> bool {
         let url = format!("http://{}:{HTTP_PORT}{path}", node_ip(i));
         self.client_get(url).is_ok()
-    }
-
-    fn client_get_json(&self, url: String) -> anyhow::Result<serde_json::Value> {
-        Ok(serde_json::from_slice(&self.client_get(url)?)?)
     }
 
     /// GET `url` from the client namespace; the body of a 2xx answer.

@@ -6,10 +6,9 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use goproxy_consensus::wire::admin::{self, admin_service_client::AdminServiceClient};
 use goproxy_rpc::{Channels, PeerName, Transport};
+use goproxy_status::{MemberView, NodeStatus};
 
 use crate::cli::AdminTls;
-
-use crate::drill_check::MemberView;
 
 /// Times a membership change may be redirected to the leader.
 const MAX_REDIRECTS: usize = 3;
@@ -29,7 +28,7 @@ pub async fn status(http: &str) -> anyhow::Result<()> {
     let leader_last_log = members
         .iter()
         .filter_map(|m| m.status.as_ref().ok())
-        .find(|s| s.state == "Leader")
+        .find(|s| s.leads())
         .and_then(|s| s.last_log_index);
     println!(
         "{:<4} {:<10} {:>5} {:>9} {:>9} {:>6} {:<9} {:>8} {:>8} {:<22} {:<22}",
@@ -60,12 +59,12 @@ pub async fn status(http: &str) -> anyhow::Result<()> {
             .map(|(last, applied)| last.saturating_sub(applied));
         println!(
             "{id:<4} {:<10} {:>5} {:>9} {:>9} {:>6} {:<9} {:>8} {:>8} {http:<22} {raft:<22}",
-            s.state,
+            s.state.to_string(),
             s.current_term,
             shown(s.last_log_index),
             shown(s.last_applied),
             shown(lag),
-            s.replication_mode,
+            s.replication_mode.to_string(),
             s.backlog_blobs,
             s.missing_blobs,
         );
@@ -78,26 +77,23 @@ pub async fn members(client: &reqwest::Client, http: &str) -> anyhow::Result<Vec
     let first = fetch_status(client, http)
         .await
         .with_context(|| format!("asking {http} for the cluster status"))?;
-    let listed = first["members"].as_array().cloned().unwrap_or_default();
-    let mut members = Vec::with_capacity(listed.len());
-    for member in listed {
-        let http_addr = member["http_addr"].as_str().unwrap_or_default().to_string();
-        let status = match fetch_status(client, &http_addr).await {
-            Ok(value) => serde_json::from_value(value).map_err(|e| format!("bad status: {e}")),
-            Err(e) => Err(format!("{e:#}")),
-        };
+    let mut members = Vec::with_capacity(first.members.len());
+    for member in first.members {
+        let status = fetch_status(client, &member.http_addr)
+            .await
+            .map_err(|e| format!("{e:#}"));
         members.push(MemberView {
-            id: member["id"].as_u64().unwrap_or_default(),
-            raft_addr: member["raft_addr"].as_str().unwrap_or_default().to_string(),
-            http_addr,
+            id: member.id,
+            raft_addr: member.raft_addr,
+            http_addr: member.http_addr,
             status,
         });
     }
     Ok(members)
 }
 
-/// One member's `/cluster/status` as JSON.
-async fn fetch_status(client: &reqwest::Client, http: &str) -> anyhow::Result<serde_json::Value> {
+/// One member's `/cluster/status`.
+async fn fetch_status(client: &reqwest::Client, http: &str) -> anyhow::Result<NodeStatus> {
     let url = format!(
         "http://{}/cluster/status",
         http.trim_start_matches("http://")

@@ -1,7 +1,7 @@
 //! `goproxy-ha drill`, part two: a planned leadership transfer under a live probe.
 //!
 //! 1. Read every member's `/cluster/status` and refuse unless the cluster is healthy
-//!    (`drill_check`).
+//!    (`goproxy_status::assess`).
 //! 2. Probe the given URL (normally through the VIP) on a fixed schedule, a new connection per
 //!    request so a moved VIP is seen, and refuse unless the probe succeeds for `settle` first.
 //! 3. Ask the leader to hand over (`cluster transfer-leader`), then wait until the target leads
@@ -19,7 +19,7 @@ use serde::Serialize;
 use tokio::task::JoinHandle;
 
 use crate::admin;
-use crate::drill_check::{self, MemberView, Plan, StatusView};
+use goproxy_status::{MemberView, NodeStatus, Plan, Role};
 
 /// What `goproxy-ha drill` was asked to do.
 #[derive(Debug, Clone)]
@@ -94,12 +94,13 @@ pub async fn run(options: &DrillOptions) -> anyhow::Result<DrillReport> {
         .timeout(Duration::from_secs(5))
         .build()?;
     let members = admin::members(&client, &options.node).await?;
-    let plan = drill_check::assess(&members, options.to, options.max_lag).map_err(|problems| {
-        anyhow::anyhow!(
-            "refusing to drill, the cluster is not healthy:\n  - {}",
-            problems.join("\n  - ")
-        )
-    })?;
+    let plan =
+        goproxy_status::assess(&members, options.to, options.max_lag).map_err(|problems| {
+            anyhow::anyhow!(
+                "refusing to drill, the cluster is not healthy:\n  - {}",
+                problems.join("\n  - ")
+            )
+        })?;
     println!(
         "drill: node {} leads; handing over to node {} under a probe of {} every {:?}",
         plan.leader, plan.target, options.probe, options.interval
@@ -194,7 +195,7 @@ async fn drill(
 
 /// Whether the target leads (and, with a VIP, alone holds it): the VIP holder, or why not yet.
 fn settled(members: &[MemberView], plan: &Plan) -> Result<Option<u64>, String> {
-    let view = |id: u64| -> Result<&StatusView, String> {
+    let view = |id: u64| -> Result<&NodeStatus, String> {
         let member = members
             .iter()
             .find(|m| m.id == id)
@@ -202,7 +203,7 @@ fn settled(members: &[MemberView], plan: &Plan) -> Result<Option<u64>, String> {
         member.status.as_ref().map_err(Clone::clone)
     };
     let target = view(plan.target)?;
-    if target.state != "Leader" {
+    if target.state != Role::Leader {
         return Err(format!("node {} is {}", plan.target, target.state));
     }
     if !plan.vip {

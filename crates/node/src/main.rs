@@ -6,7 +6,8 @@
 //! - `server`: opens storage, starts the Raft member and the HTTP front end, drains on
 //!   shutdown.
 //! - `raft_index`: the front end's `CacheIndex` implemented over the consensus crate.
-//! - `admin`, `drill`, `drill_check`: the `cluster` commands and the failover drill.
+//! - `admin`, `drill`: the `cluster` commands and the failover drill (its health assessment
+//!   is `goproxy_status::assess`).
 //! - `shutdown`, `telemetry`: the shutdown broadcast and logging.
 
 mod admin;
@@ -16,7 +17,6 @@ mod certs;
 mod cli;
 mod config;
 mod drill;
-mod drill_check;
 mod peers;
 mod raft_index;
 mod raft_metrics;

@@ -164,9 +164,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     };
     let vip_holding = vip.as_ref().map(|(_, holding)| holding.clone());
     let frontend = Frontend::new(config.proxy.clone(), index, peers, store, metrics.clone())?;
-    tracing::info!(http = %http_addr, raft = %raft_addr, node_id = config.node_id, "goproxy-ha serving");
+    // "off": a single node without TLS opens no node-to-node listener.
+    let raft_shown = if grpc.is_some() {
+        raft_addr.to_string()
+    } else {
+        "off".to_string()
+    };
+    tracing::info!(http = %http_addr, raft = %raft_shown, node_id = config.node_id, "goproxy-ha serving");
     // A machine-readable line on stdout for supervisors and tests (addresses may be port 0).
-    println!("listening http={http_addr} raft={raft_addr}");
+    println!("listening http={http_addr} raft={raft_shown}");
 
     // Small answers (.info, .mod) are written as headers then body; without NODELAY,
     // Nagle's algorithm and delayed ACKs add ~40 ms to each of them.

@@ -8,56 +8,11 @@ use std::sync::Arc;
 
 use goproxy_consensus::Consensus;
 
+use goproxy_status::{MemberStatus, NodeStatus, ReplicationMode};
+
 use crate::backlog::Backlog;
 use crate::catch_up::Missing;
 use crate::vip::HoldingWatch;
-use serde::Serialize;
-
-/// One member as listed in the status.
-#[derive(Debug, Serialize)]
-pub struct MemberStatus {
-    /// Raft node id.
-    pub id: u64,
-    /// Node-to-node gRPC address.
-    pub raft_addr: String,
-    /// GOPROXY front-end address.
-    pub http_addr: String,
-}
-
-/// This node's view of the cluster.
-#[derive(Debug, Serialize)]
-pub struct NodeStatus {
-    /// This node's id.
-    pub node_id: u64,
-    /// `Leader`, `Follower`, `Candidate` or `Learner`.
-    pub state: String,
-    /// The leader this node follows, if known.
-    pub current_leader: Option<u64>,
-    /// Current Raft term.
-    pub current_term: u64,
-    /// Index of the last log entry.
-    pub last_log_index: Option<u64>,
-    /// Index of the last applied entry.
-    pub last_applied: Option<u64>,
-    /// Log index covered by the current snapshot.
-    pub snapshot: Option<u64>,
-    /// Leader only: milliseconds since a quorum last acknowledged it.
-    pub millis_since_quorum_ack: Option<u64>,
-    /// Committed index entries held locally.
-    pub index_entries: usize,
-    /// Every member.
-    pub members: Vec<MemberStatus>,
-    /// `sync`, or `degraded` while some acknowledged blobs are short of replicas.
-    pub replication_mode: &'static str,
-    /// Blobs short of replicas (the repair backlog).
-    pub backlog_blobs: usize,
-    /// Bytes short of replicas.
-    pub backlog_bytes: u64,
-    /// Committed blobs this node does not hold yet (its background catch-up fetches them).
-    pub missing_blobs: u64,
-    /// Whether this node holds the VIP (`None`: no VIP configured).
-    pub vip_held: Option<bool>,
-}
 
 /// The status route, to merge into the front end's router.
 pub fn router(
@@ -106,7 +61,7 @@ async fn status(State(state): State<StatusState>) -> impl IntoResponse {
         .collect();
     Json(NodeStatus {
         node_id: consensus.node_id(),
-        state: format!("{:?}", metrics.state),
+        state: consensus.role(),
         current_leader: metrics.current_leader,
         current_term: metrics.current_term,
         last_log_index: metrics.last_log_index,
@@ -116,13 +71,14 @@ async fn status(State(state): State<StatusState>) -> impl IntoResponse {
         index_entries: consensus.reader().entry_count(),
         members,
         replication_mode: if backlog_blobs == 0 {
-            "sync"
+            ReplicationMode::Sync
         } else {
-            "degraded"
+            ReplicationMode::Degraded
         },
         backlog_blobs,
         backlog_bytes,
         missing_blobs: missing.get(),
         vip_held: vip.map(|held| *held.borrow()),
+        retired: consensus.retired(),
     })
 }

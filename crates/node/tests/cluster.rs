@@ -7,6 +7,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use goproxy_status::{ReplicationMode, Role};
 use reqwest::StatusCode;
 use support::cluster::{
     admin_env, agreed_leader, free_ports, start, status, three_nodes, three_nodes_with,
@@ -143,9 +144,7 @@ async fn a_follower_down_during_fills_gets_every_blob_without_being_asked() {
             .iter()
             .filter(|sha| !on_disk(dir.path(), down, sha))
             .collect();
-        let reported = status(&back)
-            .await
-            .and_then(|s| s["missing_blobs"].as_u64());
+        let reported = status(&back).await.map(|s| s.missing_blobs);
         if missing.is_empty() && reported == Some(0) {
             break;
         }
@@ -181,8 +180,8 @@ async fn degraded_replication_is_bounded_and_repairs_when_the_replica_returns() 
         acked.insert(*path, sha256_hex(&response.bytes().await.unwrap()));
     }
     let status_now = status(&nodes[&leader]).await.unwrap();
-    assert_eq!(status_now["replication_mode"], "degraded");
-    assert_eq!(status_now["backlog_blobs"], 3);
+    assert_eq!(status_now.replication_mode, ReplicationMode::Degraded);
+    assert_eq!(status_now.backlog_blobs, 3);
     let refused = client()
         .get(nodes[&leader].url(ARTIFACTS[3]))
         .send()
@@ -205,11 +204,11 @@ async fn degraded_replication_is_bounded_and_repairs_when_the_replica_returns() 
     let deadline = Instant::now() + SETTLE;
     loop {
         let s = status(&nodes[&leader]).await.unwrap();
-        if s["backlog_blobs"] == 0 {
-            assert_eq!(s["replication_mode"], "sync");
+        if s.backlog_blobs == 0 {
+            assert_eq!(s.replication_mode, ReplicationMode::Sync);
             break;
         }
-        assert!(Instant::now() < deadline, "backlog never drained: {s}");
+        assert!(Instant::now() < deadline, "backlog never drained: {s:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     for (path, sha) in &acked {
@@ -331,7 +330,7 @@ async fn a_node_joins_as_learner_catches_up_takes_over_and_leaves() {
         assert!(out.contains(&format!("node {to} leads")), "{out}");
         let id: u64 = to.parse().unwrap();
         let s = status(&nodes[&id]).await.unwrap();
-        assert_eq!(s["state"], "Leader", "node {to} after transfer: {s}");
+        assert_eq!(s.state, Role::Leader, "node {to} after transfer: {s:?}");
         // Every member follows it before the next request through node 1: a follower learns of
         // a new leader only from its first heartbeat, and one that does not know it yet cannot
         // redirect the CLI.
@@ -349,10 +348,10 @@ async fn a_node_joins_as_learner_catches_up_takes_over_and_leaves() {
     let deadline = Instant::now() + SETTLE;
     loop {
         let s = status(&nodes[&1]).await.unwrap();
-        if s["members"].as_array().map(Vec::len) == Some(3) {
+        if s.members.len() == 3 {
             break;
         }
-        assert!(Instant::now() < deadline, "node 4 never left: {s}");
+        assert!(Instant::now() < deadline, "node 4 never left: {s:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

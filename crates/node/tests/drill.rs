@@ -79,7 +79,7 @@ async fn a_drill_hands_over_under_a_probe_and_refuses_an_unhealthy_cluster() {
     assert!(report["probes"].as_u64().unwrap() > 10, "{report}");
     assert!(report["outage_ms"].as_u64().is_some(), "{report}");
     let s = status(&nodes[&new]).await.unwrap();
-    assert_eq!(s["state"], "Leader", "{s}");
+    assert_eq!(s.state, goproxy_status::Role::Leader, "{s:?}");
 
     // One member down: the drill refuses and names it.
     let down = *nodes.keys().find(|id| **id != new).unwrap();

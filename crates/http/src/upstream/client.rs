@@ -253,7 +253,13 @@ async fn classify(base: &str, sent: Sent) -> (Attempt, &'static str) {
             .get(reqwest::header::LOCATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|location| response.url().join(location).ok())
-            .map(|url| format!("{}://{}", url.scheme(), url.authority().rsplit('@').next().unwrap_or("")))
+            .map(|url| {
+                format!(
+                    "{}://{}",
+                    url.scheme(),
+                    url.authority().rsplit('@').next().unwrap_or("")
+                )
+            })
             .unwrap_or_default();
         format!(
             "answered {status} to {target}: redirects are followed only to the same host or to proxy.upstream_redirect_hosts"

@@ -182,7 +182,9 @@ mod tests {
         assert_eq!(redact("http://host"), "http://host");
         // A password with a list separator in it splits the list; no piece may show it.
         assert_eq!(redact("pw,4@h"), "***@h");
-        let err = UpstreamList::parse("https://u:pw,4@h").unwrap_err().to_string();
+        let err = UpstreamList::parse("https://u:pw,4@h")
+            .unwrap_err()
+            .to_string();
         assert!(!err.contains("pw") && !err.contains('4'), "{err}");
         assert_eq!(
             redact_list("https://u:p@a,https://b|http://x:y@c"),

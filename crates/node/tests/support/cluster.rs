@@ -126,7 +126,7 @@ pub fn three_nodes(dir: &Path, upstream: &str) -> BTreeMap<u64, Node> {
 }
 
 /// A member's `/cluster/status`, if it answers.
-pub async fn status(node: &Node) -> Option<serde_json::Value> {
+pub async fn status(node: &Node) -> Option<goproxy_status::NodeStatus> {
     let response = client().get(node.url("cluster/status")).send().await.ok()?;
     serde_json::from_slice(&response.bytes().await.ok()?).ok()
 }
@@ -137,11 +137,7 @@ pub async fn agreed_leader(nodes: &BTreeMap<u64, Node>) -> u64 {
     loop {
         let mut leaders = Vec::new();
         for node in nodes.values() {
-            leaders.push(
-                status(node)
-                    .await
-                    .and_then(|s| s["current_leader"].as_u64()),
-            );
+            leaders.push(status(node).await.and_then(|s| s.current_leader));
         }
         if let Some(Some(first)) = leaders.first() {
             if nodes.contains_key(first) && leaders.iter().all(|l| l == &Some(*first)) {

@@ -1,50 +1,12 @@
-//! `goproxy-ha drill`, part one: is the cluster healthy enough to lose its leader on purpose,
-//! and which node should take over? Pure: it judges the `/cluster/status` of every member.
+//! Is the cluster healthy enough to lose its leader on purpose, and which node should take
+//! over? Pure: it judges the [`NodeStatus`] of every member (`goproxy-ha drill`).
 //!
 //! A drill moves the VIP under live traffic; doing that while a follower lags, while
 //! acknowledged blobs are short of replicas, or while the VIP is not where it should be turns a
 //! rehearsal into an incident. So every problem found is reported (all at once) and the drill
 //! does not start.
 
-use serde::Deserialize;
-
-/// The fields of a member's `/cluster/status` the drill judges.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct StatusView {
-    /// `Leader`, `Follower`, `Candidate` or `Learner`.
-    pub state: String,
-    /// The leader it follows.
-    pub current_leader: Option<u64>,
-    /// Its current term.
-    #[serde(default)]
-    pub current_term: u64,
-    /// Index of its last log entry.
-    pub last_log_index: Option<u64>,
-    /// Index of its last applied entry.
-    pub last_applied: Option<u64>,
-    /// `sync` or `degraded`.
-    pub replication_mode: String,
-    /// Blobs short of replicas.
-    pub backlog_blobs: u64,
-    /// Committed blobs it does not hold yet.
-    #[serde(default)]
-    pub missing_blobs: u64,
-    /// Whether it holds the VIP (`None`: no VIP configured).
-    pub vip_held: Option<bool>,
-}
-
-/// One member as listed by the cluster, with what it said about itself.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MemberView {
-    /// Raft node id.
-    pub id: u64,
-    /// GOPROXY front-end address.
-    pub http_addr: String,
-    /// Node-to-node gRPC address.
-    pub raft_addr: String,
-    /// Its status, or why it could not be read.
-    pub status: Result<StatusView, String>,
-}
+use crate::{MemberView, NodeStatus, ReplicationMode, Role};
 
 /// What the drill will do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,7 +44,7 @@ pub fn assess(members: &[MemberView], to: Option<u64>, max_lag: u64) -> Result<P
             )),
         }
     }
-    let leaders: Vec<_> = up.iter().filter(|(_, s)| s.state == "Leader").collect();
+    let leaders: Vec<_> = up.iter().filter(|(_, s)| s.state == Role::Leader).collect();
     let leader = match leaders.as_slice() {
         [one] => Some(*one),
         [] => {
@@ -116,7 +78,7 @@ pub fn assess(members: &[MemberView], to: Option<u64>, max_lag: u64) -> Result<P
         }
     }
     for (member, status) in &up {
-        if status.replication_mode != "sync" || status.backlog_blobs > 0 {
+        if status.replication_mode != ReplicationMode::Sync || status.backlog_blobs > 0 {
             problems.push(format!(
                 "node {}: replication {}, {} blob(s) short of replicas",
                 member.id, status.replication_mode, status.backlog_blobs
@@ -161,14 +123,14 @@ pub fn assess(members: &[MemberView], to: Option<u64>, max_lag: u64) -> Result<P
 }
 
 fn pick_target<'a>(
-    up: &[(&'a MemberView, &StatusView)],
+    up: &[(&'a MemberView, &NodeStatus)],
     leader: Option<u64>,
     to: Option<u64>,
     problems: &mut Vec<String>,
 ) -> Option<&'a MemberView> {
     let followers = up
         .iter()
-        .filter(|(m, s)| Some(m.id) != leader && s.state == "Follower");
+        .filter(|(m, s)| Some(m.id) != leader && s.state == Role::Follower);
     match to {
         Some(id) => {
             let found = followers.clone().find(|(m, _)| m.id == id).map(|(m, _)| *m);
@@ -196,21 +158,29 @@ fn pick_target<'a>(
 mod tests {
     use super::*;
 
-    fn status(state: &str, leader: u64, applied: u64) -> StatusView {
-        StatusView {
-            state: state.into(),
+    fn status(state: Role, leader: u64, applied: u64) -> NodeStatus {
+        NodeStatus {
+            node_id: 0,
+            state,
             current_leader: Some(leader),
             current_term: 3,
             last_log_index: Some(applied),
             last_applied: Some(applied),
-            replication_mode: "sync".into(),
+            snapshot: None,
+            millis_since_quorum_ack: None,
+            index_entries: 0,
+            members: Vec::new(),
+            replication_mode: ReplicationMode::Sync,
             backlog_blobs: 0,
+            backlog_bytes: 0,
             missing_blobs: 0,
-            vip_held: Some(state == "Leader"),
+            vip_held: Some(state == Role::Leader),
+            retired: None,
         }
     }
 
-    fn member(id: u64, status: StatusView) -> MemberView {
+    fn member(id: u64, mut status: NodeStatus) -> MemberView {
+        status.node_id = id;
         MemberView {
             id,
             http_addr: format!("10.0.0.{id}:8080"),
@@ -221,9 +191,9 @@ mod tests {
 
     fn healthy() -> Vec<MemberView> {
         vec![
-            member(1, status("Leader", 1, 40)),
-            member(2, status("Follower", 1, 39)),
-            member(3, status("Follower", 1, 40)),
+            member(1, status(Role::Leader, 1, 40)),
+            member(2, status(Role::Follower, 1, 39)),
+            member(3, status(Role::Follower, 1, 40)),
         ]
     }
 
@@ -248,7 +218,7 @@ mod tests {
     fn degraded_replication_and_an_unreachable_member_are_all_reported() {
         let mut members = healthy();
         let s = members[0].status.as_mut().unwrap();
-        s.replication_mode = "degraded".into();
+        s.replication_mode = ReplicationMode::Degraded;
         s.backlog_blobs = 3;
         members[2].status = Err("connection refused".into());
         let problems = assess(&members, None, 10).unwrap_err();
@@ -301,7 +271,7 @@ mod tests {
             ["node 9 is not a reachable member"]
         );
         let mut members = healthy();
-        members[1].status.as_mut().unwrap().state = "Learner".into();
+        members[1].status.as_mut().unwrap().state = Role::Learner;
         assert_eq!(
             assess(&members, Some(2), 10).unwrap_err(),
             ["node 2 cannot take over: it is Learner"]
@@ -311,12 +281,12 @@ mod tests {
     #[test]
     fn no_leader_or_two_leaders_stop_the_drill() {
         let mut members = healthy();
-        members[0].status.as_mut().unwrap().state = "Candidate".into();
+        members[0].status.as_mut().unwrap().state = Role::Candidate;
         members[0].status.as_mut().unwrap().vip_held = Some(false);
         let problems = assess(&members, None, 10).unwrap_err();
         assert!(problems.contains(&"no member reports itself as leader".to_string()));
         let mut members = healthy();
-        members[2].status.as_mut().unwrap().state = "Leader".into();
+        members[2].status.as_mut().unwrap().state = Role::Leader;
         let problems = assess(&members, None, 10).unwrap_err();
         assert!(problems[0].contains("several members report themselves as leader: [1, 3]"));
     }
