@@ -16,7 +16,8 @@
 //!   voters it knows vouch for).
 //! - [`foreign_lease`]: when this member last acknowledged another leader (VIP fencing).
 //! - [`prompt_election`]: a follower campaigns as soon as a silent leader's lease is over.
-//! - [`node`]: the facade the binary uses ([`Consensus`]).
+//! - [`node`]: the facade the binary uses ([`Consensus`]); [`view`]: its Raft state in the
+//!   node's terms ([`RaftView`], [`RaftWatch`]), so nothing above reads openraft's types.
 //! - [`error`]: [`ConsensusError`], with "not leader" as its own variant.
 
 // openraft's trait methods return its own (large) StorageError; helpers return it too.
@@ -38,6 +39,7 @@ pub mod server;
 pub mod state_machine;
 pub mod transfer;
 pub mod types;
+pub mod view;
 pub mod vouch;
 pub mod wire;
 
@@ -45,3 +47,4 @@ pub use error::ConsensusError;
 pub use node::{Consensus, ConsensusConfig};
 pub use reader::{IndexReader, VersionSummary};
 pub use types::{ApplyResponse, IndexCommand, NodeId, PeerNode, RaftMetrics, TypeConfig};
+pub use view::{RaftView, RaftWatch};

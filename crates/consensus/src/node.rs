@@ -25,6 +25,7 @@ use crate::server::RaftGrpc;
 use crate::state_machine::StateMachine;
 use crate::transfer::{transfer_leadership, TransferError};
 use crate::types::{ApplyResponse, IndexCommand, NodeId, Raft, RaftMetrics};
+use crate::view::{RaftView, RaftWatch};
 use crate::vouch::Vouching;
 use crate::wire::pb::raft_service_server::RaftServiceServer;
 
@@ -324,16 +325,14 @@ impl Consensus {
         }
     }
 
-    /// This member's Raft role.
-    pub fn role(&self) -> goproxy_status::Role {
-        use goproxy_status::Role;
-        match self.raft.metrics().borrow().state {
-            ServerState::Leader => Role::Leader,
-            ServerState::Follower => Role::Follower,
-            ServerState::Candidate => Role::Candidate,
-            ServerState::Learner => Role::Learner,
-            ServerState::Shutdown => Role::Shutdown,
-        }
+    /// This member's Raft state now, in the node's terms.
+    pub fn view(&self) -> RaftView {
+        RaftView::of(&self.raft.metrics().borrow())
+    }
+
+    /// A watch of [`Consensus::view`]: the leadership, term, log and membership as they change.
+    pub fn watch(&self) -> RaftWatch {
+        RaftWatch::new(self.raft.metrics())
     }
 
     /// True while this node believes it leads.

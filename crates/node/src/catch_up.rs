@@ -71,7 +71,7 @@ pub fn spawn(
                 _ = shutdown.wait() => return,
                 _ = tokio::time::sleep(pause) => {}
             }
-            let applied = consensus.metrics().borrow().last_applied.map(|id| id.index);
+            let applied = consensus.view().last_applied;
             if applied == scanned_at && missing.get() == 0 {
                 continue;
             }

@@ -127,14 +127,13 @@ impl CacheIndex for RaftIndex {
         if let Some(reason) = self.consensus.retired() {
             return Err(format!("removed from the cluster: {reason}"));
         }
-        let metrics = self.consensus.metrics();
-        let m = metrics.borrow();
-        let Some(leader) = m.current_leader else {
+        let view = self.consensus.view();
+        let Some(leader) = view.current_leader else {
             return Err("no Raft leader known".into());
         };
-        if leader == self.consensus.node_id() {
+        if leader == view.node_id {
             let lease = self.consensus.leader_lease();
-            match m.millis_since_quorum_ack.map(std::time::Duration::from_millis) {
+            match view.quorum_ack_age {
                 Some(age) if age <= lease => {}
                 age => {
                     return Err(format!(
@@ -145,11 +144,11 @@ impl CacheIndex for RaftIndex {
             }
         }
         if !self.caught_up.load(Ordering::Relaxed) {
-            let applied = m.last_applied.map(|id| id.index);
-            if applied < m.last_log_index {
+            let applied = view.last_applied;
+            if applied < view.last_log_index {
                 return Err(format!(
                     "applying the log ({applied:?} of {:?})",
-                    m.last_log_index
+                    view.last_log_index
                 ));
             }
             self.caught_up.store(true, Ordering::Relaxed);

@@ -1,7 +1,6 @@
 //! Raft state as Prometheus gauges, refreshed from openraft's metrics watch.
 
 use goproxy_consensus::Consensus;
-use openraft::ServerState;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
@@ -45,28 +44,21 @@ pub fn spawn(
         "Leader only: ms since a quorum acknowledged it (-1 elsewhere)",
         quorum_ack.clone(),
     );
-    let mut watch = consensus.metrics();
+    let mut watch = consensus.watch();
     tokio::spawn(async move {
         loop {
-            {
-                let m = watch.borrow_and_update();
-                let last = m.last_log_index.unwrap_or(0);
-                is_leader.set(i64::from(m.state == ServerState::Leader));
-                term.set(m.current_term as i64);
-                last_log.set(last as i64);
-                applied.set(m.last_applied.map_or(0, |id| id.index) as i64);
-                let slowest = m.replication.as_ref().and_then(|followers| {
-                    followers
-                        .values()
-                        .map(|matched| matched.map_or(0, |id| id.index))
-                        .min()
-                });
-                lag.set(slowest.map_or(0, |matched| last.saturating_sub(matched)) as i64);
-                quorum_ack.set(m.millis_since_quorum_ack.map_or(-1, |ms| ms as i64));
-            }
+            let view = watch.view();
+            let last = view.last_log_index.unwrap_or(0);
+            is_leader.set(i64::from(view.is_leader));
+            term.set(view.current_term as i64);
+            last_log.set(last as i64);
+            applied.set(view.last_applied.unwrap_or(0) as i64);
+            let slowest = view.slowest_follower_matched;
+            lag.set(slowest.map_or(0, |matched| last.saturating_sub(matched)) as i64);
+            quorum_ack.set(view.quorum_ack_age.map_or(-1, |age| age.as_millis() as i64));
             tokio::select! {
                 _ = shutdown.wait() => return,
-                changed = watch.changed() => if changed.is_err() { return },
+                changed = watch.changed() => if !changed { return },
             }
         }
     })

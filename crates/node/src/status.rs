@@ -48,26 +48,25 @@ async fn status(State(state): State<StatusState>) -> impl IntoResponse {
         vip,
     } = state;
     let (backlog_blobs, backlog_bytes) = backlog.size();
-    let metrics = consensus.metrics().borrow().clone();
-    let members = metrics
-        .membership_config
-        .membership()
-        .nodes()
+    let view = consensus.view();
+    let members = view
+        .members
+        .into_iter()
         .map(|(id, node)| MemberStatus {
-            id: *id,
-            raft_addr: node.raft_addr.clone(),
-            http_addr: node.http_addr.clone(),
+            id,
+            raft_addr: node.raft_addr,
+            http_addr: node.http_addr,
         })
         .collect();
     Json(NodeStatus {
-        node_id: consensus.node_id(),
-        state: consensus.role(),
-        current_leader: metrics.current_leader,
-        current_term: metrics.current_term,
-        last_log_index: metrics.last_log_index,
-        last_applied: metrics.last_applied.map(|id| id.index),
-        snapshot: metrics.snapshot.map(|id| id.index),
-        millis_since_quorum_ack: metrics.millis_since_quorum_ack,
+        node_id: view.node_id,
+        state: view.role,
+        current_leader: view.current_leader,
+        current_term: view.current_term,
+        last_log_index: view.last_log_index,
+        last_applied: view.last_applied,
+        snapshot: view.snapshot,
+        millis_since_quorum_ack: view.quorum_ack_age.map(|age| age.as_millis() as u64),
         index_entries: consensus.reader().entry_count(),
         members,
         replication_mode: if backlog_blobs == 0 {

@@ -1,4 +1,5 @@
-//! Keeps the VIP on this node exactly while it leads with a fresh quorum.
+//! Keeps the VIP on this node exactly while it leads with a fresh quorum: the I/O around
+//! `goproxy_vip::fencing::decide`, which holds the rule.
 //!
 //! The node never touches the address itself: it runs a guard child (`goproxy-ha vip-guard`)
 //! and tells it, on every leadership sample, until when it may hold the VIP (see
@@ -10,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use goproxy_consensus::Consensus;
 use goproxy_vip::command::{instant_to_mono_ns, GuardCommand};
+use goproxy_vip::fencing::{decide, Decision};
 use goproxy_vip::lease::{LeadershipSample, LeasePolicy};
 use goproxy_vip::GuardConfig;
-use openraft::ServerState;
 use tokio::io::AsyncWriteExt;
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::watch;
@@ -106,7 +107,7 @@ async fn run(
     shutdown: Shutdown,
     holding: watch::Sender<bool>,
 ) {
-    let mut metrics = consensus.metrics();
+    let mut leadership = consensus.watch();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut guard: Option<Guard> = None;
@@ -119,15 +120,14 @@ async fn run(
     loop {
         tokio::select! {
             _ = &mut stopping => break,
-            changed = metrics.changed() => {
-                if changed.is_err() {
+            changed = leadership.changed() => {
+                if !changed {
                     break;
                 }
-                let m = metrics.borrow_and_update().clone();
+                let view = leadership.view();
                 let sample = LeadershipSample {
-                    is_leader: m.state == ServerState::Leader
-                        && m.current_leader == Some(consensus.node_id()),
-                    quorum_ack_age: m.millis_since_quorum_ack.map(Duration::from_millis),
+                    is_leader: view.is_leader,
+                    quorum_ack_age: view.quorum_ack_age,
                     observed_at: Instant::now(),
                 };
                 entitled = settings.policy.deadline(&sample);
@@ -149,20 +149,19 @@ async fn run(
         };
         // A new leader waits out any lease a leader it acknowledged may still hold
         // (`goproxy_consensus::foreign_lease`); after a normal failover that is already past.
-        let others_lease = consensus.others_lease_until().filter(|until| *until > now);
-        let want = entitled
-            .filter(|deadline| *deadline > now)
-            .filter(|_| others_lease.is_none());
-        let command = match (want, sent) {
-            (Some(deadline), last) if last != Some(deadline) => Some(GuardCommand::Hold {
-                until_mono_ns: instant_to_mono_ns(deadline),
-            }),
-            (None, Some(_)) => Some(GuardCommand::Release),
-            _ => None,
-        };
-        if let Some(command) = command {
+        let decision = decide(now, entitled, consensus.others_lease_until(), sent);
+        if let Some(decision) = decision {
+            let (command, now_sent) = match decision {
+                Decision::Hold(until) => (
+                    GuardCommand::Hold {
+                        until_mono_ns: instant_to_mono_ns(until),
+                    },
+                    Some(until),
+                ),
+                Decision::Release => (GuardCommand::Release, None),
+            };
             match running.send(command).await {
-                Ok(()) => sent = want,
+                Ok(()) => sent = now_sent,
                 Err(e) => {
                     tracing::error!("vip guard is gone ({e}); restarting it");
                     guard = None;

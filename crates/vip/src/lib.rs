@@ -5,6 +5,9 @@
 //!   quorum-acknowledged heartbeat) it computes until when this node may hold the VIP. The lease is
 //!   shorter than the followers' leader lease, so a new leader can never be elected while an old
 //!   one still believes it may hold the address.
+//! - [`fencing`]: the never-two-holders rule as one pure step, [`fencing::decide`]: from this
+//!   node's lease, the lease of a leader it acknowledged and what its guard was last told, what
+//!   to tell the guard now.
 //! - [`command`]: the line protocol between the node and its guard process, with deadlines on
 //!   `CLOCK_MONOTONIC` so they stay absolute even if the node process is frozen (SIGSTOP).
 //! - [`address`]: the VIP as `ip/prefix`.
@@ -27,6 +30,7 @@ pub mod address;
 pub mod announce;
 pub mod command;
 pub mod error;
+pub mod fencing;
 pub mod guard;
 pub mod lease;
 pub mod netlink;
