@@ -160,7 +160,6 @@ impl Filler {
             committed
         };
         let (replicated, committed) = tokio::join!(self.inner.peers.replicate(&entry), commit);
-        self.inner.metrics.replication(replicated.is_ok());
         if let Err(reason) = replicated {
             tracing::warn!(artifact = %entry.key, %reason, "replication degraded to asynchronous");
         }
@@ -258,14 +257,11 @@ impl Filler {
     /// Restores a committed blob that is missing locally from a peer that has it.
     /// `Ok(false)` when no peer has it.
     pub async fn repair_from_peers(&self, entry: &IndexEntry) -> Result<bool, FillError> {
-        let fetched = self.inner.peers.fetch(&entry.blob).await;
-        let outcome = match &fetched {
-            Ok(true) => "fetched",
-            Ok(false) => "absent",
-            Err(_) => "error",
-        };
-        self.inner.metrics.peer_fetch(outcome);
-        fetched.map_err(FillError::Storage)
+        self.inner
+            .peers
+            .fetch(&entry.blob)
+            .await
+            .map_err(FillError::Storage)
     }
 
     /// Restores a committed blob that is missing locally: from a peer that has it, else

@@ -10,6 +10,7 @@ use axum::routing::get;
 use axum::Router;
 use goproxy_protocol::route::{self, Route};
 use goproxy_store::BlobStore;
+use prometheus_client::registry::Registry;
 
 use crate::answers::Answers;
 use crate::config::FrontendConfig;
@@ -115,19 +116,18 @@ impl Frontend {
         }))
     }
 
-    /// The metrics registry shared with other components.
-    pub fn metrics(&self) -> &Arc<Metrics> {
-        &self.metrics
-    }
-
-    /// The axum router serving the GOPROXY protocol and the admin endpoints.
-    pub fn router(self: &Arc<Self>) -> Router {
+    /// The axum router serving the GOPROXY protocol and the admin endpoints; `/metrics`
+    /// exposes `registry` (the node's, holding every component's metrics).
+    pub fn router(self: &Arc<Self>, registry: Arc<Registry>) -> Router {
+        let exposition = Router::new()
+            .route("/metrics", get(metrics))
+            .with_state(registry);
         Router::new()
             .route("/healthz", get(|| async { "ok\n" }))
             .route("/readyz", get(readyz))
-            .route("/metrics", get(metrics))
             .fallback(dispatch)
             .with_state(self.clone())
+            .merge(exposition)
     }
 }
 
@@ -164,9 +164,10 @@ async fn readyz(State(fe): State<Arc<Frontend>>) -> Response {
         .into_response()
 }
 
-async fn metrics(State(fe): State<Arc<Frontend>>) -> Response {
+async fn metrics(State(registry): State<Arc<Registry>>) -> Response {
     let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
-    ([(header::CONTENT_TYPE, content_type)], fe.metrics.encode()).into_response()
+    let text = crate::metrics::encode(&registry);
+    ([(header::CONTENT_TYPE, content_type)], text).into_response()
 }
 
 /// Parses the path and dispatches; counts the request by route and status.

@@ -41,8 +41,8 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
-use crate::metrics::Metrics;
 use conn::{Activity, TimedIo};
+use prometheus_client::registry::Registry;
 use tracked::Tracked;
 
 /// Limits of the client listener (`[http]` in the node's configuration).
@@ -106,7 +106,7 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 /// Counters of the listener.
 #[derive(Clone, Default)]
-struct ListenerMetrics {
+pub struct ListenerMetrics {
     open: Gauge,
     rejected: Counter,
     header_timeouts: Counter,
@@ -114,9 +114,10 @@ struct ListenerMetrics {
 }
 
 impl ListenerMetrics {
-    fn register(metrics: &Metrics) -> Self {
+    /// Creates the listener's metrics and registers them in `registry`.
+    pub fn register(registry: &mut Registry) -> Self {
         let this = Self::default();
-        metrics.with_registry(|registry| {
+        {
             registry.register(
                 "http_connections_open",
                 "Client connections open now",
@@ -137,7 +138,7 @@ impl ListenerMetrics {
                 "Connections closed after idle_timeout without a request or progress",
                 this.idle_closed.clone(),
             );
-        });
+        }
         this
     }
 }
@@ -175,10 +176,9 @@ pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ListenerConfig,
-    metrics: &Metrics,
+    counters: ListenerMetrics,
     shutdown: impl Future<Output = ()>,
 ) {
-    let counters = ListenerMetrics::register(metrics);
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let per_client = Arc::new(PerClient::default());
     let graceful = GracefulShutdown::new();

@@ -1,8 +1,6 @@
-//! Prometheus metrics of the front end, exposed at `/metrics`.
+//! Prometheus metrics of the front end, registered into the registry the node creates (and
+//! exposes at `/metrics`, [`encode`]).
 
-use std::sync::Mutex;
-
-use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -34,25 +32,22 @@ pub struct UpstreamLabels {
     pub result: &'static str,
 }
 
-/// All front-end metrics, registered in one registry.
+/// All front-end metrics.
 #[derive(Debug)]
 pub struct Metrics {
-    registry: Mutex<Registry>,
     requests: Family<RequestLabels, Counter>,
     lookups: Family<OutcomeLabels, Counter>,
     fills: Family<OutcomeLabels, Counter>,
     upstream_seconds: Family<UpstreamLabels, Histogram>,
     bytes_served: Counter,
-    replication: Family<OutcomeLabels, Counter>,
     forwarded: Family<OutcomeLabels, Counter>,
-    peer_fetches: Family<OutcomeLabels, Counter>,
     commit_seconds: Histogram,
     bytes_filled: Counter,
 }
 
-impl Default for Metrics {
-    fn default() -> Self {
-        let mut registry = Registry::with_prefix("goproxy");
+impl Metrics {
+    /// Creates the front end's metrics and registers them in `registry`.
+    pub fn register(registry: &mut Registry) -> Self {
         let requests = Family::<RequestLabels, Counter>::default();
         let lookups = Family::<OutcomeLabels, Counter>::default();
         let fills = Family::<OutcomeLabels, Counter>::default();
@@ -60,9 +55,7 @@ impl Default for Metrics {
             Histogram::new(exponential_buckets(0.005, 2.0, 14))
         });
         let bytes_served = Counter::default();
-        let replication = Family::<OutcomeLabels, Counter>::default();
         let forwarded = Family::<OutcomeLabels, Counter>::default();
-        let peer_fetches = Family::<OutcomeLabels, Counter>::default();
         let commit_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
         let bytes_filled = Counter::default();
         registry.register(
@@ -92,19 +85,9 @@ impl Default for Metrics {
             bytes_filled.clone(),
         );
         registry.register(
-            "blob_replications",
-            "Semi-synchronous blob pushes: synced, or degraded to asynchronous",
-            replication.clone(),
-        );
-        registry.register(
             "forwarded_fills",
             "Misses forwarded to the leader",
             forwarded.clone(),
-        );
-        registry.register(
-            "peer_fetches",
-            "Committed blobs missing locally, fetched from a peer (or not found on any)",
-            peer_fetches.clone(),
         );
         registry.register(
             "index_commit_seconds",
@@ -112,10 +95,7 @@ impl Default for Metrics {
             commit_seconds.clone(),
         );
         Self {
-            registry: Mutex::new(registry),
-            replication,
             forwarded,
-            peer_fetches,
             commit_seconds,
             requests,
             lookups,
@@ -124,14 +104,6 @@ impl Default for Metrics {
             bytes_served,
             bytes_filled,
         }
-    }
-}
-
-impl Metrics {
-    /// Lets other components (consensus, node) add their metrics to the same exposition.
-    pub fn with_registry<T>(&self, f: impl FnOnce(&mut Registry) -> T) -> T {
-        let mut registry = self.registry.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut registry)
     }
 
     /// Counts a served request.
@@ -163,32 +135,11 @@ impl Metrics {
             .observe(seconds);
     }
 
-    /// Counts a semi-synchronous push.
-    pub fn replication(&self, synced: bool) {
-        let outcome = if synced { "synced" } else { "degraded" };
-        self.replication
-            .get_or_create(&OutcomeLabels {
-                kind: "blob",
-                outcome,
-            })
-            .inc();
-    }
-
     /// Counts a miss forwarded to the leader.
     pub fn forwarded(&self, kind: &'static str, ok: bool) {
         let outcome = if ok { "ok" } else { "error" };
         self.forwarded
             .get_or_create(&OutcomeLabels { kind, outcome })
-            .inc();
-    }
-
-    /// Counts a peer fetch: `fetched`, `absent` (no peer had it) or `error`.
-    pub fn peer_fetch(&self, outcome: &'static str) {
-        self.peer_fetches
-            .get_or_create(&OutcomeLabels {
-                kind: "blob",
-                outcome,
-            })
             .inc();
     }
 
@@ -206,13 +157,12 @@ impl Metrics {
     pub fn filled(&self, bytes: u64) {
         self.bytes_filled.inc_by(bytes);
     }
+}
 
-    /// The text exposition format.
-    pub fn encode(&self) -> String {
-        let registry = self.registry.lock().unwrap_or_else(|p| p.into_inner());
-        let mut out = String::new();
-        // Writing into a String cannot fail.
-        let _ = encode(&mut out, &registry);
-        out
-    }
+/// The text exposition of every metric in `registry`.
+pub fn encode(registry: &Registry) -> String {
+    let mut out = String::new();
+    // Writing into a String cannot fail.
+    let _ = prometheus_client::encoding::text::encode(&mut out, registry);
+    out
 }

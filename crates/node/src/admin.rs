@@ -8,7 +8,29 @@ use goproxy_consensus::wire::admin::{self, admin_service_client::AdminServiceCli
 use goproxy_rpc::{Channels, PeerName, Transport};
 use goproxy_status::{MemberView, NodeStatus};
 
-use crate::cli::AdminTls;
+use clap::Args;
+use std::path::PathBuf;
+
+/// The operator's certificate for the node-to-node port (`goproxy-ha certs issue --admin NAME`).
+/// Without one the CLI speaks plaintext, which only a cluster running with
+/// `cluster.insecure_plaintext` accepts.
+#[derive(Debug, Clone, Default, Args)]
+pub struct AdminTls {
+    /// Cluster CA certificate(s) the nodes' certificates chain to.
+    #[arg(long, env = "GOPROXY_HA_ADMIN_CA", value_name = "FILE", global = true)]
+    pub ca: Option<PathBuf>,
+    /// The admin certificate.
+    #[arg(
+        long,
+        env = "GOPROXY_HA_ADMIN_CERT",
+        value_name = "FILE",
+        global = true
+    )]
+    pub cert: Option<PathBuf>,
+    /// Its private key.
+    #[arg(long, env = "GOPROXY_HA_ADMIN_KEY", value_name = "FILE", global = true)]
+    pub key: Option<PathBuf>,
+}
 
 /// Times a membership change may be redirected to the leader.
 const MAX_REDIRECTS: usize = 3;

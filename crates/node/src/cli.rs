@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{LogFormat, Overrides};
+use goproxy_ha::admin::AdminTls;
+use goproxy_ha::config::{LogFormat, Overrides};
 
 /// goproxy-ha: a high-availability, clustered Go module proxy (GOPROXY server).
 #[derive(Debug, Parser)]
@@ -39,27 +40,6 @@ pub enum Command {
     /// or when stdin closes.
     #[command(hide = true)]
     VipGuard(goproxy_vip::GuardConfig),
-}
-
-/// The operator's certificate for the node-to-node port (`goproxy-ha certs issue --admin NAME`).
-/// Without one the CLI speaks plaintext, which only a cluster running with
-/// `cluster.insecure_plaintext` accepts.
-#[derive(Debug, Clone, Default, Args)]
-pub struct AdminTls {
-    /// Cluster CA certificate(s) the nodes' certificates chain to.
-    #[arg(long, env = "GOPROXY_HA_ADMIN_CA", value_name = "FILE", global = true)]
-    pub ca: Option<PathBuf>,
-    /// The admin certificate.
-    #[arg(
-        long,
-        env = "GOPROXY_HA_ADMIN_CERT",
-        value_name = "FILE",
-        global = true
-    )]
-    pub cert: Option<PathBuf>,
-    /// Its private key.
-    #[arg(long, env = "GOPROXY_HA_ADMIN_KEY", value_name = "FILE", global = true)]
-    pub key: Option<PathBuf>,
 }
 
 /// `goproxy-ha cluster [--ca F --cert F --key F] …`.

@@ -339,6 +339,12 @@ impl Config {
 }
 
 impl Config {
+    /// Whether this node opens a node-to-node listener: with `[cluster.tls]`, or plaintext when
+    /// explicitly insecure (a single node without either needs none).
+    pub fn serves_node_to_node(&self) -> bool {
+        self.cluster.tls.is_some() || self.cluster.insecure_plaintext
+    }
+
     /// The node-to-node transport this configuration asks for: mutual TLS with this node's
     /// certificate, explicit plaintext, or `None` for a single node without TLS (which opens
     /// no node-to-node listener).

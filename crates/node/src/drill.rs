@@ -41,7 +41,7 @@ pub struct DrillOptions {
     /// Bound on the whole drill.
     pub timeout: Duration,
     /// The admin identity for the transfer.
-    pub tls: crate::cli::AdminTls,
+    pub tls: crate::admin::AdminTls,
 }
 
 /// The outcome, printed as text or JSON.

@@ -1,37 +1,17 @@
-//! The `goproxy-ha` binary: configuration, wiring and lifecycle of one node.
-//!
-//! # Layout
-//! - `cli`: flags and subcommands (`serve`, `config`, `cluster`, `drill`).
-//! - `config`: the one validated configuration struct (file → env → flags).
-//! - `server`: opens storage, starts the Raft member and the HTTP front end, drains on
-//!   shutdown.
-//! - `raft_index`: the front end's `CacheIndex` implemented over the consensus crate.
-//! - `admin`, `drill`: the `cluster` commands and the failover drill (its health assessment
-//!   is `goproxy_status::assess`).
-//! - `shutdown`, `telemetry`: the shutdown broadcast and logging.
+//! The `goproxy-ha` binary: flags and subcommands (`cli`), then the library (`goproxy_ha`)
+//! does the work: load the configuration, bind the listeners, run the node until a signal.
 
-mod admin;
-mod backlog;
-mod catch_up;
-mod certs;
 mod cli;
-mod config;
-mod drill;
-mod peers;
-mod raft_index;
-mod raft_metrics;
-mod server;
-mod shutdown;
-mod status;
-mod telemetry;
-mod vip;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
+use goproxy_ha::config::{self, Config};
+use goproxy_ha::{admin, certs, drill, telemetry};
+use tokio_util::sync::CancellationToken;
+
 use crate::cli::{Cli, Command};
-use crate::config::Config;
 
 /// Exit status for configuration mistakes (as `sysexits` EX_CONFIG).
 const EXIT_CONFIG: u8 = 78;
@@ -81,7 +61,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(server::run(config));
+    let result = runtime.block_on(run_node(config));
     // Blocking I/O stuck on a failed disk must not keep the process alive.
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     match result {
@@ -111,6 +91,16 @@ fn raise_descriptor_limit(max_connections: usize) {
         Ok(limit) => tracing::debug!(limit, "open-file limit"),
         Err(e) => tracing::warn!("raising the open-file limit: {e}"),
     }
+}
+
+/// Binds the listeners and runs the node until SIGTERM/SIGINT.
+async fn run_node(config: Config) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let shutdown = CancellationToken::new();
+    goproxy_ha::signals::cancel_on_signals(shutdown.clone())
+        .context("installing signal handlers")?;
+    let listeners = goproxy_ha::Listeners::bind(&config).await?;
+    goproxy_ha::run(config, listeners, shutdown).await
 }
 
 /// The small runtime of the client commands (`cluster …`, `drill`): two workers, so the

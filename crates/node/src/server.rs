@@ -1,6 +1,9 @@
-//! Running one node: open storage under the data directory, start the Raft member and
-//! the node-to-node gRPC listener (Raft + blob services), start the HTTP front end, and
+//! Running one node: open storage under the data directory, start the Raft member and the
+//! node-to-node gRPC listener (Raft, admin and blob services), start the HTTP front end, and
 //! drain everything on shutdown.
+//!
+//! The caller binds the sockets ([`Listeners`], port 0 in tests) and owns the one shutdown
+//! token; [`run`] returns once the node has stopped.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -9,36 +12,70 @@ use std::time::Duration;
 
 use anyhow::Context;
 use goproxy_consensus::{Consensus, ConsensusConfig, PeerNode};
+use goproxy_http::listener::ListenerMetrics;
 use goproxy_http::{Frontend, Metrics};
-use goproxy_replicate::{BlobGrpc, ReplicatorConfig};
+use goproxy_replicate::{
+    BlobGrpc, CommittedOrLeader, Replication, ReplicationConfig, ReplicationMetrics,
+    ReplicatorConfig,
+};
 use goproxy_rpc::{Channels, Transport};
 use goproxy_store::BlobStore;
+use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
-use crate::backlog::Backlog;
 use crate::config::Config;
-use crate::peers::{IndexGate, RaftPeers};
 use crate::raft_index::RaftIndex;
-use crate::shutdown::Shutdown;
+use crate::replication::{Peers, RaftCluster};
 
 /// Sub-directory of the data directory holding the sled index (Raft log + state machine).
 const INDEX_DIR: &str = "index";
-/// Longest a shutting-down leader spends handing leadership over.
-const STEP_DOWN_BOUND: Duration = Duration::from_secs(3);
 /// Sub-directory of the data directory holding module blobs.
 const BLOBS_DIR: &str = "blobs";
-/// How long a node whose Raft member stopped by itself waits for its tasks before exiting.
-const STUCK_SHUTDOWN_BOUND: Duration = Duration::from_secs(5);
+/// Longest a shutting-down leader spends handing leadership over.
+const STEP_DOWN_BOUND: Duration = Duration::from_secs(3);
+/// How long background tasks may take to stop once drained.
+const TASKS_BOUND: Duration = Duration::from_secs(5);
 
-/// Runs the node until SIGTERM/SIGINT.
-pub async fn run(config: Config) -> anyhow::Result<()> {
-    let shutdown = Shutdown::default();
-    shutdown
-        .trigger_on_signals()
-        .context("installing signal handlers")?;
-    // Every task stops on `drain`, which follows the signal once a leader has handed over:
+/// The sockets a node serves on, bound before it starts (with port 0 their real addresses
+/// are what peers and tests need).
+pub struct Listeners {
+    /// The GOPROXY front end.
+    pub http: TcpListener,
+    /// The node-to-node listener; `None` for a single node without `[cluster.tls]`.
+    pub raft: Option<TcpListener>,
+}
+
+impl Listeners {
+    /// Binds `listen`, and `raft_listen` when the configuration has a node-to-node transport.
+    pub async fn bind(config: &Config) -> anyhow::Result<Listeners> {
+        let http = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("binding HTTP listener {}", config.listen))?;
+        let raft = if config.serves_node_to_node() {
+            let listener = TcpListener::bind(config.raft_listen)
+                .await
+                .with_context(|| format!("binding raft listener {}", config.raft_listen))?;
+            Some(listener)
+        } else {
+            None
+        };
+        Ok(Listeners { http, raft })
+    }
+}
+
+/// Runs the node until `shutdown` is cancelled (a leader hands over first), or until its Raft
+/// member stops on its own (an error then, so a supervisor restarts the node).
+pub async fn run(
+    config: Config,
+    listeners: Listeners,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    // Every task stops on `drain`, which follows `shutdown` once a leader has handed over:
     // Raft, the VIP and the front end keep working during the handover.
-    let drain = Shutdown::default();
+    let drain = CancellationToken::new();
+    let tasks = TaskTracker::new();
 
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
@@ -47,39 +84,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if removed > 0 {
         tracing::info!(removed, "removed leftovers of interrupted writes");
     }
-
     let transport = config.transport().map_err(anyhow::Error::msg)?;
-    match &transport {
-        Some(Transport::Plaintext) => tracing::warn!(
-            "cluster.insecure_plaintext: node-to-node traffic is NOT authenticated; anyone who reaches {} can act as any member",
-            config.raft_listen
-        ),
-        Some(Transport::Tls(_)) => {
-            tracing::info!("node-to-node traffic: mutual TLS against the cluster CA")
-        }
-        None => tracing::info!(
-            "single node without cluster.tls: no node-to-node listener is opened"
-        ),
-    }
+    log_transport(&config, transport.as_ref());
 
-    // Bind the listeners first: with port 0 their real addresses are what peers need.
-    let http_listener = TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("binding HTTP listener {}", config.listen))?;
-    let http_addr = http_listener.local_addr()?;
-    let raft_listener = match &transport {
-        Some(_) => Some(
-            TcpListener::bind(config.raft_listen)
-                .await
-                .with_context(|| format!("binding raft listener {}", config.raft_listen))?,
-        ),
-        None => None,
-    };
-    let raft_addr = match &raft_listener {
+    let http_addr = listeners.http.local_addr()?;
+    let raft_addr = match &listeners.raft {
         Some(listener) => listener.local_addr()?,
         None => config.raft_listen,
     };
-
     let channels = Channels::new(transport.clone().unwrap_or(Transport::Plaintext));
     let consensus = Consensus::open(
         config.data_dir.join(INDEX_DIR),
@@ -88,84 +100,68 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     )
     .await
     .context("starting the raft member")?;
-    let grpc = match (raft_listener, &transport) {
+
+    let mut registry = Registry::with_prefix("goproxy");
+    let cluster = Arc::new(RaftCluster(consensus.clone()));
+    let replication = Replication::new(
+        store.clone(),
+        replication_config(&config),
+        cluster.clone(),
+        consensus.channels().clone(),
+        ReplicationMetrics::register(&mut registry),
+    );
+    let serving_raft = match (listeners.raft, &transport) {
         (Some(listener), Some(transport)) => {
-            let routes = consensus.grpc_routes().add_service(
-                BlobGrpc::new(store.clone(), Arc::new(IndexGate::new(consensus.clone())))
-                    .into_service(),
-            );
+            let gate = Arc::new(CommittedOrLeader::new(cluster));
+            let routes = consensus
+                .grpc_routes()
+                .add_service(BlobGrpc::new(store.clone(), gate).into_service());
             let server = transport.server().context("node-to-node TLS")?;
-            Some(tokio::spawn(serve_grpc(
-                server,
-                routes,
-                listener,
-                drain.clone(),
-            )))
+            tasks.spawn(serve_grpc(server, routes, listener, drain.clone()));
+            true
         }
-        _ => None,
+        _ => false,
     };
     bootstrap(&config, &consensus).await?;
 
-    let metrics = Arc::new(Metrics::default());
-    let index = Arc::new(RaftIndex::new(consensus.clone()));
-    let replication = ReplicatorConfig {
-        sync_replicas: config.replication.sync_replicas,
-        sync_timeout: config.replication.sync_timeout,
-    };
-    let limits = &config.replication;
-    let backlog = Arc::new(Backlog::new(
-        limits.max_unreplicated_count,
-        limits.max_unreplicated_bytes,
-    ));
-    let (backlog_blobs, backlog_bytes) = backlog.gauges();
-    metrics.with_registry(|registry| {
-        registry.register(
-            "replication_backlog_blobs",
-            "Blobs acknowledged but short of sync replicas",
-            backlog_blobs,
-        );
-        registry.register(
-            "replication_backlog_bytes",
-            "Bytes acknowledged but short of sync replicas",
-            backlog_bytes,
-        );
-    });
-    let peers = Arc::new(RaftPeers::new(
-        store.clone(),
+    for task in replication.spawn(drain.clone()) {
+        tasks.spawn(async move {
+            let _ = task.await;
+        });
+    }
+    tasks.spawn(crate::raft_metrics::run(
         consensus.clone(),
-        replication,
-        backlog.clone(),
-    ));
-    let repair = peers.spawn_repair(drain.clone());
-    let missing = crate::catch_up::Missing::default();
-    metrics.with_registry(|registry| {
-        registry.register(
-            "missing_blobs",
-            "Committed blobs this node does not hold yet (fetched from peers in the background)",
-            missing.gauge(),
-        );
-    });
-    let catch_up = crate::catch_up::spawn(
-        consensus.clone(),
-        store.clone(),
-        peers.clone(),
-        missing.clone(),
+        crate::raft_metrics::RaftGauges::register(&mut registry),
         drain.clone(),
-    );
-    let raft_gauges = metrics.with_registry(|registry| {
-        crate::raft_metrics::spawn(consensus.clone(), registry, drain.clone())
-    });
-    let vip = match crate::vip::settings(&config)? {
+    ));
+    let vip_holding = match crate::vip::settings(&config)? {
         Some(settings) => {
-            let (task, holding) = crate::vip::spawn(consensus.clone(), settings, drain.clone());
-            Some((task, holding))
+            let (holding_tx, holding) = tokio::sync::watch::channel(false);
+            tasks.spawn(crate::vip::run(
+                consensus.clone(),
+                settings,
+                drain.clone(),
+                holding_tx,
+            ));
+            Some(holding)
         }
         None => None,
     };
-    let vip_holding = vip.as_ref().map(|(_, holding)| holding.clone());
-    let frontend = Frontend::new(config.proxy.clone(), index, peers, store, metrics.clone())?;
+    let index = Arc::new(RaftIndex::new(consensus.clone()));
+    let metrics = Arc::new(Metrics::register(&mut registry));
+    let peers = Arc::new(Peers(replication.clone()));
+    let frontend = Frontend::new(config.proxy.clone(), index, peers, store, metrics)?;
+    let listener_metrics = ListenerMetrics::register(&mut registry);
+    let router = frontend
+        .router(Arc::new(registry))
+        .merge(crate::status::router(
+            consensus.clone(),
+            replication,
+            vip_holding,
+        ));
+
     // "off": a single node without TLS opens no node-to-node listener.
-    let raft_shown = if grpc.is_some() {
+    let raft_shown = if serving_raft {
         raft_addr.to_string()
     } else {
         "off".to_string()
@@ -174,22 +170,20 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // A machine-readable line on stdout for supervisors and tests (addresses may be port 0).
     println!("listening http={http_addr} raft={raft_shown}");
 
-    // Small answers (.info, .mod) are written as headers then body; without NODELAY,
-    // Nagle's algorithm and delayed ACKs add ~40 ms to each of them.
-    let drained = drain.clone();
-    let grace = config.shutdown_grace;
-    let router = frontend.router().merge(crate::status::router(
-        consensus.clone(),
-        backlog,
-        missing,
-        vip_holding,
-    ));
     let limits = config.http.clone();
+    let drained = drain.clone();
     let serving = tokio::spawn(async move {
-        goproxy_http::listener::serve(http_listener, router, limits, &metrics, drained.wait()).await
+        goproxy_http::listener::serve(
+            listeners.http,
+            router,
+            limits,
+            listener_metrics,
+            drained.cancelled_owned(),
+        )
+        .await
     });
     let raft_stopped = tokio::select! {
-        () = shutdown.wait() => None,
+        () = shutdown.cancelled() => None,
         reason = consensus.stopped() => Some(reason),
     };
     if let Some(reason) = &raft_stopped {
@@ -198,44 +192,74 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         // starts it again; at start it recovers from its log and catches up.
         tracing::error!(%reason, "raft stopped; shutting the node down");
     }
-    // A leader hands over first (its VIP lease ends with its heartbeats), so clients move to
-    // the next leader while requests still drain here.
+    hand_over(&consensus).await;
+    drain.cancel();
+    tasks.close();
+    let grace = config.shutdown_grace;
+    if tokio::time::timeout(grace, serving).await.is_err() {
+        tracing::warn!(
+            ?grace,
+            "in-flight requests did not finish within the grace period"
+        );
+    }
+    let stopping = consensus.shutdown();
+    if let Some(reason) = raft_stopped {
+        // A stuck core never finishes shutting down, nor do RPCs waiting on it: give the
+        // rest a moment, then exit anyway (the VIP guard drops the address when we do).
+        let _ = tokio::time::timeout(TASKS_BOUND, async {
+            let _ = stopping.await;
+            tasks.wait().await;
+        })
+        .await;
+        anyhow::bail!("raft stopped: {reason}");
+    }
+    stopping.await.context("stopping the raft member")?;
+    if tokio::time::timeout(TASKS_BOUND, tasks.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(?TASKS_BOUND, "background tasks did not stop in time");
+    }
+    tracing::info!("shut down cleanly");
+    Ok(())
+}
+
+/// A leader hands over before the node stops (its VIP lease ends with its heartbeats), so
+/// clients move to the next leader while requests still drain here.
+async fn hand_over(consensus: &Consensus) {
     match tokio::time::timeout(STEP_DOWN_BOUND, consensus.step_down()).await {
         Ok(Ok(Some(next))) => tracing::info!(next, "leadership handed over for shutdown"),
         Ok(Ok(None)) => {}
         Ok(Err(e)) => tracing::warn!("no leadership handover before shutdown: {e}"),
         Err(_) => tracing::warn!(?STEP_DOWN_BOUND, "leadership handover timed out"),
     }
-    drain.trigger();
-    if let Some((task, _)) = vip {
-        let _ = task.await;
-    }
-    match tokio::time::timeout(grace, serving).await {
-        Ok(result) => result.context("HTTP server task")?,
-        Err(_) => tracing::warn!(
-            ?grace,
-            "in-flight requests did not finish within the grace period"
+}
+
+fn log_transport(config: &Config, transport: Option<&Transport>) {
+    match transport {
+        Some(Transport::Plaintext) => tracing::warn!(
+            "cluster.insecure_plaintext: node-to-node traffic is NOT authenticated; anyone who reaches {} can act as any member",
+            config.raft_listen
         ),
-    }
-    let tail = async {
-        let stopped = consensus.shutdown().await;
-        if let Some(grpc) = grpc {
-            let _ = grpc.await;
+        Some(Transport::Tls(_)) => {
+            tracing::info!("node-to-node traffic: mutual TLS against the cluster CA")
         }
-        let _ = repair.await;
-        let _ = catch_up.await;
-        let _ = raft_gauges.await;
-        stopped
-    };
-    if let Some(reason) = raft_stopped {
-        // A stuck core never finishes shutting down, nor do RPCs waiting on it: give the
-        // rest a moment, then exit anyway (the VIP guard drops the address when we do).
-        let _ = tokio::time::timeout(STUCK_SHUTDOWN_BOUND, tail).await;
-        anyhow::bail!("raft stopped: {reason}");
+        None => {
+            tracing::info!("single node without cluster.tls: no node-to-node listener is opened")
+        }
     }
-    tail.await.context("stopping the raft member")?;
-    tracing::info!("shut down cleanly");
-    Ok(())
+}
+
+fn replication_config(config: &Config) -> ReplicationConfig {
+    let replication = &config.replication;
+    ReplicationConfig {
+        push: ReplicatorConfig {
+            sync_replicas: replication.sync_replicas,
+            sync_timeout: replication.sync_timeout,
+        },
+        max_unreplicated_count: replication.max_unreplicated_count,
+        max_unreplicated_bytes: replication.max_unreplicated_bytes,
+    }
 }
 
 /// First start: a single node initialises a one-member group; in a static cluster the
@@ -303,12 +327,12 @@ async fn serve_grpc(
     mut server: tonic::transport::Server,
     routes: tonic::service::Routes,
     listener: TcpListener,
-    shutdown: Shutdown,
+    drain: CancellationToken,
 ) {
     let incoming = goproxy_rpc::incoming::limited(listener, goproxy_rpc::incoming::MAX_CONNECTIONS);
     let result = server
         .add_routes(routes)
-        .serve_with_incoming_shutdown(incoming, shutdown.wait())
+        .serve_with_incoming_shutdown(incoming, drain.cancelled_owned())
         .await;
     if let Err(e) = result {
         tracing::error!("node gRPC server failed: {e}");

@@ -8,25 +8,22 @@ use std::sync::Arc;
 
 use goproxy_consensus::Consensus;
 
+use goproxy_replicate::Replication;
 use goproxy_status::{MemberStatus, NodeStatus, ReplicationMode};
 
-use crate::backlog::Backlog;
-use crate::catch_up::Missing;
 use crate::vip::HoldingWatch;
 
 /// The status route, to merge into the front end's router.
 pub fn router(
     consensus: Consensus,
-    backlog: Arc<Backlog>,
-    missing: Missing,
+    replication: Arc<Replication>,
     vip: Option<HoldingWatch>,
 ) -> Router {
     Router::new()
         .route("/cluster/status", get(status))
         .with_state(StatusState {
             consensus,
-            backlog,
-            missing,
+            replication,
             vip,
         })
 }
@@ -35,19 +32,17 @@ pub fn router(
 #[derive(Clone)]
 struct StatusState {
     consensus: Consensus,
-    backlog: Arc<Backlog>,
-    missing: Missing,
+    replication: Arc<Replication>,
     vip: Option<HoldingWatch>,
 }
 
 async fn status(State(state): State<StatusState>) -> impl IntoResponse {
     let StatusState {
         consensus,
-        backlog,
-        missing,
+        replication,
         vip,
     } = state;
-    let (backlog_blobs, backlog_bytes) = backlog.size();
+    let (backlog_blobs, backlog_bytes) = replication.backlog();
     let view = consensus.view();
     let members = view
         .members
@@ -76,7 +71,7 @@ async fn status(State(state): State<StatusState>) -> impl IntoResponse {
         },
         backlog_blobs,
         backlog_bytes,
-        missing_blobs: missing.get(),
+        missing_blobs: replication.missing(),
         vip_held: vip.map(|held| *held.borrow()),
         retired: consensus.retired(),
     })

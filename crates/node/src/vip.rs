@@ -17,8 +17,7 @@ use goproxy_vip::GuardConfig;
 use tokio::io::AsyncWriteExt;
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::watch;
-
-use crate::shutdown::Shutdown;
+use tokio_util::sync::CancellationToken;
 
 /// How often expiry is checked between metric updates.
 const TICK: Duration = Duration::from_millis(5);
@@ -41,17 +40,6 @@ pub struct VipSettings {
 
 /// Whether this node currently asks its guard to hold the VIP.
 pub type HoldingWatch = watch::Receiver<bool>;
-
-/// Starts the controller; the returned watch tells whether the VIP is held.
-pub fn spawn(
-    consensus: Consensus,
-    settings: VipSettings,
-    shutdown: Shutdown,
-) -> (tokio::task::JoinHandle<()>, HoldingWatch) {
-    let (holding_tx, holding_rx) = watch::channel(false);
-    let task = tokio::spawn(run(consensus, settings, shutdown, holding_tx));
-    (task, holding_rx)
-}
 
 /// The running guard child.
 struct Guard {
@@ -101,10 +89,12 @@ impl Guard {
     }
 }
 
-async fn run(
+/// The controller: runs until `shutdown`, then releases the VIP and stops the guard;
+/// `holding` tells whether the guard was asked to hold the VIP.
+pub async fn run(
     consensus: Consensus,
     settings: VipSettings,
-    shutdown: Shutdown,
+    shutdown: CancellationToken,
     holding: watch::Sender<bool>,
 ) {
     let mut leadership = consensus.watch();
@@ -115,7 +105,7 @@ async fn run(
     // The newest deadline the lease allows, and the one the guard was last given.
     let mut entitled: Option<Instant> = None;
     let mut sent: Option<Instant> = None;
-    let stopping = shutdown.wait();
+    let stopping = shutdown.cancelled();
     tokio::pin!(stopping);
     loop {
         tokio::select! {

@@ -19,20 +19,16 @@ pub struct Backlog {
 }
 
 impl Backlog {
-    /// An empty backlog bounded by `max_count` blobs and `max_bytes` bytes.
-    pub fn new(max_count: usize, max_bytes: u64) -> Self {
+    /// An empty backlog bounded by `max_count` blobs and `max_bytes` bytes, published in
+    /// `count_gauge` and `bytes_gauge`.
+    pub fn new(max_count: usize, max_bytes: u64, count_gauge: Gauge, bytes_gauge: Gauge) -> Self {
         Self {
             blobs: Mutex::default(),
             max_count,
             max_bytes,
-            count_gauge: Gauge::default(),
-            bytes_gauge: Gauge::default(),
+            count_gauge,
+            bytes_gauge,
         }
-    }
-
-    /// Gauges to register in the metrics registry.
-    pub fn gauges(&self) -> (Gauge, Gauge) {
-        (self.count_gauge.clone(), self.bytes_gauge.clone())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, IndexEntry>> {
@@ -107,7 +103,7 @@ mod tests {
 
     #[test]
     fn admission_stops_at_either_bound_and_resumes_when_drained() {
-        let backlog = Backlog::new(2, 100);
+        let backlog = Backlog::new(2, 100, Gauge::default(), Gauge::default());
         backlog.add(&blob(1, 10));
         assert!(backlog.admit().is_ok());
         backlog.add(&blob(2, 10));

@@ -14,13 +14,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::stream::{self, StreamExt};
-use goproxy_consensus::Consensus;
-use goproxy_http::BlobPeers;
 use goproxy_protocol::index::BlobRef;
 use goproxy_store::BlobStore;
 use prometheus_client::metrics::gauge::Gauge;
+use tokio_util::sync::CancellationToken;
 
-use crate::shutdown::Shutdown;
+use crate::cluster::ClusterView;
+use crate::replication::Replication;
 
 /// Shortest pause between two passes.
 const PASS_INTERVAL: Duration = Duration::from_secs(1);
@@ -39,14 +39,17 @@ pub struct Missing {
 }
 
 impl Missing {
+    /// A count published in `gauge`.
+    pub fn new(gauge: Gauge) -> Self {
+        Self {
+            count: Arc::default(),
+            gauge,
+        }
+    }
+
     /// The count from the last pass.
     pub fn get(&self) -> u64 {
         self.count.load(Ordering::Relaxed)
-    }
-
-    /// The gauge to register.
-    pub fn gauge(&self) -> Gauge {
-        self.gauge.clone()
     }
 
     fn set(&self, n: u64) {
@@ -57,25 +60,25 @@ impl Missing {
 
 /// Starts the catch-up task; it stops on `shutdown`.
 pub fn spawn(
-    consensus: Consensus,
+    cluster: Arc<dyn ClusterView>,
     store: BlobStore,
-    peers: Arc<dyn BlobPeers>,
+    replication: Arc<Replication>,
     missing: Missing,
-    shutdown: Shutdown,
+    shutdown: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut scanned_at = None;
         let mut pause = PASS_INTERVAL;
         loop {
             tokio::select! {
-                _ = shutdown.wait() => return,
+                _ = shutdown.cancelled() => return,
                 _ = tokio::time::sleep(pause) => {}
             }
-            let applied = consensus.view().last_applied;
+            let applied = cluster.applied_index();
             if applied == scanned_at && missing.get() == 0 {
                 continue;
             }
-            match pass(&consensus, &store, peers.as_ref(), &missing).await {
+            match pass(&cluster, &store, &replication, &missing).await {
                 Ok(listing) => {
                     scanned_at = applied;
                     pause = PASS_INTERVAL.max(listing * PASS_COST_FACTOR);
@@ -88,17 +91,16 @@ pub fn spawn(
 
 /// One pass; returns how long listing and checking took.
 async fn pass(
-    consensus: &Consensus,
+    cluster: &Arc<dyn ClusterView>,
     store: &BlobStore,
-    peers: &dyn BlobPeers,
+    replication: &Replication,
     missing: &Missing,
 ) -> Result<Duration, String> {
     let started = std::time::Instant::now();
-    let reader = consensus.reader();
-    let blobs = tokio::task::spawn_blocking(move || reader.all_blobs())
+    let listing = cluster.clone();
+    let blobs = tokio::task::spawn_blocking(move || listing.committed_blobs())
         .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())??;
     let mut absent: Vec<BlobRef> = Vec::new();
     for blob in blobs {
         if !store.contains(&blob).await.map_err(|e| e.to_string())? {
@@ -112,7 +114,7 @@ async fn pass(
     }
     let wanted = absent.len();
     let fetched = stream::iter(absent)
-        .map(|blob| async move { matches!(peers.fetch(&blob).await, Ok(true)) })
+        .map(|blob| async move { matches!(replication.fetch(&blob).await, Ok(true)) })
         .buffer_unordered(FETCH_CONCURRENCY)
         .filter(|ok| std::future::ready(*ok))
         .count()
