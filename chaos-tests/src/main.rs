@@ -12,12 +12,6 @@ use clap::Parser;
 use goproxy_lab::config::RaftTiming;
 use goproxy_lab::procs::Binaries;
 
-/// The corpus shipped next to the workspace.
-const DEFAULT_CORPUS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/testdata/goproxy-corpus"
-);
-
 /// goproxy-chaos: named faults against a three-node goproxy-ha cluster in network namespaces,
 /// a workload through the VIP, and one check per invariant after each heal.
 #[derive(Debug, Parser)]
@@ -41,9 +35,10 @@ struct Cli {
     /// Work directory (removed and recreated).
     #[arg(long, default_value = "/tmp/goproxy-chaos")]
     dir: PathBuf,
-    /// The real module tree copied into the upstream.
-    #[arg(long, env = "GOPROXY_CORPUS", default_value = DEFAULT_CORPUS)]
-    corpus: PathBuf,
+    /// The real module tree copied into the upstream [default: shared/testdata beside the
+    /// workspace].
+    #[arg(long, env = "GOPROXY_HA_CORPUS")]
+    corpus: Option<PathBuf>,
     /// Generated modules (each with --versions versions) added to the corpus.
     #[arg(long, default_value_t = 80)]
     modules: usize,
@@ -94,7 +89,16 @@ fn main() -> ExitCode {
     let options = SuiteOptions {
         tag: cli.tag,
         dir: cli.dir,
-        corpus: cli.corpus,
+        corpus: match cli.corpus {
+            Some(dir) => dir,
+            None => match goproxy_testkit::corpus::try_dir() {
+                Ok(dir) => dir,
+                Err(e) => {
+                    eprintln!("goproxy-chaos: {e:#}");
+                    return ExitCode::FAILURE;
+                }
+            },
+        },
         seed,
         modules: cli.modules,
         versions: cli.versions,

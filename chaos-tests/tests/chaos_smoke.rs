@@ -3,7 +3,6 @@
 //! again, a `goproxy-ha drill` through the VIP) with the workload running; every invariant
 //! must hold in each. The seed is printed; `make chaos` runs every scenario.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use chaos_tests::suite::{self, Suite, SuiteOptions};
@@ -24,10 +23,7 @@ fn every_invariant_holds_in_the_smoke_scenarios() {
         .unwrap_or_else(rand::random);
     println!("chaos smoke: seed {seed} (replay: CHAOS_SEED={seed})");
     let dir = tempfile::tempdir().unwrap();
-    let corpus = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/testdata/goproxy-corpus")
-        .canonicalize()
-        .expect("the corpus in ../shared/testdata");
+    let corpus = goproxy_testkit::corpus::dir();
     let options = SuiteOptions {
         tag: format!("gpcs{}", std::process::id()),
         dir: dir.path().join("chaos"),

@@ -16,7 +16,7 @@ mod wrk;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 
 use crate::procs::{free_port, Nginx, ProxyNode};
 use crate::wrk::{run_wrk, WrkResult};
@@ -111,16 +111,5 @@ fn fmt_ms(d: Duration) -> String {
 }
 
 fn corpus_dir() -> anyhow::Result<PathBuf> {
-    let dir = match std::env::var("GOPROXY_HA_CORPUS") {
-        Ok(dir) => PathBuf::from(dir),
-        Err(_) => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/testdata/goproxy-corpus"),
-    };
-    if !dir.is_dir() {
-        bail!(
-            "corpus not found at {} (set GOPROXY_HA_CORPUS)",
-            dir.display()
-        );
-    }
-    Ok(dir.canonicalize()?)
+    goproxy_testkit::corpus::try_dir()
 }

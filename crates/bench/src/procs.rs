@@ -1,6 +1,5 @@
 //! The two servers under test: nginx with a generated config, and a goproxy-ha node.
 
-use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -58,6 +57,9 @@ impl Drop for Nginx {
     }
 }
 
+/// How long a node may take to start listening.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// A release goproxy-ha node; killed on drop.
 pub struct ProxyNode {
     child: Child,
@@ -96,19 +98,11 @@ impl ProxyNode {
             .spawn()
             .with_context(|| format!("starting {}", binary.display()))?;
         let stdout = child.stdout.take().context("stdout")?;
-        let mut line = String::new();
-        let mut reader = BufReader::new(stdout);
-        while !line.starts_with("listening ") {
-            line.clear();
-            if reader.read_line(&mut line)? == 0 {
-                bail!("goproxy-ha exited before listening");
-            }
-        }
-        let addr = line
-            .split_whitespace()
-            .find_map(|f| f.strip_prefix("http="))
-            .context("no http= in the listening line")?
-            .to_string();
+        let Some(listening) = goproxy_testkit::process::wait(stdout, START_TIMEOUT) else {
+            let _ = child.kill();
+            bail!("goproxy-ha did not start listening within {START_TIMEOUT:?}");
+        };
+        let addr = listening.http;
         wait_for(&addr)?;
         Ok(Self {
             child,

@@ -1,8 +1,8 @@
-//! A small bounded map of recent answers with their age, for mutable upstream answers
-//! (`list`, `@latest`, version queries) and remembered "not found" results.
+//! A bounded map of recent answers with their age, for mutable upstream answers (`list`,
+//! `@latest`, version queries) and remembered "not found" results: a `moka` cache (bounded,
+//! concurrent, evicting without a full scan) whose values remember when they were stored, so
+//! callers can tell fresh from stale.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// A value and when it was stored.
@@ -22,57 +22,30 @@ impl<V> Aged<V> {
 }
 
 /// Bounded map; values older than `max_age` are never returned.
-#[derive(Debug)]
 pub struct TtlCache<V> {
-    entries: Mutex<HashMap<String, Aged<V>>>,
-    capacity: usize,
-    max_age: Duration,
+    entries: moka::sync::Cache<String, Aged<V>>,
 }
 
-impl<V: Clone> TtlCache<V> {
+impl<V: Clone + Send + Sync + 'static> TtlCache<V> {
     /// A cache keeping at most `capacity` entries for at most `max_age`.
     pub fn new(capacity: usize, max_age: Duration) -> Self {
         Self {
-            entries: Mutex::new(HashMap::new()),
-            capacity: capacity.max(1),
-            max_age,
+            entries: moka::sync::Cache::builder()
+                .max_capacity(capacity.max(1) as u64)
+                .time_to_live(max_age)
+                .build(),
         }
     }
 
     /// The entry for `key`, if younger than the cache's maximum age.
     pub fn get(&self, key: &str) -> Option<Aged<V>> {
-        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries
-            .get(key)
-            .filter(|aged| aged.age() <= self.max_age)
-            .cloned()
+        self.entries.get(key)
     }
 
-    /// Stores `value` under `key`, evicting expired (then the oldest) entries when full.
+    /// Stores `value` under `key` (the least useful entry goes when full).
     pub fn insert(&self, key: String, value: V) {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if entries.len() >= self.capacity && !entries.contains_key(&key) {
-            entries.retain(|_, aged| aged.age() <= self.max_age);
-            if entries.len() >= self.capacity {
-                let oldest = entries
-                    .iter()
-                    .min_by_key(|(_, aged)| aged.stored)
-                    .map(|(k, _)| k.clone());
-                if let Some(oldest) = oldest {
-                    entries.remove(&oldest);
-                }
-            }
-        }
         let stored = Instant::now();
-        entries.insert(key, Aged { value, stored });
-    }
-
-    /// Forgets `key`.
-    pub fn remove(&self, key: &str) {
-        self.entries
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(key);
+        self.entries.insert(key, Aged { value, stored });
     }
 }
 
@@ -81,22 +54,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn capacity_is_bounded_and_oldest_goes_first() {
+    fn capacity_is_bounded() {
         let cache = TtlCache::new(2, Duration::from_secs(60));
-        cache.insert("a".into(), 1);
-        std::thread::sleep(Duration::from_millis(2));
-        cache.insert("b".into(), 2);
-        cache.insert("c".into(), 3);
-        assert!(cache.get("a").is_none());
-        assert_eq!(cache.get("b").unwrap().value, 2);
-        assert_eq!(cache.get("c").unwrap().value, 3);
+        for (i, key) in ["a", "b", "c", "d"].into_iter().enumerate() {
+            cache.insert(key.into(), i);
+        }
+        cache.entries.run_pending_tasks();
+        assert!(cache.entries.entry_count() <= 2);
+        let kept = ["a", "b", "c", "d"]
+            .into_iter()
+            .filter_map(|k| cache.get(k))
+            .count();
+        assert!(kept <= 2, "{kept} kept");
     }
 
     #[test]
-    fn expired_entries_are_not_returned() {
-        let cache = TtlCache::new(4, Duration::from_millis(1));
+    fn expired_entries_are_not_returned_and_ages_grow() {
+        let cache = TtlCache::new(4, Duration::from_millis(20));
         cache.insert("a".into(), 1);
-        std::thread::sleep(Duration::from_millis(5));
+        let fresh = cache.get("a").unwrap();
+        assert_eq!(fresh.value, 1);
+        assert!(fresh.age() < Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(40));
         assert!(cache.get("a").is_none());
     }
 }

@@ -22,7 +22,8 @@ pub mod holders;
 pub mod impairment;
 pub mod lab;
 pub mod maintenance;
-pub mod netns;
+/// Network namespaces (from the shared test kit).
+pub use goproxy_testkit::netns;
 pub mod probe;
 pub mod procs;
 pub mod relay;

@@ -13,12 +13,6 @@ use goproxy_lab::procs::Binaries;
 use goproxy_lab::topology::{self, node_ip, VIP};
 use goproxy_lab::{netns, report};
 
-/// The corpus shipped next to the workspace.
-const DEFAULT_CORPUS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/testdata/goproxy-corpus"
-);
-
 /// goproxy-lab: a three-node goproxy-ha cluster in network namespaces, with a client, an
 /// upstream and a VIP on one bridge.
 #[derive(Debug, Parser)]
@@ -92,8 +86,9 @@ struct LabArgs {
     #[arg(long, default_value = "/tmp/goproxy-lab")]
     dir: PathBuf,
     /// Module tree the upstream serves.
-    #[arg(long, env = "GOPROXY_CORPUS", default_value = DEFAULT_CORPUS)]
-    corpus: PathBuf,
+    /// The module tree the upstream serves [default: shared/testdata beside the workspace].
+    #[arg(long, env = "GOPROXY_HA_CORPUS")]
+    corpus: Option<PathBuf>,
 }
 
 fn parse_timing(text: &str) -> Result<RaftTiming, String> {
@@ -102,8 +97,11 @@ fn parse_timing(text: &str) -> Result<RaftTiming, String> {
 
 impl LabArgs {
     fn corpus(&self) -> anyhow::Result<PathBuf> {
-        std::fs::canonicalize(&self.corpus)
-            .map_err(|e| anyhow::anyhow!("corpus {}: {e}", self.corpus.display()))
+        match &self.corpus {
+            Some(dir) => std::fs::canonicalize(dir)
+                .map_err(|e| anyhow::anyhow!("corpus {}: {e}", dir.display())),
+            None => goproxy_testkit::corpus::try_dir(),
+        }
     }
 }
 

@@ -31,10 +31,7 @@ fn the_vip_fails_over_under_every_fault_and_never_has_two_holders() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let corpus = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/testdata/goproxy-corpus")
-        .canonicalize()
-        .expect("the corpus in ../shared/testdata");
+    let corpus = goproxy_testkit::corpus::dir();
     let tag = format!("gpls{}", std::process::id());
     let mut lab =
         Lab::start(&tag, dir.path(), binaries(), &corpus, RaftTiming::DEFAULT).expect("lab starts");

@@ -17,6 +17,10 @@ use anyhow::{bail, Context};
 use goproxy_availability::{self as availability, ProbeRecord};
 use serde::Serialize;
 use tokio::task::JoinHandle;
+use tokio_util::task::TaskTracker;
+
+/// How long stopping the probe waits for its requests in flight.
+const PROBE_DRAIN: Duration = Duration::from_secs(2);
 
 use crate::admin;
 use goproxy_status::{MemberView, NodeStatus, Plan, Role};
@@ -226,6 +230,8 @@ struct Probe {
     epoch: Instant,
     records: Arc<Mutex<Vec<ProbeRecord>>>,
     task: JoinHandle<()>,
+    /// The requests in flight.
+    requests: TaskTracker,
 }
 
 impl Probe {
@@ -239,13 +245,15 @@ impl Probe {
         let epoch = Instant::now();
         let records = Arc::new(Mutex::new(Vec::new()));
         let (interval, sink) = (options.interval, records.clone());
+        let requests = TaskTracker::new();
+        let tracker = requests.clone();
         let task = tokio::spawn(async move {
             let mut ticks = tokio::time::interval(interval);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
             loop {
                 ticks.tick().await;
                 let (client, url, sink) = (client.clone(), url.clone(), sink.clone());
-                tokio::spawn(async move {
+                tracker.spawn(async move {
                     let started = epoch.elapsed();
                     let ok = match client.get(url).send().await {
                         Ok(response) => {
@@ -267,6 +275,7 @@ impl Probe {
             epoch,
             records,
             task,
+            requests,
         })
     }
 
@@ -289,10 +298,8 @@ impl Probe {
     async fn stop(mut self) -> Vec<ProbeRecord> {
         self.task.abort();
         let _ = (&mut self.task).await;
-        let grace = Instant::now() + Duration::from_secs(2);
-        while Arc::strong_count(&self.records) > 1 && Instant::now() < grace {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        self.requests.close();
+        let _ = tokio::time::timeout(PROBE_DRAIN, self.requests.wait()).await;
         self.records()
     }
 }

@@ -7,6 +7,8 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use goproxy_testkit::netns;
+
 /// Lease (election_timeout_max 300 ms − margin 50 ms) plus generous slack for a busy host.
 const DROP_BOUND: Duration = Duration::from_secs(3);
 /// Start-up and re-acquisition bound.
@@ -16,63 +18,46 @@ const DEV: &str = "vip0";
 const PEER: &str = "vip0-peer";
 
 /// A network namespace that is deleted (with every process in it) when dropped.
-struct Netns(String);
+struct Netns(netns::Netns);
 
 impl Netns {
     fn new() -> Option<Netns> {
-        if !nix_is_root() {
+        if !netns::is_root() {
             eprintln!("skipping: VIP tests need root (network namespaces)");
             return None;
         }
-        let ns = Netns(format!("gpvip-{}", std::process::id()));
-        ip(&["netns", "add", &ns.0]);
-        ip(&["-n", &ns.0, "link", "set", "lo", "up"]);
+        let ns = netns::Netns::create(&format!("gpvip-{}", std::process::id()))
+            .unwrap_or_else(|e| panic!("{e:#}"));
         // A veth pair with both ends inside (not every kernel has the dummy driver).
-        ip(&[
-            "-n", &ns.0, "link", "add", DEV, "type", "veth", "peer", "name", PEER,
-        ]);
-        ip(&["-n", &ns.0, "link", "set", DEV, "up"]);
-        ip(&["-n", &ns.0, "link", "set", PEER, "up"]);
-        Some(ns)
+        for args in [
+            &["link", "add", DEV, "type", "veth", "peer", "name", PEER][..],
+            &["link", "set", DEV, "up"],
+            &["link", "set", PEER, "up"],
+        ] {
+            ns.ip(args).unwrap_or_else(|e| panic!("{e:#}"));
+        }
+        Some(Netns(ns))
     }
 
     fn has_vip(&self) -> bool {
-        let out = Command::new("ip")
-            .args(["-n", &self.0, "-o", "addr", "show", "dev", DEV])
-            .output()
-            .expect("ip addr");
-        String::from_utf8_lossy(&out.stdout).contains(VIP)
+        self.0
+            .ip_output(&["-o", "addr", "show", "dev", DEV])
+            .is_ok_and(|out| out.contains(VIP))
     }
 
-    fn processes(&self) -> String {
-        let out = Command::new("ip")
-            .args(["netns", "pids", &self.0])
-            .output()
-            .expect("ip netns pids");
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    fn processes(&self) -> Vec<i32> {
+        self.0.pids()
+    }
+
+    fn name(&self) -> &str {
+        self.0.name()
     }
 }
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        for pid in self.processes().split_whitespace() {
-            let _ = Command::new("kill").args(["-9", pid]).status();
-        }
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+        self.0.delete();
     }
-}
-
-fn nix_is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
-}
-
-fn ip(args: &[&str]) {
-    let status = Command::new("ip").args(args).status().expect("run ip");
-    assert!(status.success(), "ip {args:?} failed");
 }
 
 fn signal(child: &Child, sig: &str) {
@@ -100,7 +85,7 @@ fn start(ns: &Netns, dir: &std::path::Path) -> Child {
         .args([
             "netns",
             "exec",
-            &ns.0,
+            ns.name(),
             env!("CARGO_BIN_EXE_goproxy-ha"),
             "serve",
         ])
@@ -177,7 +162,7 @@ fn the_vip_follows_the_node_through_freeze_crash_and_stop() {
     assert!(!ns.has_vip(), "VIP left behind after SIGTERM");
     assert!(
         ns.processes().is_empty(),
-        "processes left: {}",
+        "processes left: {:?}",
         ns.processes()
     );
 }

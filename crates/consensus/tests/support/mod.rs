@@ -84,14 +84,7 @@ pub fn config(node_id: u64, raft_addr: String) -> ConsensusConfig {
 }
 
 pub async fn until<F: Fn() -> bool>(what: &str, check: F) {
-    let deadline = tokio::time::Instant::now() + SETTLE;
-    while !check() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    goproxy_testkit::poll::until(what, SETTLE, check).await
 }
 
 pub struct Member {

@@ -4,13 +4,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use backon::{ExponentialBuilder, Retryable};
 use bytes::{Bytes, BytesMut};
 use reqwest::StatusCode;
 
 use super::{redact, Fallback, UpstreamEntry, UpstreamList};
 use crate::metrics::Metrics;
 
-/// First retry delay; doubled per attempt.
+/// First retry delay; doubled per attempt, plus a random jitter of up to as much again.
 const BACKOFF_BASE: Duration = Duration::from_millis(100);
 /// Longest delay between two attempts.
 const BACKOFF_CAP: Duration = Duration::from_secs(1);
@@ -164,30 +165,41 @@ impl Upstream {
         outcome
     }
 
+    /// One upstream, `attempts` times at most for retryable failures (timeouts, 429, 5xx),
+    /// with jittered exponential backoff between them.
     async fn get_from(&self, base: &str, path: &str) -> Result<UpstreamBody, UpstreamError> {
         let url = format!("{base}/{path}");
         let shown = redact(base);
-        let mut attempt = 1;
-        loop {
+        let attempt = || async {
             let started = Instant::now();
             let sent = tokio::time::timeout(self.answer_timeout, self.http.get(&url).send()).await;
             let (result, label) = classify(&shown, sent).await;
             self.metrics
                 .observe_upstream(label, started.elapsed().as_secs_f64());
             match result {
-                Attempt::Done(outcome) => return outcome,
-                Attempt::Retry(detail) if attempt >= self.attempts => {
-                    return Err(UpstreamError::Failed {
-                        upstream: shown,
-                        detail: format!("{detail} (after {attempt} attempts)"),
-                    })
-                }
-                Attempt::Retry(detail) => {
-                    tracing::debug!(upstream = %shown, path, attempt, %detail, "retrying upstream");
-                    tokio::time::sleep(backoff(attempt)).await;
-                    attempt += 1;
-                }
+                Attempt::Done(outcome) => Ok(outcome),
+                Attempt::Retry(detail) => Err(detail),
             }
+        };
+        let backoff = ExponentialBuilder::new()
+            .with_min_delay(BACKOFF_BASE)
+            .with_max_delay(BACKOFF_CAP)
+            .with_factor(2.0)
+            .with_jitter()
+            .with_max_times(self.attempts.saturating_sub(1) as usize);
+        let retried = attempt
+            .retry(backoff)
+            .sleep(tokio::time::sleep)
+            .notify(|detail: &String, after: Duration| {
+                tracing::debug!(upstream = %shown, path, %detail, ?after, "retrying upstream");
+            })
+            .await;
+        match retried {
+            Ok(outcome) => outcome,
+            Err(detail) => Err(UpstreamError::Failed {
+                upstream: shown,
+                detail: format!("{detail} (after {} attempts)", self.attempts),
+            }),
         }
     }
 }
@@ -295,12 +307,6 @@ fn describe(e: &reqwest::Error) -> String {
     text
 }
 
-fn backoff(attempt: u32) -> Duration {
-    let exp = BACKOFF_BASE.saturating_mul(1 << attempt.min(10).saturating_sub(1));
-    let capped = exp.min(BACKOFF_CAP);
-    capped.mul_f64(rand::random_range(0.5..1.0))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -351,13 +357,6 @@ mod tests {
             &url("https://blobs.example/z"),
             &cdn
         ));
-    }
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        assert!(backoff(1) <= BACKOFF_BASE);
-        assert!(backoff(30) <= BACKOFF_CAP);
-        assert!(backoff(4) >= BACKOFF_BASE * 4);
     }
 
     #[test]

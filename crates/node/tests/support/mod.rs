@@ -4,11 +4,8 @@
 
 pub mod cluster;
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -18,85 +15,14 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The real module tree used as upstream (`../shared/testdata/goproxy-corpus`).
 pub fn corpus_dir() -> PathBuf {
-    if let Ok(dir) = std::env::var("GOPROXY_HA_CORPUS") {
-        return PathBuf::from(dir);
-    }
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata/goproxy-corpus");
-    assert!(
-        dir.is_dir(),
-        "corpus not found at {} (set GOPROXY_HA_CORPUS)",
-        dir.display()
-    );
-    dir
+    goproxy_testkit::corpus::dir()
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// An HTTP server on 127.0.0.1:0 running on its own thread, stoppable.
-pub struct HttpServer {
-    pub url: String,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl HttpServer {
-    /// Serves `dir` as a static GOPROXY tree.
-    pub fn serve_dir(dir: &Path) -> Self {
-        Self::serve(axum::Router::new().fallback_service(tower_http::services::ServeDir::new(dir)))
-    }
-
-    /// Serves an arbitrary router (hostile or failing upstreams).
-    pub fn serve(router: axum::Router) -> Self {
-        let (addr_tx, addr_rx) = mpsc::channel::<SocketAddr>();
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                    .await
-                    .expect("bind");
-                addr_tx
-                    .send(listener.local_addr().expect("addr"))
-                    .expect("send addr");
-                let _ = axum::serve(listener, router)
-                    .with_graceful_shutdown(async {
-                        let _ = stop_rx.await;
-                    })
-                    .await;
-            });
-        });
-        let addr = addr_rx
-            .recv_timeout(Duration::from_secs(10))
-            .expect("server start");
-        Self {
-            url: format!("http://{addr}"),
-            stop: Some(stop_tx),
-            thread: Some(thread),
-        }
-    }
-
-    /// Stops serving; later connections are refused.
-    pub fn stop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-impl Drop for HttpServer {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
+pub use goproxy_testkit::HttpServer;
 
 /// A goproxy-ha process.
 pub struct Node {
@@ -147,32 +73,16 @@ impl Node {
             .spawn()
             .expect("spawn goproxy-ha");
         let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(rest) = line.strip_prefix("listening ") {
-                    let _ = tx.send(rest.to_string());
-                }
-            }
-        });
-        let line = match rx.recv_timeout(START_TIMEOUT) {
-            Ok(line) => line,
-            Err(_) => {
-                let _ = child.kill();
-                panic!(
-                    "node did not start; log:\n{}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                );
-            }
+        let Some(listening) = goproxy_testkit::process::wait(stdout, START_TIMEOUT) else {
+            let _ = child.kill();
+            panic!(
+                "node did not start; log:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
         };
-        let http = line
-            .split_whitespace()
-            .find_map(|f| f.strip_prefix("http="))
-            .expect("http= in listening line")
-            .to_string();
         Self {
             child,
-            http: format!("http://{http}"),
+            http: format!("http://{}", listening.http),
             data_dir: data_dir.to_path_buf(),
             log,
         }

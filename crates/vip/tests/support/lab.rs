@@ -5,12 +5,10 @@
 //! touched. Dropping the lab deletes both namespaces (which deletes the veth pair), also when the
 //! test panics; namespaces left by a killed earlier run (dead pid) are removed on the next start.
 
-use std::fs::File;
 use std::process::Command;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use nix::sched::{setns, CloneFlags};
+use goproxy_testkit::netns;
 
 /// Prefix of every namespace these tests create.
 const NS_PREFIX: &str = "gpvt-";
@@ -53,49 +51,44 @@ pub fn ip(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// One network namespace, deleted on drop.
+/// One network namespace, deleted (with every process in it) on drop.
 pub struct Netns {
+    inner: netns::Netns,
     /// Its name under /run/netns.
     pub name: String,
 }
 
 impl Netns {
     fn create(name: String) -> Netns {
-        ip(&["netns", "add", &name]);
-        let ns = Netns { name };
-        ns.ip(&["link", "set", "lo", "up"]);
-        ns
+        let inner = netns::Netns::create(&name).unwrap_or_else(|e| panic!("{e:#}"));
+        Netns { inner, name }
     }
 
-    /// `ip -n <name> <args>`.
+    /// `ip -n <name> <args>`, its standard output.
     pub fn ip(&self, args: &[&str]) -> String {
-        let mut all = vec!["-n", self.name.as_str()];
-        all.extend_from_slice(args);
-        ip(&all)
+        self.inner
+            .ip_output(args)
+            .unwrap_or_else(|e| panic!("{e:#}"))
     }
 
     /// `sysctl -w key=value` inside the namespace.
     pub fn sysctl(&self, setting: &str) {
-        let status = Command::new("ip")
-            .args(["netns", "exec", &self.name, "sysctl", "-q", "-w", setting])
-            .status()
-            .expect("ip netns exec");
-        assert!(status.success(), "sysctl {setting} in {}", self.name);
+        self.inner
+            .exec("sysctl", &["-q", "-w", setting])
+            .unwrap_or_else(|e| panic!("{e:#}"));
     }
 }
 
 /// Moves the calling thread into namespace `name` (sockets it opens afterwards belong there).
 pub fn enter_netns(name: &str) {
-    let path = format!("/run/netns/{name}");
-    let file = File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    setns(&file, CloneFlags::CLONE_NEWNET).expect("setns");
+    netns::Netns::existing(name)
+        .enter()
+        .unwrap_or_else(|e| panic!("{e:#}"));
 }
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
+        self.inner.delete();
     }
 }
 
@@ -174,15 +167,4 @@ fn remove_leftovers() {
 }
 
 /// Polls `check` every few milliseconds until it holds or `timeout` passes.
-pub fn wait_for(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + timeout;
-    loop {
-        if check() {
-            return true;
-        }
-        if Instant::now() >= end {
-            return false;
-        }
-        thread::sleep(Duration::from_millis(5));
-    }
-}
+pub use goproxy_testkit::poll::wait_for;

@@ -1,0 +1,21 @@
+//! Support shared by goproxy-ha's tests, lab, chaos suite and benchmarks (never a dependency
+//! of the product binary).
+//!
+//! # Layout
+//! - [`netns`]: named network namespaces: create, run commands and threads inside, delete
+//!   with every process in them.
+//! - [`corpus`]: where the real module tree is (`GOPROXY_HA_CORPUS` or `../shared`).
+//! - [`upstream`]: [`HttpServer`], a static GOPROXY tree (or any router) on `127.0.0.1:0`.
+//! - [`process`]: the `listening http=… raft=…` line a node prints once it serves.
+//! - [`poll`]: waiting for a condition with a deadline, never a fixed sleep.
+//! - [`memory`]: an in-memory cache index and a peerless replication for driving the front
+//!   end's router directly (`tower::ServiceExt::oneshot`).
+
+pub mod corpus;
+pub mod memory;
+pub mod netns;
+pub mod poll;
+pub mod process;
+pub mod upstream;
+
+pub use upstream::HttpServer;
