@@ -122,7 +122,7 @@ impl Filler {
                     this.inner.metrics.fill(kind, outcome_label(&result));
                     if let Err(FillError::DiskFull(reason)) = &result {
                         let (index, reason) = (this.inner.index.clone(), reason.clone());
-                        tokio::spawn(async move { index.cannot_fill(&reason).await });
+                        tokio::spawn(async move { index.disk_full(&reason).await });
                     }
                     result
                 }

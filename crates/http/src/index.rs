@@ -62,7 +62,7 @@ pub trait CacheIndex: Send + Sync + 'static {
     /// A fill on this node failed because its disk is full (`reason`): if it leads, hand the
     /// fills (leadership) to a node that can take them. Called on every such failure; the
     /// implementation decides how often to act.
-    async fn cannot_fill(&self, reason: &str);
+    async fn disk_full(&self, reason: &str);
 }
 
 /// Blob copies on other nodes, as the front end uses them.

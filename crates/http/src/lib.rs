@@ -34,5 +34,4 @@ pub mod upstream;
 pub use config::FrontendConfig;
 pub use frontend::{Frontend, FrontendError};
 pub use index::{BlobPeers, CacheIndex, CachedVersion, IndexError, Leadership};
-pub use listing::{best_cached, merge_list};
 pub use metrics::Metrics;

@@ -185,7 +185,7 @@ fn text_response(
 
 /// Unites an upstream `list` body with cached versions; pseudo-versions never appear.
 /// Lines keep the upstream's optional time field; output is in semver order.
-pub fn merge_list(upstream: Option<&[u8]>, cached: &[CachedVersion]) -> String {
+pub(crate) fn merge_list(upstream: Option<&[u8]>, cached: &[CachedVersion]) -> String {
     let mut lines: BTreeMap<String, String> = BTreeMap::new();
     let text = upstream.map(String::from_utf8_lossy).unwrap_or_default();
     for line in text.lines() {
@@ -209,7 +209,7 @@ pub fn merge_list(upstream: Option<&[u8]>, cached: &[CachedVersion]) -> String {
 }
 
 /// The go command's notion of "latest" over cached versions that have a cached `.info`.
-pub fn best_cached(cached: &[CachedVersion]) -> Option<&str> {
+pub(crate) fn best_cached(cached: &[CachedVersion]) -> Option<&str> {
     let rank = |v: &str| match (semver::is_pseudo_version(v), semver::is_prerelease(v)) {
         (true, _) => 0,
         (false, true) => 1,

@@ -108,7 +108,7 @@ impl CacheIndex for RaftIndex {
         }
     }
 
-    async fn cannot_fill(&self, reason: &str) {
+    async fn disk_full(&self, reason: &str) {
         if !self.consensus.is_leader() || !self.handover_due() {
             return;
         }

@@ -64,7 +64,7 @@ impl CacheIndex for MemoryIndex {
         Leadership::Local
     }
 
-    async fn cannot_fill(&self, _reason: &str) {}
+    async fn disk_full(&self, _reason: &str) {}
 }
 
 /// A node with no peers: every push is trivially synced, no fetch finds anything.
