@@ -33,8 +33,8 @@ pub struct FrontendConfig {
     /// Hosts (`host` or `host:port`) an upstream may redirect to besides itself (a CDN for
     /// zips, say). Redirects anywhere else are refused, never followed and cached.
     pub upstream_redirect_hosts: Vec<String>,
-    /// Free space (bytes) the blob filesystem must keep for this node to report ready:
-    /// below it fills would fail for lack of space, so `/readyz` answers 503.
+    /// Free space (bytes) the blob filesystem must keep: below it this node refuses fills (a
+    /// leader hands them to another voter) and `/readyz` answers 503.
     pub min_free_bytes: u64,
     /// Memory (bytes) for keeping small artifacts (`.info`, `.mod` up to 64 KiB) in RAM,
     /// so cache hits on them skip the disk. 0 disables it.

@@ -73,6 +73,8 @@ struct Inner {
     upstream: Upstream,
     metrics: Arc<Metrics>,
     fill_timeout: std::time::Duration,
+    /// Below this much free space a fill is refused as if the disk were full.
+    min_free_bytes: u64,
     flights: SingleFlight<ArtifactKey, Result<IndexEntry, FillError>>,
 }
 
@@ -91,6 +93,7 @@ impl Filler {
         upstream: Upstream,
         metrics: Arc<Metrics>,
         fill_timeout: std::time::Duration,
+        min_free_bytes: u64,
     ) -> Self {
         let inner = Inner {
             index,
@@ -99,6 +102,7 @@ impl Filler {
             upstream,
             metrics,
             fill_timeout,
+            min_free_bytes,
             flights: SingleFlight::default(),
         };
         Self {
@@ -140,6 +144,7 @@ impl Filler {
             return Ok(entry);
         }
         self.inner.peers.admit().map_err(FillError::Backlog)?;
+        self.check_space()?;
         let staged = self.fetch_staged(&key).await?;
         let version_time = self.validate(&key, &staged).await?;
         let blob = staged.commit().await?;
@@ -177,6 +182,21 @@ impl Filler {
             tracing::warn!(artifact = %entry.key, "upstream content differs from the committed entry; serving the committed one");
         }
         Ok(winner)
+    }
+
+    /// Refuses a fill while the blob filesystem is below `min_free_bytes`: writing would fail
+    /// part-way, and the Raft log on the same disk would be next. The refusal is a full disk,
+    /// so a leader hands its fills over before anything fails for lack of space.
+    fn check_space(&self) -> Result<(), FillError> {
+        match self.inner.store.available_bytes() {
+            Ok(free) if free < self.inner.min_free_bytes => Err(FillError::DiskFull(format!(
+                "{} MiB free, below min_free_bytes ({} MiB)",
+                free >> 20,
+                self.inner.min_free_bytes >> 20
+            ))),
+            Ok(_) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Streams the upstream answer for `key` into a staged blob.

@@ -89,6 +89,7 @@ impl Frontend {
             upstream.clone(),
             metrics.clone(),
             config.fill_timeout,
+            config.min_free_bytes,
         );
         // The leader answers a forwarded miss only after its fill: allow the fill's time.
         let forwarder = reqwest::Client::builder()
