@@ -12,6 +12,7 @@
 //!   authorized by the caller's certificate; [`membership`] keeps changes from breaking
 //!   quorum, [`transfer`] and [`election_pause`] implement the transfer, [`retire`] stops a
 //!   removed node from campaigning.
+//! - [`warm`]: a live connection to every member, so a campaign never waits for a handshake.
 //! - [`vouch`]: which leaders this member accepts (voters of its membership, or ones the
 //!   voters it knows vouch for).
 //! - [`foreign_lease`]: when this member last acknowledged another leader (VIP fencing).
@@ -41,6 +42,7 @@ pub mod transfer;
 pub mod types;
 pub mod view;
 pub mod vouch;
+pub mod warm;
 pub mod wire;
 
 pub use error::ConsensusError;

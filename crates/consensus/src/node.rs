@@ -181,6 +181,11 @@ impl Consensus {
         let _ = retirement_slot.set(retirement.clone());
         tokio::spawn(retirement.clone().watch());
         hold_elections_on_rejoin(&raft, &pause, &cfg);
+        tokio::spawn(crate::warm::run(
+            raft.clone(),
+            cfg.node_id,
+            channels.clone(),
+        ));
         tokio::spawn(prompt_election::run(
             raft.clone(),
             pause.clone(),
