@@ -7,6 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::config::FrontendConfig;
+use crate::routed::Source;
 use crate::single_flight::SingleFlight;
 use crate::ttl_cache::TtlCache;
 use crate::upstream::{Upstream, UpstreamError};
@@ -36,9 +37,8 @@ pub enum Answer {
     Failed(UpstreamError),
 }
 
-/// Cache and single-flight for mutable answers.
+/// Cache and single-flight for mutable answers, keyed by source and path.
 pub struct Answers {
-    upstream: Upstream,
     cache: TtlCache<Fetched>,
     flights: SingleFlight<String, Result<Fetched, UpstreamError>>,
     ttl: Duration,
@@ -47,10 +47,9 @@ pub struct Answers {
 
 impl Answers {
     /// Mutable-answer cache using the TTLs in `config`.
-    pub fn new(upstream: Upstream, config: &FrontendConfig) -> Self {
+    pub fn new(config: &FrontendConfig) -> Self {
         let keep = config.list_ttl + config.stale_if_error;
         Self {
-            upstream,
             cache: TtlCache::new(CAPACITY, keep.max(config.negative_ttl)),
             flights: SingleFlight::default(),
             ttl: config.list_ttl,
@@ -58,9 +57,10 @@ impl Answers {
         }
     }
 
-    /// The answer for upstream `path` (escaped, no leading slash).
-    pub async fn get(self: &Arc<Self>, path: &str) -> Answer {
-        let remembered = self.cache.get(path);
+    /// The answer for upstream `path` (escaped, no leading slash) from `source`.
+    pub(crate) async fn get(self: &Arc<Self>, source: &Source, path: &str) -> Answer {
+        let key = format!("{} {path}", source.key);
+        let remembered = self.cache.get(&key);
         if let Some(aged) = &remembered {
             match &aged.value {
                 Fetched::Found(body) if aged.age() <= self.ttl => {
@@ -72,12 +72,12 @@ impl Answers {
                 _ => {}
             }
         }
-        let upstream = self.upstream.clone();
+        let upstream = source.upstream.clone();
         let owned = path.to_string();
         let work = async move { fetch(&upstream, &owned).await };
         let fetched = self
             .flights
-            .run(path.to_string(), work, || {
+            .run(key.clone(), work, || {
                 Err(UpstreamError::Failed {
                     upstream: "internal".into(),
                     detail: "fetch task panicked".into(),
@@ -86,7 +86,7 @@ impl Answers {
             .await;
         match fetched {
             Ok(fetched) => {
-                self.cache.insert(path.to_string(), fetched.clone());
+                self.cache.insert(key, fetched.clone());
                 match fetched {
                     Fetched::Found(body) => Answer::Fresh(body),
                     Fetched::NotFound(reason) => Answer::NotFound(reason),

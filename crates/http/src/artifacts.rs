@@ -63,22 +63,22 @@ impl Frontend {
         self.metrics.lookup(kind_label(kind), cached.is_some());
         let entry = match cached {
             Some(entry) => entry,
-            None if request.offline => {
-                return Err(ApiError::Unavailable(format!(
-                    "{key} is not cached and Disable-Module-Fetch is set"
-                )))
-            }
-            None => match self.current_leadership().await {
-                Leadership::Local => self.fill(key).await?,
-                Leadership::Remote(leader) if !request.forwarded => {
+            None => match (request.offline, self.current_leadership().await) {
+                (Some(why), _) => {
+                    return Err(ApiError::Unavailable(format!(
+                        "{key} is not cached and {why}"
+                    )))
+                }
+                (None, Leadership::Local) => self.fill(key, request).await?,
+                (None, Leadership::Remote(leader)) if !request.forwarded => {
                     return self.forward(&leader, &key, request).await
                 }
-                Leadership::Remote(leader) => {
+                (None, Leadership::Remote(leader)) => {
                     return Err(ApiError::Unavailable(format!(
                         "{key}: forwarded here, but the leader is now {leader}; retry"
                     )))
                 }
-                Leadership::Unknown => {
+                (None, Leadership::Unknown) => {
                     return Err(ApiError::Unavailable(format!(
                         "{key} is not cached and the cluster has no leader right now; retry shortly"
                     )))
@@ -101,12 +101,12 @@ impl Frontend {
         }
     }
 
-    async fn fill(&self, key: ArtifactKey) -> Result<IndexEntry, ApiError> {
-        let negative_key = key.to_string();
+    async fn fill(&self, key: ArtifactKey, request: Request<'_>) -> Result<IndexEntry, ApiError> {
+        let negative_key = format!("{} {key}", request.source.key);
         if let Some(reason) = self.negatives.get(&negative_key) {
             return Err(self.not_found(reason.value));
         }
-        match self.filler.fill(key).await {
+        match self.filler.fill(key, request.source.upstream.clone()).await {
             Ok(entry) => Ok(entry),
             Err(FillError::Upstream(UpstreamError::NotFound { message })) => {
                 self.negatives.insert(negative_key, message.clone());
@@ -148,7 +148,7 @@ impl Frontend {
         } else if let Some(file) = self.store.open_blob(&entry.blob).await.map_err(storage)? {
             return Ok(BlobSource::File(file));
         }
-        if request.offline {
+        if request.offline.is_some() {
             // Cache-only still means the cluster's cache: a peer may hold the bytes.
             if !self
                 .filler
@@ -162,7 +162,10 @@ impl Frontend {
                 )));
             }
         } else {
-            self.filler.repair(entry).await.map_err(fill_error)?;
+            self.filler
+                .repair(entry, &request.source.upstream)
+                .await
+                .map_err(fill_error)?;
         }
         let file = self.store.open_blob(&entry.blob).await.map_err(storage)?;
         let file =

@@ -36,6 +36,10 @@ pub enum ApiError {
         /// What happened, for the log.
         detail: String,
     },
+    /// The proxy's routing rules refuse this module (`deny = true`): a 403, so the go
+    /// command stops instead of trying the next proxy.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
     /// Only GET and HEAD exist.
     #[error("method not allowed: the GOPROXY protocol uses only GET and HEAD")]
     MethodNotAllowed,
@@ -84,6 +88,7 @@ impl IntoResponse for ApiError {
                 tracing::error!(reason = %detail, "answering 404: internal failure");
                 (StatusCode::NOT_FOUND, "no-store".to_string())
             }
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "no-store".into()),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "no-store".into()),
             ApiError::RangeNotSatisfiable { .. } => {
                 (StatusCode::RANGE_NOT_SATISFIABLE, "no-store".into())

@@ -70,7 +70,6 @@ struct Inner {
     index: Arc<dyn CacheIndex>,
     peers: Arc<dyn BlobPeers>,
     store: BlobStore,
-    upstream: Upstream,
     metrics: Arc<Metrics>,
     fill_timeout: std::time::Duration,
     /// Below this much free space a fill is refused as if the disk were full.
@@ -90,7 +89,6 @@ impl Filler {
         index: Arc<dyn CacheIndex>,
         peers: Arc<dyn BlobPeers>,
         store: BlobStore,
-        upstream: Upstream,
         metrics: Arc<Metrics>,
         fill_timeout: std::time::Duration,
         min_free_bytes: u64,
@@ -99,7 +97,6 @@ impl Filler {
             index,
             peers,
             store,
-            upstream,
             metrics,
             fill_timeout,
             min_free_bytes,
@@ -110,8 +107,13 @@ impl Filler {
         }
     }
 
-    /// Fills `key` (or joins the fill already running) and returns the committed entry.
-    pub fn fill(&self, key: ArtifactKey) -> BoxFuture<'static, Result<IndexEntry, FillError>> {
+    /// Fills `key` from `upstream` (or joins the fill already running) and returns the
+    /// committed entry.
+    pub fn fill(
+        &self,
+        key: ArtifactKey,
+        upstream: Upstream,
+    ) -> BoxFuture<'static, Result<IndexEntry, FillError>> {
         let this = self.clone();
         async move {
             let work = {
@@ -120,7 +122,7 @@ impl Filler {
                 async move {
                     let limit = this.inner.fill_timeout;
                     let kind = kind_label(key.kind);
-                    let result = tokio::time::timeout(limit, this.fill_now(key))
+                    let result = tokio::time::timeout(limit, this.fill_now(key, &upstream))
                         .await
                         .unwrap_or(Err(FillError::TimedOut));
                     this.inner.metrics.fill(kind, outcome_label(&result));
@@ -139,14 +141,18 @@ impl Filler {
         .boxed()
     }
 
-    async fn fill_now(&self, key: ArtifactKey) -> Result<IndexEntry, FillError> {
+    async fn fill_now(
+        &self,
+        key: ArtifactKey,
+        upstream: &Upstream,
+    ) -> Result<IndexEntry, FillError> {
         if let Some(entry) = self.inner.index.lookup(&key)? {
             return Ok(entry);
         }
         self.inner.peers.admit().map_err(FillError::Backlog)?;
         self.check_space()?;
-        let staged = self.fetch_staged(&key).await?;
-        let version_time = self.validate(&key, &staged).await?;
+        let staged = self.fetch_staged(&key, upstream).await?;
+        let version_time = self.validate(&key, &staged, upstream).await?;
         let blob = staged.commit().await?;
         let entry = IndexEntry {
             key,
@@ -200,9 +206,13 @@ impl Filler {
     }
 
     /// Streams the upstream answer for `key` into a staged blob.
-    async fn fetch_staged(&self, key: &ArtifactKey) -> Result<StagedBlob, FillError> {
+    async fn fetch_staged(
+        &self,
+        key: &ArtifactKey,
+        upstream: &Upstream,
+    ) -> Result<StagedBlob, FillError> {
         let path = upstream_path(key)?;
-        let mut body = self.inner.upstream.get(&path).await?;
+        let mut body = upstream.get(&path).await?;
         let mut writer = self.inner.store.writer(key.kind.max_size()).await?;
         while let Some(chunk) = body.chunk().await? {
             writer.write(&chunk).await?;
@@ -212,7 +222,12 @@ impl Filler {
     }
 
     /// Checks staged content against the protocol's rules before it becomes visible.
-    async fn validate(&self, key: &ArtifactKey, staged: &StagedBlob) -> Result<Facts, FillError> {
+    async fn validate(
+        &self,
+        key: &ArtifactKey,
+        staged: &StagedBlob,
+        upstream: &Upstream,
+    ) -> Result<Facts, FillError> {
         let invalid = |reason: String| FillError::Invalid {
             what: key.to_string(),
             reason,
@@ -233,7 +248,7 @@ impl Filler {
                 Ok(Facts::default())
             }
             ArtifactKind::Zip => {
-                let go_mod = self.committed_go_mod(key).await?;
+                let go_mod = self.committed_go_mod(key, upstream).await?;
                 let path = staged.path().to_path_buf();
                 let (module, version) = (key.module.clone(), key.version.clone());
                 let summary = tokio::task::spawn_blocking(move || {
@@ -253,12 +268,16 @@ impl Filler {
     }
 
     /// The committed `.mod` bytes for the zip's version, filling the `.mod` first if needed.
-    async fn committed_go_mod(&self, key: &ArtifactKey) -> Result<Vec<u8>, FillError> {
+    async fn committed_go_mod(
+        &self,
+        key: &ArtifactKey,
+        upstream: &Upstream,
+    ) -> Result<Vec<u8>, FillError> {
         let mod_key = ArtifactKey {
             kind: ArtifactKind::Mod,
             ..key.clone()
         };
-        let entry = self.fill(mod_key).await?;
+        let entry = self.fill(mod_key, upstream.clone()).await?;
         self.read_blob(&entry.blob).await
     }
 
@@ -285,14 +304,14 @@ impl Filler {
     }
 
     /// Restores a committed blob that is missing locally: from a peer that has it, else
-    /// from upstream, checking that the bytes are exactly the committed ones.
-    pub async fn repair(&self, entry: &IndexEntry) -> Result<(), FillError> {
+    /// from `upstream`, checking that the bytes are exactly the committed ones.
+    pub async fn repair(&self, entry: &IndexEntry, upstream: &Upstream) -> Result<(), FillError> {
         match self.repair_from_peers(entry).await {
             Ok(true) => return Ok(()),
             Ok(false) => {}
             Err(e) => tracing::warn!(artifact = %entry.key, "peer fetch failed: {e}"),
         }
-        let staged = self.fetch_staged(&entry.key).await?;
+        let staged = self.fetch_staged(&entry.key, upstream).await?;
         if staged.blob() != &entry.blob {
             return Err(FillError::Invalid {
                 what: entry.key.to_string(),

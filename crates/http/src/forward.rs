@@ -30,7 +30,8 @@ impl Frontend {
         request: Request<'_>,
     ) -> Result<Response, ApiError> {
         let path = upstream_path(key).map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
-        let url = format!("http://{leader}/{path}");
+        // The leader routes it again: same environment, so the same rule and upstream.
+        let url = format!("http://{leader}{}/{path}", request.env_prefix());
         let method = if request.head {
             reqwest::Method::HEAD
         } else {

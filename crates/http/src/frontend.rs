@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use goproxy_protocol::route::{self, Route};
+use goproxy_routing::{RouteTable, DEFAULT_ENVIRONMENT};
 use goproxy_store::BlobStore;
 use prometheus_client::registry::Registry;
 
@@ -18,6 +19,7 @@ use crate::error::ApiError;
 use crate::fill::Filler;
 use crate::index::{BlobPeers, CacheIndex};
 use crate::metrics::Metrics;
+use crate::routed::{self, CacheOnly, Source, Sources};
 use crate::ttl_cache::TtlCache;
 use crate::upstream::{Upstream, UpstreamList};
 
@@ -32,7 +34,10 @@ pub const DISABLE_MODULE_FETCH: &str = "disable-module-fetch";
 pub struct Frontend {
     pub(crate) index: Arc<dyn CacheIndex>,
     pub(crate) store: BlobStore,
-    pub(crate) upstream: Upstream,
+    /// Which upstream serves which module, per environment.
+    pub(crate) routes: Arc<RouteTable>,
+    /// One upstream client per distinct list in `routes`.
+    pub(crate) sources: Sources,
     pub(crate) filler: Filler,
     pub(crate) answers: Arc<Answers>,
     pub(crate) negatives: TtlCache<String>,
@@ -61,21 +66,23 @@ pub enum FrontendError {
 }
 
 impl Frontend {
-    /// Builds the front end over an index and a blob store.
+    /// Builds the front end over an index and a blob store; `routes` says where misses are
+    /// filled from (`RouteTable::with_upstream(&config.upstream)` without route rules).
     pub fn new(
         config: FrontendConfig,
+        routes: Arc<RouteTable>,
         index: Arc<dyn CacheIndex>,
         peers: Arc<dyn BlobPeers>,
         store: BlobStore,
         metrics: Arc<Metrics>,
     ) -> Result<Arc<Self>, FrontendError> {
         let problems = config.problems();
-        let list = match UpstreamList::parse(&config.upstream) {
-            Ok(list) if problems.is_empty() => list,
-            _ => return Err(FrontendError::Config(problems)),
-        };
+        if !problems.is_empty() {
+            return Err(FrontendError::Config(problems));
+        }
+        // A template: each route's list gets a copy of this client (`Sources`).
         let upstream = Upstream::new(
-            list,
+            UpstreamList::parse("off").expect("\"off\" is a valid list"),
             config.upstream_connect_timeout,
             config.upstream_timeout,
             config.upstream_attempts,
@@ -86,7 +93,6 @@ impl Frontend {
             index.clone(),
             peers,
             store.clone(),
-            upstream.clone(),
             metrics.clone(),
             config.fill_timeout,
             config.min_free_bytes,
@@ -99,7 +105,9 @@ impl Frontend {
             .build()?;
         Ok(Arc::new(Self {
             forwarder,
-            answers: Arc::new(Answers::new(upstream.clone(), &config)),
+            answers: Arc::new(Answers::new(&config)),
+            sources: Sources::new(upstream),
+            routes,
             negatives: TtlCache::new(NEGATIVE_CAPACITY, config.negative_ttl),
             entries: moka::sync::Cache::new(ENTRY_CACHE_CAPACITY),
             small_blobs: moka::sync::Cache::builder()
@@ -110,7 +118,6 @@ impl Frontend {
                 .build(),
             index,
             store,
-            upstream,
             filler,
             metrics,
             config,
@@ -182,21 +189,31 @@ async fn dispatch(
     let (label, result) = if method != Method::GET && !head {
         ("invalid", Err(ApiError::MethodNotAllowed))
     } else {
-        match route::parse(uri.path()) {
-            Err(e) => ("invalid", Err(ApiError::InvalidRequest(e.to_string()))),
-            Ok(route) => {
-                let offline = headers
-                    .get(DISABLE_MODULE_FETCH)
-                    .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"));
-                let forwarded = headers.contains_key(crate::forward::FORWARDED);
-                let request = Request {
-                    headers: &headers,
-                    head,
-                    offline,
-                    forwarded,
-                };
-                (route_label(&route), fe.handle(route, request).await)
-            }
+        match fe.routes.split_path(uri.path()) {
+            Err(e) => ("invalid", Err(routed::env_error(e))),
+            Ok((env, path)) => match route::parse(path) {
+                Err(e) => ("invalid", Err(ApiError::InvalidRequest(e.to_string()))),
+                Ok(route) => {
+                    let label = route_label(&route);
+                    match routed::route(&fe.routes, &fe.sources, env, &route) {
+                        Err(e) => (label, Err(e)),
+                        Ok(routed) => {
+                            let header = headers
+                                .get(DISABLE_MODULE_FETCH)
+                                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"));
+                            let request = Request {
+                                headers: &headers,
+                                head,
+                                offline: routed.cache_only.or(header.then_some(CacheOnly::Header)),
+                                forwarded: headers.contains_key(crate::forward::FORWARDED),
+                                env,
+                                source: &routed.source,
+                            };
+                            (label, fe.handle(route, request).await)
+                        }
+                    }
+                }
+            },
         }
     };
     let response = result.unwrap_or_else(IntoResponse::into_response);
@@ -209,10 +226,25 @@ async fn dispatch(
 pub(crate) struct Request<'a> {
     pub headers: &'a HeaderMap,
     pub head: bool,
-    /// `Disable-Module-Fetch: true`: answer from the cache only.
-    pub offline: bool,
+    /// Set when the answer must come from the cache only, with the reason.
+    pub offline: Option<CacheOnly<'a>>,
     /// Sent by a follower: fill here, never forward again.
     pub forwarded: bool,
+    /// The environment the request came through (its path prefix).
+    pub env: &'a str,
+    /// Where this request's misses are filled from.
+    pub source: &'a Source,
+}
+
+impl Request<'_> {
+    /// The path prefix of this request's environment (empty for the default one).
+    pub fn env_prefix(&self) -> String {
+        if self.env == DEFAULT_ENVIRONMENT {
+            String::new()
+        } else {
+            format!("{}{}", goproxy_routing::ENV_PREFIX, self.env)
+        }
+    }
 }
 
 impl Frontend {

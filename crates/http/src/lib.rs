@@ -2,6 +2,8 @@
 //!
 //! # Layout
 //! - [`frontend`]: shared state, the router and per-route dispatch.
+//! - `routed`: a request's environment and route rule (`goproxy-routing`): its upstream,
+//!   cache-only mode, or a 403.
 //! - `artifacts`: immutable `.info`/`.mod`/`.zip` answers from the index and local blobs.
 //! - `listing`: `list`, `@latest` and version queries (mutable, TTL-cached, stale-if-error).
 //! - `sumdb`: checksum-database proxy endpoints.
@@ -25,6 +27,7 @@ pub mod index;
 pub mod listener;
 mod listing;
 pub mod metrics;
+mod routed;
 pub mod serve;
 pub mod single_flight;
 mod sumdb;

@@ -36,14 +36,11 @@ impl Frontend {
         request: Request<'_>,
     ) -> Result<Response, ApiError> {
         let cached = self.index.cached_versions(module).map_err(index_error)?;
-        let answer = if request.offline {
+        let answer = if request.offline.is_some() {
             None
         } else {
-            Some(
-                self.answers
-                    .get(&format!("{}/@v/list", escape(module)?))
-                    .await,
-            )
+            let path = format!("{}/@v/list", escape(module)?);
+            Some(self.answers.get(request.source, &path).await)
         };
         let (upstream, cache_control) = match answer {
             None => (None, DEGRADED),
@@ -58,9 +55,9 @@ impl Frontend {
             }
             Some(Answer::Failed(_)) => (None, DEGRADED),
         };
-        if upstream.is_none() && cached.is_empty() {
+        if let (None, true, Some(why)) = (&upstream, cached.is_empty(), request.offline) {
             return Err(ApiError::Unavailable(format!(
-                "no cached versions of {module} and Disable-Module-Fetch is set"
+                "no cached versions of {module} and {why}"
             )));
         }
         let body = merge_list(upstream.as_deref(), &cached);
@@ -77,12 +74,12 @@ impl Frontend {
         module: &str,
         request: Request<'_>,
     ) -> Result<Response, ApiError> {
-        let answer = if request.offline {
-            Answer::NotFound("Disable-Module-Fetch is set".into())
-        } else {
-            self.answers
-                .get(&format!("{}/@latest", escape(module)?))
-                .await
+        let answer = match request.offline {
+            Some(why) => Answer::NotFound(why.to_string()),
+            None => {
+                let path = format!("{}/@latest", escape(module)?);
+                self.answers.get(request.source, &path).await
+            }
         };
         match answer {
             Answer::Fresh(body) => self.checked_version_json(module, body, MUTABLE),
@@ -105,14 +102,14 @@ impl Frontend {
         query: &str,
         request: Request<'_>,
     ) -> Result<Response, ApiError> {
-        if request.offline {
+        if let Some(why) = request.offline {
             return Err(ApiError::Unavailable(format!(
-                "{module}@{query} is a version query and Disable-Module-Fetch is set"
+                "{module}@{query} is a version query and {why}"
             )));
         }
         let version = escape_version(query).map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
         let path = format!("{}/@v/{version}.info", escape(module)?);
-        match self.answers.get(&path).await {
+        match self.answers.get(request.source, &path).await {
             Answer::Fresh(body) => self.checked_version_json(module, body, MUTABLE),
             Answer::Stale(body) => self.checked_version_json(module, body, DEGRADED),
             Answer::NotFound(reason) => Err(self.not_found(reason)),

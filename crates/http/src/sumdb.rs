@@ -19,14 +19,14 @@ impl Frontend {
     pub(crate) async fn sumdb(
         &self,
         route: &Route,
-        _request: Request<'_>,
+        request: Request<'_>,
     ) -> Result<Response, ApiError> {
         let path = route.upstream_path();
         let (body, cache_control) = match route {
             Route::Sumdb {
                 path: sumdb_path, ..
             } if sumdb_path.is_immutable() => {
-                let fetched = self.upstream.get(&path).await;
+                let fetched = request.source.upstream.get(&path).await;
                 let body = match fetched {
                     Ok(body) => body.bytes(MAX_ANSWER_SIZE).await,
                     Err(e) => Err(e),
@@ -37,7 +37,7 @@ impl Frontend {
                     Err(e) => return Err(ApiError::Unavailable(e.to_string())),
                 }
             }
-            _ => match self.answers.get(&path).await {
+            _ => match self.answers.get(request.source, &path).await {
                 Answer::Fresh(body) | Answer::Stale(body) => (body, SUMDB_MUTABLE),
                 Answer::NotFound(message) => return Err(self.not_found(message)),
                 Answer::Failed(e) => return Err(ApiError::Unavailable(e.to_string())),

@@ -1,12 +1,15 @@
 //! The front end's router driven directly (`tower::ServiceExt::oneshot`), over an in-memory
 //! index and no peers, with the corpus as a real upstream: fills, conditional and range
-//! answers, refusals, readiness and metrics, without a node process.
+//! answers, refusals, readiness and metrics, route rules and environments, without a node
+//! process.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use goproxy_http::{Frontend, FrontendConfig, Metrics};
+use goproxy_routing::{EnvSpec, Mode, RouteSpec, RouteTable};
 use goproxy_store::BlobStore;
 use goproxy_testkit::memory::{MemoryIndex, NoPeers};
 use goproxy_testkit::{corpus, HttpServer};
@@ -21,7 +24,10 @@ struct Fixture {
     _dir: tempfile::TempDir,
 }
 
-fn fixture() -> Fixture {
+/// A front end over the corpus upstream, with route rules made by `routes` from its URL.
+fn fixture_with(
+    routes: impl FnOnce(&str) -> (Vec<RouteSpec>, BTreeMap<String, EnvSpec>),
+) -> Fixture {
     let upstream = HttpServer::serve_dir(&corpus::dir());
     let dir = tempfile::tempdir().unwrap();
     let (store, _) = BlobStore::open(dir.path().join("blobs")).unwrap();
@@ -29,16 +35,30 @@ fn fixture() -> Fixture {
         upstream: upstream.url.clone(),
         ..FrontendConfig::default()
     };
+    let (rules, environments) = routes(&upstream.url);
+    let table = RouteTable::build(&config.upstream, &rules, &environments, &|_| false).unwrap();
     let index = Arc::new(MemoryIndex::default());
     let mut registry = Registry::with_prefix("goproxy");
     let metrics = Arc::new(Metrics::register(&mut registry));
-    let frontend = Frontend::new(config, index.clone(), Arc::new(NoPeers), store, metrics).unwrap();
+    let frontend = Frontend::new(
+        config,
+        Arc::new(table),
+        index.clone(),
+        Arc::new(NoPeers),
+        store,
+        metrics,
+    )
+    .unwrap();
     Fixture {
         router: frontend.router(Arc::new(registry)),
         index,
         _upstream: upstream,
         _dir: dir,
     }
+}
+
+fn fixture() -> Fixture {
+    fixture_with(|_| (Vec::new(), BTreeMap::new()))
 }
 
 async fn send(
@@ -112,4 +132,103 @@ async fn bad_requests_are_refused_with_reasons_and_the_node_reports_itself() {
     assert_eq!(status, StatusCode::OK);
     let text = String::from_utf8(body).unwrap();
     assert!(text.contains("goproxy_http_requests_total"), "{text}");
+}
+
+/// A second upstream holding one "private" module the corpus does not have.
+fn private_upstream() -> (HttpServer, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let v = dir.path().join("corp.example/lib/@v");
+    std::fs::create_dir_all(&v).unwrap();
+    std::fs::write(v.join("list"), "v1.0.0\n").unwrap();
+    std::fs::write(
+        v.join("v1.0.0.info"),
+        r#"{"Version":"v1.0.0","Time":"2026-01-02T03:04:05Z"}"#,
+    )
+    .unwrap();
+    std::fs::write(v.join("v1.0.0.mod"), "module corp.example/lib\n").unwrap();
+    (HttpServer::serve_dir(dir.path()), dir)
+}
+
+#[tokio::test]
+async fn route_rules_pick_the_upstream_deny_with_403_and_environments_can_be_cache_only() {
+    let (private, _private_dir) = private_upstream();
+    let private_url = private.url.clone();
+    let f = fixture_with(move |_| {
+        let rules = vec![
+            RouteSpec {
+                pattern: "corp.example".into(),
+                upstream: Some(private_url),
+                ..RouteSpec::default()
+            },
+            RouteSpec {
+                pattern: "example.com/banned,example.com/hello/internal".into(),
+                deny: true,
+                reason: Some("banned by the security team".into()),
+                ..RouteSpec::default()
+            },
+        ];
+        let mut envs = BTreeMap::new();
+        envs.insert(
+            "prod".to_string(),
+            EnvSpec {
+                mode: Mode::CacheOnly,
+                ..EnvSpec::default()
+            },
+        );
+        (rules, envs)
+    });
+
+    // The private module comes from its own upstream (the corpus does not have it).
+    let (status, _, body) = send(&f.router, get("/corp.example/lib/@v/v1.0.0.mod")).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(body, b"module corp.example/lib\n");
+    let (status, _, body) = send(&f.router, get("/corp.example/lib/@v/list")).await;
+    assert_eq!(
+        (status, body.as_slice()),
+        (StatusCode::OK, &b"v1.0.0\n"[..])
+    );
+    // Public paths still come from the default upstream.
+    let (status, _, _) = send(&f.router, get("/example.com/hello/@v/list")).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Denied: 403 with the reason and the rule, in every environment, nothing fetched.
+    for path in [
+        "/example.com/banned/@v/list",
+        "/example.com/hello/internal/@v/v1.0.0.info",
+        "/env/prod/example.com/banned/@latest",
+    ] {
+        let (status, headers, body) = send(&f.router, get(path)).await;
+        let text = String::from_utf8_lossy(&body);
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {text}");
+        assert!(
+            text.contains("banned by the security team") && text.contains("route[1]"),
+            "{text}"
+        );
+        assert_eq!(headers[header::CACHE_CONTROL], "no-store");
+    }
+
+    // The cache-only environment refuses fills with a reason, then serves what the default
+    // environment filled.
+    let prod = "/env/prod/example.com/hello/@v/v1.1.0.mod";
+    let (status, _, body) = send(&f.router, get(prod)).await;
+    let text = String::from_utf8_lossy(&body);
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(
+        text.contains("environment \"prod\" is cache-only"),
+        "{text}"
+    );
+    let entries = f.index.entries().len();
+    let (status, _, expected) = send(&f.router, get("/example.com/hello/@v/v1.1.0.mod")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(f.index.entries().len(), entries + 1);
+    let (status, _, body) = send(&f.router, get(prod)).await;
+    assert_eq!((status, body), (StatusCode::OK, expected));
+    let (status, _, body) = send(&f.router, get("/env/prod/example.com/hello/@v/list")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(String::from_utf8(body).unwrap().trim(), "v1.1.0");
+
+    // Unknown environments are "not found", with the reason.
+    let (status, _, body) = send(&f.router, get("/env/staging/example.com/hello/@v/list")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(String::from_utf8_lossy(&body).contains("unknown environment \"staging\""));
 }

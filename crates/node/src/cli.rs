@@ -28,6 +28,9 @@ pub enum Command {
     Config(ConfigArgs),
     /// Inspect or change the cluster.
     Cluster(ClusterArgs),
+    /// Debug the route table: which rule and upstream a module path takes.
+    #[command(subcommand)]
+    Route(RouteCommand),
     /// Create the cluster CA and the node and admin certificates for node-to-node mutual TLS.
     #[command(subcommand)]
     Certs(CertsCommand),
@@ -95,6 +98,25 @@ pub enum CertsCommand {
         /// Overwrite existing files.
         #[arg(long)]
         force: bool,
+    },
+}
+
+/// `goproxy-ha route …`.
+#[derive(Debug, Subcommand)]
+pub enum RouteCommand {
+    /// Print the environment, the rule (and which of its patterns matched), the upstream list
+    /// and the credential set a module path takes, exactly as a node with this configuration
+    /// routes it. Exits 0 when the path would be fetched or served, 3 when it is denied.
+    Explain {
+        /// A module path, optionally with @VERSION (only the path decides the route).
+        #[arg(value_name = "MODULE[@VERSION]")]
+        module: String,
+        /// The environment (served under /env/NAME/) [default: the root one].
+        #[arg(long, value_name = "NAME")]
+        env: Option<String>,
+        /// Where the configuration comes from.
+        #[command(flatten)]
+        config: ConfigArgs,
     },
 }
 

@@ -2,14 +2,17 @@
 //! then `GOPROXY_HA_*` environment variables, then command-line flags, and validated
 //! as a whole so every mistake is reported at once.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use goproxy_http::listener::ListenerConfig;
 use goproxy_http::FrontendConfig;
+use goproxy_routing::{EnvSpec, RouteSpec};
 use serde::{Deserialize, Serialize};
 
+mod routes;
 mod vip;
 pub use vip::VipConfig;
 
@@ -156,6 +159,12 @@ pub struct Config {
     pub replication: ReplicationConfig,
     /// The virtual IP held by the leader.
     pub vip: VipConfig,
+    /// Route rules of the default environment, in order (`[[route]]`).
+    #[serde(rename = "route", skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<RouteSpec>,
+    /// Named environments served under `/env/NAME/` (`[env.NAME]`).
+    #[serde(rename = "env", skip_serializing_if = "BTreeMap::is_empty")]
+    pub environments: BTreeMap<String, EnvSpec>,
 }
 
 impl Default for Config {
@@ -175,6 +184,8 @@ impl Default for Config {
             cluster: ClusterConfig::default(),
             replication: ReplicationConfig::default(),
             vip: VipConfig::default(),
+            routes: Vec::new(),
+            environments: BTreeMap::new(),
         }
     }
 }
@@ -285,6 +296,12 @@ impl Config {
     pub fn redacted(&self) -> Self {
         Self {
             proxy: self.proxy.redacted(),
+            routes: self.routes.iter().map(RouteSpec::redacted).collect(),
+            environments: self
+                .environments
+                .iter()
+                .map(|(name, env)| (name.clone(), env.redacted()))
+                .collect(),
             ..self.clone()
         }
     }
@@ -297,6 +314,9 @@ impl Config {
             .into_iter()
             .map(|p| format!("proxy.{p}"))
             .collect();
+        if let Err(more) = self.route_table() {
+            problems.extend(more);
+        }
         problems.extend(
             self.http
                 .problems()
@@ -524,6 +544,9 @@ mod tests {
             let text = std::fs::read_to_string(cluster.join(file)).unwrap();
             let config: Config =
                 toml::from_str(&text).unwrap_or_else(|e| panic!("cluster/{file}: {e}"));
+            if let Err(problems) = config.route_table() {
+                panic!("cluster/{file}: routes: {problems:?}");
+            }
             let clustered = !config.cluster.peers.is_empty();
             assert_eq!(
                 config.cluster.tls.is_some(),
@@ -542,6 +565,32 @@ mod tests {
         assert!(text.contains("cluster.tls: required"), "{text}");
         config.cluster.insecure_plaintext = true;
         assert_eq!(config.problems(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn route_mistakes_are_reported_with_the_rest_and_secrets_stay_hidden() {
+        let text = "node_id = 0\n\
+                    [[route]]\nmatch = \"corp.example\"\nupstream = \"https://u:s3cret@athens.example|direct\"\n\
+                    [[route]]\nmatch = \"[x\"\ndeny = true\n\
+                    [env.prod]\nmode = \"cache-only\"\n";
+        let config: Config = toml::from_str(text).unwrap();
+        let problems = config.problems().join("\n");
+        assert!(
+            problems.contains("node_id: must be greater than 0"),
+            "{problems}"
+        );
+        assert!(
+            problems.contains(
+                "route[0].upstream: \"direct\" (fetching from version control) is not supported"
+            ),
+            "{problems}"
+        );
+        assert!(problems.contains("route[1].match:"), "{problems}");
+        assert!(!problems.contains("s3cret"), "{problems}");
+        let dump = toml::to_string_pretty(&config.redacted()).unwrap();
+        assert!(!dump.contains("s3cret"), "{dump}");
+        assert!(dump.contains("https://***@athens.example|direct"), "{dump}");
+        assert!(dump.contains("[env.prod]"), "{dump}");
     }
 
     #[test]

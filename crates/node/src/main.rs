@@ -11,7 +11,7 @@ use goproxy_ha::config::{self, Config};
 use goproxy_ha::{admin, certs, drill, telemetry};
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, RouteCommand};
 
 /// Exit status for configuration mistakes (as `sysexits` EX_CONFIG).
 const EXIT_CONFIG: u8 = 78;
@@ -25,6 +25,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => (args, true),
         Command::Config(args) => (args, false),
         Command::Cluster(command) => return cluster(command),
+        Command::Route(command) => return route(command),
         Command::Certs(command) => return certs(command),
         Command::Drill(args) => return drill(args),
         Command::VipGuard(guard) => return vip_guard(guard.clone()),
@@ -251,6 +252,72 @@ fn vip_guard(guard: goproxy_vip::GuardConfig) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("vip guard: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Exit status of `route explain` for a denied path.
+const EXIT_DENIED: u8 = 3;
+
+/// `goproxy-ha route explain`.
+fn route(command: &RouteCommand) -> ExitCode {
+    let RouteCommand::Explain {
+        module,
+        env,
+        config,
+    } = command;
+    let config = match Config::load(config.config.as_deref(), config.overrides()) {
+        Ok(config) => config,
+        Err(errors) => {
+            eprintln!("goproxy-ha: {errors}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let table = match config.route_table() {
+        Ok(table) => table,
+        Err(problems) => {
+            eprintln!(
+                "goproxy-ha: invalid routes:\n  - {}",
+                problems.join("\n  - ")
+            );
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let (path, version) = match module.split_once('@') {
+        Some((path, version)) => (path, Some(version)),
+        None => (module.as_str(), None),
+    };
+    if let Err(e) = goproxy_protocol::path::check_path(path) {
+        eprintln!("goproxy-ha: {e}");
+        return ExitCode::FAILURE;
+    }
+    let environment = env
+        .as_deref()
+        .unwrap_or(goproxy_routing::DEFAULT_ENVIRONMENT);
+    match table.decide(environment, path) {
+        Ok(decision) => {
+            println!("module:      {path}");
+            if let Some(version) = version {
+                println!("version:     {version} (the route depends on the path only)");
+            }
+            println!("{decision}");
+            if matches!(decision.action, goproxy_routing::Action::Deny(_)) {
+                ExitCode::from(EXIT_DENIED)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            let known: Vec<&str> = table.environments().collect();
+            eprintln!(
+                "goproxy-ha: {e} (configured: {})",
+                if known.is_empty() {
+                    "none besides the root".to_string()
+                } else {
+                    known.join(", ")
+                }
+            );
             ExitCode::FAILURE
         }
     }

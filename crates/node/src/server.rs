@@ -150,7 +150,17 @@ pub async fn run(
     let index = Arc::new(RaftIndex::new(consensus.clone()));
     let metrics = Arc::new(Metrics::register(&mut registry));
     let peers = Arc::new(Peers(replication.clone()));
-    let frontend = Frontend::new(config.proxy.clone(), index, peers, store, metrics)?;
+    let routes = config
+        .route_table()
+        .map_err(|problems| anyhow::anyhow!("invalid routes: {}", problems.join("; ")))?;
+    let frontend = Frontend::new(
+        config.proxy.clone(),
+        Arc::new(routes),
+        index,
+        peers,
+        store,
+        metrics,
+    )?;
     let listener_metrics = ListenerMetrics::register(&mut registry);
     let router = frontend
         .router(Arc::new(registry))

@@ -212,6 +212,18 @@ fn percent_decode(path: &str) -> Result<String, RouteError> {
 }
 
 impl Route {
+    /// The module the request is about (none for the checksum database endpoints).
+    pub fn module(&self) -> Option<&str> {
+        match self {
+            Route::List { module }
+            | Route::Latest { module }
+            | Route::Info { module, .. }
+            | Route::Mod { module, .. }
+            | Route::Zip { module, .. } => Some(module),
+            Route::SumdbSupported { .. } | Route::Sumdb { .. } => None,
+        }
+    }
+
     /// The escaped path (no leading slash) to request from an upstream proxy.
     pub fn upstream_path(&self) -> String {
         let module = |m: &str| escape_path(m).unwrap_or_else(|_| m.to_string());

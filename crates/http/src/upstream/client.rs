@@ -144,6 +144,14 @@ impl Upstream {
         })
     }
 
+    /// The same client (connections, timeouts, redirect policy) walking another list.
+    pub fn with_list(&self, list: UpstreamList) -> Self {
+        Self {
+            list,
+            ..self.clone()
+        }
+    }
+
     /// GETs `path` (escaped, no leading slash) from the chain.
     pub async fn get(&self, path: &str) -> Result<UpstreamBody, UpstreamError> {
         let entries = self.list.entries();
@@ -151,6 +159,10 @@ impl Upstream {
         for (i, (entry, fallback)) in entries.iter().enumerate() {
             outcome = match entry {
                 UpstreamEntry::Off => Err(UpstreamError::Disabled),
+                UpstreamEntry::Direct => Err(UpstreamError::Failed {
+                    upstream: "direct".into(),
+                    detail: "this node does not fetch from version control".into(),
+                }),
                 UpstreamEntry::Proxy(base) => self.get_from(base, path).await,
             };
             let falls_through = match (&outcome, fallback) {

@@ -1,5 +1,6 @@
 //! GOPROXY list syntax: entries separated by `,` (fall through only on "not found")
-//! or `|` (fall through on any error); `off` refuses every lookup.
+//! or `|` (fall through on any error); `direct` fetches from version control; `off` refuses
+//! every lookup.
 
 use std::fmt;
 
@@ -17,6 +18,8 @@ pub enum Fallback {
 pub enum UpstreamEntry {
     /// A proxy base URL, without trailing slash.
     Proxy(String),
+    /// `direct`: the module's version control repository.
+    Direct,
     /// `off`: lookups are refused when the chain reaches this entry.
     Off,
 }
@@ -25,6 +28,7 @@ impl fmt::Display for UpstreamEntry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             UpstreamEntry::Proxy(url) => f.write_str(&redact(url)),
+            UpstreamEntry::Direct => f.write_str("direct"),
             UpstreamEntry::Off => f.write_str("off"),
         }
     }
@@ -89,9 +93,6 @@ pub enum UpstreamListError {
     /// Two separators in a row, or one at either end.
     #[error("empty element in upstream list {0:?}")]
     EmptyElement(String),
-    /// `direct` (fetching from version control) is not supported.
-    #[error("\"direct\" is not supported: goproxy-ha fetches only from module proxies (remove it, or put a proxy URL there)")]
-    Direct,
     /// An element is not an http(s) URL.
     #[error("upstream {0:?} is not an http:// or https:// URL")]
     NotUrl(String),
@@ -131,13 +132,36 @@ impl UpstreamList {
     pub fn entries(&self) -> &[(UpstreamEntry, Fallback)] {
         &self.entries
     }
+
+    /// Whether some entry fetches from version control.
+    pub fn has_direct(&self) -> bool {
+        self.entries
+            .iter()
+            .any(|(e, _)| *e == UpstreamEntry::Direct)
+    }
+}
+
+impl fmt::Display for UpstreamList {
+    /// The list in GOPROXY syntax, credentials redacted.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, (entry, fallback)) in self.entries.iter().enumerate() {
+            write!(f, "{entry}")?;
+            if i + 1 < self.entries.len() {
+                f.write_str(match fallback {
+                    Fallback::OnNotFound => ",",
+                    Fallback::OnAnyError => "|",
+                })?;
+            }
+        }
+        Ok(())
+    }
 }
 
 fn parse_entry(item: &str, list: &str) -> Result<UpstreamEntry, UpstreamListError> {
     match item {
         "" => Err(UpstreamListError::EmptyElement(redact_list(list))),
         "off" => Ok(UpstreamEntry::Off),
-        "direct" => Err(UpstreamListError::Direct),
+        "direct" => Ok(UpstreamEntry::Direct),
         url if url.starts_with("https://") || url.starts_with("http://") => {
             Ok(UpstreamEntry::Proxy(url.trim_end_matches('/').to_string()))
         }
@@ -200,10 +224,13 @@ mod tests {
             UpstreamList::parse("off").unwrap().entries(),
             &[(UpstreamEntry::Off, Fallback::OnNotFound)]
         );
+        let list = UpstreamList::parse("https://u:p@a,direct|off").unwrap();
         assert_eq!(
-            UpstreamList::parse("https://a,direct"),
-            Err(UpstreamListError::Direct)
+            list.entries()[1],
+            (UpstreamEntry::Direct, Fallback::OnAnyError)
         );
+        assert!(list.has_direct());
+        assert_eq!(list.to_string(), "https://***@a,direct|off");
         assert!(matches!(
             UpstreamList::parse("https://a,,https://b"),
             Err(UpstreamListError::EmptyElement(_))
