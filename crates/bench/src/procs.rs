@@ -1,15 +1,15 @@
 //! The two servers under test: nginx with a generated config, and a goproxy-ha node.
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 
-/// A port that was free a moment ago on 127.0.0.1.
+/// A port that was free a moment ago on 127.0.0.1 (below the ephemeral range, so no
+/// outgoing connection takes it before the server binds it).
 pub fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(goproxy_testkit::ports::unused(1)[0])
 }
 
 /// nginx serving `root` on loopback; stopped on drop.

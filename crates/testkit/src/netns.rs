@@ -140,9 +140,31 @@ impl Netns {
         .map_err(|_| anyhow::anyhow!("thread in {} panicked", self.name))?
     }
 
-    /// Kills every process inside, then deletes the namespace. Errors are ignored: this runs
-    /// on the cleanup path.
+    /// Makes `text` the `/etc/hosts` of programs started with [`Netns::command`] (`ip netns
+    /// exec` bind-mounts `/etc/netns/NAME/hosts`); the machine's own `/etc/hosts` is untouched.
+    pub fn set_hosts(&self, text: &str) -> anyhow::Result<()> {
+        let dir = format!("/etc/netns/{}", self.name);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {dir}"))?;
+        std::fs::write(format!("{dir}/hosts"), text).with_context(|| format!("writing {dir}/hosts"))
+    }
+
+    /// A TCP listener bound to `addr` inside the namespace (serve it from any thread).
+    pub fn bind_tcp(&self, addr: &str) -> anyhow::Result<std::net::TcpListener> {
+        let ns = self.clone();
+        let addr = addr.to_string();
+        std::thread::spawn(move || -> anyhow::Result<std::net::TcpListener> {
+            ns.enter()?;
+            std::net::TcpListener::bind(&addr)
+                .with_context(|| format!("binding {addr} in {}", ns.name))
+        })
+        .join()
+        .map_err(|_| anyhow::anyhow!("binding thread panicked"))?
+    }
+
+    /// Kills every process inside, then deletes the namespace (and its `/etc/netns` files).
+    /// Errors are ignored: this runs on the cleanup path.
     pub fn delete(&self) {
+        let _ = std::fs::remove_dir_all(format!("/etc/netns/{}", self.name));
         self.kill_all();
         let _ = Command::new("ip")
             .args(["netns", "del", &self.name])

@@ -25,6 +25,15 @@ impl HttpServer {
 
     /// Serves an arbitrary router.
     pub fn serve(router: axum::Router) -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        Self::serve_on(listener, router)
+    }
+
+    /// Serves `router` on an already bound listener (one bound in a network namespace, say).
+    pub fn serve_on(listener: std::net::TcpListener, router: axum::Router) -> Self {
+        listener
+            .set_nonblocking(true)
+            .expect("non-blocking listener");
         let (addr_tx, addr_rx) = mpsc::channel::<SocketAddr>();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
@@ -34,9 +43,7 @@ impl HttpServer {
                 .build()
                 .expect("runtime");
             runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                    .await
-                    .expect("bind");
+                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
                 addr_tx
                     .send(listener.local_addr().expect("addr"))
                     .expect("send addr");

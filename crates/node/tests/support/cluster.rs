@@ -12,15 +12,10 @@ pub const SETTLE: Duration = Duration::from_secs(20);
 /// Replication settings of the main scenario.
 pub const SEMI_SYNC: &str = "sync_replicas = 1\nsync_timeout = \"5s\"\n";
 
-/// Ports that were free a moment ago (peers must know each other's addresses up front).
+/// Ports that were free a moment ago (peers must know each other's addresses up front),
+/// below the ephemeral range so no outgoing connection takes one meanwhile.
 pub fn free_ports(n: usize) -> Vec<u16> {
-    let listeners: Vec<_> = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    listeners
-        .iter()
-        .map(|l| l.local_addr().unwrap().port())
-        .collect()
+    goproxy_testkit::ports::unused(n)
 }
 
 /// The cluster's certificate directory under `dir`: a CA, node certificates for `ids`, and
