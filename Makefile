@@ -10,7 +10,7 @@ CARGO ?= cargo
 # Where cargo puts binaries: honours CARGO_TARGET_DIR like cargo does.
 TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: run build test lint unit compose-smoke compose-certs image bench fuzz clean deps-build deps-test deps-bench \
+.PHONY: run build test lint unit compose-smoke compose-certs image image-vcs bench fuzz clean deps-build deps-test deps-bench \
 	lab-up lab-down failover-bench chaos deps-lab
 
 ## run: build and start one node on embedded storage (http://$(LISTEN), data in $(DATA_DIR))
@@ -49,6 +49,14 @@ compose-certs:
 image: deps-build
 	$(CARGO) build --release --locked -p goproxy-ha
 	cluster/image/build.sh $(TARGET_DIR)/release/goproxy-ha goproxy-ha:latest
+
+## image-vcs: goproxy-ha:vcs, the image plus go, git and ssh for direct routes (private modules)
+image-vcs: deps-build
+	$(CARGO) build --release --locked -p goproxy-ha
+	command -v go >/dev/null && command -v ssh >/dev/null || apt-get install -y -qq golang-go git openssh-client
+	cluster/image/build.sh --vcs $(TARGET_DIR)/release/goproxy-ha goproxy-ha:vcs
+	docker run --rm --entrypoint /usr/bin/go goproxy-ha:vcs version
+	docker run --rm --entrypoint /usr/bin/git goproxy-ha:vcs --version
 
 ## lab-up: three nodes, a client and an upstream in network namespaces on one bridge, the VIP
 ## 10.99.0.100 on the leader; stays up until lab-down (see cluster/LAB.md)

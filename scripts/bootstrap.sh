@@ -12,6 +12,8 @@ have curl || need_apt+=(curl ca-certificates)
 have pkg-config || need_apt+=(pkg-config)
 if [ "$what" = test ] || [ "$what" = bench ]; then
   have go || need_apt+=(golang-go)
+  # The private-module tests run git http-backend (a private git host) and git itself.
+  have git || need_apt+=(git)
   have ip || need_apt+=(iproute2)
   have python3 || need_apt+=(python3)
   # The compose smoke test needs the Docker engine (already running on the CI machines).

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Builds the goproxy-ha container image offline: FROM scratch plus the binary and exactly the
 # shared libraries it links (read from ldd), so no base image is ever pulled.
-#   cluster/image/build.sh [binary] [tag]
+#   cluster/image/build.sh [--vcs] [binary] [tag]
+# --vcs adds what `direct` routes run: the go command (from this machine's golang-go), git
+# with its HTTP(S) helpers, ssh, and /bin/sh (git runs GIT_SSH_COMMAND through it).
 set -euo pipefail
+vcs=0
+if [ "${1:-}" = "--vcs" ]; then vcs=1; shift; fi
 binary=${1:-target/release/goproxy-ha}
 tag=${2:-goproxy-ha:latest}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -13,8 +17,34 @@ trap 'rm -rf "$context"' EXIT
 mkdir -p "$context/rootfs/usr/local/bin" "$context/rootfs/etc/goproxy-ha" \
          "$context/rootfs/var/lib/goproxy-ha" "$context/rootfs/tmp"
 cp "$binary" "$context/rootfs/usr/local/bin/goproxy-ha"
+executables=("$binary")
+if [ "$vcs" = 1 ]; then
+    go=$(readlink -f "$(command -v go)") || { echo "build.sh --vcs: no go (apt-get install golang-go)" >&2; exit 1; }
+    goroot=$(dirname "$(dirname "$go")")
+    # Module downloads need only the go binary and VERSION from GOROOT.
+    mkdir -p "$context/rootfs$goroot/bin" "$context/rootfs/usr/bin" "$context/rootfs/bin"
+    cp "$go" "$context/rootfs$goroot/bin/go"
+    cp "$goroot/VERSION" "$context/rootfs$goroot/VERSION"
+    ln -s "$goroot/bin/go" "$context/rootfs/usr/bin/go"
+    gitcore=$(git --exec-path)
+    mkdir -p "$context/rootfs$gitcore"
+    cp -a "$gitcore/." "$context/rootfs$gitcore/"
+    for tool in /usr/bin/git /usr/bin/ssh /bin/false; do
+        path=$(readlink -f "$tool") && [ -x "$path" ] || {
+            echo "build.sh --vcs: $tool is missing (apt-get install git openssh-client)" >&2; exit 1; }
+        cp "$path" "$context/rootfs/usr/bin/$(basename "$tool")"
+        executables+=("$path")
+    done
+    ln -s /usr/bin/false "$context/rootfs/bin/false"
+    # ssh refuses to run as a uid it cannot name.
+    printf 'root:x:0:0:root:/root:/bin/sh\n' > "$context/rootfs/etc/passwd"
+    printf 'root:x:0:\n' > "$context/rootfs/etc/group"
+    cp -L /bin/sh "$context/rootfs/bin/sh"
+    executables+=(/bin/sh "$gitcore/git-remote-http" "$gitcore/git-http-fetch")
+fi
 # Every library the dynamic loader resolves, plus the loader itself, at the same paths.
-ldd "$binary" | awk '/=> \//{print $3} /^\s*\/[^ ]*ld-linux/{print $1}' | sort -u |
+for exe in "${executables[@]}"; do ldd "$exe"; done |
+awk '/=> \//{print $3} /^\s*\/[^ ]*ld-linux/{print $1}' | sort -u |
 while read -r lib; do
     mkdir -p "$context/rootfs$(dirname "$lib")"
     cp -L "$lib" "$context/rootfs$lib"

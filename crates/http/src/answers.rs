@@ -57,8 +57,14 @@ impl Answers {
         }
     }
 
-    /// The answer for upstream `path` (escaped, no leading slash) from `source`.
-    pub(crate) async fn get(self: &Arc<Self>, source: &Source, path: &str) -> Answer {
+    /// The answer for upstream `path` (escaped, no leading slash) from `source`, or from the
+    /// leader at `leader` (a URL) when given.
+    pub(crate) async fn get(
+        self: &Arc<Self>,
+        source: &Source,
+        path: &str,
+        leader: Option<(reqwest::Client, String)>,
+    ) -> Answer {
         let key = format!("{} {path}", source.key);
         let remembered = self.cache.get(&key);
         if let Some(aged) = &remembered {
@@ -74,7 +80,12 @@ impl Answers {
         }
         let upstream = source.upstream.clone();
         let owned = path.to_string();
-        let work = async move { fetch(&upstream, &owned).await };
+        let work = async move {
+            match leader {
+                Some((client, url)) => from_leader(&client, &url).await,
+                None => fetch(&upstream, &owned).await,
+            }
+        };
         let fetched = self
             .flights
             .run(key.clone(), work, || {
@@ -100,6 +111,52 @@ impl Answers {
                 _ => Answer::Failed(error),
             },
         }
+    }
+}
+
+/// A follower asks the leader, which asks the upstream (for version control: so that one
+/// node, not every node, talks to the repository host). A 404 the leader may not cache
+/// (`no-store`: it could not find out) is a failure here, not "not found".
+async fn from_leader(client: &reqwest::Client, url: &str) -> Result<Fetched, UpstreamError> {
+    let failed = |detail: String| UpstreamError::Failed {
+        upstream: "the leader".into(),
+        detail,
+    };
+    let response = client
+        .get(url)
+        .header(crate::forward::FORWARDED, "1")
+        .send()
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    let status = response.status();
+    let cacheable = response
+        .headers()
+        .get(reqwest::header::CACHE_CONTROL)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| !v.contains("no-store"));
+    let mut body = Vec::new();
+    let mut response = response;
+    while let Some(chunk) = response.chunk().await.map_err(|e| failed(e.to_string()))? {
+        if (body.len() + chunk.len()) as u64 > MAX_ANSWER_SIZE {
+            return Err(UpstreamError::TooLarge {
+                limit: MAX_ANSWER_SIZE,
+            });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let text = || {
+        let text = String::from_utf8_lossy(&body);
+        let text = text.trim();
+        text.strip_prefix("not found: ")
+            .unwrap_or(text)
+            .chars()
+            .take(512)
+            .collect::<String>()
+    };
+    match status.as_u16() {
+        200 => Ok(Fetched::Found(Bytes::from(body))),
+        404 | 410 if cacheable => Ok(Fetched::NotFound(text())),
+        _ => Err(failed(format!("answered {status}: {}", text()))),
     }
 }
 

@@ -21,7 +21,7 @@ use crate::index::{BlobPeers, CacheIndex};
 use crate::metrics::Metrics;
 use crate::routed::{self, CacheOnly, Source, Sources};
 use crate::ttl_cache::TtlCache;
-use crate::upstream::{Upstream, UpstreamList};
+use crate::upstream::{DirectSource, Upstream, UpstreamList};
 
 /// Remembered artifact "not found" answers.
 const NEGATIVE_CAPACITY: usize = 20_000;
@@ -38,6 +38,8 @@ pub struct Frontend {
     pub(crate) routes: Arc<RouteTable>,
     /// One upstream client per distinct list in `routes`.
     pub(crate) sources: Sources,
+    /// The version control fetcher, when a route is `direct`.
+    pub(crate) direct: Option<Arc<dyn DirectSource>>,
     pub(crate) filler: Filler,
     pub(crate) answers: Arc<Answers>,
     pub(crate) negatives: TtlCache<String>,
@@ -67,10 +69,12 @@ pub enum FrontendError {
 
 impl Frontend {
     /// Builds the front end over an index and a blob store; `routes` says where misses are
-    /// filled from (`RouteTable::with_upstream(&config.upstream)` without route rules).
+    /// filled from (`RouteTable::with_upstream(&config.upstream)` without route rules), and
+    /// `direct` answers its `direct` entries.
     pub fn new(
         config: FrontendConfig,
         routes: Arc<RouteTable>,
+        direct: Option<Arc<dyn DirectSource>>,
         index: Arc<dyn CacheIndex>,
         peers: Arc<dyn BlobPeers>,
         store: BlobStore,
@@ -88,7 +92,8 @@ impl Frontend {
             config.upstream_attempts,
             config.upstream_redirect_hosts.clone(),
             metrics.clone(),
-        )?;
+        )?
+        .with_direct(direct.clone());
         let filler = Filler::new(
             index.clone(),
             peers,
@@ -107,6 +112,7 @@ impl Frontend {
             forwarder,
             answers: Arc::new(Answers::new(&config)),
             sources: Sources::new(upstream),
+            direct: direct.filter(|_| routes.uses_direct()),
             routes,
             negatives: TtlCache::new(NEGATIVE_CAPACITY, config.negative_ttl),
             entries: moka::sync::Cache::new(ENTRY_CACHE_CAPACITY),
@@ -147,6 +153,9 @@ async fn readyz(State(fe): State<Arc<Frontend>>) -> Response {
         reasons.push(reason);
     }
     if let Err(reason) = fe.filler.admit() {
+        reasons.push(reason);
+    }
+    if let Some(Err(reason)) = fe.direct.as_ref().map(|d| d.readiness()) {
         reasons.push(reason);
     }
     match fe.store.available_bytes() {

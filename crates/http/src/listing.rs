@@ -15,7 +15,7 @@ use crate::answers::Answer;
 use crate::artifacts::index_error;
 use crate::error::ApiError;
 use crate::frontend::{Frontend, Request};
-use crate::index::CachedVersion;
+use crate::index::{CachedVersion, Leadership};
 
 /// `Cache-Control` of fresh mutable answers.
 const MUTABLE: &str = "public, max-age=60";
@@ -40,7 +40,7 @@ impl Frontend {
             None
         } else {
             let path = format!("{}/@v/list", escape(module)?);
-            Some(self.answers.get(request.source, &path).await)
+            Some(self.mutable_answer(request, &path).await)
         };
         let (upstream, cache_control) = match answer {
             None => (None, DEGRADED),
@@ -78,7 +78,7 @@ impl Frontend {
             Some(why) => Answer::NotFound(why.to_string()),
             None => {
                 let path = format!("{}/@latest", escape(module)?);
-                self.answers.get(request.source, &path).await
+                self.mutable_answer(request, &path).await
             }
         };
         match answer {
@@ -109,12 +109,25 @@ impl Frontend {
         }
         let version = escape_version(query).map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
         let path = format!("{}/@v/{version}.info", escape(module)?);
-        match self.answers.get(request.source, &path).await {
+        match self.mutable_answer(request, &path).await {
             Answer::Fresh(body) => self.checked_version_json(module, body, MUTABLE),
             Answer::Stale(body) => self.checked_version_json(module, body, DEGRADED),
             Answer::NotFound(reason) => Err(self.not_found(reason)),
             Answer::Failed(e) => Err(ApiError::Unavailable(e.to_string())),
         }
+    }
+
+    /// A mutable answer for upstream `path`. Routes that fetch from version control ask the
+    /// leader when this node follows one: one node clones for the whole cluster.
+    async fn mutable_answer(&self, request: Request<'_>, path: &str) -> Answer {
+        let leader = match self.index.leadership() {
+            Leadership::Remote(leader) if request.source.direct && !request.forwarded => Some((
+                self.forwarder.clone(),
+                format!("http://{leader}{}/{path}", request.env_prefix()),
+            )),
+            _ => None,
+        };
+        self.answers.get(request.source, path, leader).await
     }
 
     /// The cached `.info` of the highest cached release (else pre-release, else pseudo).

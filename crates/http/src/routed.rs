@@ -36,6 +36,9 @@ pub(crate) struct Source {
     pub upstream: Upstream,
     /// Identifies the list (and credentials): mutable answers are cached per source.
     pub key: Arc<str>,
+    /// The list fetches from version control: only the leader runs it, followers ask the
+    /// leader even for mutable answers.
+    pub direct: bool,
 }
 
 /// One [`Source`] per distinct upstream list of the route table, made on first use.
@@ -60,8 +63,12 @@ impl Sources {
         let key = decision.source();
         let mut made = self.made.lock().unwrap_or_else(|e| e.into_inner());
         let source = made.entry(key.clone()).or_insert_with(|| Source {
-            upstream: self.template.with_list(list.clone()),
+            upstream: self
+                .template
+                .with_list(list.clone())
+                .with_credentials(decision.credentials),
             key: key.into(),
+            direct: list.has_direct(),
         });
         Some(source.clone())
     }

@@ -37,7 +37,7 @@ impl Frontend {
                     Err(e) => return Err(ApiError::Unavailable(e.to_string())),
                 }
             }
-            _ => match self.answers.get(request.source, &path).await {
+            _ => match self.answers.get(request.source, &path, None).await {
                 Answer::Fresh(body) | Answer::Stale(body) => (body, SUMDB_MUTABLE),
                 Answer::NotFound(message) => return Err(self.not_found(message)),
                 Answer::Failed(e) => return Err(ApiError::Unavailable(e.to_string())),

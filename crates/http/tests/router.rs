@@ -43,6 +43,7 @@ fn fixture_with(
     let frontend = Frontend::new(
         config,
         Arc::new(table),
+        None,
         index.clone(),
         Arc::new(NoPeers),
         store,

@@ -10,6 +10,7 @@ use std::time::Duration;
 use goproxy_http::listener::ListenerConfig;
 use goproxy_http::FrontendConfig;
 use goproxy_routing::{EnvSpec, RouteSpec};
+use goproxy_vcs::{CredentialSpec, VcsConfig};
 use serde::{Deserialize, Serialize};
 
 mod routes;
@@ -165,6 +166,12 @@ pub struct Config {
     /// Named environments served under `/env/NAME/` (`[env.NAME]`).
     #[serde(rename = "env", skip_serializing_if = "BTreeMap::is_empty")]
     pub environments: BTreeMap<String, EnvSpec>,
+    /// How `direct` routes fetch from version control.
+    pub vcs: VcsConfig,
+    /// Named credential sets for `direct` routes (`[credentials.NAME]`); secrets only in
+    /// files or environment variables.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub credentials: BTreeMap<String, CredentialSpec>,
 }
 
 impl Default for Config {
@@ -186,6 +193,8 @@ impl Default for Config {
             vip: VipConfig::default(),
             routes: Vec::new(),
             environments: BTreeMap::new(),
+            vcs: VcsConfig::default(),
+            credentials: BTreeMap::new(),
         }
     }
 }
@@ -570,8 +579,11 @@ mod tests {
     #[test]
     fn route_mistakes_are_reported_with_the_rest_and_secrets_stay_hidden() {
         let text = "node_id = 0\n\
-                    [[route]]\nmatch = \"corp.example\"\nupstream = \"https://u:s3cret@athens.example|direct\"\n\
+                    [[route]]\nmatch = \"corp.example\"\nupstream = \"https://u:s3cret@athens.example|direct\"\ncredentials = \"corp\"\n\
                     [[route]]\nmatch = \"[x\"\ndeny = true\n\
+                    [[route]]\nmatch = \"other.example\"\nupstream = \"https://athens.example\"\ncredentials = \"corp\"\n\
+                    [[route]]\nmatch = \"third.example\"\nupstream = \"direct\"\ncredentials = \"nobody\"\n\
+                    [credentials.corp]\ntokens = [{ host = \"git.corp.example\", token_env = \"CORP_TOKEN\" }]\n\
                     [env.prod]\nmode = \"cache-only\"\n";
         let config: Config = toml::from_str(text).unwrap();
         let problems = config.problems().join("\n");
@@ -580,11 +592,14 @@ mod tests {
             "{problems}"
         );
         assert!(
-            problems.contains(
-                "route[0].upstream: \"direct\" (fetching from version control) is not supported"
-            ),
+            problems.contains("route[2].credentials: credential sets are used by \"direct\" only"),
             "{problems}"
         );
+        assert!(
+            problems.contains("route[3].credentials: no credential set named \"nobody\""),
+            "{problems}"
+        );
+        assert!(!problems.contains("route[0]"), "{problems}");
         assert!(problems.contains("route[1].match:"), "{problems}");
         assert!(!problems.contains("s3cret"), "{problems}");
         let dump = toml::to_string_pretty(&config.redacted()).unwrap();

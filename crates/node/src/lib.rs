@@ -8,7 +8,8 @@
 //!   on shutdown; [`signals`] cancels the shutdown token on SIGTERM/SIGINT.
 //! - [`raft_index`]: the front end's `CacheIndex` over the consensus crate; [`replication`]:
 //!   the replicate crate's `ClusterView` over it and the front end's `BlobPeers` over
-//!   replication; [`status`]: `GET /cluster/status`; [`raft_metrics`]: Raft gauges.
+//!   replication; [`status`]: `GET /cluster/status`; [`raft_metrics`]: Raft gauges;
+//!   [`direct`]: the front end's `direct` entries over the version control fetcher.
 //! - [`vip`]: the VIP controller, the I/O around `goproxy_vip::fencing::decide`.
 //! - [`admin`], [`drill`], [`certs`]: the `cluster` commands, the failover drill and the
 //!   `certs` commands.
@@ -17,6 +18,7 @@
 pub mod admin;
 pub mod certs;
 pub mod config;
+pub mod direct;
 pub mod drill;
 pub mod raft_index;
 pub mod raft_metrics;

@@ -153,9 +153,11 @@ pub async fn run(
     let routes = config
         .route_table()
         .map_err(|problems| anyhow::anyhow!("invalid routes: {}", problems.join("; ")))?;
+    let direct = crate::direct::start(&config, &routes).await?;
     let frontend = Frontend::new(
         config.proxy.clone(),
         Arc::new(routes),
+        direct,
         index,
         peers,
         store,

@@ -9,6 +9,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 
+use support::go::{go, go_ok};
 use support::{corpus_dir, HttpServer, Node};
 
 const MAIN_GO: &str = r#"package main
@@ -62,37 +63,6 @@ reason = "banned by security (SEC-42)"
 mode = "cache-only"
 "#
     )
-}
-
-/// Runs `go` isolated, against `proxy`; returns (success, stdout, stderr).
-fn go(home: &Path, dir: &Path, proxy: &str, args: &[&str]) -> (bool, String, String) {
-    let output = Command::new("go")
-        .args(args)
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", home)
-        .env("GOPATH", home.join("gopath"))
-        .env("GOMODCACHE", home.join("modcache"))
-        .env("GOCACHE", home.join("gocache"))
-        .env("GOPROXY", proxy)
-        .env("GOSUMDB", "off")
-        .env("GOTOOLCHAIN", "local")
-        .env("GO111MODULE", "on")
-        .env("CGO_ENABLED", "0")
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run go ({e}); apt-get install -y golang-go"));
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
-fn go_ok(home: &Path, dir: &Path, proxy: &str, args: &[&str]) -> String {
-    let (ok, stdout, stderr) = go(home, dir, proxy, args);
-    assert!(ok, "go {args:?} failed:\n{stdout}\n{stderr}");
-    stdout
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -215,4 +185,59 @@ async fn a_private_and_a_public_module_build_together_denied_paths_stop_and_prod
     );
     let (code, _) = explain(&["example.com/hello", "--env", "staging"]);
     assert_eq!(code, Some(1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_direct_route_without_a_usable_go_command_is_reported_not_ready() {
+    let public = HttpServer::serve_dir(&corpus_dir());
+    let dir = tempfile::tempdir().unwrap();
+    let config_file = dir.path().join("node.toml");
+    std::fs::write(
+        &config_file,
+        "[[route]]\nmatch = \"git.corp.example\"\nupstream = \"direct\"\n[vcs]\ngo = \"/nonexistent/bin/go\"\n",
+    )
+    .unwrap();
+    let config_arg = config_file.to_str().unwrap().to_string();
+    let args: Vec<String> = [
+        "--listen",
+        "127.0.0.1:0",
+        "--raft-listen",
+        "127.0.0.1:0",
+        "--upstream",
+        &public.url,
+        "--config",
+        &config_arg,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let node = Node::spawn(&dir.path().join("node"), &args);
+    let client = support::client();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let text = loop {
+        let response = client.get(node.url("readyz")).send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        if status == 503 && text.contains("direct routes need the go toolchain and git") {
+            break text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "readyz: {status} {text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(text.contains("/nonexistent/bin/go"), "{text}");
+    assert!(
+        node.log_text().contains("direct routes cannot fetch"),
+        "{}",
+        node.log_text()
+    );
+    // Public modules are still served.
+    let response = client
+        .get(node.url("example.com/hello/@v/v1.1.0.mod"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
 }

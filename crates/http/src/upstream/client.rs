@@ -8,6 +8,10 @@ use backon::{ExponentialBuilder, Retryable};
 use bytes::{Bytes, BytesMut};
 use reqwest::StatusCode;
 
+use futures::StreamExt;
+use tokio_util::io::ReaderStream;
+
+use super::direct::{self, DirectBody, DirectSource};
 use super::{redact, Fallback, UpstreamEntry, UpstreamList};
 use crate::metrics::Metrics;
 
@@ -59,19 +63,32 @@ impl UpstreamError {
 #[derive(Debug)]
 pub struct UpstreamBody {
     upstream: String,
-    response: reqwest::Response,
+    body: Body,
+}
+
+#[derive(Debug)]
+enum Body {
+    Http(reqwest::Response),
+    Bytes(Option<Bytes>),
+    File(ReaderStream<tokio::fs::File>),
 }
 
 impl UpstreamBody {
     /// The next body chunk, `None` at the end.
     pub async fn chunk(&mut self) -> Result<Option<Bytes>, UpstreamError> {
-        self.response
-            .chunk()
-            .await
-            .map_err(|e| UpstreamError::Failed {
-                upstream: self.upstream.clone(),
-                detail: format!("reading body: {}", describe(&e)),
-            })
+        let failed = |e: String| UpstreamError::Failed {
+            upstream: self.upstream.clone(),
+            detail: format!("reading body: {e}"),
+        };
+        match &mut self.body {
+            Body::Http(response) => response.chunk().await.map_err(|e| failed(describe(&e))),
+            Body::Bytes(bytes) => Ok(bytes.take()),
+            Body::File(stream) => stream
+                .next()
+                .await
+                .transpose()
+                .map_err(|e| failed(e.to_string())),
+        }
     }
 
     /// Reads the whole body, failing beyond `limit` bytes.
@@ -88,15 +105,22 @@ impl UpstreamBody {
 
     /// The upstream's `Content-Type`, if any.
     pub fn content_type(&self) -> Option<String> {
-        let value = self.response.headers().get(reqwest::header::CONTENT_TYPE)?;
+        let Body::Http(response) = &self.body else {
+            return None;
+        };
+        let value = response.headers().get(reqwest::header::CONTENT_TYPE)?;
         value.to_str().ok().map(str::to_string)
     }
 }
 
 /// The upstream chain client. Cheap to clone.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Upstream {
     list: UpstreamList,
+    /// Answers `direct` entries (none: this node does not fetch from version control).
+    direct: Option<Arc<dyn DirectSource>>,
+    /// The credential set `direct` entries fetch with.
+    credentials: Option<Arc<str>>,
     http: reqwest::Client,
     attempts: u32,
     answer_timeout: Duration,
@@ -137,6 +161,8 @@ impl Upstream {
             .build()?;
         Ok(Self {
             list,
+            direct: None,
+            credentials: None,
             http,
             attempts: attempts.max(1),
             answer_timeout: timeout,
@@ -152,6 +178,27 @@ impl Upstream {
         }
     }
 
+    /// This client with `direct` entries answered by `source`.
+    pub fn with_direct(self, source: Option<Arc<dyn DirectSource>>) -> Self {
+        Self {
+            direct: source,
+            ..self
+        }
+    }
+
+    /// This client fetching `direct` entries with the credential set `name`.
+    pub fn with_credentials(self, name: Option<&str>) -> Self {
+        Self {
+            credentials: name.map(Arc::from),
+            ..self
+        }
+    }
+
+    /// Whether the list has a `direct` entry.
+    pub fn is_direct(&self) -> bool {
+        self.list.has_direct()
+    }
+
     /// GETs `path` (escaped, no leading slash) from the chain.
     pub async fn get(&self, path: &str) -> Result<UpstreamBody, UpstreamError> {
         let entries = self.list.entries();
@@ -159,10 +206,7 @@ impl Upstream {
         for (i, (entry, fallback)) in entries.iter().enumerate() {
             outcome = match entry {
                 UpstreamEntry::Off => Err(UpstreamError::Disabled),
-                UpstreamEntry::Direct => Err(UpstreamError::Failed {
-                    upstream: "direct".into(),
-                    detail: "this node does not fetch from version control".into(),
-                }),
+                UpstreamEntry::Direct => self.get_direct(path).await,
                 UpstreamEntry::Proxy(base) => self.get_from(base, path).await,
             };
             let falls_through = match (&outcome, fallback) {
@@ -175,6 +219,35 @@ impl Upstream {
             }
         }
         outcome
+    }
+
+    /// A `direct` entry: the version control fetcher, once (it bounds its own work).
+    async fn get_direct(&self, path: &str) -> Result<UpstreamBody, UpstreamError> {
+        let Some(source) = &self.direct else {
+            return Err(UpstreamError::Failed {
+                upstream: "direct".into(),
+                detail: "this node does not fetch from version control".into(),
+            });
+        };
+        let route = direct::parse(path)?;
+        let request = direct::request_of(&route)?;
+        let started = Instant::now();
+        let answer = source.fetch(request, self.credentials.as_deref()).await;
+        let label = match &answer {
+            Ok(_) => "2xx",
+            Err(direct::DirectError::NotFound(_)) => "4xx",
+            Err(_) => "error",
+        };
+        self.metrics
+            .observe_upstream(label, started.elapsed().as_secs_f64());
+        let body = match answer? {
+            DirectBody::Bytes(bytes) => Body::Bytes(Some(bytes)),
+            DirectBody::File(file) => Body::File(ReaderStream::new(file)),
+        };
+        Ok(UpstreamBody {
+            upstream: "direct".into(),
+            body,
+        })
     }
 
     /// One upstream, `attempts` times at most for retryable failures (timeouts, 429, 5xx),
@@ -255,7 +328,10 @@ async fn classify(base: &str, sent: Sent) -> (Attempt, &'static str) {
     let upstream = base.to_string();
     if status.is_success() {
         return (
-            Attempt::Done(Ok(UpstreamBody { upstream, response })),
+            Attempt::Done(Ok(UpstreamBody {
+                upstream,
+                body: Body::Http(response),
+            })),
             "2xx",
         );
     }

@@ -1,5 +1,6 @@
-//! `[[route]]` and `[env.NAME]`: where modules are fetched from, compiled into the one
-//! [`RouteTable`] the front end and `goproxy-ha route explain` both use.
+//! `[[route]]`, `[env.NAME]`, `[vcs]` and `[credentials.NAME]`: where modules are fetched
+//! from, compiled into the one [`RouteTable`] the front end and `goproxy-ha route explain`
+//! both use.
 
 use goproxy_routing::{RouteTable, UpstreamList};
 
@@ -8,13 +9,15 @@ use super::Config;
 impl Config {
     /// The compiled route table (`[proxy] upstream` as the default route).
     pub fn route_table(&self) -> Result<RouteTable, Vec<String>> {
-        let mut problems = self.direct_routes();
-        // No credential sets can be configured yet: any reference to one is a mistake.
+        let mut problems = self.credentials_on_proxies();
+        problems.extend(goproxy_vcs::config::credential_problems(&self.credentials));
+        problems.extend(self.vcs.problems());
+        let known = |name: &str| self.credentials.contains_key(name);
         match RouteTable::build(
             &self.proxy.upstream,
             &self.routes,
             &self.environments,
-            &|_| false,
+            &known,
         ) {
             Ok(table) if problems.is_empty() => Ok(table),
             Ok(_) => Err(problems),
@@ -25,27 +28,25 @@ impl Config {
         }
     }
 
-    /// Every upstream list that names `direct`: this build fetches only from module proxies.
-    fn direct_routes(&self) -> Vec<String> {
-        let mut lists = vec![("proxy.upstream".to_string(), Some(&self.proxy.upstream))];
+    /// Credential sets are for `direct` fetching; a rule naming one on a list without
+    /// `direct` would silently fetch anonymously.
+    fn credentials_on_proxies(&self) -> Vec<String> {
+        let mut rules = Vec::new();
         for (i, route) in self.routes.iter().enumerate() {
-            lists.push((format!("route[{i}].upstream"), route.upstream.as_ref()));
+            rules.push((format!("route[{i}]"), route));
         }
         for (name, env) in &self.environments {
-            lists.push((format!("env.{name}.upstream"), env.upstream.as_ref()));
             for (i, route) in env.routes.iter().enumerate() {
-                lists.push((
-                    format!("env.{name}.route[{i}].upstream"),
-                    route.upstream.as_ref(),
-                ));
+                rules.push((format!("env.{name}.route[{i}]"), route));
             }
         }
-        lists
+        rules
             .into_iter()
-            .filter_map(|(at, list)| {
-                let list = UpstreamList::parse(list?).ok()?;
-                list.has_direct().then(|| {
-                    format!("{at}: \"direct\" (fetching from version control) is not supported by this build; name a module proxy")
+            .filter(|(_, r)| r.credentials.is_some())
+            .filter_map(|(at, r)| {
+                let list = UpstreamList::parse(r.upstream.as_deref()?).ok()?;
+                (!list.has_direct()).then(|| {
+                    format!("{at}.credentials: credential sets are used by \"direct\" only; a proxy's credentials go in its URL (user:password@, redacted everywhere)")
                 })
             })
             .collect()

@@ -64,6 +64,18 @@ pub fn admin_env(dir: &Path) -> Vec<(String, String)> {
 /// Writes node `id`'s config: ports `[http1, raft1, http2, raft2, …]`, all of them peers,
 /// with node-to-node mutual TLS from [`certs`] (under the config's directory).
 pub fn write_config(path: &Path, id: u64, ports: &[u16], upstream: &str, replication: &str) {
+    write_config_with(path, id, ports, upstream, replication, "");
+}
+
+/// [`write_config`] followed by `extra` (route rules, credentials, …).
+pub fn write_config_with(
+    path: &Path,
+    id: u64,
+    ports: &[u16],
+    upstream: &str,
+    replication: &str,
+    extra: &str,
+) {
     let tls = certs(path.parent().unwrap(), [id]);
     let mut text = format!(
         "node_id = {id}\nlisten = \"127.0.0.1:{}\"\nraft_listen = \"127.0.0.1:{}\"\n[proxy]\nupstream = \"{upstream}\"\nupstream_attempts = 1\n[replication]\n{replication}",
@@ -83,6 +95,7 @@ pub fn write_config(path: &Path, id: u64, ports: &[u16], upstream: &str, replica
         tls.join(format!("node-{id}.pem")),
         tls.join(format!("node-{id}.key")),
     ));
+    text.push_str(extra);
     std::fs::write(path, text).unwrap();
 }
 

@@ -3,6 +3,7 @@
 #![allow(dead_code, missing_docs)]
 
 pub mod cluster;
+pub mod go;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -55,6 +56,21 @@ impl Node {
 
     /// Starts `goproxy-ha serve --data-dir data_dir ARGS` and waits only until it listens.
     pub fn spawn(data_dir: &Path, args: &[String]) -> Self {
+        Self::spawn_with(
+            Command::new(env!("CARGO_BIN_EXE_goproxy-ha")),
+            data_dir,
+            args,
+        )
+    }
+
+    /// [`Node::spawn`] through `ip netns exec NS`, so the node sees the namespace's
+    /// `/etc/netns/NS/hosts` (its `go` resolves the test's host names). The calling thread
+    /// must be in that namespace to reach it.
+    pub fn spawn_in(ns: &goproxy_testkit::netns::Netns, data_dir: &Path, args: &[String]) -> Self {
+        Self::spawn_with(ns.command(env!("CARGO_BIN_EXE_goproxy-ha")), data_dir, args)
+    }
+
+    fn spawn_with(mut command: Command, data_dir: &Path, args: &[String]) -> Self {
         std::fs::create_dir_all(data_dir).expect("data dir");
         let log = data_dir.with_extension("log");
         let log_file = std::fs::OpenOptions::new()
@@ -62,7 +78,7 @@ impl Node {
             .append(true)
             .open(&log)
             .expect("log file");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_goproxy-ha"))
+        let mut child = command
             .arg("serve")
             .arg("--data-dir")
             .arg(data_dir)
