@@ -304,6 +304,15 @@ fn private_modules_build_next_to_public_ones_and_failures_are_explained() {
     go_ok(&home, &work, &proxy, &["clean", "-modcache"]);
     std::fs::remove_file(work.join("app")).unwrap();
     go_ok(&home, &work, &proxy, &["build", "-o", "app", "."]);
+
+    // Nothing secret in the node's log or metrics either.
+    let (_, metrics) = get(&node.url("metrics"), false);
+    clean(&metrics, &lab);
+    let log = node.log_text();
+    assert!(
+        !log.contains(PASSWORD) && !log.contains("not-the-password"),
+        "secret in the log"
+    );
 }
 
 #[test]
@@ -351,7 +360,7 @@ fn a_private_fill_through_a_follower_is_cloned_by_the_leader_alone_and_survives_
 
     let through = nodes[&followers[0]].http.clone();
     let fetches_before = lab.git.fetches();
-    go_ok(
+    let (ok, _, stderr) = go(
         &home,
         &work,
         &through,
@@ -362,7 +371,16 @@ fn a_private_fill_through_a_follower_is_cloned_by_the_leader_alone_and_survives_
             "example.com/hello@v1.1.0",
         ],
     );
+    assert!(ok, "{stderr}");
+    println!("$ GOPROXY={through} go get git.corp.test/team/lib@v1.1.0 git.corp.test/team/lib/v2@v2.0.0 example.com/hello@v1.1.0\n{stderr}");
     go_ok(&home, &work, &through, &["build", "-o", "app", "."]);
+    let run = std::process::Command::new(work.join("app"))
+        .output()
+        .unwrap();
+    println!(
+        "$ go build -o app . && ./app\n{}",
+        String::from_utf8_lossy(&run.stdout)
+    );
     let fetches = lab.git.fetches() - fetches_before;
     let requests = lab.git.requests().len();
     println!("git host after a private build through follower {}: {fetches} fetches (git-upload-pack), {requests} requests in all", followers[0]);
