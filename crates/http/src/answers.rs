@@ -14,14 +14,17 @@ use crate::upstream::{Upstream, UpstreamError};
 
 /// Largest mutable answer accepted from upstream (a `list` of thousands of versions fits).
 pub const MAX_ANSWER_SIZE: u64 = 8 << 20;
-/// Distinct mutable answers remembered.
-const CAPACITY: usize = 20_000;
+/// Memory for remembered mutable answers (bytes; a `list` is at most [`MAX_ANSWER_SIZE`]).
+const CACHE_BYTES: u64 = 128 << 20;
 
 /// What the upstream said last.
 #[derive(Debug, Clone)]
 enum Fetched {
     Found(Bytes),
     NotFound(String),
+    /// The leader's answer assembled while its upstream fails: served as stale, never
+    /// remembered as fresh.
+    Degraded(Bytes),
 }
 
 /// A mutable answer as the front end should serve it.
@@ -50,7 +53,7 @@ impl Answers {
     pub fn new(config: &FrontendConfig) -> Self {
         let keep = config.list_ttl + config.stale_if_error;
         Self {
-            cache: TtlCache::new(CAPACITY, keep.max(config.negative_ttl)),
+            cache: TtlCache::weighted(CACHE_BYTES, keep.max(config.negative_ttl), weigh),
             flights: SingleFlight::default(),
             ttl: config.list_ttl,
             negative_ttl: config.negative_ttl,
@@ -96,11 +99,13 @@ impl Answers {
             })
             .await;
         match fetched {
+            Ok(Fetched::Degraded(body)) => Answer::Stale(body),
             Ok(fetched) => {
                 self.cache.insert(key, fetched.clone());
                 match fetched {
                     Fetched::Found(body) => Answer::Fresh(body),
                     Fetched::NotFound(reason) => Answer::NotFound(reason),
+                    Fetched::Degraded(body) => Answer::Stale(body),
                 }
             }
             Err(error) => match remembered.map(|aged| aged.value) {
@@ -112,6 +117,15 @@ impl Answers {
             },
         }
     }
+}
+
+/// An answer's memory: its bytes plus its key and some overhead.
+fn weigh(key: &str, fetched: &Fetched) -> u32 {
+    let body = match fetched {
+        Fetched::Found(b) | Fetched::Degraded(b) => b.len(),
+        Fetched::NotFound(reason) => reason.len(),
+    };
+    u32::try_from(body + key.len() + 64).unwrap_or(u32::MAX)
 }
 
 /// A follower asks the leader, which asks the upstream (for version control: so that one
@@ -129,11 +143,14 @@ async fn from_leader(client: &reqwest::Client, url: &str) -> Result<Fetched, Ups
         .await
         .map_err(|e| failed(e.to_string()))?;
     let status = response.status();
-    let cacheable = response
+    let cache_control = response
         .headers()
         .get(reqwest::header::CACHE_CONTROL)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| !v.contains("no-store"));
+        .unwrap_or_default()
+        .to_string();
+    let cacheable = !cache_control.is_empty() && !cache_control.contains("no-store");
+    let degraded = cache_control.contains("no-cache");
     let mut body = Vec::new();
     let mut response = response;
     while let Some(chunk) = response.chunk().await.map_err(|e| failed(e.to_string()))? {
@@ -154,6 +171,7 @@ async fn from_leader(client: &reqwest::Client, url: &str) -> Result<Fetched, Ups
             .collect::<String>()
     };
     match status.as_u16() {
+        200 if degraded => Ok(Fetched::Degraded(Bytes::from(body))),
         200 => Ok(Fetched::Found(Bytes::from(body))),
         404 | 410 if cacheable => Ok(Fetched::NotFound(text())),
         _ => Err(failed(format!("answered {status}: {}", text()))),

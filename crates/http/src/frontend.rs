@@ -213,7 +213,7 @@ async fn dispatch(
                             let request = Request {
                                 headers: &headers,
                                 head,
-                                offline: routed.cache_only.or(header.then_some(CacheOnly::Header)),
+                                offline: routed.offline().or(header.then_some(CacheOnly::Header)),
                                 forwarded: headers.contains_key(crate::forward::FORWARDED),
                                 env,
                                 source: &routed.source,

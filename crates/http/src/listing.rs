@@ -16,6 +16,7 @@ use crate::artifacts::index_error;
 use crate::error::ApiError;
 use crate::frontend::{Frontend, Request};
 use crate::index::{CachedVersion, Leadership};
+use crate::upstream::UpstreamError;
 
 /// `Cache-Control` of fresh mutable answers.
 const MUTABLE: &str = "public, max-age=60";
@@ -119,15 +120,25 @@ impl Frontend {
 
     /// A mutable answer for upstream `path`. Routes that fetch from version control ask the
     /// leader when this node follows one: one node clones for the whole cluster.
+    /// A follower never runs version control itself, whatever headers a request carries.
     async fn mutable_answer(&self, request: Request<'_>, path: &str) -> Answer {
-        let leader = match self.index.leadership() {
-            Leadership::Remote(leader) if request.source.direct && !request.forwarded => Some((
-                self.forwarder.clone(),
-                format!("http://{leader}{}/{path}", request.env_prefix()),
-            )),
-            _ => None,
-        };
-        self.answers.get(request.source, path, leader).await
+        if !request.source.direct {
+            return self.answers.get(request.source, path, None).await;
+        }
+        match self.index.leadership() {
+            Leadership::Local => self.answers.get(request.source, path, None).await,
+            Leadership::Remote(leader) if !request.forwarded => {
+                let url = format!("http://{leader}{}/{path}", request.env_prefix());
+                let via = Some((self.forwarder.clone(), url));
+                self.answers.get(request.source, path, via).await
+            }
+            Leadership::Remote(_) | Leadership::Unknown => Answer::Failed(UpstreamError::Failed {
+                upstream: "direct".into(),
+                detail:
+                    "only the leader fetches from version control, and this node is not it; retry"
+                        .into(),
+            }),
+        }
     }
 
     /// The cached `.info` of the highest cached release (else pre-release, else pseudo).

@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
+use goproxy_protocol::path::unescape_path;
 use goproxy_protocol::route::Route;
+use goproxy_protocol::sumdb::SumdbPath;
 use goproxy_routing::{Action, Decision, EnvError, Mode, RouteTable};
 
 use crate::error::ApiError;
@@ -18,6 +20,8 @@ pub(crate) enum CacheOnly<'a> {
     Header,
     /// The request came through a `cache-only` environment.
     Environment(&'a str),
+    /// The path belongs to another environment's private rule (the reason says which).
+    Private(&'a str),
 }
 
 impl fmt::Display for CacheOnly<'_> {
@@ -25,6 +29,7 @@ impl fmt::Display for CacheOnly<'_> {
         match self {
             CacheOnly::Header => f.write_str("Disable-Module-Fetch is set"),
             CacheOnly::Environment(env) => write!(f, "environment {env:?} is cache-only"),
+            CacheOnly::Private(why) => f.write_str(why),
         }
     }
 }
@@ -78,6 +83,18 @@ impl Sources {
 pub(crate) struct Routed<'t> {
     pub source: Source,
     pub cache_only: Option<CacheOnly<'t>>,
+    /// Why this path may only be served from the cache (a private rule elsewhere).
+    pub private: Option<String>,
+}
+
+impl Routed<'_> {
+    /// Why the request must be answered from the cache only, if it must.
+    pub fn offline(&self) -> Option<CacheOnly<'_>> {
+        match &self.private {
+            Some(why) => Some(CacheOnly::Private(why)),
+            None => self.cache_only,
+        }
+    }
 }
 
 /// Routes `route` in `environment`: a denied module is refused here, before any lookup.
@@ -89,22 +106,57 @@ pub(crate) fn route<'t>(
 ) -> Result<Routed<'t>, ApiError> {
     let decision = match route.module() {
         Some(module) => table.decide(environment, module),
-        None => table.default_route(environment),
+        None => {
+            // A checksum lookup names a module: it is denied like the module, and a private
+            // path is never sent to a (public) checksum database.
+            if let Some(module) = looked_up(route) {
+                let about = table.decide(environment, &module).map_err(env_error)?;
+                refuse_denied(&about, &module)?;
+                if about.is_private() {
+                    return Err(ApiError::NotFound {
+                        reason: format!(
+                            "{module} is a private module of this proxy: it is not looked up in a public checksum database (set GONOSUMDB for it)"
+                        ),
+                        max_age: std::time::Duration::ZERO,
+                    });
+                }
+            }
+            table.default_route(environment)
+        }
     }
     .map_err(env_error)?;
-    if let Action::Deny(reason) = decision.action {
-        let module = route.module().unwrap_or_default();
-        return Err(ApiError::Forbidden(format!(
-            "{module}: {reason} ({} of environment {:?})",
-            decision.rule, decision.environment
-        )));
-    }
+    refuse_denied(&decision, route.module().unwrap_or_default())?;
     let cache_only =
         (decision.mode == Mode::CacheOnly).then_some(CacheOnly::Environment(decision.environment));
     let source = sources
         .for_decision(&decision)
         .ok_or_else(|| ApiError::internal("a fetching route without an upstream"))?;
-    Ok(Routed { source, cache_only })
+    Ok(Routed {
+        source,
+        cache_only,
+        private: decision.private_elsewhere,
+    })
+}
+
+fn refuse_denied(decision: &Decision<'_>, module: &str) -> Result<(), ApiError> {
+    match decision.action {
+        Action::Deny(reason) => Err(ApiError::Forbidden(format!(
+            "{module}: {reason} ({} of environment {:?})",
+            decision.rule, decision.environment
+        ))),
+        Action::Fetch(_) => Ok(()),
+    }
+}
+
+/// The module of a checksum database lookup (`sumdb/NAME/lookup/MODULE@VERSION`).
+fn looked_up(route: &Route) -> Option<String> {
+    match route {
+        Route::Sumdb {
+            path: SumdbPath::Lookup(query),
+            ..
+        } => unescape_path(query.rsplit_once('@')?.0).ok(),
+        _ => None,
+    }
 }
 
 /// Maps a request path's environment error to an answer.

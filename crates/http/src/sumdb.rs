@@ -21,6 +21,11 @@ impl Frontend {
         route: &Route,
         request: Request<'_>,
     ) -> Result<Response, ApiError> {
+        if let Some(why) = request.offline {
+            return Err(ApiError::Unavailable(format!(
+                "checksum database requests are forwarded only when fetching is allowed: {why}"
+            )));
+        }
         let path = route.upstream_path();
         let (body, cache_control) = match route {
             Route::Sumdb {

@@ -37,6 +37,18 @@ impl<V: Clone + Send + Sync + 'static> TtlCache<V> {
         }
     }
 
+    /// A cache holding at most `max_weight` in total, each entry weighing `weigh(key, value)`
+    /// (bytes, say), for at most `max_age`.
+    pub fn weighted(max_weight: u64, max_age: Duration, weigh: fn(&str, &V) -> u32) -> Self {
+        Self {
+            entries: moka::sync::Cache::builder()
+                .max_capacity(max_weight.max(1))
+                .weigher(move |key: &String, aged: &Aged<V>| weigh(key, &aged.value))
+                .time_to_live(max_age)
+                .build(),
+        }
+    }
+
     /// The entry for `key`, if younger than the cache's maximum age.
     pub fn get(&self, key: &str) -> Option<Aged<V>> {
         self.entries.get(key)

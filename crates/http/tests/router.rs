@@ -233,3 +233,68 @@ async fn route_rules_pick_the_upstream_deny_with_403_and_environments_can_be_cac
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(String::from_utf8_lossy(&body).contains("unknown environment \"staging\""));
 }
+
+/// Review findings: checksum lookups skipped deny rules and leaked private paths to the
+/// public checksum database; cache-only environments still forwarded sumdb requests; an
+/// environment could fill a private path from a public upstream (dependency confusion).
+#[tokio::test]
+async fn checksum_lookups_and_other_environments_respect_private_and_denied_paths() {
+    let f = fixture_with(|_| {
+        let rules = vec![
+            RouteSpec {
+                pattern: "private.example".into(),
+                upstream: Some("direct".into()),
+                ..RouteSpec::default()
+            },
+            RouteSpec {
+                pattern: "example.com/banned".into(),
+                deny: true,
+                ..RouteSpec::default()
+            },
+        ];
+        let mut envs = BTreeMap::new();
+        envs.insert(
+            "prod".to_string(),
+            EnvSpec {
+                mode: Mode::CacheOnly,
+                ..EnvSpec::default()
+            },
+        );
+        envs.insert(
+            "public".to_string(),
+            EnvSpec {
+                inherit_routes: false,
+                ..EnvSpec::default()
+            },
+        );
+        (rules, envs)
+    });
+    let lookup = |module: &str| format!("/sumdb/sum.golang.org/lookup/{module}@v1.0.0");
+    let (status, _, body) = send(&f.router, get(&lookup("example.com/banned/x"))).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    let (status, _, body) = send(&f.router, get(&lookup("private.example/lib"))).await;
+    let text = String::from_utf8_lossy(&body);
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(text.contains("private module"), "{text}");
+    let (status, _, body) = send(&f.router, get("/env/prod/sumdb/sum.golang.org/supported")).await;
+    let text = String::from_utf8_lossy(&body);
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(text.contains("cache-only"), "{text}");
+
+    // "public" does not inherit the private rule: it must not fill the private path from
+    // its own upstream (the corpus would serve a look-alike if it had one).
+    let (status, _, body) = send(
+        &f.router,
+        get("/env/public/private.example/lib/@v/v1.0.0.info"),
+    )
+    .await;
+    let text = String::from_utf8_lossy(&body);
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(text.contains("fetched privately by route[0]"), "{text}");
+    assert!(f.index.entries().is_empty(), "something was filled");
+}

@@ -600,6 +600,13 @@ mod tests {
             "{problems}"
         );
         assert!(!problems.contains("route[0]"), "{problems}");
+        let open: Config =
+            toml::from_str("[proxy]\nupstream = \"https://proxy.golang.org,direct\"\n").unwrap();
+        let problems = open.problems().join("\n");
+        assert!(
+            problems.contains("proxy.upstream: \"direct\" is allowed only in a [[route]]"),
+            "{problems}"
+        );
         assert!(problems.contains("route[1].match:"), "{problems}");
         assert!(!problems.contains("s3cret"), "{problems}");
         let dump = toml::to_string_pretty(&config.redacted()).unwrap();

@@ -358,6 +358,24 @@ fn a_private_fill_through_a_follower_is_cloned_by_the_leader_alone_and_survives_
     let work = lab.path("app");
     app(&work, MAIN_GO);
 
+    // Review finding: the follower-to-leader header, sent by a client, made a follower run
+    // the go command itself. It never does.
+    let spoofed = runtime.block_on(async {
+        let response = support::client()
+            .get(nodes[&followers[1]].url("git.corp.test/team/lib/@v/list"))
+            .header("x-goproxy-ha-forwarded", "1")
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    });
+    assert_eq!(spoofed.0, 404, "{}", spoofed.1);
+    assert!(
+        spoofed.1.contains("only the leader fetches"),
+        "{}",
+        spoofed.1
+    );
+
     let through = nodes[&followers[0]].http.clone();
     let fetches_before = lab.git.fetches();
     let (ok, _, stderr) = go(

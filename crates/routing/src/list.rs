@@ -5,7 +5,7 @@
 use std::fmt;
 
 /// When the chain moves on from an entry to the next one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Fallback {
     /// `,`: only after a 404/410 answer.
     OnNotFound,
@@ -14,7 +14,7 @@ pub enum Fallback {
 }
 
 /// One element of the list.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum UpstreamEntry {
     /// A proxy base URL, without trailing slash.
     Proxy(String),
@@ -131,6 +131,15 @@ impl UpstreamList {
     /// The entries in order, each with the rule for falling through to the next.
     pub fn entries(&self) -> &[(UpstreamEntry, Fallback)] {
         &self.entries
+    }
+
+    /// A fingerprint of the list as configured, credentials included (two lists that differ
+    /// only in a URL's password differ here, though they print the same).
+    pub fn fingerprint(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        self.entries.hash(&mut hasher);
+        hasher.finish()
     }
 
     /// Whether some entry fetches from version control.

@@ -163,14 +163,34 @@ pub struct Decision<'t> {
     pub action: &'t Action,
     /// The credential set to fetch with.
     pub credentials: Option<&'t str>,
+    /// A private rule (one fetching `direct` or with credentials) of another environment that
+    /// also matches this path, while this decision would fetch it publicly: it must not, or a
+    /// public look-alike could be cached where the private module is expected (dependency
+    /// confusion). What is cached is still served.
+    pub private_elsewhere: Option<String>,
 }
 
 impl Decision<'_> {
+    /// Whether this decision fetches privately: from version control, or with a credential
+    /// set.
+    pub fn is_private(&self) -> bool {
+        match self.action {
+            Action::Fetch(list) => list.has_direct() || self.credentials.is_some(),
+            Action::Deny(_) => false,
+        }
+    }
+
     /// Identifies where answers for this decision come from: two decisions with the same
-    /// source get the same `list`/`@latest` answers, so those may share a cache entry.
+    /// source (the same list, credentials in URLs included, and the same credential set) get
+    /// the same answers, so they may share an upstream client and cache entries. An opaque
+    /// key: it never shows a secret, and is never shown.
     pub fn source(&self) -> String {
         match self.action {
-            Action::Fetch(list) => format!("{list} as {}", self.credentials.unwrap_or("anonymous")),
+            Action::Fetch(list) => format!(
+                "{:016x}/{}",
+                list.fingerprint(),
+                self.credentials.unwrap_or("")
+            ),
             Action::Deny(_) => "denied".to_string(),
         }
     }
@@ -192,7 +212,11 @@ impl fmt::Display for Decision<'_> {
             Action::Fetch(list) => writeln!(f, "action:      fetch from {list}")?,
             Action::Deny(reason) => writeln!(f, "action:      deny (403): {reason}")?,
         }
-        write!(f, "credentials: {}", self.credentials.unwrap_or("none"))
+        write!(f, "credentials: {}", self.credentials.unwrap_or("none"))?;
+        if let Some(conflict) = &self.private_elsewhere {
+            write!(f, "\nrefused:     {conflict}")?;
+        }
+        Ok(())
     }
 }
 
@@ -362,11 +386,61 @@ impl RouteTable {
             glob: None,
             action: &env.default,
             credentials: None,
+            private_elsewhere: None,
         })
+    }
+
+    /// Every rule of every environment that fetches privately and matches `module`.
+    fn private_rules<'t>(&'t self, module: &str) -> Vec<(RuleRef<'t>, &'t Rule)> {
+        let root = self
+            .root
+            .rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (RuleRef::Root(i), r));
+        let envs = self.environments.iter().flat_map(|(name, env)| {
+            env.rules
+                .iter()
+                .enumerate()
+                .map(move |(i, r)| (RuleRef::Environment(name, i), r))
+        });
+        root.chain(envs)
+            .filter(|(_, rule)| {
+                let private = match &rule.action {
+                    Action::Fetch(list) => list.has_direct() || rule.credentials.is_some(),
+                    Action::Deny(_) => false,
+                };
+                private && rule.patterns.matches(module)
+            })
+            .collect()
+    }
+
+    /// Marks a public `decision` when a private rule elsewhere claims the same path.
+    fn checked<'t>(&'t self, mut decision: Decision<'t>, module: &str) -> Decision<'t> {
+        if decision.is_private() || matches!(decision.action, Action::Deny(_)) {
+            return decision;
+        }
+        if let Some((at, _)) = self.private_rules(module).into_iter().next() {
+            decision.private_elsewhere = Some(format!(
+                "{module} is fetched privately by {at}; environment {:?} would fetch it from a public upstream, so it serves only what is cached (give both the same rule)",
+                decision.environment
+            ));
+        }
+        decision
     }
 
     /// Where `module` goes in `environment` (a name from [`RouteTable::split_path`]).
     pub fn decide<'t>(&'t self, environment: &str, module: &str) -> Result<Decision<'t>, EnvError> {
+        let decision = self.decide_here(environment, module)?;
+        Ok(self.checked(decision, module))
+    }
+
+    /// The first matching rule of `environment` (its own, then inherited), else its default.
+    fn decide_here<'t>(
+        &'t self,
+        environment: &str,
+        module: &str,
+    ) -> Result<Decision<'t>, EnvError> {
         let (name, env) = self.environment(environment)?;
         let is_root = name == DEFAULT_ENVIRONMENT;
         let own = env.rules.iter().enumerate().map(|(i, r)| {
@@ -385,8 +459,13 @@ impl RouteTable {
             .enumerate()
             .filter(|_| env.inherit)
             .map(|(i, r)| (RuleRef::Root(i), r));
+        let lower = module.to_ascii_lowercase();
         for (rule_ref, rule) in own.chain(inherited) {
-            if let Some(glob) = rule.patterns.first_match(module) {
+            let target = match rule.action {
+                Action::Deny(_) => lower.as_str(),
+                Action::Fetch(_) => module,
+            };
+            if let Some(glob) = rule.patterns.first_match(target) {
                 return Ok(Decision {
                     environment: name,
                     mode: env.mode,
@@ -394,6 +473,7 @@ impl RouteTable {
                     glob: Some(glob.as_str()),
                     action: &rule.action,
                     credentials: rule.credentials.as_deref(),
+                    private_elsewhere: None,
                 });
             }
         }
@@ -411,7 +491,14 @@ fn compile_rules(
     for (i, spec) in specs.iter().enumerate() {
         let at = format!("{at}[{i}]");
         let before = problems.len();
-        let patterns = PathPatterns::parse(&spec.pattern)
+        // Deny rules ignore ASCII case: hosts like GitHub serve `BadOrg` and `badorg` alike,
+        // and denying too much is safe where denying too little is not.
+        let pattern = if spec.deny {
+            spec.pattern.to_ascii_lowercase()
+        } else {
+            spec.pattern.clone()
+        };
+        let patterns = PathPatterns::parse(&pattern)
             .map_err(|e: PatternError| problems.push(format!("{at}.match: {e}")))
             .ok();
         let action = match (spec.deny, &spec.upstream) {

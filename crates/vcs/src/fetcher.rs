@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use serde::Deserialize;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::command::{self, RunError};
 use crate::config::{CredentialSpec, VcsConfig};
@@ -20,6 +20,11 @@ use crate::workspace::{Workspace, ANONYMOUS};
 /// How long the `.info` and `.mod` of a version are kept after one `go list`, so the three
 /// requests of one download (`.info`, `.mod`, `.zip`) run `go list` once.
 const FACTS_TTL: Duration = Duration::from_secs(600);
+/// Memory for those (bytes of go.mod files).
+const FACTS_BYTES: u64 = 64 << 20;
+/// Operations that may wait for a slot, per slot; beyond that a request is turned away at
+/// once rather than queued behind a slow git host.
+const QUEUE_PER_SLOT: usize = 16;
 
 /// A resolved version.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,6 +95,7 @@ pub struct Fetcher {
     config: VcsConfig,
     workspaces: BTreeMap<String, Workspace>,
     permits: Semaphore,
+    queue: Semaphore,
     root: String,
     facts: moka::future::Cache<(String, String, String), Arc<(ModuleInfo, Bytes)>>,
     ready: std::sync::Mutex<Result<(), String>>,
@@ -104,6 +110,8 @@ impl Fetcher {
         root: &Path,
     ) -> Result<Self, Vec<String>> {
         let mut problems = config.problems();
+        // The go command refuses relative GOPATH and GOMODCACHE (a relative data_dir).
+        let root = &std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
         let mut workspaces = BTreeMap::new();
         if sets.contains_key(ANONYMOUS) {
             problems.push(format!(
@@ -129,9 +137,13 @@ impl Fetcher {
         }
         Ok(Self {
             permits: Semaphore::new(config.max_concurrent),
+            queue: Semaphore::new(config.max_concurrent.saturating_mul(QUEUE_PER_SLOT)),
             root: root.display().to_string(),
             facts: moka::future::Cache::builder()
-                .max_capacity(4096)
+                .max_capacity(FACTS_BYTES)
+                .weigher(|_, facts: &Arc<(ModuleInfo, Bytes)>| {
+                    u32::try_from(facts.1.len() + 256).unwrap_or(u32::MAX)
+                })
                 .time_to_live(FACTS_TTL)
                 .build(),
             ready: std::sync::Mutex::new(Err("not probed yet".into())),
@@ -179,19 +191,42 @@ impl Fetcher {
             .ok_or_else(|| VcsError::Unavailable(format!("no credential set named {name:?}")))
     }
 
+    /// A slot to run version control in: at most `max_concurrent` run, a bounded number
+    /// wait (each at most `timeout`), the rest are turned away.
+    async fn slot(&self) -> Result<(SemaphorePermit<'_>, SemaphorePermit<'_>), VcsError> {
+        let queued = self.queue.try_acquire().map_err(|_| {
+            VcsError::Failed(
+                "too many version control operations are waiting on this node; retry later".into(),
+            )
+        })?;
+        let running = tokio::time::timeout(self.config.timeout, self.permits.acquire())
+            .await
+            .map_err(|_| {
+                VcsError::Failed(format!(
+                    "no version control slot freed within {:?}; retry later",
+                    self.config.timeout
+                ))
+            })?
+            .map_err(|_| VcsError::Unavailable("shutting down".into()))?;
+        Ok((queued, running))
+    }
+
+    /// `text` without this node's paths or the workspace's secrets, cut short.
+    fn scrub(&self, ws: &Workspace, text: &str) -> String {
+        let mut roots: Vec<&str> = ws.hidden.iter().map(String::as_str).collect();
+        roots.push(&self.root);
+        describe(text, &roots, &ws.redactor)
+    }
+
     /// Runs `go ARGS` in a fresh temporary directory of `ws`, bounded, one of at most
     /// `max_concurrent`; parses its JSON output.
     async fn go(&self, ws: &Workspace, args: &[&str]) -> Result<GoModule, VcsError> {
         if let Err(reason) = self.readiness() {
             return Err(VcsError::Unavailable(reason));
         }
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| VcsError::Unavailable("shutting down".into()))?;
+        let _slot = self.slot().await?;
         let tmp = tempfile::tempdir_in(&ws.tmp)
-            .map_err(|e| VcsError::Failed(format!("temporary directory: {e}")))?;
+            .map_err(|e| VcsError::Failed(self.scrub(ws, &format!("temporary directory: {e}"))))?;
         let started = std::time::Instant::now();
         let out = command::run(
             &self.config.go,
@@ -206,9 +241,10 @@ impl Fetcher {
             Ok(out) => out,
             Err(RunError::Timeout(limit)) => return Err(VcsError::Timeout(limit)),
             Err(e @ RunError::Spawn { .. }) => return Err(VcsError::Unavailable(e.to_string())),
-            Err(e) => return Err(VcsError::Failed(e.to_string())),
+            Err(e) => return Err(VcsError::Failed(self.scrub(ws, &e.to_string()))),
         };
-        let roots = [self.root.as_str()];
+        let mut roots: Vec<&str> = ws.hidden.iter().map(String::as_str).collect();
+        roots.push(&self.root);
         let parsed: Option<GoModule> = serde_json::from_slice(&out.stdout).ok();
         match parsed {
             Some(GoModule { error: Some(e), .. }) => Err(classify(e.text(), &roots, &ws.redactor)),
@@ -344,6 +380,7 @@ impl Fetcher {
         }
         if let Some(origin) = origin {
             if let Some(clone) = tree::clone_dir(&ws.modcache, &origin.url) {
+                let _slot = self.slot().await?;
                 let links = tree::escaping_links(
                     &clone,
                     &origin.hash,
@@ -352,10 +389,13 @@ impl Fetcher {
                     self.config.timeout,
                 )
                 .await
-                .map_err(VcsError::Failed)?;
+                .map_err(|e| VcsError::Failed(self.scrub(ws, &e)))?;
                 if let Some((path, target)) = links.first() {
-                    return Err(VcsError::Refused(format!(
-                        "{arg}: the repository has a symbolic link {path:?} pointing outside it ({target:?}); refused"
+                    return Err(VcsError::Refused(self.scrub(
+                        ws,
+                        &format!(
+                            "{arg}: the repository has a symbolic link {path:?} pointing outside it ({target:?}); refused"
+                        ),
                     )));
                 }
             }
@@ -386,12 +426,55 @@ impl Fetcher {
 }
 
 /// A module path is validated by the protocol layer; this only makes sure no argument can
-/// be read as a flag.
+/// be read as a flag or a package pattern.
 fn check_arg(module: &str) -> Result<(), VcsError> {
-    if module.is_empty() || module.starts_with('-') {
+    if module.is_empty()
+        || module.starts_with('-')
+        || module.contains("...")
+        || module.contains(|c: char| c.is_whitespace() || c.is_control())
+    {
         return Err(VcsError::NotFound(format!(
             "{module:?} is not a module path"
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arguments_are_never_flags_or_patterns() {
+        for bad in [
+            "",
+            "-x",
+            "--help",
+            "corp.example/...",
+            "corp.example/a b",
+            "a\nb",
+        ] {
+            assert!(check_arg(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_arg("corp.example/team/lib").is_ok());
+    }
+
+    /// Review finding: the default data_dir is relative, and the go command refuses a
+    /// relative GOPATH or GOMODCACHE.
+    #[test]
+    fn a_relative_root_becomes_absolute() {
+        let dir = tempfile::tempdir().unwrap();
+        // The temporary directory, as a path relative to the current one.
+        let cwd = std::env::current_dir().unwrap();
+        let up = "../".repeat(cwd.components().count() - 1);
+        let tmp = dir.path().display().to_string();
+        let relative = format!("{up}{}/data/vcs", tmp.trim_start_matches('/'));
+        assert!(Path::new(&relative).is_relative());
+        let fetcher =
+            Fetcher::new(VcsConfig::default(), &BTreeMap::new(), Path::new(&relative)).unwrap();
+        let env: BTreeMap<_, _> = fetcher.workspaces[ANONYMOUS].env.iter().cloned().collect();
+        for var in ["GOPATH", "GOMODCACHE", "GOCACHE", "HOME"] {
+            assert!(Path::new(&env[var]).is_absolute(), "{var}={}", env[var]);
+        }
+    }
 }

@@ -26,6 +26,8 @@ pub struct Workspace {
     pub env: Vec<(String, String)>,
     /// Hides this set's secrets in anything shown.
     pub redactor: Redactor,
+    /// Local paths of this set's files, never shown to clients.
+    pub hidden: Vec<String>,
 }
 
 impl Workspace {
@@ -85,7 +87,17 @@ impl Workspace {
             }
         }
         write_private(&home.join(".netrc"), &netrc_text(base.as_deref(), &tokens))?;
-        write_private(&home.join(".gitconfig"), &gitconfig_text(&spec.insteadof))?;
+        let plain_http = !config.insecure_hosts.is_empty();
+        write_private(
+            &home.join(".gitconfig"),
+            &gitconfig_text(&spec.insteadof, plain_http),
+        )?;
+        let hidden = [&spec.netrc_file, &spec.ssh_key_file, &spec.known_hosts_file]
+            .into_iter()
+            .flatten()
+            .chain(spec.tokens.iter().filter_map(|t| t.token_file.as_ref()))
+            .map(|p| p.display().to_string())
+            .collect();
         let ssh = ssh_command(
             spec.ssh_key_file.as_deref(),
             spec.known_hosts_file.as_deref(),
@@ -97,6 +109,7 @@ impl Workspace {
             tmp,
             env,
             redactor,
+            hidden,
         })
     }
 }
@@ -110,6 +123,10 @@ fn write_private(path: &Path, text: &str) -> Result<(), String> {
         .mode(0o600)
         .open(path)
         .map_err(|e| format!("writing {}: {e}", path.display()))?;
+    // A file that existed keeps its old mode through open(): tighten it.
+    use std::os::unix::fs::PermissionsExt;
+    file.set_permissions(fs::Permissions::from_mode(0o600))
+        .map_err(|e| format!("restricting {}: {e}", path.display()))?;
     file.write_all(text.as_bytes())
         .map_err(|e| format!("writing {}: {e}", path.display()))
 }
@@ -130,12 +147,15 @@ pub fn netrc_text(base: Option<&str>, tokens: &[(String, String, Secret)]) -> St
 }
 
 /// The git configuration: no credential helper (nothing may prompt or read a keyring), URL
-/// rewrites, and no protocols but https, http (for `insecure_hosts`) and ssh.
-pub fn gitconfig_text(insteadof: &BTreeMap<String, String>) -> String {
+/// rewrites, and no protocols but https, ssh, and http only with `insecure_hosts`.
+pub fn gitconfig_text(insteadof: &BTreeMap<String, String>, plain_http: bool) -> String {
     let mut text = String::from(
         "[credential]\n\thelper =\n[protocol]\n\tallow = never\n[protocol \"https\"]\n\tallow = always\n\
-         [protocol \"http\"]\n\tallow = always\n[protocol \"ssh\"]\n\tallow = always\n",
+         [protocol \"ssh\"]\n\tallow = always\n",
     );
+    if plain_http {
+        text.push_str("[protocol \"http\"]\n\tallow = always\n");
+    }
     for (from, to) in insteadof {
         text.push_str(&format!("[url \"{to}\"]\n\tinsteadOf = {from}\n"));
     }
@@ -178,6 +198,7 @@ pub fn environment(
         ("GOMODCACHE", dir(modcache)),
         ("GOCACHE", dir(&root.join("gocache"))),
         ("GOENV", "off".into()),
+        ("GOWORK", "off".into()),
         ("GOPROXY", "direct".into()),
         // Checksums are the checksum database layer's job; a private path must never be
         // sent to a public checksum database.
@@ -281,6 +302,35 @@ mod tests {
             "{all}"
         );
         assert_eq!(ws.redactor.scrub("x tok-123456 netrc-pw"), "x *** ***");
+    }
+
+    /// Review findings: a .netrc that existed kept its old (wider) mode; plain http was
+    /// allowed to git even without insecure hosts; configured file paths reached clients.
+    #[test]
+    fn existing_files_are_tightened_http_needs_insecure_hosts_and_paths_are_hidden() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let netrc = dir.path().join("netrc");
+        std::fs::write(&netrc, "machine h login u password pw-123456\n").unwrap();
+        let home = dir.path().join("vcs/x/home");
+        std::fs::create_dir_all(&home).unwrap();
+        std::fs::write(home.join(".netrc"), "old").unwrap();
+        std::fs::set_permissions(home.join(".netrc"), std::fs::Permissions::from_mode(0o644))
+            .unwrap();
+        let spec = CredentialSpec {
+            netrc_file: Some(netrc.clone()),
+            ..CredentialSpec::default()
+        };
+        let ws =
+            Workspace::prepare(&dir.path().join("vcs"), "x", &spec, &VcsConfig::default()).unwrap();
+        let mode = std::fs::metadata(home.join(".netrc"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let gitconfig = std::fs::read_to_string(home.join(".gitconfig")).unwrap();
+        assert!(!gitconfig.contains("protocol \"http\""), "{gitconfig}");
+        assert_eq!(ws.hidden, [netrc.display().to_string()]);
     }
 
     #[test]

@@ -10,6 +10,7 @@ impl Config {
     /// The compiled route table (`[proxy] upstream` as the default route).
     pub fn route_table(&self) -> Result<RouteTable, Vec<String>> {
         let mut problems = self.credentials_on_proxies();
+        problems.extend(self.direct_defaults());
         problems.extend(goproxy_vcs::config::credential_problems(&self.credentials));
         problems.extend(self.vcs.problems());
         let known = |name: &str| self.credentials.contains_key(name);
@@ -26,6 +27,25 @@ impl Config {
                 Err(problems)
             }
         }
+    }
+
+    /// `direct` only for paths a rule names: in a default route it would fetch any path anyone
+    /// asks for, from whatever host that path's `go-import` tag names (an outsider's tag can
+    /// name internal hosts).
+    fn direct_defaults(&self) -> Vec<String> {
+        let mut lists = vec![("proxy.upstream".to_string(), Some(&self.proxy.upstream))];
+        for (name, env) in &self.environments {
+            lists.push((format!("env.{name}.upstream"), env.upstream.as_ref()));
+        }
+        lists
+            .into_iter()
+            .filter_map(|(at, list)| {
+                let list = UpstreamList::parse(list?).ok()?;
+                list.has_direct().then(|| {
+                    format!("{at}: \"direct\" is allowed only in a [[route]] that names the paths to fetch from version control (in a default route, anyone could make this node clone from any host a go-import tag names)")
+                })
+            })
+            .collect()
     }
 
     /// Credential sets are for `direct` fetching; a rule naming one on a list without

@@ -87,6 +87,84 @@ fn first_matching_rule_wins_and_the_proxy_upstream_is_the_default() {
     assert_eq!(d.mode, Mode::Fill);
 }
 
+/// Review finding (dependency confusion): an environment routing a private path elsewhere
+/// could fill a public look-alike into the one cache every environment serves from.
+#[test]
+fn a_private_path_is_fetched_only_through_its_private_rule() {
+    let t = table(
+        r#"
+[[route]]
+match = "git.corp.example"
+upstream = "direct"
+credentials = "corp-git"
+
+[env.public]
+inherit_routes = false
+
+[env.team]
+[[env.team.route]]
+match = "team.example"
+upstream = "direct"
+
+[env.same]
+inherit_routes = false
+[[env.same.route]]
+match = "git.corp.example/lib"
+upstream = "direct"
+credentials = "corp-git"
+"#,
+    )
+    .unwrap();
+    // The private rule itself, and environments that inherit it: no conflict.
+    for env in [DEFAULT_ENVIRONMENT, "team"] {
+        let d = t.decide(env, "git.corp.example/lib").unwrap();
+        assert_eq!(d.private_elsewhere, None, "{env}");
+    }
+    // The same source through another rule is no conflict either.
+    assert_eq!(
+        t.decide("same", "git.corp.example/lib")
+            .unwrap()
+            .private_elsewhere,
+        None
+    );
+    // An environment that would fetch it from the public default: refused, with the rule.
+    let d = t.decide("public", "git.corp.example/lib").unwrap();
+    let why = d.private_elsewhere.clone().expect("a conflict");
+    assert!(
+        why.contains("route[0]") && why.contains("\"public\""),
+        "{why}"
+    );
+    assert!(d.to_string().contains("refused:"), "{d}");
+    // And the other way: the root would fetch a path another environment keeps private.
+    let d = t.decide(DEFAULT_ENVIRONMENT, "team.example/svc").unwrap();
+    assert!(d.private_elsewhere.unwrap().contains("env.team.route[0]"));
+    // Denials are never conflicts.
+    let d = t.decide("public", "github.com/x/y").unwrap();
+    assert_eq!(d.private_elsewhere, None);
+}
+
+/// Review finding: `github.com/BadOrg/x` (requested as `github.com/!bad!org/x`) passed a
+/// deny of `github.com/badorg`, and GitHub serves both spellings.
+#[test]
+fn deny_rules_ignore_case() {
+    let t = table(
+        "[[route]]\nmatch = \"github.com/BadOrg\"\ndeny = true\n\
+         [[route]]\nmatch = \"Corp.Example\"\nupstream = \"https://corp-proxy.example\"\n",
+    )
+    .unwrap();
+    for module in [
+        "github.com/badorg/x",
+        "github.com/BadOrg/x",
+        "GitHub.com/BADORG/x",
+    ] {
+        let d = t.decide(DEFAULT_ENVIRONMENT, module).unwrap();
+        assert!(matches!(d.action, Action::Deny(_)), "{module}: {d:?}");
+    }
+    // Fetching rules keep Go's exact matching.
+    let d = t.decide(DEFAULT_ENVIRONMENT, "corp.example/lib").unwrap();
+    assert_eq!(d.rule, RuleRef::Default);
+}
+
 #[test]
 fn environments_try_their_own_rules_then_inherit_the_default_ones() {
     let t = table(COMPANY).unwrap();
@@ -250,4 +328,24 @@ fn sources_separate_list_answers_of_different_upstreams() {
     let c = t.decide("prod", "github.com/a/b").unwrap().source();
     assert_ne!(a, b);
     assert_eq!(b, c);
+}
+
+/// Review finding: the source was the redacted list, so two environments whose upstreams
+/// differ only in their credentials shared one client (and the first one's password).
+#[test]
+fn lists_that_differ_only_in_credentials_are_different_sources() {
+    let envs: BTreeMap<String, EnvSpec> = toml::from_str(
+        r#"
+[a]
+upstream = "https://alice:PW_A@art.example/go"
+[b]
+upstream = "https://bob:PW_B@art.example/go"
+"#,
+    )
+    .unwrap();
+    let t = RouteTable::build(PUBLIC, &[], &envs, &|_| false).unwrap();
+    let a = t.decide("a", "x.example/m").unwrap().source();
+    let b = t.decide("b", "x.example/m").unwrap().source();
+    assert_ne!(a, b);
+    assert!(!a.contains("PW_A") && !a.contains("alice"), "{a}");
 }
