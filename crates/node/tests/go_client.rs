@@ -3,9 +3,7 @@
 
 mod support;
 
-use std::path::Path;
-use std::process::Command;
-
+use support::go::go_ok as go;
 use support::{cluster, corpus_dir, HttpServer, Node};
 
 const MAIN_GO: &str = r#"package main
@@ -18,35 +16,6 @@ func main() {
 	_ = r
 }
 "#;
-
-/// Runs `go` with an isolated environment pointed at `proxy`; returns stdout.
-fn go(home: &Path, dir: &Path, proxy: &str, args: &[&str]) -> String {
-    let output = Command::new("go")
-        .args(args)
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", home)
-        .env("GOPATH", home.join("gopath"))
-        .env("GOMODCACHE", home.join("modcache"))
-        .env("GOCACHE", home.join("gocache"))
-        .env("GOPROXY", proxy)
-        .env("GOSUMDB", "off")
-        .env("GOTOOLCHAIN", "local")
-        .env("GO111MODULE", "on")
-        .env("CGO_ENABLED", "0")
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run go ({e}); install it with: apt-get install -y golang-go")
-        });
-    assert!(
-        output.status.success(),
-        "go {args:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn go_builds_gin_through_the_proxy_then_from_its_cache_alone() {
