@@ -602,10 +602,10 @@ mod tests {
         assert!(!problems.contains("route[0]"), "{problems}");
         let open: Config =
             toml::from_str("[proxy]\nupstream = \"https://proxy.golang.org,direct\"\n").unwrap();
-        let problems = open.problems().join("\n");
+        let open_problems = open.problems().join("\n");
         assert!(
-            problems.contains("proxy.upstream: \"direct\" is allowed only in a [[route]]"),
-            "{problems}"
+            open_problems.contains("proxy.upstream: \"direct\" is allowed only in a [[route]]"),
+            "{open_problems}"
         );
         assert!(problems.contains("route[1].match:"), "{problems}");
         assert!(!problems.contains("s3cret"), "{problems}");
