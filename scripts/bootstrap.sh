@@ -14,6 +14,8 @@ if [ "$what" = test ] || [ "$what" = bench ]; then
   have go || need_apt+=(golang-go)
   # The private-module tests run git http-backend (a private git host) and git itself.
   have git || need_apt+=(git)
+  # golang.org/x/mod/sumdb (note, tlog, a checksum database server) for the sumdb tests.
+  [ -d /usr/share/gocode/src/golang.org/x/mod/sumdb ] || need_apt+=(golang-golang-x-mod-dev)
   have ip || need_apt+=(iproute2)
   have python3 || need_apt+=(python3)
   # The compose smoke test needs the Docker engine (already running on the CI machines).
