@@ -9,10 +9,13 @@
 //!   inclusion of a record (or of any complete subtree) and consistency of two trees.
 //! - [`tile`]: tiles (`tile/H/L/NNN[.p/W]`), which hashes they hold, and reading hashes
 //!   through them.
+//! - [`record`]: lookup answers: split, tree head verified, record proved in it, go.sum
+//!   lines about the version asked for; which tiles a proof needs.
 //! - [`tree`]: the signed tree head a note carries (`go.sum database tree`).
 #![forbid(unsafe_code)]
 
 pub mod note;
+pub mod record;
 pub mod tile;
 pub mod tlog;
 pub mod tree;

@@ -8,6 +8,7 @@
 //!   and the repositories of the private-module tests.
 //! - [`corpus`]: where the real module tree is (`GOPROXY_HA_CORPUS` or `../shared`).
 //! - [`upstream`]: [`HttpServer`], a static GOPROXY tree (or any router) on `127.0.0.1:0`.
+//! - [`sumdb_server`]: a real Go checksum database over a module tree (golang.org/x/mod/sumdb).
 //! - [`process`]: the `listening http=… raft=…` line a node prints once it serves.
 //! - [`ports`]: ports chosen below the ephemeral range for processes configured up front.
 //! - [`poll`]: waiting for a condition with a deadline, never a fixed sleep.
@@ -21,6 +22,7 @@ pub mod netns;
 pub mod poll;
 pub mod ports;
 pub mod process;
+pub mod sumdb_server;
 pub mod upstream;
 
 pub use upstream::HttpServer;
