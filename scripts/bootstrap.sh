@@ -16,6 +16,9 @@ if [ "$what" = test ] || [ "$what" = bench ]; then
   have git || need_apt+=(git)
   # golang.org/x/mod/sumdb (note, tlog, a checksum database server) for the sumdb tests.
   [ -d /usr/share/gocode/src/golang.org/x/mod/sumdb ] || need_apt+=(golang-golang-x-mod-dev)
+  # Git over SSH with checked host keys: the test runs its own sshd in a namespace.
+  have ssh-keygen || need_apt+=(openssh-client)
+  [ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)
   have ip || need_apt+=(iproute2)
   have python3 || need_apt+=(python3)
   # The compose smoke test needs the Docker engine (already running on the CI machines).
@@ -42,7 +45,11 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   echo "bootstrap: installing ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
+  # Packages with services (openssh-server) must not start them on this machine.
+  policy=/usr/sbin/policy-rc.d
+  if [ ! -e "$policy" ]; then printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod +x "$policy"; added_policy=1; fi
   apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
+  if [ "${added_policy:-0}" = 1 ]; then rm -f "$policy"; fi
 fi
 
 # Rust (stable) through rustup when no cargo is present.

@@ -9,6 +9,7 @@
 //! - [`corpus`]: where the real module tree is (`GOPROXY_HA_CORPUS` or `../shared`).
 //! - [`upstream`]: [`HttpServer`], a static GOPROXY tree (or any router) on `127.0.0.1:0`.
 //! - [`sumdb_server`]: a real Go checksum database over a module tree (golang.org/x/mod/sumdb).
+//! - [`ssh_host`]: sshd in a test's namespace, with host and client keys, for git over SSH.
 //! - [`process`]: the `listening http=… raft=…` line a node prints once it serves.
 //! - [`ports`]: ports chosen below the ephemeral range for processes configured up front.
 //! - [`poll`]: waiting for a condition with a deadline, never a fixed sleep.
@@ -22,6 +23,7 @@ pub mod netns;
 pub mod poll;
 pub mod ports;
 pub mod process;
+pub mod ssh_host;
 pub mod sumdb_server;
 pub mod upstream;
 

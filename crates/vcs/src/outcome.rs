@@ -98,8 +98,18 @@ const REFUSED: &[&str] = &[
 
 /// Classifies the stderr of a failed run, with paths under `roots` and secrets removed.
 pub fn classify(stderr: &str, roots: &[&str], redactor: &Redactor) -> VcsError {
-    let message = describe(stderr, roots, redactor);
     let lower = stderr.to_ascii_lowercase();
+    if lower.contains("host key verification failed")
+        || lower.contains("remote host identification has changed")
+    {
+        // ssh's banner would fill the message: say what happened, after what git was doing.
+        let first = stderr.lines().next().unwrap_or_default();
+        return VcsError::Auth(format!(
+            "{}: host key verification failed (the SSH host's key is not the one known_hosts_file names)",
+            describe(first, roots, redactor).trim_end_matches(':')
+        ));
+    }
+    let message = describe(stderr, roots, redactor);
     let has = |markers: &[&str]| markers.iter().any(|m| lower.contains(m));
     if has(REFUSED) {
         VcsError::Refused(message)

@@ -251,3 +251,93 @@ async fn wrong_credentials_hostile_repos_timeouts_and_a_dead_host_are_refused_wi
         other => panic!("{other:?}"),
     }
 }
+
+/// A fetcher whose set `corp` authenticates with an SSH key only: the `go-import` tag names
+/// the HTTP URL, and `insteadof` sends git to the SSH host.
+fn ssh_fetcher(
+    lab: &Lab,
+    key: &std::path::Path,
+    known_hosts: &std::path::Path,
+    tag: &str,
+) -> Fetcher {
+    let wrapper = lab.dir.path().join(format!("go-ssh-{tag}"));
+    let go = String::from_utf8(
+        std::process::Command::new("sh")
+            .args(["-c", "command -v go"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nexec ip netns exec {} {} \"$@\"\n",
+            lab.ns.name(),
+            go.trim()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let repos = lab.dir.path().join("repos");
+    let sets: BTreeMap<String, CredentialSpec> = [(
+        "corp".to_string(),
+        CredentialSpec {
+            ssh_key_file: Some(key.to_path_buf()),
+            known_hosts_file: Some(known_hosts.to_path_buf()),
+            insteadof: [(
+                format!("http://{HOST}:80/"),
+                format!("ssh://root@{HOST}{}/", repos.display()),
+            )]
+            .into(),
+            ..CredentialSpec::default()
+        },
+    )]
+    .into();
+    let config = VcsConfig {
+        go: wrapper,
+        insecure_hosts: vec![HOST.into()],
+        ..VcsConfig::default()
+    };
+    Fetcher::new(
+        config,
+        &sets,
+        &lab.dir.path().join(format!("vcs-ssh-{tag}")),
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ssh_key_with_a_checked_host_key_fetches_and_an_unknown_host_key_is_refused() {
+    if !is_root() {
+        eprintln!("skipped: network namespaces need root");
+        return;
+    }
+    let lab = lab("ssh");
+    let ssh = goproxy_testkit::ssh_host::SshHost::start(&lab.ns, HOST, &lab.dir.path().join("ssh"))
+        .unwrap();
+    let corp = Some("corp");
+    let lib = format!("{HOST}/team/lib");
+
+    let f = ssh_fetcher(&lab, &ssh.client_key, &ssh.known_hosts, "good");
+    f.probe().await.unwrap();
+    assert_eq!(f.list(&lib, corp).await.unwrap(), ["v1.0.0", "v1.1.0"]);
+    let zip = f.zip(&lib, "v1.1.0", corp).await.unwrap().into_std().await;
+    assert!(zip_names(zip).contains(&format!("{lib}@v1.1.0/lib.go")));
+    // Git went over SSH: the HTTP host only answered the go-import discovery.
+    assert_eq!(lab.host.fetches(), 0, "{:?}", lab.host.requests());
+    let log = std::fs::read_to_string(lab.dir.path().join("ssh/sshd.log")).unwrap();
+    assert!(log.contains("Accepted publickey for root"), "{log}");
+
+    // The same host presenting a key known_hosts does not list: refused, nothing fetched.
+    let wrong = ssh_fetcher(&lab, &ssh.client_key, &ssh.wrong_known_hosts, "wrong");
+    wrong.probe().await.unwrap();
+    match wrong.list(&lib, corp).await {
+        Err(VcsError::Auth(m)) => {
+            assert!(m.contains("host key verification failed"), "{m}");
+            no_leaks(&m, &lab);
+        }
+        other => panic!("{other:?}"),
+    }
+}
