@@ -39,6 +39,9 @@ pub struct FrontendConfig {
     /// Memory (bytes) for keeping small artifacts (`.info`, `.mod` up to 64 KiB) in RAM,
     /// so cache hits on them skip the disk. 0 disables it.
     pub memory_cache_bytes: u64,
+    /// Checksum databases served under `/sumdb/NAME/` (`[[proxy.sumdb]]`; none: clients
+    /// ask the databases themselves).
+    pub sumdb: Vec<goproxy_sumdb::Database>,
 }
 
 impl Default for FrontendConfig {
@@ -55,6 +58,7 @@ impl Default for FrontendConfig {
             upstream_redirect_hosts: Vec::new(),
             min_free_bytes: 64 << 20,
             memory_cache_bytes: 16 << 20,
+            sumdb: vec![goproxy_sumdb::Database::sum_golang_org()],
         }
     }
 }
@@ -73,6 +77,7 @@ impl FrontendConfig {
         // `upstream` is checked where it is compiled into the route table (it is the
         // default route), with the route rules.
         let mut problems = Vec::new();
+        problems.extend(goproxy_sumdb::config::problems("sumdb", &self.sumdb));
         if self.upstream_attempts == 0 {
             problems.push("upstream_attempts: must be at least 1".into());
         }

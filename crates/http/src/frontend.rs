@@ -38,6 +38,8 @@ pub struct Frontend {
     pub(crate) routes: Arc<RouteTable>,
     /// One upstream client per distinct list in `routes`.
     pub(crate) sources: Sources,
+    /// One client per configured checksum database, by name.
+    pub(crate) sumdbs: std::collections::HashMap<String, Source>,
     /// The version control fetcher, when a route is `direct`.
     pub(crate) direct: Option<Arc<dyn DirectSource>>,
     pub(crate) filler: Filler,
@@ -111,6 +113,7 @@ impl Frontend {
         Ok(Arc::new(Self {
             forwarder,
             answers: Arc::new(Answers::new(&config)),
+            sumdbs: crate::sumdb::sources(&config.sumdb, &upstream),
             sources: Sources::new(upstream),
             direct: direct.filter(|_| routes.uses_direct()),
             routes,

@@ -28,13 +28,22 @@ struct Fixture {
 fn fixture_with(
     routes: impl FnOnce(&str) -> (Vec<RouteSpec>, BTreeMap<String, EnvSpec>),
 ) -> Fixture {
+    fixture_configured(|_| {}, routes)
+}
+
+/// [`fixture_with`] after `configure` adjusts the front end's settings.
+fn fixture_configured(
+    configure: impl FnOnce(&mut FrontendConfig),
+    routes: impl FnOnce(&str) -> (Vec<RouteSpec>, BTreeMap<String, EnvSpec>),
+) -> Fixture {
     let upstream = HttpServer::serve_dir(&corpus::dir());
     let dir = tempfile::tempdir().unwrap();
     let (store, _) = BlobStore::open(dir.path().join("blobs")).unwrap();
-    let config = FrontendConfig {
+    let mut config = FrontendConfig {
         upstream: upstream.url.clone(),
         ..FrontendConfig::default()
     };
+    configure(&mut config);
     let (rules, environments) = routes(&upstream.url);
     let table = RouteTable::build(&config.upstream, &rules, &environments, &|_| false).unwrap();
     let index = Arc::new(MemoryIndex::default());
@@ -297,4 +306,55 @@ async fn checksum_lookups_and_other_environments_respect_private_and_denied_path
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(text.contains("fetched privately by route[0]"), "{text}");
     assert!(f.index.entries().is_empty(), "something was filled");
+}
+
+/// `/sumdb/NAME/` serves each configured checksum database from its URL (a real Go checksum
+/// database here) and no other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configured_checksum_databases_are_served_and_others_are_not() {
+    let db =
+        goproxy_testkit::sumdb_server::SumdbServer::start(&corpus::dir(), "sum.test.example", 7, 0)
+            .unwrap();
+    let database = goproxy_sumdb::Database {
+        name: "sum.test.example".into(),
+        vkey: db.vkey.clone(),
+        url: db.url.clone(),
+    };
+    let f = fixture_configured(
+        move |config| config.sumdb = vec![database],
+        |_| (Vec::new(), BTreeMap::new()),
+    );
+    let (status, _, _) = send(&f.router, get("/sumdb/sum.test.example/supported")).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, body) = send(&f.router, get("/sumdb/sum.golang.org/supported")).await;
+    let text = String::from_utf8_lossy(&body);
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(
+        text.contains("sum.golang.org is not served here (served: sum.test.example)"),
+        "{text}"
+    );
+
+    let path = "lookup/example.com/hello@v1.1.0";
+    let (status, headers, body) =
+        send(&f.router, get(&format!("/sumdb/sum.test.example/{path}"))).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    assert!(headers[header::CACHE_CONTROL]
+        .to_str()
+        .unwrap()
+        .contains("86400"));
+    let (_, direct) =
+        goproxy_testkit::sumdb_server::http_get(&format!("{}/{path}", db.url)).unwrap();
+    assert_eq!(body, direct);
+    // What came through the proxy verifies with the database's key.
+    let key = goproxy_sumdb::Verifier::parse(&db.vkey).unwrap();
+    let lookup = goproxy_sumdb::record::Lookup::parse(&body).unwrap();
+    assert!(
+        lookup.text.contains("example.com/hello v1.1.0 h1:"),
+        "{}",
+        lookup.text
+    );
+    lookup.tree(&key).unwrap();
+    let (status, _, body) = send(&f.router, get("/sumdb/sum.test.example/latest")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(goproxy_sumdb::note::open(&body, &key).is_ok());
 }

@@ -4,6 +4,7 @@
 //! implementation (`testdata/gen`, golang.org/x/mod/sumdb) check every function.
 //!
 //! # Layout
+//! - [`config`]: the databases a proxy serves (name, verifier key, URL).
 //! - [`note`]: verifier keys (`name+hash+key`) and signed notes (ed25519).
 //! - [`tlog`]: the Merkle tree of records: hashes, the stored-hash layout, tree hashes,
 //!   inclusion of a record (or of any complete subtree) and consistency of two trees.
@@ -14,12 +15,14 @@
 //! - [`tree`]: the signed tree head a note carries (`go.sum database tree`).
 #![forbid(unsafe_code)]
 
+pub mod config;
 pub mod note;
 pub mod record;
 pub mod tile;
 pub mod tlog;
 pub mod tree;
 
+pub use config::Database;
 pub use note::{Note, NoteError, Verifier};
 pub use tlog::{Hash, HashReader, ProofError};
 pub use tree::Tree;

@@ -6,6 +6,17 @@ use std::process::Command;
 /// Runs `go ARGS` in `dir` with GOPROXY=`proxy` and nothing inherited but PATH; returns
 /// (success, stdout, stderr).
 pub fn go(home: &Path, dir: &Path, proxy: &str, args: &[&str]) -> (bool, String, String) {
+    go_with(home, dir, proxy, "off", args)
+}
+
+/// [`go`] with GOSUMDB=`gosumdb` (`off`, or `NAME+HASH+KEY [URL]`).
+pub fn go_with(
+    home: &Path,
+    dir: &Path,
+    proxy: &str,
+    gosumdb: &str,
+    args: &[&str],
+) -> (bool, String, String) {
     let output = Command::new("go")
         .args(args)
         .current_dir(dir)
@@ -16,7 +27,7 @@ pub fn go(home: &Path, dir: &Path, proxy: &str, args: &[&str]) -> (bool, String,
         .env("GOMODCACHE", home.join("modcache"))
         .env("GOCACHE", home.join("gocache"))
         .env("GOPROXY", proxy)
-        .env("GOSUMDB", "off")
+        .env("GOSUMDB", gosumdb)
         .env("GOTOOLCHAIN", "local")
         .env("GO111MODULE", "on")
         .env("CGO_ENABLED", "0")
