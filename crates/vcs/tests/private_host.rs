@@ -37,9 +37,10 @@ fn lab(tag: &str) -> Lab {
     Lab { ns, host, dir }
 }
 
-/// A fetcher whose `go` runs inside the lab's namespace (where the host name resolves).
-fn fetcher(lab: &Lab, password: &str, config: VcsConfig) -> Fetcher {
-    let wrapper = lab.dir.path().join(format!("go-{password}"));
+/// A script that runs the go command inside the lab's namespace (where the host name
+/// resolves).
+fn go_wrapper(lab: &Lab, name: &str) -> std::path::PathBuf {
+    let wrapper = lab.dir.path().join(name);
     let go = String::from_utf8(
         std::process::Command::new("sh")
             .args(["-c", "command -v go"])
@@ -59,6 +60,12 @@ fn fetcher(lab: &Lab, password: &str, config: VcsConfig) -> Fetcher {
     .unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    wrapper
+}
+
+/// A fetcher whose `go` runs inside the lab's namespace.
+fn fetcher(lab: &Lab, password: &str, config: VcsConfig) -> Fetcher {
+    let wrapper = go_wrapper(lab, &format!("go-{password}"));
     let netrc = lab.dir.path().join(format!("netrc-{password}"));
     std::fs::write(
         &netrc,
@@ -260,26 +267,7 @@ fn ssh_fetcher(
     known_hosts: &std::path::Path,
     tag: &str,
 ) -> Fetcher {
-    let wrapper = lab.dir.path().join(format!("go-ssh-{tag}"));
-    let go = String::from_utf8(
-        std::process::Command::new("sh")
-            .args(["-c", "command -v go"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
-    std::fs::write(
-        &wrapper,
-        format!(
-            "#!/bin/sh\nexec ip netns exec {} {} \"$@\"\n",
-            lab.ns.name(),
-            go.trim()
-        ),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let wrapper = go_wrapper(lab, &format!("go-ssh-{tag}"));
     let repos = lab.dir.path().join("repos");
     let sets: BTreeMap<String, CredentialSpec> = [(
         "corp".to_string(),
