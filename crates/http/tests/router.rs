@@ -67,6 +67,15 @@ fn fixture_configured(
     }
 }
 
+/// Environments with one cache-only environment, `prod`.
+fn cache_only_prod() -> BTreeMap<String, EnvSpec> {
+    let prod = EnvSpec {
+        mode: Mode::CacheOnly,
+        ..EnvSpec::default()
+    };
+    BTreeMap::from([("prod".to_string(), prod)])
+}
+
 fn fixture() -> Fixture {
     fixture_with(|_| (Vec::new(), BTreeMap::new()))
 }
@@ -177,14 +186,7 @@ async fn route_rules_pick_the_upstream_deny_with_403_and_environments_can_be_cac
                 ..RouteSpec::default()
             },
         ];
-        let mut envs = BTreeMap::new();
-        envs.insert(
-            "prod".to_string(),
-            EnvSpec {
-                mode: Mode::CacheOnly,
-                ..EnvSpec::default()
-            },
-        );
+        let envs = cache_only_prod();
         (rules, envs)
     });
 
@@ -261,14 +263,7 @@ async fn checksum_lookups_and_other_environments_respect_private_and_denied_path
                 ..RouteSpec::default()
             },
         ];
-        let mut envs = BTreeMap::new();
-        envs.insert(
-            "prod".to_string(),
-            EnvSpec {
-                mode: Mode::CacheOnly,
-                ..EnvSpec::default()
-            },
-        );
+        let mut envs = cache_only_prod();
         envs.insert(
             "public".to_string(),
             EnvSpec {
