@@ -82,6 +82,8 @@ pub fn redact_list(list: &str) -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpstreamList {
     entries: Vec<(UpstreamEntry, Fallback)>,
+    /// Of `entries`, computed once: requests ask for it on every routing decision.
+    fingerprint: u64,
 }
 
 /// A malformed upstream list.
@@ -125,7 +127,16 @@ impl UpstreamList {
                 None => break,
             }
         }
-        Ok(Self { entries })
+        let fingerprint = {
+            use std::hash::{Hash, Hasher};
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            entries.hash(&mut hasher);
+            hasher.finish()
+        };
+        Ok(Self {
+            entries,
+            fingerprint,
+        })
     }
 
     /// The entries in order, each with the rule for falling through to the next.
@@ -136,10 +147,7 @@ impl UpstreamList {
     /// A fingerprint of the list as configured, credentials included (two lists that differ
     /// only in a URL's password differ here, though they print the same).
     pub fn fingerprint(&self) -> u64 {
-        use std::hash::{Hash, Hasher};
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        self.entries.hash(&mut hasher);
-        hasher.finish()
+        self.fingerprint
     }
 
     /// Whether some entry fetches from version control.

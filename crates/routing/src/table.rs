@@ -391,7 +391,9 @@ impl RouteTable {
     }
 
     /// Every rule of every environment that fetches privately and matches `module`.
-    fn private_rules<'t>(&'t self, module: &str) -> Vec<(RuleRef<'t>, &'t Rule)> {
+    /// The first rule of any environment that fetches `module` privately (checked on every
+    /// public request: it stops at the first match and allocates nothing).
+    fn private_rule<'t>(&'t self, module: &str) -> Option<RuleRef<'t>> {
         let root = self
             .root
             .rules
@@ -405,14 +407,14 @@ impl RouteTable {
                 .map(move |(i, r)| (RuleRef::Environment(name, i), r))
         });
         root.chain(envs)
-            .filter(|(_, rule)| {
+            .find(|(_, rule)| {
                 let private = match &rule.action {
                     Action::Fetch(list) => list.has_direct() || rule.credentials.is_some(),
                     Action::Deny(_) => false,
                 };
                 private && rule.patterns.matches(module)
             })
-            .collect()
+            .map(|(at, _)| at)
     }
 
     /// Marks a public `decision` when a private rule elsewhere claims the same path.
@@ -420,7 +422,7 @@ impl RouteTable {
         if decision.is_private() || matches!(decision.action, Action::Deny(_)) {
             return decision;
         }
-        if let Some((at, _)) = self.private_rules(module).into_iter().next() {
+        if let Some(at) = self.private_rule(module) {
             decision.private_elsewhere = Some(format!(
                 "{module} is fetched privately by {at}; environment {:?} would fetch it from a public upstream, so it serves only what is cached (give both the same rule)",
                 decision.environment
