@@ -25,6 +25,8 @@ fn kind_byte(kind: ArtifactKind) -> u8 {
         ArtifactKind::Info => b'i',
         ArtifactKind::Mod => b'm',
         ArtifactKind::Zip => b'z',
+        ArtifactKind::SumdbFile => b's',
+        ArtifactKind::SumdbTree => b't',
     }
 }
 

@@ -264,6 +264,9 @@ impl Filler {
                     h1: Some(summary.h1),
                 })
             }
+            ArtifactKind::SumdbFile | ArtifactKind::SumdbTree => Err(invalid(
+                "checksum database files are kept by the checker, not filled".into(),
+            )),
         }
     }
 
@@ -356,6 +359,8 @@ pub fn kind_label(kind: ArtifactKind) -> &'static str {
         ArtifactKind::Info => "info",
         ArtifactKind::Mod => "mod",
         ArtifactKind::Zip => "zip",
+        ArtifactKind::SumdbFile => "sumdb",
+        ArtifactKind::SumdbTree => "sumdb_tree",
     }
 }
 

@@ -6,7 +6,12 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// The three immutable files the GOPROXY protocol serves for one module version.
+/// What an index entry holds: one of the three immutable files the GOPROXY protocol serves
+/// for a module version, or an immutable file of a checksum database the proxy verified.
+///
+/// Checksum-database entries use [`sumdb_key`] and [`sumdb_tree_key`]: the "module" is
+/// `sumdb/NAME` (never a module path: its first element has no dot) and the "version" is the
+/// file's path in that database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum ArtifactKind {
     /// `@v/$version.info`: JSON metadata.
@@ -15,6 +20,10 @@ pub enum ArtifactKind {
     Mod,
     /// `@v/$version.zip`: the module source archive.
     Zip,
+    /// A verified lookup answer or tile of a checksum database (immutable by its path).
+    SumdbFile,
+    /// A verified signed tree head of a checksum database, by tree size.
+    SumdbTree,
 }
 
 impl ArtifactKind {
@@ -24,17 +33,29 @@ impl ArtifactKind {
             ArtifactKind::Info => "info",
             ArtifactKind::Mod => "mod",
             ArtifactKind::Zip => "zip",
+            ArtifactKind::SumdbFile => "sumdb",
+            ArtifactKind::SumdbTree => "sumdb-tree",
         }
     }
 
-    /// The kind with file extension `ext` (`info`, `mod`, `zip`).
+    /// The kind with file extension `ext` (`info`, `mod`, `zip`, `sumdb`, `sumdb-tree`).
     pub fn from_extension(ext: &str) -> Option<Self> {
         match ext {
             "info" => Some(ArtifactKind::Info),
             "mod" => Some(ArtifactKind::Mod),
             "zip" => Some(ArtifactKind::Zip),
+            "sumdb" => Some(ArtifactKind::SumdbFile),
+            "sumdb-tree" => Some(ArtifactKind::SumdbTree),
             _ => None,
         }
+    }
+
+    /// Whether this is one of a module version's own files (not a checksum database's).
+    pub fn is_module_file(self) -> bool {
+        matches!(
+            self,
+            ArtifactKind::Info | ArtifactKind::Mod | ArtifactKind::Zip
+        )
     }
 
     /// The largest artifact of this kind the proxy accepts (from upstream or from a peer).
@@ -43,6 +64,8 @@ impl ArtifactKind {
             ArtifactKind::Info => crate::artifact::MAX_INFO_SIZE,
             ArtifactKind::Mod => crate::artifact::MAX_GO_MOD_SIZE,
             ArtifactKind::Zip => crate::zipcheck::MAX_ZIP_SIZE,
+            ArtifactKind::SumdbFile => MAX_SUMDB_FILE_SIZE,
+            ArtifactKind::SumdbTree => MAX_SUMDB_TREE_SIZE,
         }
     }
 
@@ -50,10 +73,47 @@ impl ArtifactKind {
     pub fn content_type(self) -> &'static str {
         match self {
             ArtifactKind::Info => "application/json",
-            ArtifactKind::Mod => "text/plain; charset=utf-8",
+            ArtifactKind::Mod | ArtifactKind::SumdbFile | ArtifactKind::SumdbTree => {
+                "text/plain; charset=utf-8"
+            }
             ArtifactKind::Zip => "application/zip",
         }
     }
+}
+
+/// Largest checksum-database file kept (a lookup is at most 64 KiB, a hash tile 8 KiB, a
+/// data tile of 256 records well under this).
+pub const MAX_SUMDB_FILE_SIZE: u64 = 1 << 20;
+/// Largest signed tree head kept.
+pub const MAX_SUMDB_TREE_SIZE: u64 = 16 << 10;
+
+/// The "module" under which database `name`'s files are indexed.
+pub fn sumdb_module(name: &str) -> String {
+    format!("sumdb/{name}")
+}
+
+/// The index key of file `path` (`lookup/M@V`, `tile/H/L/N[.p/W]`) of database `name`.
+pub fn sumdb_key(name: &str, path: &str) -> ArtifactKey {
+    ArtifactKey {
+        module: sumdb_module(name),
+        version: path.to_string(),
+        kind: ArtifactKind::SumdbFile,
+    }
+}
+
+/// The index key of database `name`'s signed tree head of `n` records. The size is
+/// zero-padded so that key order is size order.
+pub fn sumdb_tree_key(name: &str, n: u64) -> ArtifactKey {
+    ArtifactKey {
+        module: sumdb_module(name),
+        version: format!("tree/{n:020}"),
+        kind: ArtifactKind::SumdbTree,
+    }
+}
+
+/// The tree size of a [`sumdb_tree_key`] version (`tree/000…123`).
+pub fn sumdb_tree_size(version: &str) -> Option<u64> {
+    version.strip_prefix("tree/")?.parse().ok()
 }
 
 /// Identifies one artifact: decoded (not case-encoded) module path, canonical version, kind.

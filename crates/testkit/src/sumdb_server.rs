@@ -85,6 +85,9 @@ impl Drop for SumdbServer {
 
 /// Builds the helper (Debian's golang-go and golang-golang-x-mod-dev), once per source.
 fn build() -> anyhow::Result<PathBuf> {
+    // Tests of one binary start databases concurrently: one build at a time.
+    static BUILDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("sumdb-server");
     let source = std::fs::read(dir.join("main.go"))?;
     let stamp = source.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {

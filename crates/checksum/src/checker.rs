@@ -1,0 +1,511 @@
+//! The checker: lookups proved in signed trees, trees checked against the newest one the
+//! cluster verified, and what verified kept for the whole cluster.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use futures::future::join_all;
+use goproxy_protocol::index::{sumdb_key, sumdb_tree_key};
+use goproxy_protocol::path::{escape_path, escape_version};
+use goproxy_sumdb::note::open;
+use goproxy_sumdb::record::{needed_tiles, Lookup, Verified};
+use goproxy_sumdb::tile::{verify_tile, Tile};
+use goproxy_sumdb::tlog::{check_tree, prove_tree};
+use goproxy_sumdb::{Database, ProofError, Tree, Verifier};
+
+use crate::tiles::TileSet;
+use crate::{CheckError, FetchError, Files, TILE_HEIGHT};
+
+/// How often a newer verified tree head is written to the cluster index (each one is a
+/// Raft entry; in between, the newest is kept in memory and checked against all the same).
+const RECORD_INTERVAL: Duration = Duration::from_secs(60);
+/// How long the newest tree head read from the cluster index is trusted before reading it
+/// again (another node may have led and recorded a newer one).
+const RELOAD_INTERVAL: Duration = Duration::from_secs(30);
+/// Most tiles one verification fetches and proves (a proof needs a few per level).
+const MAX_TILES: usize = 64;
+
+/// What a verification came to, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Proved.
+    Verified,
+    /// The answer did not verify (or the version is not in the database).
+    Refused,
+    /// The database was unreachable.
+    Unreachable,
+    /// A forked tree.
+    Fork,
+}
+
+impl Outcome {
+    /// The outcome of a verification result.
+    pub fn of<T>(result: &Result<T, CheckError>) -> Self {
+        match result {
+            Ok(_) => Outcome::Verified,
+            Err(CheckError::Unreachable { .. } | CheckError::Cache(_)) => Outcome::Unreachable,
+            Err(CheckError::Fork { .. }) => Outcome::Fork,
+            Err(_) => Outcome::Refused,
+        }
+    }
+
+    /// Metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Verified => "verified",
+            Outcome::Refused => "refused",
+            Outcome::Unreachable => "unreachable",
+            Outcome::Fork => "fork",
+        }
+    }
+}
+
+/// One database's verification state, for `/cluster/status` and metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DatabaseStatus {
+    /// Database name.
+    pub name: String,
+    /// Records in the newest tree this node verified (or read from the cluster index).
+    pub tree_size: Option<u64>,
+    /// Lookups proved.
+    pub verified: u64,
+    /// Answers refused (bad signature, proof, lines; not in the database).
+    pub refused: u64,
+    /// Times the database could not be asked.
+    pub unreachable: u64,
+    /// Forked trees refused.
+    pub forks: u64,
+    /// The last fork seen, described.
+    pub last_fork: Option<String>,
+}
+
+#[derive(Default)]
+struct State {
+    /// The newest tree verified (signed, consistent), in memory.
+    newest: Option<Tree>,
+    /// When the cluster index was last read for a newer tree.
+    loaded_at: Option<Instant>,
+    /// The largest tree written to the index, and when.
+    recorded: Option<(u64, Instant)>,
+    status: DatabaseStatus,
+}
+
+struct Db {
+    name: String,
+    verifier: Verifier,
+    state: Mutex<State>,
+}
+
+impl Db {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn invalid(&self, reason: impl std::fmt::Display) -> CheckError {
+        CheckError::Invalid {
+            db: self.name.clone(),
+            reason: reason.to_string(),
+        }
+    }
+
+    fn fork(&self, known: &Tree, presented: &Tree) -> CheckError {
+        CheckError::Fork {
+            db: self.name.clone(),
+            known: describe(known),
+            presented: describe(presented),
+        }
+    }
+
+    fn unreachable(&self, reason: impl std::fmt::Display) -> CheckError {
+        CheckError::Unreachable {
+            db: self.name.clone(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+fn describe(tree: &Tree) -> String {
+    format!("tree of {} records with hash {}", tree.n, tree.hash)
+}
+
+/// Verifies versions against the configured databases; see the crate documentation.
+pub struct Checker<F> {
+    files: F,
+    dbs: HashMap<String, Db>,
+}
+
+impl<F: Files> Checker<F> {
+    /// A checker for `databases` (their keys already validated by the configuration; a key
+    /// that does not parse is reported).
+    pub fn new(databases: &[Database], files: F) -> Result<Self, String> {
+        let mut dbs = HashMap::new();
+        for db in databases {
+            let verifier = db.verifier()?;
+            dbs.insert(
+                db.name.clone(),
+                Db {
+                    name: db.name.clone(),
+                    verifier,
+                    state: Mutex::new(State {
+                        status: DatabaseStatus {
+                            name: db.name.clone(),
+                            ..DatabaseStatus::default()
+                        },
+                        ..State::default()
+                    }),
+                },
+            );
+        }
+        Ok(Self { files, dbs })
+    }
+
+    /// Whether database `name` is configured.
+    pub fn serves(&self, name: &str) -> bool {
+        self.dbs.contains_key(name)
+    }
+
+    /// Each database's state, by name.
+    pub fn status(&self) -> Vec<DatabaseStatus> {
+        let mut out: Vec<DatabaseStatus> = self
+            .dbs
+            .values()
+            .map(|db| {
+                let state = db.state();
+                DatabaseStatus {
+                    tree_size: state.newest.map(|t| t.n),
+                    ..state.status.clone()
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
+    }
+
+    /// What database `name` records for `module@version`, proved, with the lookup answer's
+    /// bytes (to serve to clients, who verify it themselves).
+    pub async fn lookup(
+        &self,
+        name: &str,
+        module: &str,
+        version: &str,
+    ) -> Result<(Verified, Vec<u8>), CheckError> {
+        let db = self
+            .dbs
+            .get(name)
+            .ok_or_else(|| CheckError::Unknown(name.to_string()))?;
+        let result = self.lookup_in(db, module, version).await;
+        let mut state = db.state();
+        match (&result, Outcome::of(&result)) {
+            (_, Outcome::Verified) => state.status.verified += 1,
+            (_, Outcome::Unreachable) => state.status.unreachable += 1,
+            (Err(e), Outcome::Fork) => {
+                state.status.forks += 1;
+                state.status.last_fork = Some(e.to_string());
+                tracing::error!(database = %db.name, module, version, "{e}");
+            }
+            _ => state.status.refused += 1,
+        }
+        result
+    }
+
+    async fn lookup_in(
+        &self,
+        db: &Db,
+        module: &str,
+        version: &str,
+    ) -> Result<(Verified, Vec<u8>), CheckError> {
+        let path = format!(
+            "lookup/{}@{}",
+            escape_path(module).map_err(|e| db.invalid(e))?,
+            escape_version(version).map_err(|e| db.invalid(e))?
+        );
+        let key = sumdb_key(&db.name, &path);
+        let cached = self.files.cached(&key).await.map_err(CheckError::Cache)?;
+        let from_cache = cached.is_some();
+        let body = match cached {
+            Some(body) => body,
+            None => self
+                .files
+                .fetch(&db.name, &path)
+                .await
+                .map_err(|e| match e {
+                    FetchError::NotFound(reason) => CheckError::NotFound {
+                        db: db.name.clone(),
+                        module: module.to_string(),
+                        version: version.to_string(),
+                        reason,
+                    },
+                    FetchError::Unavailable(reason) => db.unreachable(reason),
+                })?,
+        };
+        let lookup = Lookup::parse(&body).map_err(|e| db.invalid(e))?;
+        let tree = lookup.tree(&db.verifier).map_err(|e| db.invalid(e))?;
+        let mut tiles = TileSet::new(tree);
+        self.load(db, &mut tiles, lookup.tiles(&tree, TILE_HEIGHT))
+            .await?;
+        let verified = lookup
+            .verify(tree, &tiles, module, version)
+            .map_err(|e| db.invalid(e))?;
+        if !from_cache {
+            // A cached lookup was checked against the newest tree when it was kept.
+            self.check_consistent(db, &mut tiles, lookup.note.as_bytes())
+                .await?;
+        }
+        let mut keep = self.prove_tiles(db, &mut tiles).await;
+        if !from_cache {
+            keep.push((key, body.clone()));
+        }
+        self.keep_all(keep).await;
+        Ok((verified, body))
+    }
+
+    /// A tile of database `name` for a client: from the cluster cache, else from the
+    /// database, kept for the cluster once proved part of the newest verified tree.
+    pub async fn tile(&self, name: &str, path: &str) -> Result<Vec<u8>, CheckError> {
+        let db = self
+            .dbs
+            .get(name)
+            .ok_or_else(|| CheckError::Unknown(name.to_string()))?;
+        let key = sumdb_key(&db.name, path);
+        if let Some(data) = self.files.cached(&key).await.map_err(CheckError::Cache)? {
+            return Ok(data);
+        }
+        let data = self
+            .files
+            .fetch(&db.name, path)
+            .await
+            .map_err(|e| match e {
+                FetchError::NotFound(reason) => db.invalid(format!("{path}: {reason}")),
+                FetchError::Unavailable(reason) => db.unreachable(reason),
+            })?;
+        let (Some(tile), Some(tree)) = (Tile::parse(path), self.newest(db).await?) else {
+            return Ok(data);
+        };
+        if tile.level.is_none() {
+            return Ok(data);
+        }
+        let mut tiles = TileSet::new(tree);
+        tiles.add_fetched(tile, data.clone());
+        let keep = self.prove_tiles(db, &mut tiles).await;
+        self.keep_all(keep).await;
+        Ok(data)
+    }
+
+    /// Loads `wanted` tiles of `tiles.tree` not loaded yet: kept ones from the cluster,
+    /// the others from the database (concurrently).
+    async fn load(
+        &self,
+        db: &Db,
+        tiles: &mut TileSet,
+        wanted: Vec<Tile>,
+    ) -> Result<(), CheckError> {
+        let missing = tiles.missing(wanted);
+        let found = join_all(missing.iter().map(|tile| async move {
+            let path = tile.path();
+            if let Some(data) = self
+                .files
+                .cached(&sumdb_key(&db.name, &path))
+                .await
+                .map_err(CheckError::Cache)?
+            {
+                return Ok((*tile, data, true));
+            }
+            match self.files.fetch(&db.name, &path).await {
+                Ok(data) => Ok((*tile, data, false)),
+                Err(FetchError::NotFound(reason)) => Err(db.invalid(format!("{path}: {reason}"))),
+                Err(FetchError::Unavailable(reason)) => Err(db.unreachable(reason)),
+            }
+        }))
+        .await;
+        for item in found {
+            let (tile, data, cached) = item?;
+            if cached {
+                tiles.add_cached(tile, data);
+            } else {
+                tiles.add_fetched(tile, data);
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks that `tiles.tree` (signed by `note`) and the newest verified tree are one
+    /// history (a consistency proof from the smaller to the larger), then makes it the
+    /// newest if it is larger. A tree that is not is a fork: refused, and reported.
+    async fn check_consistent(
+        &self,
+        db: &Db,
+        tiles: &mut TileSet,
+        note: &[u8],
+    ) -> Result<(), CheckError> {
+        let tree = tiles.tree;
+        let Some(known) = self.newest(db).await? else {
+            return self.advance(db, tree, note).await;
+        };
+        if known.n == tree.n {
+            return if known.hash == tree.hash {
+                Ok(())
+            } else {
+                Err(db.fork(&known, &tree))
+            };
+        }
+        let (old, mut larger) = if known.n < tree.n {
+            (known, None)
+        } else {
+            (tree, Some(TileSet::new(known)))
+        };
+        let set = larger.as_mut().unwrap_or(tiles);
+        let new = set.tree;
+        if old.n > 0 {
+            let wanted = needed_tiles(TILE_HEIGHT, new.n, |r| {
+                prove_tree(old.n, new.n, r).map(drop)
+            });
+            self.load(db, set, wanted).await?;
+            let proved = prove_tree(old.n, new.n, set)
+                .and_then(|proof| check_tree(&proof, old.n, &old.hash, new.n, &new.hash));
+            match proved {
+                Ok(()) => {}
+                Err(ProofError::Read(reason)) => return Err(db.invalid(reason)),
+                Err(_) => return Err(db.fork(&known, &tree)),
+            }
+        }
+        if let Some(mut larger) = larger {
+            let keep = self.prove_tiles(db, &mut larger).await;
+            self.keep_all(keep).await;
+            return Ok(());
+        }
+        self.advance(db, tree, note).await
+    }
+
+    /// Makes `tree` (verified, signed by `note`) the newest, writing it to the cluster index
+    /// at most every [`RECORD_INTERVAL`]. Another tree of the same size already there is a
+    /// fork.
+    async fn advance(&self, db: &Db, tree: Tree, note: &[u8]) -> Result<(), CheckError> {
+        let due = {
+            let mut state = db.state();
+            if state.newest.is_none_or(|n| n.n < tree.n) {
+                state.newest = Some(tree);
+            }
+            state
+                .recorded
+                .is_none_or(|(n, at)| n < tree.n && at.elapsed() >= RECORD_INTERVAL)
+        };
+        if !due {
+            return Ok(());
+        }
+        let kept = self
+            .files
+            .keep(sumdb_tree_key(&db.name, tree.n), note.to_vec())
+            .await
+            .map_err(CheckError::Cache)?;
+        db.state().recorded = Some((tree.n, Instant::now()));
+        if kept != note {
+            let other = open(&kept, &db.verifier)
+                .ok()
+                .and_then(|n| Tree::parse(&n.text));
+            match other {
+                Some(other) if other.hash != tree.hash => return Err(db.fork(&other, &tree)),
+                Some(_) => {}
+                None => {
+                    tracing::warn!(database = %db.name, n = tree.n, "the kept tree head does not verify")
+                }
+            }
+        }
+        tracing::info!(database = %db.name, records = tree.n, hash = %tree.hash, "recorded a verified tree head");
+        Ok(())
+    }
+
+    /// The newest verified tree: this node's, or a larger one the cluster index holds (read
+    /// again every [`RELOAD_INTERVAL`], its signature checked).
+    async fn newest(&self, db: &Db) -> Result<Option<Tree>, CheckError> {
+        let (newest, due) = {
+            let state = db.state();
+            let due = state
+                .loaded_at
+                .is_none_or(|at| at.elapsed() >= RELOAD_INTERVAL);
+            (state.newest, due)
+        };
+        if !due {
+            return Ok(newest);
+        }
+        let stored = self
+            .files
+            .newest_tree(&db.name)
+            .await
+            .map_err(CheckError::Cache)?;
+        let stored = stored.and_then(|note| match open(&note, &db.verifier) {
+            Ok(note) => Tree::parse(&note.text),
+            Err(e) => {
+                tracing::warn!(database = %db.name, "a kept tree head does not verify: {e}");
+                None
+            }
+        });
+        let mut state = db.state();
+        state.loaded_at = Some(Instant::now());
+        match (state.newest, stored) {
+            (Some(mine), Some(theirs)) if mine.n == theirs.n && mine.hash != theirs.hash => {
+                return Err(db.fork(&theirs, &mine));
+            }
+            (mine, Some(theirs)) if mine.is_none_or(|m| m.n < theirs.n) => {
+                state.newest = Some(theirs);
+                if state.recorded.is_none_or(|(n, _)| n < theirs.n) {
+                    state.recorded = Some((theirs.n, Instant::now()));
+                }
+            }
+            _ => {}
+        }
+        Ok(state.newest)
+    }
+
+    /// Proves each tile fetched into `tiles` part of its tree (loading what the proofs need,
+    /// at most [`MAX_TILES`] in all) and returns those to keep. A tile that does not prove
+    /// is not kept (it was not needed by a proof that passed, or that proof failed).
+    async fn prove_tiles(
+        &self,
+        db: &Db,
+        tiles: &mut TileSet,
+    ) -> Vec<(goproxy_protocol::index::ArtifactKey, Vec<u8>)> {
+        let tree = tiles.tree;
+        let mut keep = Vec::new();
+        let mut budget = MAX_TILES;
+        while let Some((tile, data)) = tiles.next_unproved() {
+            if budget == 0 {
+                break;
+            }
+            budget -= 1;
+            if tile.level.is_none() {
+                continue;
+            }
+            let wanted = needed_tiles(TILE_HEIGHT, tree.n, |r| verify_tile(&tile, &data, &tree, r));
+            if let Err(e) = self.load(db, tiles, wanted).await {
+                tracing::debug!(database = %db.name, tile = %tile.path(), "not kept: {e}");
+                continue;
+            }
+            match verify_tile(&tile, &data, &tree, tiles) {
+                Ok(()) => {
+                    tiles.proved(tile);
+                    keep.push((sumdb_key(&db.name, &tile.path()), data));
+                }
+                Err(e) => {
+                    tracing::warn!(database = %db.name, tile = %tile.path(), "a tile from the database does not prove: {e}");
+                }
+            }
+        }
+        keep
+    }
+
+    /// Keeps files for the cluster, concurrently; a failure is logged (the verification
+    /// stands, the file is fetched again next time).
+    async fn keep_all(&self, files: Vec<(goproxy_protocol::index::ArtifactKey, Vec<u8>)>) {
+        let kept = join_all(files.into_iter().map(|(key, bytes)| async move {
+            let name = key.to_string();
+            (name, self.files.keep(key, bytes).await)
+        }))
+        .await;
+        for (name, result) in kept {
+            if let Err(e) = result {
+                tracing::warn!(file = %name, "not kept for the cluster: {e}");
+            }
+        }
+    }
+}
