@@ -85,7 +85,7 @@ pub fn start_cluster(
             NodeTransport::Plaintext => "[cluster]\ninsecure_plaintext = true\n".into(),
         };
         let text = format!(
-            "node_id = {id}\nlisten = \"127.0.0.1:{}\"\nraft_listen = \"127.0.0.1:{}\"\n[proxy]\nupstream = \"{upstream}\"\n[replication]\nsync_replicas = 1\n{security}{peers}",
+            "node_id = {id}\nlisten = \"127.0.0.1:{}\"\nraft_listen = \"127.0.0.1:{}\"\n[proxy]\nupstream = \"{upstream}\"\nverify_fills = false\n[replication]\nsync_replicas = 1\n{security}{peers}",
             ports[2 * id - 2],
             ports[2 * id - 1]
         );

@@ -6,7 +6,10 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
-use goproxy_protocol::index::{sumdb_key, sumdb_tree_key};
+use goproxy_protocol::index::{
+    sumdb_key, sumdb_tree_key, sumdb_tree_module, sumdb_tree_size, sumdb_unverified_artifact,
+    sumdb_unverified_key, sumdb_unverified_module, ArtifactKey, ArtifactKind,
+};
 use goproxy_protocol::path::{escape_path, escape_version};
 use goproxy_sumdb::note::open;
 use goproxy_sumdb::record::{needed_tiles, Lookup, Verified};
@@ -78,6 +81,22 @@ pub struct DatabaseStatus {
     pub forks: u64,
     /// The last fork seen, described.
     pub last_fork: Option<String>,
+    /// Fills accepted while the database was unreachable, not verified yet (as of the last
+    /// [`Checker::recheck`]).
+    pub unverified: u64,
+    /// Fills accepted unverified that the database, once reachable, contradicted.
+    pub refused_after_accept: u64,
+}
+
+/// What one [`Checker::recheck`] pass found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recheck {
+    /// Accepted fills verified in this pass.
+    pub verified: u64,
+    /// Accepted fills still waiting for the database.
+    pub pending: u64,
+    /// Accepted fills the database contradicts (or refuses), described.
+    pub refused: Vec<String>,
 }
 
 #[derive(Default)]
@@ -95,6 +114,8 @@ struct Db {
     name: String,
     verifier: Verifier,
     state: Mutex<State>,
+    /// Unverified markers already settled by a recheck (verified or reported).
+    settled: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Db {
@@ -154,6 +175,7 @@ impl<F: Files> Checker<F> {
                         },
                         ..State::default()
                     }),
+                    settled: Mutex::default(),
                 },
             );
         }
@@ -429,8 +451,7 @@ impl<F: Files> Checker<F> {
             return Ok(newest);
         }
         let stored = self
-            .files
-            .newest_tree(&db.name)
+            .newest_kept(&db.name)
             .await
             .map_err(CheckError::Cache)?;
         let stored = stored.and_then(|note| match open(&note, &db.verifier) {
@@ -455,6 +476,116 @@ impl<F: Files> Checker<F> {
             _ => {}
         }
         Ok(state.newest)
+    }
+
+    /// The kept signed tree head with the most records.
+    async fn newest_kept(&self, name: &str) -> Result<Option<Vec<u8>>, String> {
+        let sizes = self.files.versions(&sumdb_tree_module(name)).await?;
+        let Some(n) = sizes.iter().filter_map(|v| sumdb_tree_size(v)).max() else {
+            return Ok(None);
+        };
+        self.files.cached(&sumdb_tree_key(name, n)).await
+    }
+
+    /// Records that `artifact` was filled without database `name`'s verification (it was
+    /// unreachable and the operator accepts that), with the `computed` hash, so that
+    /// [`Checker::recheck`] verifies it later. Kept for the cluster before the fill is.
+    pub async fn accept_unverified(
+        &self,
+        name: &str,
+        artifact: &ArtifactKey,
+        computed: &str,
+    ) -> Result<(), CheckError> {
+        if !self.dbs.contains_key(name) {
+            return Err(CheckError::Unknown(name.to_string()));
+        }
+        self.files
+            .keep(
+                sumdb_unverified_key(name, artifact),
+                computed.as_bytes().to_vec(),
+            )
+            .await
+            .map_err(CheckError::Cache)?;
+        tracing::warn!(artifact = %artifact, database = name, computed, "checksum database unreachable: accepted unverified, to be verified later");
+        Ok(())
+    }
+
+    /// Verifies the fills accepted unverified for database `name` (stops at the first
+    /// "unreachable": the rest waits for the next pass). A contradicted fill is logged as an
+    /// error and counted; removing it is an operator's decision.
+    pub async fn recheck(&self, name: &str) -> Result<Recheck, CheckError> {
+        let db = self
+            .dbs
+            .get(name)
+            .ok_or_else(|| CheckError::Unknown(name.to_string()))?;
+        let markers = self
+            .files
+            .versions(&sumdb_unverified_module(name))
+            .await
+            .map_err(CheckError::Cache)?;
+        let mut report = Recheck::default();
+        let mut unreachable = false;
+        for marker in markers {
+            if db
+                .settled
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(&marker)
+            {
+                continue;
+            }
+            let Some(artifact) = sumdb_unverified_artifact(&marker) else {
+                continue;
+            };
+            if unreachable {
+                report.pending += 1;
+                continue;
+            }
+            let computed = self
+                .files
+                .cached(&sumdb_unverified_key(name, &artifact))
+                .await
+                .map_err(CheckError::Cache)?
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default();
+            let refusal = match self.lookup(name, &artifact.module, &artifact.version).await {
+                Ok((verified, _)) => {
+                    let recorded = match artifact.kind {
+                        ArtifactKind::Mod => verified.mod_hash(),
+                        _ => verified.zip_hash(),
+                    };
+                    if recorded == Some(computed.as_str()) {
+                        report.verified += 1;
+                        None
+                    } else {
+                        Some(format!(
+                            "checksum mismatch against {name}: {artifact} was accepted unverified with {computed}, the checksum database records {}",
+                            recorded.unwrap_or("none")
+                        ))
+                    }
+                }
+                Err(e) if e.is_unreachable() => {
+                    unreachable = true;
+                    report.pending += 1;
+                    continue;
+                }
+                Err(e) => Some(format!(
+                    "{artifact} was accepted unverified and does not verify now: {e}"
+                )),
+            };
+            if let Some(refusal) = &refusal {
+                tracing::error!(database = name, artifact = %artifact, "{refusal}");
+                report.refused.push(refusal.clone());
+            }
+            db.settled
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(marker);
+        }
+        let mut state = db.state();
+        state.status.unverified = report.pending;
+        state.status.refused_after_accept += report.refused.len() as u64;
+        Ok(report)
     }
 
     /// Proves each tile fetched into `tiles` part of its tree (loading what the proofs need,

@@ -17,7 +17,7 @@
 mod checker;
 mod tiles;
 
-pub use checker::{Checker, DatabaseStatus, Outcome};
+pub use checker::{Checker, DatabaseStatus, Outcome, Recheck};
 
 use futures::future::BoxFuture;
 use goproxy_protocol::index::ArtifactKey;
@@ -45,8 +45,8 @@ pub trait Files: Send + Sync + 'static {
     /// cluster settled on (the first kept under that key wins).
     fn keep(&self, key: ArtifactKey, bytes: Vec<u8>) -> BoxFuture<'_, Result<Vec<u8>, String>>;
 
-    /// The signed tree head of database `name` with the most records the cluster keeps.
-    fn newest_tree(&self, name: &str) -> BoxFuture<'_, Result<Option<Vec<u8>>, String>>;
+    /// The versions (for database files: paths) the cluster keeps under `module`.
+    fn versions(&self, module: &str) -> BoxFuture<'_, Result<Vec<String>, String>>;
 
     /// Fetches `path` (`lookup/…`, `tile/…`) from database `name`'s server.
     fn fetch(&self, name: &str, path: &str) -> BoxFuture<'_, Result<Vec<u8>, FetchError>>;

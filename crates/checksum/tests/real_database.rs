@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use futures::future::{BoxFuture, FutureExt};
 use goproxy_checksum::{CheckError, Checker, FetchError, Files};
-use goproxy_protocol::index::{sumdb_tree_size, ArtifactKey, ArtifactKind};
+use goproxy_protocol::index::{ArtifactKey, ArtifactKind};
 use goproxy_sumdb::Database;
 use goproxy_testkit::sumdb_server::{http_get, SumdbServer};
 
@@ -50,17 +50,16 @@ impl Files for MemoryFiles {
         async move { Ok(kept) }.boxed()
     }
 
-    fn newest_tree(&self, name: &str) -> BoxFuture<'_, Result<Option<Vec<u8>>, String>> {
-        let module = goproxy_protocol::index::sumdb_module(name);
-        let newest = self
+    fn versions(&self, module: &str) -> BoxFuture<'_, Result<Vec<String>, String>> {
+        let versions = self
             .kept
             .lock()
             .unwrap()
-            .iter()
-            .filter(|(k, _)| k.module == module && k.kind == ArtifactKind::SumdbTree)
-            .max_by_key(|(k, _)| sumdb_tree_size(&k.version))
-            .map(|(_, v)| v.clone());
-        async move { Ok(newest) }.boxed()
+            .keys()
+            .filter(|k| k.module == module)
+            .map(|k| k.version.clone())
+            .collect();
+        async move { Ok(versions) }.boxed()
     }
 
     fn fetch(&self, name: &str, path: &str) -> BoxFuture<'_, Result<Vec<u8>, FetchError>> {

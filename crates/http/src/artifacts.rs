@@ -5,6 +5,8 @@ use axum::response::Response;
 use goproxy_protocol::index::{ArtifactKey, ArtifactKind, IndexEntry};
 use goproxy_protocol::route::VersionQuery;
 
+use crate::checksum::Verify;
+use crate::config::Unreachable;
 use crate::error::ApiError;
 use crate::fill::{kind_label, FillError};
 use crate::frontend::{Frontend, Request};
@@ -90,7 +92,7 @@ impl Frontend {
 
     /// Who fills; during an election, waits up to [`LEADER_WAIT`] for one to emerge
     /// rather than failing a request that a moment later would succeed.
-    async fn current_leadership(&self) -> Leadership {
+    pub(crate) async fn current_leadership(&self) -> Leadership {
         let deadline = tokio::time::Instant::now() + LEADER_WAIT;
         loop {
             let leadership = self.index.leadership();
@@ -106,7 +108,16 @@ impl Frontend {
         if let Some(reason) = self.negatives.get(&negative_key) {
             return Err(self.not_found(reason.value));
         }
-        match self.filler.fill(key, request.source.upstream.clone()).await {
+        let verify = request.source.verify.clone().map(|database| Verify {
+            checker: self.checker.clone(),
+            database,
+            accept_unreachable: self.config.sumdb_unreachable == Unreachable::Accept,
+        });
+        match self
+            .filler
+            .fill(key, request.source.upstream.clone(), verify)
+            .await
+        {
             Ok(entry) => Ok(entry),
             Err(FillError::Upstream(UpstreamError::NotFound { message })) => {
                 self.negatives.insert(negative_key, message.clone());
@@ -201,6 +212,12 @@ pub(crate) fn fill_error(e: FillError) -> ApiError {
         FillError::Storage(_) | FillError::Panicked => ApiError::internal(e.to_string()),
         FillError::Upstream(UpstreamError::NotFound { message }) => ApiError::NotFound {
             reason: format!("not found: {message}"),
+            max_age: std::time::Duration::ZERO,
+        },
+        // Refused for the checksum database: 404, so a client with a fallback (`,direct`)
+        // goes on to it, and verifies with its own GOSUMDB there.
+        FillError::ChecksumMismatch { .. } | FillError::Unverified(_) => ApiError::NotFound {
+            reason: e.to_string(),
             max_age: std::time::Duration::ZERO,
         },
         other => ApiError::Unavailable(other.to_string()),

@@ -42,6 +42,28 @@ pub struct FrontendConfig {
     /// Checksum databases served under `/sumdb/NAME/` (`[[proxy.sumdb]]`; none: clients
     /// ask the databases themselves).
     pub sumdb: Vec<goproxy_sumdb::Database>,
+    /// Verify every fill of a public module's `.mod` and `.zip` against a checksum database
+    /// (the first of `sumdb`, or a route's `sumdb`) before it is acknowledged; a mismatch is
+    /// refused and nothing is cached.
+    pub verify_fills: bool,
+    /// What a fill does when the checksum database cannot be reached: `refuse` (fail closed,
+    /// 404 with the reason, so clients with a fallback go on) or `accept` (serve and cache
+    /// it, marked unverified; it is verified as soon as the database answers again).
+    pub sumdb_unreachable: Unreachable,
+    /// How often the leader verifies fills accepted unverified.
+    #[serde(with = "humantime_serde")]
+    pub sumdb_recheck_interval: Duration,
+}
+
+/// [`FrontendConfig::sumdb_unreachable`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Unreachable {
+    /// Fail closed.
+    #[default]
+    Refuse,
+    /// Serve unverified, verify later.
+    Accept,
 }
 
 impl Default for FrontendConfig {
@@ -59,6 +81,9 @@ impl Default for FrontendConfig {
             min_free_bytes: 64 << 20,
             memory_cache_bytes: 16 << 20,
             sumdb: vec![goproxy_sumdb::Database::sum_golang_org()],
+            verify_fills: true,
+            sumdb_unreachable: Unreachable::Refuse,
+            sumdb_recheck_interval: Duration::from_secs(60),
         }
     }
 }
@@ -78,6 +103,14 @@ impl FrontendConfig {
         // default route), with the route rules.
         let mut problems = Vec::new();
         problems.extend(goproxy_sumdb::config::problems("sumdb", &self.sumdb));
+        if self.verify_fills && self.sumdb.is_empty() {
+            problems.push(
+                "verify_fills: fills are verified against a checksum database, and none is configured ([[proxy.sumdb]]); configure one or set verify_fills = false".into(),
+            );
+        }
+        if self.sumdb_recheck_interval < Duration::from_millis(100) {
+            problems.push("sumdb_recheck_interval: at least 100ms".into());
+        }
         if self.upstream_attempts == 0 {
             problems.push("upstream_attempts: must be at least 1".into());
         }

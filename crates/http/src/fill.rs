@@ -15,6 +15,7 @@ use goproxy_protocol::path::{escape_path, escape_version};
 use goproxy_protocol::zipcheck::check_zip;
 use goproxy_store::{BlobStore, StagedBlob};
 
+use crate::checksum::Verify;
 use crate::index::{BlobPeers, CacheIndex, IndexError};
 use crate::metrics::Metrics;
 use crate::single_flight::SingleFlight;
@@ -52,6 +53,22 @@ pub enum FillError {
     /// The fill task panicked (a bug); reported, never cached.
     #[error("internal error while filling")]
     Panicked,
+    /// The upstream's bytes hash differently from what the checksum database records.
+    #[error("checksum mismatch against {database}: {artifact} from upstream hashes to {computed}, the checksum database records {recorded}")]
+    ChecksumMismatch {
+        /// Database name.
+        database: String,
+        /// Which artifact.
+        artifact: String,
+        /// What the upstream's bytes hash to.
+        computed: String,
+        /// What the database records (`none` when its record has no such line).
+        recorded: String,
+    },
+    /// The version could not be verified against the checksum database (unreachable, not
+    /// in it, an answer that does not verify, a forked tree).
+    #[error("not verified: {0}")]
+    Unverified(#[from] goproxy_checksum::CheckError),
 }
 
 impl From<goproxy_store::StoreError> for FillError {
@@ -109,10 +126,14 @@ impl Filler {
 
     /// Fills `key` from `upstream` (or joins the fill already running) and returns the
     /// committed entry.
+    ///
+    /// With `verify`, a `.mod` or `.zip` is acknowledged only once its hash matches the
+    /// record of `verify`'s checksum database (refused otherwise: nothing is cached).
     pub fn fill(
         &self,
         key: ArtifactKey,
         upstream: Upstream,
+        verify: Option<Verify>,
     ) -> BoxFuture<'static, Result<IndexEntry, FillError>> {
         let this = self.clone();
         async move {
@@ -122,9 +143,10 @@ impl Filler {
                 async move {
                     let limit = this.inner.fill_timeout;
                     let kind = kind_label(key.kind);
-                    let result = tokio::time::timeout(limit, this.fill_now(key, &upstream))
-                        .await
-                        .unwrap_or(Err(FillError::TimedOut));
+                    let result =
+                        tokio::time::timeout(limit, this.fill_now(key, &upstream, verify.as_ref()))
+                            .await
+                            .unwrap_or(Err(FillError::TimedOut));
                     this.inner.metrics.fill(kind, outcome_label(&result));
                     if let Err(FillError::DiskFull(reason)) = &result {
                         let (index, reason) = (this.inner.index.clone(), reason.clone());
@@ -145,6 +167,7 @@ impl Filler {
         &self,
         key: ArtifactKey,
         upstream: &Upstream,
+        verify: Option<&Verify>,
     ) -> Result<IndexEntry, FillError> {
         if let Some(entry) = self.inner.index.lookup(&key)? {
             return Ok(entry);
@@ -152,15 +175,93 @@ impl Filler {
         self.inner.peers.admit().map_err(FillError::Backlog)?;
         self.check_space()?;
         let staged = self.fetch_staged(&key, upstream).await?;
-        let version_time = self.validate(&key, &staged, upstream).await?;
+        let facts = self.validate(&key, &staged, upstream, verify).await?;
+        if let (Some(verify), Some(computed)) = (verify, &facts.sum) {
+            self.verify(&key, verify, computed).await?;
+        }
         let blob = staged.commit().await?;
         let entry = IndexEntry {
             key,
             blob,
-            h1: version_time.h1,
-            version_time: version_time.time,
+            h1: facts.h1,
+            version_time: facts.time,
             filled_at_ms: now_ms(),
         };
+        self.commit(entry).await
+    }
+
+    /// Checks `computed` (the `h1:` of `key`'s bytes) against the checksum database's record.
+    async fn verify(
+        &self,
+        key: &ArtifactKey,
+        verify: &Verify,
+        computed: &str,
+    ) -> Result<(), FillError> {
+        let looked_up = verify
+            .checker
+            .lookup(&verify.database, &key.module, &key.version)
+            .await;
+        self.inner
+            .metrics
+            .sumdb_check(goproxy_checksum::Outcome::of(&looked_up).label());
+        let (verified, _) = match looked_up {
+            Err(e) if e.is_unreachable() && verify.accept_unreachable => {
+                verify
+                    .checker
+                    .accept_unverified(&verify.database, key, computed)
+                    .await?;
+                self.inner.metrics.sumdb_accepted_unverified();
+                return Ok(());
+            }
+            other => other?,
+        };
+        let recorded = match key.kind {
+            ArtifactKind::Mod => verified.mod_hash(),
+            _ => verified.zip_hash(),
+        };
+        if recorded == Some(computed) {
+            return Ok(());
+        }
+        self.inner.metrics.sumdb_mismatch();
+        let recorded = recorded.unwrap_or("none").to_string();
+        tracing::error!(
+            artifact = %key,
+            database = %verify.database,
+            computed,
+            %recorded,
+            "checksum mismatch: the upstream's bytes differ from what the checksum database records; refused, nothing cached"
+        );
+        Err(FillError::ChecksumMismatch {
+            database: verify.database.to_string(),
+            artifact: key.to_string(),
+            computed: computed.to_string(),
+            recorded,
+        })
+    }
+
+    /// Keeps `bytes` under `key` (a checksum database file the checker verified), as a fill
+    /// keeps an artifact: blob stored and copied to peers, entry committed. Returns the
+    /// entry the cluster settled on.
+    pub async fn keep(&self, key: ArtifactKey, bytes: &[u8]) -> Result<IndexEntry, FillError> {
+        if let Some(entry) = self.inner.index.lookup(&key)? {
+            return Ok(entry);
+        }
+        self.check_space()?;
+        let mut writer = self.inner.store.writer(key.kind.max_size()).await?;
+        writer.write(bytes).await?;
+        let blob = writer.finish().await?.commit().await?;
+        let entry = IndexEntry {
+            key,
+            blob,
+            h1: None,
+            version_time: None,
+            filled_at_ms: now_ms(),
+        };
+        self.commit(entry).await
+    }
+
+    /// Commits a stored blob's entry and copies the blob to peers.
+    async fn commit(&self, entry: IndexEntry) -> Result<IndexEntry, FillError> {
         // Semi-synchronous: the fill is acknowledged only once the bytes are on
         // `sync_replicas` peers AND the entry is committed by a Raft majority. The two run
         // concurrently, so the latency is the slower of them rather than their sum.
@@ -227,6 +328,7 @@ impl Filler {
         key: &ArtifactKey,
         staged: &StagedBlob,
         upstream: &Upstream,
+        verify: Option<&Verify>,
     ) -> Result<Facts, FillError> {
         let invalid = |reason: String| FillError::Invalid {
             what: key.to_string(),
@@ -239,16 +341,19 @@ impl Filler {
                     validate_info(&bytes, &key.version).map_err(|e| invalid(e.to_string()))?;
                 Ok(Facts {
                     time: meta.time,
-                    h1: None,
+                    ..Facts::default()
                 })
             }
             ArtifactKind::Mod => {
                 let bytes = read_staged(staged).await?;
                 validate_mod(&bytes, &key.module).map_err(|e| invalid(e.to_string()))?;
-                Ok(Facts::default())
+                Ok(Facts {
+                    sum: Some(goproxy_protocol::dirhash::go_mod_h1(&bytes)),
+                    ..Facts::default()
+                })
             }
             ArtifactKind::Zip => {
-                let go_mod = self.committed_go_mod(key, upstream).await?;
+                let go_mod = self.committed_go_mod(key, upstream, verify).await?;
                 let path = staged.path().to_path_buf();
                 let (module, version) = (key.module.clone(), key.version.clone());
                 let summary = tokio::task::spawn_blocking(move || {
@@ -261,6 +366,7 @@ impl Filler {
                 .map_err(invalid)?;
                 Ok(Facts {
                     time: None,
+                    sum: Some(summary.h1.clone()),
                     h1: Some(summary.h1),
                 })
             }
@@ -275,12 +381,15 @@ impl Filler {
         &self,
         key: &ArtifactKey,
         upstream: &Upstream,
+        verify: Option<&Verify>,
     ) -> Result<Vec<u8>, FillError> {
         let mod_key = ArtifactKey {
             kind: ArtifactKind::Mod,
             ..key.clone()
         };
-        let entry = self.fill(mod_key, upstream.clone()).await?;
+        let entry = self
+            .fill(mod_key, upstream.clone(), verify.cloned())
+            .await?;
         self.read_blob(&entry.blob).await
     }
 
@@ -334,7 +443,10 @@ impl Filler {
 #[derive(Default)]
 struct Facts {
     time: Option<String>,
+    /// The zip's dirhash, kept in the entry.
     h1: Option<String>,
+    /// The `h1:` the checksum database records for this artifact (`.mod`, `.zip`).
+    sum: Option<String>,
 }
 
 async fn read_staged(staged: &StagedBlob) -> Result<Vec<u8>, FillError> {
@@ -373,6 +485,8 @@ fn outcome_label(result: &Result<IndexEntry, FillError>) -> &'static str {
         Err(FillError::TimedOut) => "timeout",
         Err(FillError::Backlog(_)) => "backlog_full",
         Err(FillError::DiskFull(_)) => "disk_full",
+        Err(FillError::ChecksumMismatch { .. }) => "checksum_mismatch",
+        Err(FillError::Unverified(_)) => "unverified",
         Err(_) => "error",
     }
 }

@@ -30,6 +30,19 @@ impl Frontend {
         request: Request<'_>,
     ) -> Result<Response, ApiError> {
         let path = upstream_path(key).map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
+        self.forward_path(leader, &path, kind_label(key.kind), request)
+            .await
+    }
+
+    /// Relays the request for `path` (below the environment's prefix) to the leader;
+    /// `kind` labels the metric.
+    pub(crate) async fn forward_path(
+        &self,
+        leader: &str,
+        path: &str,
+        kind: &'static str,
+        request: Request<'_>,
+    ) -> Result<Response, ApiError> {
         // The leader routes it again: same environment, so the same rule and upstream.
         let url = format!("http://{leader}{}/{path}", request.env_prefix());
         let method = if request.head {
@@ -44,13 +57,12 @@ impl Frontend {
             }
         }
         let answer = outgoing.send().await;
-        let kind = kind_label(key.kind);
         let answer = match answer {
             Ok(answer) => answer,
             Err(e) => {
                 self.metrics.forwarded(kind, false);
                 return Err(ApiError::Unavailable(format!(
-                    "forwarding {key} to the leader at {leader}: {e}"
+                    "forwarding {path} to the leader at {leader}: {e}"
                 )));
             }
         };

@@ -43,6 +43,8 @@ pub struct Frontend {
     /// The version control fetcher, when a route is `direct`.
     pub(crate) direct: Option<Arc<dyn DirectSource>>,
     pub(crate) filler: Filler,
+    /// Verifies versions against the configured checksum databases.
+    pub(crate) checker: Arc<crate::checksum::Checker>,
     pub(crate) answers: Arc<Answers>,
     pub(crate) negatives: TtlCache<String>,
     /// Recently served committed entries (immutable, so never stale).
@@ -110,11 +112,25 @@ impl Frontend {
             .connect_timeout(config.upstream_connect_timeout)
             .read_timeout(config.fill_timeout)
             .build()?;
+        let sumdbs = crate::sumdb::sources(&config.sumdb, &upstream);
+        let files = crate::checksum::ClusterFiles {
+            index: index.clone(),
+            store: store.clone(),
+            filler: filler.clone(),
+            databases: sumdbs.clone(),
+        };
+        let checker = crate::checksum::Checker::new(&config.sumdb, files)
+            .map_err(|e| FrontendError::Config(vec![format!("sumdb: {e}")]))?;
+        let default_sumdb = config
+            .verify_fills
+            .then(|| config.sumdb.first().map(|db| Arc::from(db.name.as_str())))
+            .flatten();
         Ok(Arc::new(Self {
             forwarder,
             answers: Arc::new(Answers::new(&config)),
-            sumdbs: crate::sumdb::sources(&config.sumdb, &upstream),
-            sources: Sources::new(upstream),
+            checker: Arc::new(checker),
+            sumdbs,
+            sources: Sources::new(upstream, default_sumdb),
             direct: direct.filter(|_| routes.uses_direct()),
             routes,
             negatives: TtlCache::new(NEGATIVE_CAPACITY, config.negative_ttl),
@@ -131,6 +147,37 @@ impl Frontend {
             metrics,
             config,
         }))
+    }
+
+    /// Each checksum database's verification state (for `/cluster/status`).
+    pub fn checksum_status(&self) -> Vec<goproxy_checksum::DatabaseStatus> {
+        self.checker.status()
+    }
+
+    /// Verifies the fills accepted unverified (this node must lead: it keeps what it
+    /// verifies). Returns the reports by database name.
+    pub async fn recheck_unverified(&self) -> Vec<(String, goproxy_checksum::Recheck)> {
+        let mut reports = Vec::new();
+        if self.index.leadership() != crate::index::Leadership::Local {
+            return reports;
+        }
+        for db in &self.config.sumdb {
+            match self.checker.recheck(&db.name).await {
+                Ok(report) => {
+                    for _ in &report.refused {
+                        self.metrics.sumdb_mismatch();
+                    }
+                    reports.push((db.name.clone(), report));
+                }
+                Err(e) => tracing::warn!(database = %db.name, "rechecking unverified fills: {e}"),
+            }
+        }
+        reports
+    }
+
+    /// How often [`Frontend::recheck_unverified`] should run.
+    pub fn recheck_interval(&self) -> std::time::Duration {
+        self.config.sumdb_recheck_interval
     }
 
     /// The axum router serving the GOPROXY protocol and the admin endpoints; `/metrics`

@@ -6,7 +6,9 @@
 //!   cache-only mode, or a 403.
 //! - `artifacts`: immutable `.info`/`.mod`/`.zip` answers from the index and local blobs.
 //! - `listing`: `list`, `@latest` and version queries (mutable, TTL-cached, stale-if-error).
-//! - `sumdb`: checksum-database proxy endpoints.
+//! - `sumdb`: checksum-database endpoints: lookups and tiles verified and kept for the
+//!   cluster by the [`checksum`] checker (`goproxy-checksum` over the index), which also
+//!   verifies every public `.mod`/`.zip` fill.
 //! - `forward`: misses on a follower are proxied to the leader, which fills.
 //! - [`fill`]: single-flight, validated fills from upstream into the store and index.
 //! - [`upstream`]: the GOPROXY-syntax upstream chain and its HTTP client.
@@ -18,6 +20,7 @@
 
 mod answers;
 mod artifacts;
+pub mod checksum;
 pub mod config;
 pub mod error;
 pub mod fill;

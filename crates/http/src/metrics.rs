@@ -43,6 +43,16 @@ pub struct Metrics {
     forwarded: Family<OutcomeLabels, Counter>,
     commit_seconds: Histogram,
     bytes_filled: Counter,
+    sumdb_checks: Family<ResultLabels, Counter>,
+    checksum_mismatches: Counter,
+    accepted_unverified: Counter,
+}
+
+/// Labels of a checksum database verification.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    /// `verified`, `refused`, `unreachable` or `fork`.
+    pub outcome: &'static str,
 }
 
 impl Metrics {
@@ -58,6 +68,24 @@ impl Metrics {
         let forwarded = Family::<OutcomeLabels, Counter>::default();
         let commit_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
         let bytes_filled = Counter::default();
+        let sumdb_checks = Family::<ResultLabels, Counter>::default();
+        let checksum_mismatches = Counter::default();
+        let accepted_unverified = Counter::default();
+        registry.register(
+            "sumdb_accepted_unverified",
+            "Fills served unverified because the checksum database was unreachable (sumdb_unreachable = \"accept\")",
+            accepted_unverified.clone(),
+        );
+        registry.register(
+            "sumdb_checks",
+            "Verifications of a module version against a checksum database, by outcome (fork: the database presented a tree inconsistent with the verified one)",
+            sumdb_checks.clone(),
+        );
+        registry.register(
+            "checksum_mismatches",
+            "Fills refused because the upstream's bytes hash differently from the checksum database's record",
+            checksum_mismatches.clone(),
+        );
         registry.register(
             "http_requests",
             "Requests by route and status",
@@ -95,6 +123,9 @@ impl Metrics {
             commit_seconds.clone(),
         );
         Self {
+            sumdb_checks,
+            checksum_mismatches,
+            accepted_unverified,
             forwarded,
             commit_seconds,
             requests,
@@ -119,6 +150,23 @@ impl Metrics {
         self.lookups
             .get_or_create(&OutcomeLabels { kind, outcome })
             .inc();
+    }
+
+    /// Counts a checksum database verification.
+    pub fn sumdb_check(&self, outcome: &'static str) {
+        self.sumdb_checks
+            .get_or_create(&ResultLabels { outcome })
+            .inc();
+    }
+
+    /// Counts a fill refused for a checksum mismatch.
+    pub fn sumdb_mismatch(&self) {
+        self.checksum_mismatches.inc();
+    }
+
+    /// Counts a fill accepted unverified.
+    pub fn sumdb_accepted_unverified(&self) {
+        self.accepted_unverified.inc();
     }
 
     /// Counts a fill's result.

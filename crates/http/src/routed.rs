@@ -41,6 +41,9 @@ pub(crate) struct Source {
     pub upstream: Upstream,
     /// Identifies the list (and credentials): mutable answers are cached per source.
     pub key: Arc<str>,
+    /// The checksum database fills from this source are verified against (none: private,
+    /// `sumdb = "off"`, or verification off).
+    pub verify: Option<Arc<str>>,
     /// The list fetches from version control: only the leader runs it, followers ask the
     /// leader even for mutable answers.
     pub direct: bool,
@@ -49,13 +52,16 @@ pub(crate) struct Source {
 /// One [`Source`] per distinct upstream list of the route table, made on first use.
 pub(crate) struct Sources {
     template: Upstream,
+    /// The database public fills are verified against unless a rule names another.
+    default_sumdb: Option<Arc<str>>,
     made: Mutex<HashMap<String, Source>>,
 }
 
 impl Sources {
-    pub fn new(template: Upstream) -> Self {
+    pub fn new(template: Upstream, default_sumdb: Option<Arc<str>>) -> Self {
         Self {
             template,
+            default_sumdb,
             made: Mutex::new(HashMap::new()),
         }
     }
@@ -73,6 +79,12 @@ impl Sources {
                 .with_list(list.clone())
                 .with_credentials(decision.credentials),
             key: key.into(),
+            verify: match decision.sumdb {
+                _ if decision.is_private() => None,
+                Some("off") => None,
+                Some(name) => self.default_sumdb.as_ref().map(|_| name.into()),
+                None => self.default_sumdb.clone(),
+            },
             direct: list.has_direct(),
         });
         Some(source.clone())

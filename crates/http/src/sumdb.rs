@@ -1,6 +1,7 @@
 //! Checksum-database proxying: `/sumdb/<name>/supported` is 200 for each configured database
-//! (`[[proxy.sumdb]]`) and 404 for any other, and its endpoints are fetched from that
-//! database's URL, so clients behind this proxy can verify `go.sum` through it.
+//! (`[[proxy.sumdb]]`) and 404 for any other. Lookups and tiles are verified by the checker
+//! and kept for the whole cluster (served by every node, also once the database is
+//! unreachable); `latest` is fetched from the database's URL with a short cache lifetime.
 
 use std::collections::HashMap;
 
@@ -8,11 +9,17 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use goproxy_protocol::route::Route;
 
-use crate::answers::{Answer, MAX_ANSWER_SIZE};
+use goproxy_checksum::CheckError;
+use goproxy_protocol::index::sumdb_key;
+use goproxy_protocol::path::{unescape_path, unescape_version};
+use goproxy_protocol::sumdb::SumdbPath;
+
+use crate::answers::Answer;
+use crate::artifacts::index_error;
 use crate::error::ApiError;
 use crate::frontend::{Frontend, Request};
+use crate::index::Leadership;
 use crate::routed::Source;
-use crate::upstream::UpstreamError;
 use crate::upstream::{Upstream, UpstreamList};
 
 /// Lifetime of `supported` and `latest` (they change).
@@ -26,11 +33,6 @@ impl Frontend {
         route: &Route,
         request: Request<'_>,
     ) -> Result<Response, ApiError> {
-        if let Some(why) = request.offline {
-            return Err(ApiError::Unavailable(format!(
-                "checksum database requests are forwarded only when fetching is allowed: {why}"
-            )));
-        }
         let name = match route {
             Route::SumdbSupported { name } | Route::Sumdb { name, .. } => name,
             _ => return Err(ApiError::internal("not a checksum database route")),
@@ -50,37 +52,38 @@ impl Frontend {
                 max_age: std::time::Duration::from_secs(3600),
             });
         };
-        if let Route::SumdbSupported { .. } = route {
-            return Ok(
-                (StatusCode::OK, [(header::CACHE_CONTROL, SUMDB_MUTABLE)], "").into_response(),
-            );
-        }
-        // The path below the database's URL (`lookup/…`, `latest`, `tile/…`).
-        let path = route.upstream_path();
-        let path = path
-            .strip_prefix(&format!("sumdb/{name}/"))
-            .unwrap_or(&path)
-            .to_string();
-        let (body, cache_control) = match route {
-            Route::Sumdb {
-                path: sumdb_path, ..
-            } if sumdb_path.is_immutable() => {
-                let fetched = source.upstream.get(&path).await;
-                let body = match fetched {
-                    Ok(body) => body.bytes(MAX_ANSWER_SIZE).await,
-                    Err(e) => Err(e),
-                };
-                match body {
-                    Ok(body) => (body, SUMDB_IMMUTABLE),
-                    Err(UpstreamError::NotFound { message }) => return Err(self.not_found(message)),
-                    Err(e) => return Err(ApiError::Unavailable(e.to_string())),
+        let path = match route {
+            Route::Sumdb { path, .. } => path,
+            _ => {
+                return Ok(
+                    (StatusCode::OK, [(header::CACHE_CONTROL, SUMDB_MUTABLE)], "").into_response(),
+                )
+            }
+        };
+        let (body, cache_control) = match path {
+            SumdbPath::Latest => {
+                if let Some(why) = request.offline {
+                    return Err(ApiError::Unavailable(format!(
+                        "the checksum database's latest tree is asked only when fetching is allowed: {why}"
+                    )));
+                }
+                match self.answers.get(source, "latest", None).await {
+                    Answer::Fresh(body) | Answer::Stale(body) => (body, SUMDB_MUTABLE),
+                    Answer::NotFound(message) => return Err(self.not_found(message)),
+                    Answer::Failed(e) => return Err(ApiError::Unavailable(e.to_string())),
                 }
             }
-            _ => match self.answers.get(source, &path, None).await {
-                Answer::Fresh(body) | Answer::Stale(body) => (body, SUMDB_MUTABLE),
-                Answer::NotFound(message) => return Err(self.not_found(message)),
-                Answer::Failed(e) => return Err(ApiError::Unavailable(e.to_string())),
-            },
+            file => {
+                let cache_control = if file.is_immutable() {
+                    SUMDB_IMMUTABLE
+                } else {
+                    SUMDB_MUTABLE
+                };
+                match self.sumdb_file(name, file, request).await? {
+                    Fetched::Here(body) => (body.into(), cache_control),
+                    Fetched::Forwarded(response) => return Ok(response),
+                }
+            }
         };
         let content_type = "text/plain; charset=utf-8";
         Ok((
@@ -92,6 +95,67 @@ impl Frontend {
         )
             .into_response())
     }
+
+    /// A lookup or tile: verified by the checker and kept for the cluster (a follower asks
+    /// the leader for what the cluster does not hold yet, so one node talks to the database).
+    async fn sumdb_file(
+        &self,
+        name: &str,
+        path: &SumdbPath,
+        request: Request<'_>,
+    ) -> Result<Fetched, ApiError> {
+        let raw = path.as_str();
+        let key = sumdb_key(name, &raw);
+        let cached = self.index.lookup(&key).map_err(index_error)?.is_some();
+        if !cached {
+            if let Some(why) = request.offline {
+                return Err(ApiError::Unavailable(format!(
+                    "sumdb/{name}/{raw} is not cached and {why}"
+                )));
+            }
+            match self.current_leadership().await {
+                Leadership::Remote(leader) if !request.forwarded => {
+                    let path = format!("sumdb/{name}/{raw}");
+                    return self
+                        .forward_path(&leader, &path, "sumdb", request)
+                        .await
+                        .map(Fetched::Forwarded);
+                }
+                Leadership::Remote(leader) => {
+                    return Err(ApiError::Unavailable(format!(
+                        "sumdb/{name}/{raw}: forwarded here, but the leader is now {leader}; retry"
+                    )))
+                }
+                // Without a leader nothing can be kept, but the database can still be read
+                // through (the go command verifies what it gets).
+                Leadership::Local | Leadership::Unknown => {}
+            }
+        }
+        let fetched = match path {
+            SumdbPath::Lookup(query) => {
+                let (module, version) = query
+                    .rsplit_once('@')
+                    .and_then(|(m, v)| Some((unescape_path(m).ok()?, unescape_version(v).ok()?)))
+                    .ok_or_else(|| ApiError::InvalidRequest(format!("bad lookup {query:?}")))?;
+                let looked_up = self.checker.lookup(name, &module, &version).await;
+                self.metrics
+                    .sumdb_check(goproxy_checksum::Outcome::of(&looked_up).label());
+                looked_up.map(|(_, body)| body)
+            }
+            _ => self.checker.tile(name, &raw).await,
+        };
+        match fetched {
+            Ok(body) => Ok(Fetched::Here(body)),
+            Err(CheckError::NotFound { reason, .. }) => Err(self.not_found(reason)),
+            Err(e) => Err(ApiError::Unavailable(e.to_string())),
+        }
+    }
+}
+
+/// A checksum database file, fetched here or relayed from the leader.
+enum Fetched {
+    Here(Vec<u8>),
+    Forwarded(Response),
 }
 
 /// One upstream client per configured database (its URL as a one-entry list).
@@ -106,6 +170,7 @@ pub(crate) fn sources(
             let source = Source {
                 upstream: template.with_list(list),
                 key: format!("sumdb/{}", db.name).into(),
+                verify: None,
                 direct: false,
             };
             Some((db.name.clone(), source))

@@ -19,6 +19,7 @@ use tower::ServiceExt;
 
 struct Fixture {
     router: axum::Router,
+    frontend: Arc<Frontend>,
     index: Arc<MemoryIndex>,
     _upstream: HttpServer,
     _dir: tempfile::TempDir,
@@ -41,6 +42,8 @@ fn fixture_configured(
     let (store, _) = BlobStore::open(dir.path().join("blobs")).unwrap();
     let mut config = FrontendConfig {
         upstream: upstream.url.clone(),
+        // No checksum database beside the corpus; verification has its own tests.
+        verify_fills: false,
         ..FrontendConfig::default()
     };
     configure(&mut config);
@@ -61,6 +64,7 @@ fn fixture_configured(
     .unwrap();
     Fixture {
         router: frontend.router(Arc::new(registry)),
+        frontend,
         index,
         _upstream: upstream,
         _dir: dir,
@@ -285,10 +289,20 @@ async fn checksum_lookups_and_other_environments_respect_private_and_denied_path
     let text = String::from_utf8_lossy(&body);
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(text.contains("private module"), "{text}");
-    let (status, _, body) = send(&f.router, get("/env/prod/sumdb/sum.golang.org/supported")).await;
-    let text = String::from_utf8_lossy(&body);
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    assert!(text.contains("cache-only"), "{text}");
+    // A cache-only environment serves what the cluster verified and kept (so an air-gapped
+    // cluster still answers the go command's verification), and asks the database nothing.
+    let (status, _, _) = send(&f.router, get("/env/prod/sumdb/sum.golang.org/supported")).await;
+    assert_eq!(status, StatusCode::OK);
+    for path in ["lookup/example.com/hello@v1.0.0", "tile/8/0/000", "latest"] {
+        let (status, _, body) = send(
+            &f.router,
+            get(&format!("/env/prod/sumdb/sum.golang.org/{path}")),
+        )
+        .await;
+        let text = String::from_utf8_lossy(&body);
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert!(text.contains("cache-only"), "{path}: {text}");
+    }
 
     // "public" does not inherit the private rule: it must not fill the private path from
     // its own upstream (the corpus would serve a look-alike if it had one).
@@ -352,4 +366,231 @@ async fn configured_checksum_databases_are_served_and_others_are_not() {
     let (status, _, body) = send(&f.router, get("/sumdb/sum.test.example/latest")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(goproxy_sumdb::note::open(&body, &key).is_ok());
+}
+
+/// Issue 12: public fills are verified against a checksum database (a real Go one over the
+/// corpus) before they are acknowledged; an upstream serving other bytes is refused with the
+/// reason and nothing of it is cached; a route with `sumdb = "off"` is not verified; what
+/// was verified is kept, so it is served once the database is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fills_are_verified_and_an_upstream_serving_other_bytes_is_refused() {
+    use goproxy_protocol::index::{sumdb_key, ArtifactKey, ArtifactKind};
+    use goproxy_testkit::corpus::{tampered, Tamper};
+    use goproxy_testkit::sumdb_server::SumdbServer;
+
+    const NAME: &str = "sum.test.example";
+    let mut db = SumdbServer::start(&corpus::dir(), NAME, 7, 0).unwrap();
+    let bad = tempfile::tempdir().unwrap();
+    tampered(
+        &bad.path().join("zip"),
+        "example.com/hello",
+        "v1.1.0",
+        Tamper::Zip,
+    )
+    .unwrap();
+    tampered(
+        &bad.path().join("mod"),
+        "github.com/BurntSushi/toml",
+        "v1.2.0",
+        Tamper::GoMod,
+    )
+    .unwrap();
+    let bad_zip = HttpServer::serve_dir(&bad.path().join("zip"));
+    let bad_mod = HttpServer::serve_dir(&bad.path().join("mod"));
+    let database = goproxy_sumdb::Database {
+        name: NAME.into(),
+        vkey: db.vkey.clone(),
+        url: db.url.clone(),
+    };
+    let (zip_url, mod_url) = (bad_zip.url.clone(), bad_mod.url.clone());
+    let f = fixture_configured(
+        |config| {
+            config.sumdb = vec![database];
+            config.verify_fills = true;
+        },
+        |_| {
+            let hello = RouteSpec {
+                pattern: "example.com/hello".into(),
+                upstream: Some(zip_url),
+                ..RouteSpec::default()
+            };
+            let toml = RouteSpec {
+                pattern: "github.com/BurntSushi/toml".into(),
+                upstream: Some(mod_url),
+                ..RouteSpec::default()
+            };
+            let unverified = EnvSpec {
+                inherit_routes: false,
+                routes: vec![RouteSpec {
+                    sumdb: Some("off".into()),
+                    ..hello.clone()
+                }],
+                ..EnvSpec::default()
+            };
+            (
+                vec![hello, toml],
+                BTreeMap::from([("unverified".to_string(), unverified)]),
+            )
+        },
+    );
+    let has = |module: &str, version: &str, kind| {
+        f.index.entries().iter().any(|e| {
+            e.key
+                == ArtifactKey {
+                    module: module.into(),
+                    version: version.into(),
+                    kind,
+                }
+        })
+    };
+
+    // An honest upstream: verified and served.
+    for kind in ["mod", "zip"] {
+        let path = format!("/github.com/gin-gonic/gin/@v/v1.8.1.{kind}");
+        let (status, _, body) = send(&f.router, get(&path)).await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "{path}: {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    // The lookup and the tiles that proved it are kept for the cluster.
+    let lookup = sumdb_key(NAME, "lookup/github.com/gin-gonic/gin@v1.8.1");
+    assert!(f.index.entries().iter().any(|e| e.key == lookup));
+
+    // One altered byte in the zip: refused with the reason, nothing cached.
+    let (status, _, body) = send(&f.router, get("/example.com/hello/@v/v1.1.0.zip")).await;
+    let text = String::from_utf8_lossy(&body);
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(
+        text.contains("checksum mismatch against sum.test.example"),
+        "{text}"
+    );
+    assert!(!has("example.com/hello", "v1.1.0", ArtifactKind::Zip));
+    // (Its go.mod was not altered: it verified, and is cached.)
+    assert!(has("example.com/hello", "v1.1.0", ArtifactKind::Mod));
+
+    // A different go.mod: refused, and the zip (which needs the go.mod) too.
+    for kind in ["mod", "zip"] {
+        let path = format!("/github.com/!burnt!sushi/toml/@v/v1.2.0.{kind}");
+        let (status, _, body) = send(&f.router, get(&path)).await;
+        let text = String::from_utf8_lossy(&body);
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert!(
+            text.contains("checksum mismatch against sum.test.example"),
+            "{path}: {text}"
+        );
+    }
+    assert!(!has(
+        "github.com/BurntSushi/toml",
+        "v1.2.0",
+        ArtifactKind::Mod
+    ));
+    assert!(!has(
+        "github.com/BurntSushi/toml",
+        "v1.2.0",
+        ArtifactKind::Zip
+    ));
+
+    // The database is gone: what it proved is still served through /sumdb/, a version it
+    // never proved is refused (fail closed), and a route with sumdb = "off" is not verified.
+    db.stop();
+    let (status, _, body) = send(
+        &f.router,
+        get("/sumdb/sum.test.example/lookup/github.com/gin-gonic/gin@v1.8.1"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(String::from_utf8_lossy(&body).contains("github.com/gin-gonic/gin v1.8.1 h1:"));
+    let (status, _, body) = send(&f.router, get("/example.com/hello/@v/v1.0.0.mod")).await;
+    let text = String::from_utf8_lossy(&body);
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(
+        text.contains("checksum database sum.test.example is unreachable"),
+        "{text}"
+    );
+    assert!(!has("example.com/hello", "v1.0.0", ArtifactKind::Mod));
+    let (status, _, body) = send(
+        &f.router,
+        get("/env/unverified/example.com/hello/@v/v1.1.0.zip"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+}
+
+/// `sumdb_unreachable = "accept"`: while the database is unreachable, fills are served and
+/// marked unverified; once it answers, the leader's recheck verifies them, and one whose
+/// bytes the database contradicts is reported (log, metric, status).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accepted_unverified_fills_are_verified_once_the_database_is_back() {
+    use goproxy_http::config::Unreachable;
+    use goproxy_testkit::corpus::{tampered, Tamper};
+    use goproxy_testkit::sumdb_server::SumdbServer;
+
+    const NAME: &str = "sum.test.example";
+    // The database's address, with nothing there yet; its key is known in advance (the
+    // same seed gives the same key).
+    let key = SumdbServer::start(&corpus::dir(), NAME, 7, 0)
+        .unwrap()
+        .vkey
+        .clone();
+    let port = goproxy_testkit::ports::unused(1)[0];
+    let addr = format!("127.0.0.1:{port}");
+    let bad = tempfile::tempdir().unwrap();
+    tampered(bad.path(), "example.com/hello", "v1.1.0", Tamper::Zip).unwrap();
+    let bad_upstream = HttpServer::serve_dir(bad.path());
+    let bad_url = bad_upstream.url.clone();
+    let database = goproxy_sumdb::Database {
+        name: NAME.into(),
+        vkey: key,
+        url: format!("http://{addr}"),
+    };
+    let f = fixture_configured(
+        |config| {
+            config.sumdb = vec![database];
+            config.verify_fills = true;
+            config.sumdb_unreachable = Unreachable::Accept;
+        },
+        |_| {
+            let hello = RouteSpec {
+                pattern: "example.com/hello".into(),
+                upstream: Some(bad_url),
+                ..RouteSpec::default()
+            };
+            (vec![hello], BTreeMap::new())
+        },
+    );
+    for path in [
+        "/github.com/gin-gonic/gin/@v/v1.8.1.zip",
+        "/example.com/hello/@v/v1.1.0.zip",
+    ] {
+        let (status, _, body) = send(&f.router, get(path)).await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "{path}: {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    // Unreachable: nothing verified, everything waits (.mod and .zip of both).
+    let reports = f.frontend.recheck_unverified().await;
+    assert_eq!(reports[0].1.pending, 4, "{reports:?}");
+    assert_eq!(f.frontend.checksum_status()[0].unverified, 4);
+
+    let _db = SumdbServer::start_on(&corpus::dir(), NAME, 7, 0, &addr).unwrap();
+    let reports = f.frontend.recheck_unverified().await;
+    let report = &reports[0].1;
+    assert_eq!((report.verified, report.pending), (3, 0), "{report:?}");
+    assert_eq!(report.refused.len(), 1, "{report:?}");
+    assert!(
+        report.refused[0].contains("checksum mismatch against sum.test.example")
+            && report.refused[0].contains("example.com/hello@v1.1.0.zip"),
+        "{report:?}"
+    );
+    let status = &f.frontend.checksum_status()[0];
+    assert_eq!((status.unverified, status.refused_after_accept), (0, 1));
+    // Settled: a later pass reports nothing again.
+    let reports = f.frontend.recheck_unverified().await;
+    assert_eq!(reports[0].1, goproxy_checksum::Recheck::default());
 }

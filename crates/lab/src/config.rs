@@ -111,7 +111,9 @@ pub fn cluster_node(
          data_dir = {data_dir:?}\n\
          shutdown_grace = \"2s\"\n\n\
          [proxy]\n\
-         upstream = \"{upstream}\"\n\n\
+         upstream = \"{upstream}\"\n\
+         # The lab's upstream is the corpus, with no checksum database beside it.\n\
+         verify_fills = false\n\n\
          [raft]\n\
          heartbeat_interval = \"{heartbeat}\"\n\
          election_timeout_min = \"{min}\"\n\
@@ -145,7 +147,8 @@ pub fn standalone_node(data_dir: &Path) -> String {
          raft_listen = \"127.0.0.1:{RAFT_PORT}\"\n\
          data_dir = {data_dir:?}\n\n\
          [proxy]\n\
-         upstream = \"{}\"\n",
+         upstream = \"{}\"\n\
+         verify_fills = false\n",
         upstream_url()
     )
 }

@@ -233,6 +233,10 @@ pub struct ConfigArgs {
     /// error, "off" refuses fetching [default: https://proxy.golang.org].
     #[arg(long, env = "GOPROXY_HA_UPSTREAM", value_name = "LIST")]
     pub upstream: Option<String>,
+    /// Verify every public .mod/.zip fill against the checksum database ([[proxy.sumdb]],
+    /// default sum.golang.org) before it is cached: true or false [default: true].
+    #[arg(long, env = "GOPROXY_HA_VERIFY_FILLS", value_name = "BOOL")]
+    pub verify_fills: Option<bool>,
     /// Log format [default: text].
     #[arg(long, env = "GOPROXY_HA_LOG_FORMAT", value_enum, value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
@@ -260,6 +264,7 @@ impl ConfigArgs {
             raft_advertise: self.raft_advertise.clone(),
             data_dir: self.data_dir.clone(),
             upstream: self.upstream.clone(),
+            verify_fills: self.verify_fills,
             log_format: self.log_format,
             log_level: self.log_level.clone(),
             tls_ca: self.tls_ca.clone(),

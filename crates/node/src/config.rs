@@ -215,6 +215,8 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     /// `--upstream` / `GOPROXY_HA_UPSTREAM`.
     pub upstream: Option<String>,
+    /// `--verify-fills` / `GOPROXY_HA_VERIFY_FILLS`.
+    pub verify_fills: Option<bool>,
     /// `--log-format` / `GOPROXY_HA_LOG_FORMAT`.
     pub log_format: Option<LogFormat>,
     /// `--log-level` / `GOPROXY_HA_LOG_LEVEL`.
@@ -272,6 +274,9 @@ impl Config {
         }
         if let Some(v) = o.upstream {
             self.proxy.upstream = v;
+        }
+        if let Some(v) = o.verify_fills {
+            self.proxy.verify_fills = v;
         }
         if let Some(v) = o.log_format {
             self.log_format = v;
@@ -613,6 +618,40 @@ mod tests {
         assert!(!dump.contains("s3cret"), "{dump}");
         assert!(dump.contains("https://***@athens.example|direct"), "{dump}");
         assert!(dump.contains("[env.prod]"), "{dump}");
+    }
+
+    #[test]
+    fn checksum_verification_mistakes_are_reported() {
+        let text = "[proxy]\nsumdb = []\nsumdb_unreachable = \"accept\"\n\
+                    [[route]]\nmatch = \"a.example\"\nupstream = \"https://athens.example\"\nsumdb = \"sum.other.example\"\n\
+                    [[route]]\nmatch = \"b.example\"\nupstream = \"https://athens.example\"\nsumdb = \"off\"\n\
+                    [[route]]\nmatch = \"c.example\"\nupstream = \"direct\"\nsumdb = \"off\"\n";
+        let config: Config = toml::from_str(text).unwrap();
+        let problems = config.problems().join("\n");
+        assert!(
+            problems.contains("proxy.verify_fills: fills are verified against a checksum database, and none is configured"),
+            "{problems}"
+        );
+        assert!(
+            problems.contains("route[0].sumdb: no [[proxy.sumdb]] named \"sum.other.example\" (configured: none)"),
+            "{problems}"
+        );
+        assert!(!problems.contains("route[1]"), "{problems}");
+        assert!(
+            problems.contains("route[2].sumdb: a private rule (direct or with credentials) is never checked"),
+            "{problems}"
+        );
+        let off: Config =
+            toml::from_str("[proxy]\nsumdb = []\nverify_fills = false\n").unwrap();
+        assert_eq!(off.problems(), Vec::<String>::new());
+        // The default verifies against sum.golang.org, failing closed.
+        let default = Config::default();
+        assert!(default.proxy.verify_fills);
+        assert_eq!(default.proxy.sumdb[0].name, "sum.golang.org");
+        assert_eq!(
+            default.proxy.sumdb_unreachable,
+            goproxy_http::config::Unreachable::Refuse
+        );
     }
 
     #[test]

@@ -65,6 +65,24 @@ impl Listeners {
     }
 }
 
+/// While leading, verifies the fills accepted while the checksum database was unreachable
+/// (`sumdb_unreachable = "accept"`), every `sumdb_recheck_interval`.
+async fn recheck_unverified(frontend: Arc<Frontend>, drain: CancellationToken) {
+    let mut tick = tokio::time::interval(frontend.recheck_interval());
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = drain.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        for (database, report) in frontend.recheck_unverified().await {
+            if report.verified > 0 || !report.refused.is_empty() {
+                tracing::info!(%database, verified = report.verified, pending = report.pending, refused = report.refused.len(), "rechecked fills accepted unverified");
+            }
+        }
+    }
+}
+
 /// Runs the node until `shutdown` is cancelled (a leader hands over first), or until its Raft
 /// member stops on its own (an error then, so a supervisor restarts the node).
 pub async fn run(
@@ -163,6 +181,7 @@ pub async fn run(
         store,
         metrics,
     )?;
+    tasks.spawn(recheck_unverified(frontend.clone(), drain.clone()));
     let listener_metrics = ListenerMetrics::register(&mut registry);
     let router = frontend
         .router(Arc::new(registry))
@@ -170,6 +189,7 @@ pub async fn run(
             consensus.clone(),
             replication,
             vip_holding,
+            frontend.clone(),
         ));
 
     // "off": a single node without TLS opens no node-to-node listener.

@@ -8,8 +8,9 @@ use std::sync::Arc;
 
 use goproxy_consensus::Consensus;
 
+use goproxy_http::Frontend;
 use goproxy_replicate::Replication;
-use goproxy_status::{MemberStatus, NodeStatus, ReplicationMode};
+use goproxy_status::{ChecksumDatabaseStatus, MemberStatus, NodeStatus, ReplicationMode};
 
 use crate::vip::HoldingWatch;
 
@@ -18,6 +19,7 @@ pub fn router(
     consensus: Consensus,
     replication: Arc<Replication>,
     vip: Option<HoldingWatch>,
+    frontend: Arc<Frontend>,
 ) -> Router {
     Router::new()
         .route("/cluster/status", get(status))
@@ -25,6 +27,7 @@ pub fn router(
             consensus,
             replication,
             vip,
+            frontend,
         })
 }
 
@@ -34,6 +37,7 @@ struct StatusState {
     consensus: Consensus,
     replication: Arc<Replication>,
     vip: Option<HoldingWatch>,
+    frontend: Arc<Frontend>,
 }
 
 async fn status(State(state): State<StatusState>) -> impl IntoResponse {
@@ -41,6 +45,7 @@ async fn status(State(state): State<StatusState>) -> impl IntoResponse {
         consensus,
         replication,
         vip,
+        frontend,
     } = state;
     let (backlog_blobs, backlog_bytes) = replication.backlog();
     let view = consensus.view();
@@ -74,5 +79,20 @@ async fn status(State(state): State<StatusState>) -> impl IntoResponse {
         missing_blobs: replication.missing(),
         vip_held: vip.map(|held| *held.borrow()),
         retired: consensus.retired(),
+        checksum_databases: frontend
+            .checksum_status()
+            .into_iter()
+            .map(|db| ChecksumDatabaseStatus {
+                name: db.name,
+                tree_size: db.tree_size,
+                verified: db.verified,
+                refused: db.refused,
+                unreachable: db.unreachable,
+                forks: db.forks,
+                last_fork: db.last_fork,
+                unverified: db.unverified,
+                refused_after_accept: db.refused_after_accept,
+            })
+            .collect(),
     })
 }

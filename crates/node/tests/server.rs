@@ -22,6 +22,7 @@ async fn a_node_runs_in_process_and_stops_on_its_token() {
         ..Config::default()
     };
     config.proxy.upstream = upstream.url.clone();
+    config.proxy.verify_fills = false;
     assert_eq!(config.problems(), Vec::<String>::new());
     let listeners = Listeners::bind(&config).await.unwrap();
     assert!(

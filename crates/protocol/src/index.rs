@@ -101,14 +101,47 @@ pub fn sumdb_key(name: &str, path: &str) -> ArtifactKey {
     }
 }
 
+/// The "module" under which database `name`'s signed tree heads are indexed (apart from its
+/// files, so finding the newest reads only tree heads).
+pub fn sumdb_tree_module(name: &str) -> String {
+    format!("sumdb/{name}/tree")
+}
+
 /// The index key of database `name`'s signed tree head of `n` records. The size is
 /// zero-padded so that key order is size order.
 pub fn sumdb_tree_key(name: &str, n: u64) -> ArtifactKey {
     ArtifactKey {
-        module: sumdb_module(name),
+        module: sumdb_tree_module(name),
         version: format!("tree/{n:020}"),
         kind: ArtifactKind::SumdbTree,
     }
+}
+
+/// The "module" under which fills accepted while database `name` was unreachable are
+/// listed until they are verified.
+pub fn sumdb_unverified_module(name: &str) -> String {
+    format!("sumdb/{name}/unverified")
+}
+
+/// The index key that marks `artifact` (a `.mod` or `.zip`) as filled without database
+/// `name`'s verification; its blob is the `h1:` computed at the fill.
+pub fn sumdb_unverified_key(name: &str, artifact: &ArtifactKey) -> ArtifactKey {
+    ArtifactKey {
+        module: sumdb_unverified_module(name),
+        version: artifact.to_string(),
+        kind: ArtifactKind::SumdbFile,
+    }
+}
+
+/// The artifact a [`sumdb_unverified_key`] version (`MODULE@VERSION.EXT`) names.
+pub fn sumdb_unverified_artifact(version: &str) -> Option<ArtifactKey> {
+    let (rest, ext) = version.rsplit_once('.')?;
+    let (module, version) = rest.rsplit_once('@')?;
+    Some(ArtifactKey {
+        module: module.to_string(),
+        version: version.to_string(),
+        kind: ArtifactKind::from_extension(ext)?,
+    })
 }
 
 /// The tree size of a [`sumdb_tree_key`] version (`tree/000…123`).
@@ -168,5 +201,32 @@ impl IndexEntry {
     /// True when `other` describes the same bytes (same key and same content address).
     pub fn same_content(&self, other: &IndexEntry) -> bool {
         self.key == other.key && self.blob == other.blob
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checksum_database_keys_round_trip_and_stay_apart_from_modules() {
+        let artifact = ArtifactKey {
+            module: "example.com/m".into(),
+            version: "v1.2.0-beta.1".into(),
+            kind: ArtifactKind::Zip,
+        };
+        let marker = sumdb_unverified_key("sum.golang.org", &artifact);
+        assert_eq!(marker.module, "sumdb/sum.golang.org/unverified");
+        assert_eq!(sumdb_unverified_artifact(&marker.version), Some(artifact));
+        assert_eq!(sumdb_unverified_artifact("no-extension"), None);
+        let tree = sumdb_tree_key("sum.golang.org", 42);
+        assert_eq!(sumdb_tree_size(&tree.version), Some(42));
+        assert!(sumdb_tree_key("d.example", 9).version < sumdb_tree_key("d.example", 10).version);
+        // A module path's first element has a dot: none is "sumdb".
+        assert!(crate::path::check_path("sumdb/sum.golang.org").is_err());
+        for kind in [ArtifactKind::SumdbFile, ArtifactKind::SumdbTree] {
+            assert_eq!(ArtifactKind::from_extension(kind.extension()), Some(kind));
+            assert!(!kind.is_module_file());
+        }
     }
 }

@@ -60,6 +60,11 @@ pub struct RouteSpec {
     /// Why a denied path is denied (shown to the client).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The checksum database fills of matching public modules are verified against (a
+    /// `[[proxy.sumdb]]` name), or `"off"`: not verified. Default: the first configured
+    /// database. Private rules (`direct`, credentials) are never verified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sumdb: Option<String>,
 }
 
 impl RouteSpec {
@@ -125,6 +130,7 @@ struct Rule {
     patterns: PathPatterns,
     action: Action,
     credentials: Option<String>,
+    sumdb: Option<String>,
 }
 
 /// Which rule decided.
@@ -163,6 +169,8 @@ pub struct Decision<'t> {
     pub action: &'t Action,
     /// The credential set to fetch with.
     pub credentials: Option<&'t str>,
+    /// The rule's checksum database setting (`off` or a name; none: the proxy's default).
+    pub sumdb: Option<&'t str>,
     /// A private rule (one fetching `direct` or with credentials) of another environment that
     /// also matches this path, while this decision would fetch it publicly: it must not, or a
     /// public look-alike could be cached where the private module is expected (dependency
@@ -187,9 +195,10 @@ impl Decision<'_> {
     pub fn source(&self) -> String {
         match self.action {
             Action::Fetch(list) => format!(
-                "{:016x}/{}",
+                "{:016x}/{}/{}",
                 list.fingerprint(),
-                self.credentials.unwrap_or("")
+                self.credentials.unwrap_or(""),
+                self.sumdb.unwrap_or("")
             ),
             Action::Deny(_) => "denied".to_string(),
         }
@@ -213,6 +222,9 @@ impl fmt::Display for Decision<'_> {
             Action::Deny(reason) => writeln!(f, "action:      deny (403): {reason}")?,
         }
         write!(f, "credentials: {}", self.credentials.unwrap_or("none"))?;
+        if let Some(sumdb) = self.sumdb {
+            write!(f, "\nsumdb:       {sumdb}")?;
+        }
         if let Some(conflict) = &self.private_elsewhere {
             write!(f, "\nrefused:     {conflict}")?;
         }
@@ -386,6 +398,7 @@ impl RouteTable {
             glob: None,
             action: &env.default,
             credentials: None,
+            sumdb: None,
             private_elsewhere: None,
         })
     }
@@ -475,6 +488,7 @@ impl RouteTable {
                     glob: Some(glob.as_str()),
                     action: &rule.action,
                     credentials: rule.credentials.as_deref(),
+                    sumdb: rule.sumdb.as_deref(),
                     private_elsewhere: None,
                 });
             }
@@ -547,11 +561,27 @@ fn compile_rules(
                 ));
             }
         }
+        if let Some(sumdb) = &spec.sumdb {
+            let private = spec.credentials.is_some()
+                || matches!(&action, Some(Action::Fetch(list)) if list.has_direct());
+            if spec.deny {
+                problems.push(format!("{at}.sumdb: a denying rule fetches nothing"));
+            } else if private {
+                problems.push(format!(
+                    "{at}.sumdb: a private rule (direct or with credentials) is never checked against a public checksum database"
+                ));
+            } else if sumdb.is_empty() {
+                problems.push(format!(
+                    "{at}.sumdb: \"off\" or the name of a [[proxy.sumdb]]"
+                ));
+            }
+        }
         if let (Some(patterns), Some(action), true) = (patterns, action, problems.len() == before) {
             rules.push(Rule {
                 patterns,
                 action,
                 credentials: spec.credentials.clone(),
+                sumdb: spec.sumdb.clone(),
             });
         }
     }

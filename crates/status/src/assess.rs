@@ -176,6 +176,7 @@ mod tests {
             missing_blobs: 0,
             vip_held: Some(state == Role::Leader),
             retired: None,
+            checksum_databases: Vec::new(),
         }
     }
 

@@ -104,6 +104,36 @@ pub struct NodeStatus {
     /// Why this node stopped campaigning, when it was removed from the voters.
     #[serde(default)]
     pub retired: Option<String>,
+    /// The checksum databases this node verifies against (the leader does the verifying).
+    #[serde(default)]
+    pub checksum_databases: Vec<ChecksumDatabaseStatus>,
+}
+
+/// One checksum database as this node has verified against it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChecksumDatabaseStatus {
+    /// Database name.
+    pub name: String,
+    /// Records in the newest signed tree verified (none yet: `null`).
+    pub tree_size: Option<u64>,
+    /// Lookups proved.
+    pub verified: u64,
+    /// Answers refused (signature, proof, record lines, not in the database).
+    pub refused: u64,
+    /// Times the database was unreachable.
+    pub unreachable: u64,
+    /// Forked trees refused: the database presented a history inconsistent with the one
+    /// verified before. Anything above 0 needs an operator.
+    pub forks: u64,
+    /// The last fork, described.
+    pub last_fork: Option<String>,
+    /// Fills accepted unverified while the database was unreachable
+    /// (`sumdb_unreachable = "accept"`) and not verified yet (leader's count).
+    #[serde(default)]
+    pub unverified: u64,
+    /// Fills accepted unverified that the database contradicted once reachable.
+    #[serde(default)]
+    pub refused_after_accept: u64,
 }
 
 impl NodeStatus {
@@ -153,6 +183,7 @@ mod tests {
             missing_blobs: 0,
             vip_held: Some(false),
             retired: None,
+            checksum_databases: Vec::new(),
         };
         let json = serde_json::to_value(&status).unwrap();
         assert_eq!(json["state"], "Follower");

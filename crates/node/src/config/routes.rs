@@ -10,6 +10,7 @@ impl Config {
     /// The compiled route table (`[proxy] upstream` as the default route).
     pub fn route_table(&self) -> Result<RouteTable, Vec<String>> {
         let mut problems = self.credentials_on_proxies();
+        problems.extend(self.route_databases());
         problems.extend(self.direct_defaults());
         problems.extend(goproxy_vcs::config::credential_problems(&self.credentials));
         problems.extend(self.vcs.problems());
@@ -27,6 +28,32 @@ impl Config {
                 Err(problems)
             }
         }
+    }
+
+    /// A rule's `sumdb` names a configured database (or is `off`).
+    fn route_databases(&self) -> Vec<String> {
+        let mut rules: Vec<(String, &goproxy_routing::RouteSpec)> = Vec::new();
+        for (i, route) in self.routes.iter().enumerate() {
+            rules.push((format!("route[{i}]"), route));
+        }
+        for (name, env) in &self.environments {
+            for (i, route) in env.routes.iter().enumerate() {
+                rules.push((format!("env.{name}.route[{i}]"), route));
+            }
+        }
+        let served: Vec<&str> = self.proxy.sumdb.iter().map(|d| d.name.as_str()).collect();
+        rules
+            .into_iter()
+            .filter_map(|(at, route)| {
+                let name = route.sumdb.as_deref()?;
+                (name != "off" && !name.is_empty() && !served.contains(&name)).then(|| {
+                    format!(
+                        "{at}.sumdb: no [[proxy.sumdb]] named {name:?} (configured: {}); or \"off\"",
+                        if served.is_empty() { "none".to_string() } else { served.join(", ") }
+                    )
+                })
+            })
+            .collect()
     }
 
     /// `direct` only for paths a rule names: in a default route it would fetch any path anyone

@@ -128,6 +128,42 @@ pub fn three_nodes_with(dir: &Path, upstream: &str, replication: &str) -> BTreeM
     nodes
 }
 
+/// A three-node cluster whose configuration ends with `extra` (TOML), each node started
+/// with `args` besides its configuration; waits until every node is ready.
+pub fn three_nodes_configured(
+    dir: &Path,
+    upstream: &str,
+    extra: &str,
+    args: &[&str],
+) -> BTreeMap<u64, Node> {
+    let ports = free_ports(6);
+    for id in 1..=3 {
+        write_config_with(
+            &dir.join(format!("n{id}.toml")),
+            id,
+            &ports,
+            upstream,
+            SEMI_SYNC,
+            extra,
+        );
+    }
+    let nodes: BTreeMap<u64, Node> = (1..=3)
+        .map(|id| {
+            let config = dir.join(format!("n{id}.toml"));
+            let mut all = vec![
+                "--config".to_string(),
+                config.to_string_lossy().into_owned(),
+            ];
+            all.extend(args.iter().map(|a| a.to_string()));
+            (id, Node::spawn(&dir.join(format!("n{id}")), &all))
+        })
+        .collect();
+    for node in nodes.values() {
+        node.wait_ready();
+    }
+    nodes
+}
+
 /// [`three_nodes_with`] the default semi-synchronous settings.
 pub fn three_nodes(dir: &Path, upstream: &str) -> BTreeMap<u64, Node> {
     three_nodes_with(dir, upstream, SEMI_SYNC)
