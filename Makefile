@@ -84,7 +84,8 @@ chaos: deps-test
 	$(CARGO) build --release --locked -p goproxy-ha -p goproxy-lab -p chaos-tests
 	$(TARGET_DIR)/release/goproxy-chaos $(CHAOS_ARGS)
 
-## bench: cache hits vs nginx, 3-node fill latency and per-node hits vs a single node,
+## bench: cache hits vs nginx, 3-node fill latency and per-node hits vs a single node, cold fills
+## with checksum verification on vs off,
 ## index commit throughput vs etcd 3.4 (all ratios measured in the same run)
 bench: deps-bench
 	$(CARGO) build --release --locked -p goproxy-ha -p goproxy-bench

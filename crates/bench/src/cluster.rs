@@ -106,13 +106,13 @@ pub fn start_cluster(
 }
 
 /// Median of a set of durations.
-fn median(mut samples: Vec<Duration>) -> Duration {
+pub(crate) fn median(mut samples: Vec<Duration>) -> Duration {
     samples.sort();
     samples.get(samples.len() / 2).copied().unwrap_or_default()
 }
 
 /// Every `.zip` of the corpus, as request paths.
-fn corpus_zips(corpus: &Path) -> anyhow::Result<Vec<String>> {
+pub(crate) fn corpus_zips(corpus: &Path) -> anyhow::Result<Vec<String>> {
     let mut out = Vec::new();
     let mut stack = vec![corpus.to_path_buf()];
     while let Some(dir) = stack.pop() {
@@ -130,7 +130,7 @@ fn corpus_zips(corpus: &Path) -> anyhow::Result<Vec<String>> {
 }
 
 /// Fills every corpus zip (each a miss: .mod then .zip fill) through `node`; median latency.
-fn fill_all(node: &ProxyNode, zips: &[String]) -> anyhow::Result<Duration> {
+pub(crate) fn fill_all(node: &ProxyNode, zips: &[String]) -> anyhow::Result<Duration> {
     let mut samples = Vec::new();
     for zip in zips {
         samples.push(node.get(zip).with_context(|| format!("filling {zip}"))?);

@@ -4,13 +4,15 @@
 //! upstream. After warming goproxy-ha's cache, `wrk` loads each server in turn with the
 //! same request at 64 and 256 connections; the report prints requests/s and p50/p99
 //! latency for both, their ratios, and goproxy-ha's peak RSS; then the cluster figures
-//! (`cluster`: fill latency 3-node vs single, hit throughput per node). Nothing here asserts an
+//! (`cluster`: fill latency 3-node vs single, hit throughput per node), the cost of checksum
+//! verification on cold fills (`verify`), and index commits vs etcd. Nothing here asserts an
 //! absolute time: the machine is shared, so only same-run ratios are meaningful.
 
 mod cluster;
 mod commit;
 mod etcd;
 mod procs;
+mod verify;
 mod wrk;
 
 use std::path::PathBuf;
@@ -38,10 +40,14 @@ fn main() -> anyhow::Result<()> {
         .unwrap_or(5);
     let duration = Duration::from_secs(seconds);
     let work = tempfile::tempdir()?;
-    if std::env::var("BENCH_ONLY").as_deref() == Ok("commit") {
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    if only == "commit" {
         return commit_throughput(work.path(), duration);
     }
     let nginx = Nginx::start(&corpus, work.path(), free_port()?)?;
+    if only == "verify" {
+        return verify::run(&corpus, work.path(), &nginx.url);
+    }
     let node = ProxyNode::start(work.path(), &nginx.url)?;
     for (_, path) in CASES {
         node.warm(path).with_context(|| format!("warming {path}"))?;
@@ -72,6 +78,7 @@ fn main() -> anyhow::Result<()> {
     );
     drop(node);
     cluster::run(&corpus, work.path(), &nginx.url, duration)?;
+    verify::run(&corpus, work.path(), &nginx.url)?;
     commit_throughput(work.path(), duration)
 }
 

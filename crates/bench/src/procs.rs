@@ -68,7 +68,8 @@ pub struct ProxyNode {
 }
 
 impl ProxyNode {
-    /// Starts a single node of the release binary next to this one, upstream `upstream`.
+    /// Starts a single node of the release binary next to this one, upstream `upstream`
+    /// (nginx over the corpus: no checksum database, so fills are not verified).
     pub fn start(work: &Path, upstream: &str) -> anyhow::Result<Self> {
         let args = [
             "--listen",
@@ -77,6 +78,8 @@ impl ProxyNode {
             "127.0.0.1:0",
             "--upstream",
             upstream,
+            "--verify-fills",
+            "false",
         ];
         Self::spawn(&work.join("node"), &args.map(String::from))
     }

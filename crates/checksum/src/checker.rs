@@ -20,9 +20,6 @@ use goproxy_sumdb::{Database, ProofError, Tree, Verifier};
 use crate::tiles::TileSet;
 use crate::{CheckError, FetchError, Files, TILE_HEIGHT};
 
-/// How often a newer verified tree head is written to the cluster index (each one is a
-/// Raft entry; in between, the newest is kept in memory and checked against all the same).
-const RECORD_INTERVAL: Duration = Duration::from_secs(60);
 /// How long the newest tree head read from the cluster index is trusted before reading it
 /// again (another node may have led and recorded a newer one).
 const RELOAD_INTERVAL: Duration = Duration::from_secs(30);
@@ -105,8 +102,6 @@ struct State {
     newest: Option<Tree>,
     /// When the cluster index was last read for a newer tree.
     loaded_at: Option<Instant>,
-    /// The largest tree written to the index, and when.
-    recorded: Option<(u64, Instant)>,
     status: DatabaseStatus,
 }
 
@@ -116,6 +111,8 @@ struct Db {
     state: Mutex<State>,
     /// Unverified markers already settled by a recheck (verified or reported).
     settled: Mutex<std::collections::HashSet<String>>,
+    /// Held while a fresh lookup's tree is checked against the newest and recorded.
+    consistency: futures::lock::Mutex<()>,
 }
 
 impl Db {
@@ -176,6 +173,7 @@ impl<F: Files> Checker<F> {
                         ..State::default()
                     }),
                     settled: Mutex::default(),
+                    consistency: futures::lock::Mutex::new(()),
                 },
             );
         }
@@ -269,16 +267,23 @@ impl<F: Files> Checker<F> {
         let verified = lookup
             .verify(tree, &tiles, module, version)
             .map_err(|e| db.invalid(e))?;
-        if !from_cache {
-            // A cached lookup was checked against the newest tree when it was kept.
-            self.check_consistent(db, &mut tiles, lookup.note.as_bytes())
-                .await?;
+        if from_cache {
+            // Kept after it was checked against the newest tree, which was recorded first.
+            let keep = self.prove_tiles(db, &mut tiles).await?;
+            self.keep_all(keep).await;
+            return Ok((verified, body));
         }
-        let mut keep = self.prove_tiles(db, &mut tiles).await;
-        if !from_cache {
+        // One consistency check and advance at a time per database: two lookups checked
+        // against the same known tree must not both advance it to different histories.
+        let _one = db.consistency.lock().await;
+        let mut keep = self.check_consistent(db, &mut tiles).await?;
+        keep.extend(self.prove_tiles(db, &mut tiles).await?);
+        // The tree is recorded for the cluster before anything proved in it is kept, so a
+        // new leader checks later trees against it (or a newer one).
+        if self.advance(db, tree, lookup.note.as_bytes()).await? {
             keep.push((key, body.clone()));
+            self.keep_all(keep).await;
         }
-        self.keep_all(keep).await;
         Ok((verified, body))
     }
 
@@ -301,16 +306,36 @@ impl<F: Files> Checker<F> {
                 FetchError::NotFound(reason) => db.invalid(format!("{path}: {reason}")),
                 FetchError::Unavailable(reason) => db.unreachable(reason),
             })?;
+        // Only hash tiles of the go command's height, full or of a recorded tree, are kept
+        // from client requests (once proved): any other path an outsider names is passed
+        // through, so requests cannot make the cluster keep files without bound.
         let (Some(tile), Some(tree)) = (Tile::parse(path), self.newest(db).await?) else {
             return Ok(data);
         };
-        if tile.level.is_none() {
+        let Some(level) = tile.level.filter(|_| tile.height == TILE_HEIGHT) else {
             return Ok(data);
+        };
+        if !tile.is_full() {
+            // A partial tile is kept only for a tree the cluster recorded (a go command
+            // verifying a kept lookup reads the partial tiles of that lookup's tree).
+            let size = (tile.index << TILE_HEIGHT) + u64::from(tile.width);
+            let recorded = level > 0
+                || self
+                    .files
+                    .cached(&sumdb_tree_key(&db.name, size))
+                    .await
+                    .map_err(CheckError::Cache)?
+                    .is_some();
+            if !recorded {
+                return Ok(data);
+            }
         }
         let mut tiles = TileSet::new(tree);
         tiles.add_fetched(tile, data.clone());
-        let keep = self.prove_tiles(db, &mut tiles).await;
-        self.keep_all(keep).await;
+        match self.prove_tiles(db, &mut tiles).await {
+            Ok(keep) => self.keep_all(keep).await,
+            Err(e) => tracing::warn!(database = %db.name, tile = path, "not kept: {e}"),
+        }
         Ok(data)
     }
 
@@ -351,22 +376,22 @@ impl<F: Files> Checker<F> {
         Ok(())
     }
 
-    /// Checks that `tiles.tree` (signed by `note`) and the newest verified tree are one
-    /// history (a consistency proof from the smaller to the larger), then makes it the
-    /// newest if it is larger. A tree that is not is a fork: refused, and reported.
+    /// Checks that `tiles.tree` (signed) and the newest verified tree are one history (a consistency
+    /// proof from the smaller to the larger, through tiles proved against their own signed
+    /// tree first, so a bad tile is an invalid answer, not a fork). A tree that is not is a
+    /// fork: refused. Returns the proved tiles to keep once everything passed.
     async fn check_consistent(
         &self,
         db: &Db,
         tiles: &mut TileSet,
-        note: &[u8],
-    ) -> Result<(), CheckError> {
+    ) -> Result<Vec<(ArtifactKey, Vec<u8>)>, CheckError> {
         let tree = tiles.tree;
         let Some(known) = self.newest(db).await? else {
-            return self.advance(db, tree, note).await;
+            return Ok(Vec::new());
         };
         if known.n == tree.n {
             return if known.hash == tree.hash {
-                Ok(())
+                Ok(Vec::new())
             } else {
                 Err(db.fork(&known, &tree))
             };
@@ -378,11 +403,13 @@ impl<F: Files> Checker<F> {
         };
         let set = larger.as_mut().unwrap_or(tiles);
         let new = set.tree;
+        let mut keep = Vec::new();
         if old.n > 0 {
             let wanted = needed_tiles(TILE_HEIGHT, new.n, |r| {
                 prove_tree(old.n, new.n, r).map(drop)
             });
             self.load(db, set, wanted).await?;
+            keep = self.prove_tiles(db, set).await?;
             let proved = prove_tree(old.n, new.n, set)
                 .and_then(|proof| check_tree(&proof, old.n, &old.hash, new.n, &new.hash));
             match proved {
@@ -391,36 +418,33 @@ impl<F: Files> Checker<F> {
                 Err(_) => return Err(db.fork(&known, &tree)),
             }
         }
-        if let Some(mut larger) = larger {
-            let keep = self.prove_tiles(db, &mut larger).await;
-            self.keep_all(keep).await;
-            return Ok(());
-        }
-        self.advance(db, tree, note).await
+        Ok(keep)
     }
 
-    /// Makes `tree` (verified, signed by `note`) the newest, writing it to the cluster index
-    /// at most every [`RECORD_INTERVAL`]. Another tree of the same size already there is a
-    /// fork.
-    async fn advance(&self, db: &Db, tree: Tree, note: &[u8]) -> Result<(), CheckError> {
-        let due = {
-            let mut state = db.state();
-            if state.newest.is_none_or(|n| n.n < tree.n) {
-                state.newest = Some(tree);
+    /// Makes `tree` (verified and consistent, signed by `note`) the newest if it is larger,
+    /// and records it in the cluster index (every tree a kept lookup is proved in is
+    /// recorded, so its partial tiles may be kept and a new leader continues from it).
+    /// `Ok(false)`: it could not be recorded (no leader): the verification stands, nothing
+    /// proved in it may be kept. Another tree of the same size recorded before is a fork.
+    async fn advance(&self, db: &Db, tree: Tree, note: &[u8]) -> Result<bool, CheckError> {
+        if let Some(newest) = db.state().newest {
+            if newest.n == tree.n && newest.hash != tree.hash {
+                return Err(db.fork(&newest, &tree));
             }
-            state
-                .recorded
-                .is_none_or(|(n, at)| n < tree.n && at.elapsed() >= RECORD_INTERVAL)
-        };
-        if !due {
-            return Ok(());
         }
-        let kept = self
-            .files
-            .keep(sumdb_tree_key(&db.name, tree.n), note.to_vec())
-            .await
-            .map_err(CheckError::Cache)?;
-        db.state().recorded = Some((tree.n, Instant::now()));
+        let key = sumdb_tree_key(&db.name, tree.n);
+        let kept = match self.files.cached(&key).await {
+            Ok(Some(kept)) => Ok(kept),
+            Ok(None) => self.files.keep(key, note.to_vec()).await,
+            Err(e) => Err(e),
+        };
+        let kept = match kept {
+            Ok(kept) => kept,
+            Err(e) => {
+                tracing::warn!(database = %db.name, records = tree.n, "verified, but the tree head could not be recorded (nothing kept): {e}");
+                return Ok(false);
+            }
+        };
         if kept != note {
             let other = open(&kept, &db.verifier)
                 .ok()
@@ -429,12 +453,16 @@ impl<F: Files> Checker<F> {
                 Some(other) if other.hash != tree.hash => return Err(db.fork(&other, &tree)),
                 Some(_) => {}
                 None => {
-                    tracing::warn!(database = %db.name, n = tree.n, "the kept tree head does not verify")
+                    tracing::warn!(database = %db.name, n = tree.n, "the kept tree head does not verify");
+                    return Ok(false);
                 }
             }
         }
-        tracing::info!(database = %db.name, records = tree.n, hash = %tree.hash, "recorded a verified tree head");
-        Ok(())
+        let mut state = db.state();
+        if state.newest.is_none_or(|n| n.n < tree.n) {
+            state.newest = Some(tree);
+        }
+        Ok(true)
     }
 
     /// The newest verified tree: this node's, or a larger one the cluster index holds (read
@@ -469,9 +497,6 @@ impl<F: Files> Checker<F> {
             }
             (mine, Some(theirs)) if mine.is_none_or(|m| m.n < theirs.n) => {
                 state.newest = Some(theirs);
-                if state.recorded.is_none_or(|(n, _)| n < theirs.n) {
-                    state.recorded = Some((theirs.n, Instant::now()));
-                }
             }
             _ => {}
         }
@@ -480,8 +505,8 @@ impl<F: Files> Checker<F> {
 
     /// The kept signed tree head with the most records.
     async fn newest_kept(&self, name: &str) -> Result<Option<Vec<u8>>, String> {
-        let sizes = self.files.versions(&sumdb_tree_module(name)).await?;
-        let Some(n) = sizes.iter().filter_map(|v| sumdb_tree_size(v)).max() else {
+        let last = self.files.last_version(&sumdb_tree_module(name)).await?;
+        let Some(n) = last.as_deref().and_then(sumdb_tree_size) else {
             return Ok(None);
         };
         self.files.cached(&sumdb_tree_key(name, n)).await
@@ -589,45 +614,41 @@ impl<F: Files> Checker<F> {
     }
 
     /// Proves each tile fetched into `tiles` part of its tree (loading what the proofs need,
-    /// at most [`MAX_TILES`] in all) and returns those to keep. A tile that does not prove
-    /// is not kept (it was not needed by a proof that passed, or that proof failed).
+    /// at most [`MAX_TILES`] in all) and returns them to keep. A tile that does not prove
+    /// refuses the whole answer: the database served data inconsistent with what it signed.
     async fn prove_tiles(
         &self,
         db: &Db,
         tiles: &mut TileSet,
-    ) -> Vec<(goproxy_protocol::index::ArtifactKey, Vec<u8>)> {
+    ) -> Result<Vec<(ArtifactKey, Vec<u8>)>, CheckError> {
         let tree = tiles.tree;
         let mut keep = Vec::new();
         let mut budget = MAX_TILES;
         while let Some((tile, data)) = tiles.next_unproved() {
-            if budget == 0 {
-                break;
-            }
-            budget -= 1;
             if tile.level.is_none() {
                 continue;
             }
+            budget = budget
+                .checked_sub(1)
+                .ok_or_else(|| db.invalid("a proof needs more tiles than any tree has levels"))?;
             let wanted = needed_tiles(TILE_HEIGHT, tree.n, |r| verify_tile(&tile, &data, &tree, r));
-            if let Err(e) = self.load(db, tiles, wanted).await {
-                tracing::debug!(database = %db.name, tile = %tile.path(), "not kept: {e}");
-                continue;
-            }
-            match verify_tile(&tile, &data, &tree, tiles) {
-                Ok(()) => {
-                    tiles.proved(tile);
-                    keep.push((sumdb_key(&db.name, &tile.path()), data));
-                }
-                Err(e) => {
-                    tracing::warn!(database = %db.name, tile = %tile.path(), "a tile from the database does not prove: {e}");
-                }
-            }
+            self.load(db, tiles, wanted).await?;
+            verify_tile(&tile, &data, &tree, tiles).map_err(|e| {
+                db.invalid(format!(
+                    "{} does not prove against the signed tree of {} records: {e}",
+                    tile.path(),
+                    tree.n
+                ))
+            })?;
+            tiles.proved(tile);
+            keep.push((sumdb_key(&db.name, &tile.path()), data));
         }
-        keep
+        Ok(keep)
     }
 
     /// Keeps files for the cluster, concurrently; a failure is logged (the verification
     /// stands, the file is fetched again next time).
-    async fn keep_all(&self, files: Vec<(goproxy_protocol::index::ArtifactKey, Vec<u8>)>) {
+    async fn keep_all(&self, files: Vec<(ArtifactKey, Vec<u8>)>) {
         let kept = join_all(files.into_iter().map(|(key, bytes)| async move {
             let name = key.to_string();
             (name, self.files.keep(key, bytes).await)

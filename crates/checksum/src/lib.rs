@@ -48,6 +48,9 @@ pub trait Files: Send + Sync + 'static {
     /// The versions (for database files: paths) the cluster keeps under `module`.
     fn versions(&self, module: &str) -> BoxFuture<'_, Result<Vec<String>, String>>;
 
+    /// The greatest of [`Files::versions`] in byte order (cheap: the newest tree head).
+    fn last_version(&self, module: &str) -> BoxFuture<'_, Result<Option<String>, String>>;
+
     /// Fetches `path` (`lookup/…`, `tile/…`) from database `name`'s server.
     fn fetch(&self, name: &str, path: &str) -> BoxFuture<'_, Result<Vec<u8>, FetchError>>;
 }

@@ -62,6 +62,18 @@ impl Files for MemoryFiles {
         async move { Ok(versions) }.boxed()
     }
 
+    fn last_version(&self, module: &str) -> BoxFuture<'_, Result<Option<String>, String>> {
+        let last = self
+            .kept
+            .lock()
+            .unwrap()
+            .keys()
+            .filter(|k| k.module == module)
+            .map(|k| k.version.clone())
+            .max();
+        async move { Ok(last) }.boxed()
+    }
+
     fn fetch(&self, name: &str, path: &str) -> BoxFuture<'_, Result<Vec<u8>, FetchError>> {
         assert_eq!(name, NAME);
         let url = format!("{}/{path}", self.url.lock().unwrap());
@@ -247,4 +259,137 @@ async fn another_key_a_bad_tile_and_a_forked_tree_are_refused_each_with_its_reas
 fn checker_at(db: &SumdbServer, files: &MemoryFiles) -> Checker<MemoryFiles> {
     *files.url.lock().unwrap() = db.url.clone();
     checker_for(files, db)
+}
+
+/// Review finding: a client's tile request made the cluster keep any tile path it named
+/// (every partial width): now only full tiles and partial ones of a recorded tree are kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_tiles_are_kept_only_when_full_or_of_a_recorded_tree() {
+    let corpus = goproxy_testkit::corpus::dir();
+    let db = SumdbServer::start(&corpus, NAME, 7, 0).unwrap();
+    let files = MemoryFiles::default();
+    let checker = checker_at(&db, &files);
+    for v in ["v1.0.0", "v1.1.0"] {
+        checker.lookup(NAME, "example.com/hello", v).await.unwrap();
+    }
+    // The database grows by two records in trees this checker never sees.
+    for path in [
+        "example.com/hello/v2@v2.0.0",
+        "github.com/!burnt!sushi/toml@v1.2.0",
+    ] {
+        let (status, _) = http_get(&format!("{}/lookup/{path}", db.url)).unwrap();
+        assert_eq!(status, 200, "{path}");
+    }
+    checker
+        .lookup(NAME, "github.com/gin-gonic/gin", "v1.8.1")
+        .await
+        .unwrap();
+    assert_eq!(checker.status()[0].tree_size, Some(5));
+    let before = files.kept.lock().unwrap().len();
+    // Width 3: within the tree and provable, but no recorded tree has 3 records.
+    let partial = checker.tile(NAME, "tile/8/0/000.p/3").await.unwrap();
+    assert_eq!(partial.len(), 3 * 32);
+    assert_eq!(files.kept.lock().unwrap().len(), before, "kept");
+    // Width 2: a recorded tree's (a go command verifying a kept lookup of it reads this).
+    checker.tile(NAME, "tile/8/0/000.p/2").await.unwrap();
+    let kept = files.kept_paths(ArtifactKind::SumdbFile);
+    assert!(kept.contains(&"tile/8/0/000.p/2".to_string()), "{kept:?}");
+}
+
+/// Review finding: two fresh lookups from two histories, checked at the same time against
+/// the same known tree, were both accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_lookups_from_two_histories_are_caught_as_a_fork() {
+    let corpus = goproxy_testkit::corpus::dir();
+    let honest = SumdbServer::start(&corpus, NAME, 7, 0).unwrap();
+    let files = MemoryFiles::default();
+    let checker = checker_at(&honest, &files);
+    for v in ["v1.0.0", "v1.1.0"] {
+        checker.lookup(NAME, "example.com/hello", v).await.unwrap();
+    }
+
+    // Two more histories under the same key, both extending the honest tree of 2 records:
+    // one of 3 records, one of 4 (so their tiles have different paths).
+    let one = SumdbServer::start(&corpus, NAME, 7, 0).unwrap();
+    let two = SumdbServer::start(&corpus, NAME, 7, 0).unwrap();
+    for db in [&one, &two] {
+        for v in ["v1.0.0", "v1.1.0"] {
+            http_get(&format!("{}/lookup/example.com/hello@{v}", db.url)).unwrap();
+        }
+    }
+    http_get(&format!(
+        "{}/lookup/example.com/hello@v1.2.0-beta.1",
+        two.url
+    ))
+    .unwrap();
+    let routed = RoutedFiles {
+        inner: files.clone(),
+        one: one.url.clone(),
+        two: two.url.clone(),
+    };
+    let database = Database {
+        name: NAME.into(),
+        vkey: honest.vkey.clone(),
+        url: honest.url.clone(),
+    };
+    let checker = Checker::new(&[database], routed).unwrap();
+    let (a, b) = tokio::join!(
+        checker.lookup(NAME, "github.com/gin-gonic/gin", "v1.8.1"),
+        checker.lookup(NAME, "github.com/BurntSushi/toml", "v1.2.0"),
+    );
+    let forks = [&a, &b]
+        .iter()
+        .filter(|r| matches!(r, Err(CheckError::Fork { .. })))
+        .count();
+    assert_eq!(forks, 1, "{a:?}\n{b:?}");
+    assert_eq!(checker.status()[0].forks, 1);
+}
+
+/// [`MemoryFiles`] whose database answers come from two servers: gin's lookup and the
+/// tiles of 3-record trees from `one`, the rest from `two` (two histories, one key).
+#[derive(Clone)]
+struct RoutedFiles {
+    inner: MemoryFiles,
+    one: String,
+    two: String,
+}
+
+impl Files for RoutedFiles {
+    fn cached(&self, key: &ArtifactKey) -> BoxFuture<'_, Result<Option<Vec<u8>>, String>> {
+        self.inner.cached(key)
+    }
+
+    fn keep(&self, key: ArtifactKey, bytes: Vec<u8>) -> BoxFuture<'_, Result<Vec<u8>, String>> {
+        self.inner.keep(key, bytes)
+    }
+
+    fn versions(&self, module: &str) -> BoxFuture<'_, Result<Vec<String>, String>> {
+        self.inner.versions(module)
+    }
+
+    fn last_version(&self, module: &str) -> BoxFuture<'_, Result<Option<String>, String>> {
+        self.inner.last_version(module)
+    }
+
+    fn fetch(&self, _name: &str, path: &str) -> BoxFuture<'_, Result<Vec<u8>, FetchError>> {
+        let base = if path.contains("gin") || path.ends_with(".p/3") {
+            &self.one
+        } else {
+            &self.two
+        };
+        let url = format!("{base}/{path}");
+        async move {
+            // Slow answers, so both lookups are in flight at once.
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            let (status, body) = tokio::task::spawn_blocking(move || http_get(&url))
+                .await
+                .unwrap()
+                .map_err(|e| FetchError::Unavailable(e.to_string()))?;
+            match status {
+                200 => Ok(body),
+                other => Err(FetchError::Unavailable(format!("status {other}"))),
+            }
+        }
+        .boxed()
+    }
 }

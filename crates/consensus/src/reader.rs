@@ -65,6 +65,24 @@ impl IndexReader {
         Ok(out)
     }
 
+    /// The greatest version (in key order) of `module` with any artifact: one reverse step
+    /// of a prefix scan, however many versions there are.
+    pub fn last_version(&self, module: &str) -> Result<Option<String>, ConsensusError> {
+        match self
+            .tree
+            .scan_prefix(keys::module_prefix(module))
+            .next_back()
+        {
+            None => Ok(None),
+            Some(item) => {
+                let (_, bytes) = item?;
+                let entry: IndexEntry = serde_json::from_slice(&bytes)
+                    .map_err(|e| ConsensusError::Storage(e.to_string()))?;
+                Ok(Some(entry.key.version))
+            }
+        }
+    }
+
     /// Every committed entry (for snapshots, repair and status).
     pub fn all_entries(&self) -> Result<Vec<IndexEntry>, ConsensusError> {
         let mut out = Vec::new();

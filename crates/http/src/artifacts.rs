@@ -87,7 +87,58 @@ impl Frontend {
                 }
             },
         };
+        if let Some(verify) = self.verify_for(request) {
+            self.check_served(&entry, &verify).await?;
+        }
         self.serve_entry(&entry, request).await
+    }
+
+    /// What this request's fills (and hits) are verified against, if anything.
+    fn verify_for(&self, request: Request<'_>) -> Option<Verify> {
+        request.source.verify.clone().map(|database| Verify {
+            checker: self.checker.clone(),
+            database,
+            accept_unreachable: self.config.sumdb_unreachable == Unreachable::Accept,
+            memo: self.verified.clone(),
+        })
+    }
+
+    /// A `.mod`/`.zip` served through a verifying route must match the checksum database,
+    /// however it was cached (through a route with `sumdb = "off"`, before verification was
+    /// turned on, accepted while the database was unreachable): the cache is shared by every
+    /// route. Proved once per process and artifact; the lookup is usually kept already, so
+    /// this reads the cluster's copy, not the database.
+    async fn check_served(&self, entry: &IndexEntry, verify: &Verify) -> Result<(), ApiError> {
+        if !matches!(entry.key.kind, ArtifactKind::Mod | ArtifactKind::Zip) {
+            return Ok(());
+        }
+        let memo = (verify.database.clone(), entry.key.clone());
+        if verify.memo.get(&memo).as_deref() == Some(entry.blob.sha256.as_str()) {
+            return Ok(());
+        }
+        let computed = match entry.key.kind {
+            ArtifactKind::Zip => match &entry.h1 {
+                Some(h1) => h1.clone(),
+                None => return Err(ApiError::internal(format!("{} has no h1", entry.key))),
+            },
+            _ => {
+                let bytes = self
+                    .filler
+                    .read_blob(&entry.blob)
+                    .await
+                    .map_err(fill_error)?;
+                goproxy_protocol::dirhash::go_mod_h1(&bytes)
+            }
+        };
+        match self.filler.verify(&entry.key, verify, &computed).await {
+            Ok(true) => {
+                verify.memo.insert(memo, entry.blob.sha256.clone());
+                Ok(())
+            }
+            // Accepted unverified (database unreachable, `accept`): served.
+            Ok(false) => Ok(()),
+            Err(e) => Err(fill_error(e)),
+        }
     }
 
     /// Who fills; during an election, waits up to [`LEADER_WAIT`] for one to emerge
@@ -108,14 +159,13 @@ impl Frontend {
         if let Some(reason) = self.negatives.get(&negative_key) {
             return Err(self.not_found(reason.value));
         }
-        let verify = request.source.verify.clone().map(|database| Verify {
-            checker: self.checker.clone(),
-            database,
-            accept_unreachable: self.config.sumdb_unreachable == Unreachable::Accept,
-        });
         match self
             .filler
-            .fill(key, request.source.upstream.clone(), verify)
+            .fill(
+                key,
+                request.source.upstream.clone(),
+                self.verify_for(request),
+            )
             .await
         {
             Ok(entry) => Ok(entry),
@@ -214,6 +264,10 @@ pub(crate) fn fill_error(e: FillError) -> ApiError {
             reason: format!("not found: {message}"),
             max_age: std::time::Duration::ZERO,
         },
+        // The cluster cache failed inside the checker: its reason may name local paths.
+        FillError::Unverified(goproxy_checksum::CheckError::Cache(_)) => {
+            ApiError::internal(e.to_string())
+        }
         // Refused for the checksum database: 404, so a client with a fallback (`,direct`)
         // goes on to it, and verifies with its own GOSUMDB there.
         FillError::ChecksumMismatch { .. } | FillError::Unverified(_) => ApiError::NotFound {

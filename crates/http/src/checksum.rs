@@ -16,6 +16,13 @@ use crate::upstream::UpstreamError;
 /// The checker of this front end.
 pub type Checker = goproxy_checksum::Checker<ClusterFiles>;
 
+/// Artifacts proved against a database (by database and artifact: the sha256 of the bytes
+/// proved), so a cache hit through a verifying route is checked once per process.
+pub type VerifiedMemo = moka::sync::Cache<(Arc<str>, ArtifactKey), String>;
+
+/// How many proved artifacts are remembered.
+pub const VERIFIED_MEMO_CAPACITY: u64 = 200_000;
+
 /// What a fill verifies against: a database of `checker`.
 #[derive(Clone)]
 pub struct Verify {
@@ -25,6 +32,8 @@ pub struct Verify {
     pub database: Arc<str>,
     /// Serve and keep a fill (marked unverified) when the database is unreachable.
     pub accept_unreachable: bool,
+    /// Where proved artifacts are remembered.
+    pub memo: VerifiedMemo,
 }
 
 /// Database files in the replicated cache (read locally, kept by the leader).
@@ -96,6 +105,11 @@ impl Files for ClusterFiles {
             .map(|found| found.into_iter().map(|v| v.version).collect())
             .map_err(|e| e.to_string());
         async move { versions }.boxed()
+    }
+
+    fn last_version(&self, module: &str) -> BoxFuture<'_, Result<Option<String>, String>> {
+        let last = self.index.last_version(module).map_err(|e| e.to_string());
+        async move { last }.boxed()
     }
 
     fn fetch(&self, name: &str, path: &str) -> BoxFuture<'_, Result<Vec<u8>, FetchError>> {

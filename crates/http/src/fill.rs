@@ -54,7 +54,7 @@ pub enum FillError {
     #[error("internal error while filling")]
     Panicked,
     /// The upstream's bytes hash differently from what the checksum database records.
-    #[error("checksum mismatch against {database}: {artifact} from upstream hashes to {computed}, the checksum database records {recorded}")]
+    #[error("checksum mismatch against {database}: {artifact} hashes to {computed}, the checksum database records {recorded}")]
     ChecksumMismatch {
         /// Database name.
         database: String,
@@ -176,8 +176,11 @@ impl Filler {
         self.check_space()?;
         let staged = self.fetch_staged(&key, upstream).await?;
         let facts = self.validate(&key, &staged, upstream, verify).await?;
+        let mut proved = None;
         if let (Some(verify), Some(computed)) = (verify, &facts.sum) {
-            self.verify(&key, verify, computed).await?;
+            if self.verify(&key, verify, computed).await? {
+                proved = Some(verify);
+            }
         }
         let blob = staged.commit().await?;
         let entry = IndexEntry {
@@ -187,16 +190,25 @@ impl Filler {
             version_time: facts.time,
             filled_at_ms: now_ms(),
         };
-        self.commit(entry).await
+        let winner = self.commit(entry.clone()).await?;
+        if let Some(verify) = proved.filter(|_| winner.same_content(&entry)) {
+            verify.memo.insert(
+                (verify.database.clone(), winner.key.clone()),
+                winner.blob.sha256.clone(),
+            );
+        }
+        Ok(winner)
     }
 
-    /// Checks `computed` (the `h1:` of `key`'s bytes) against the checksum database's record.
-    async fn verify(
+    /// Checks `computed` (the `h1:` of `key`'s bytes) against the checksum database's record:
+    /// `Ok(true)` proved, `Ok(false)` accepted unverified (the database unreachable and the
+    /// operator accepts that).
+    pub(crate) async fn verify(
         &self,
         key: &ArtifactKey,
         verify: &Verify,
         computed: &str,
-    ) -> Result<(), FillError> {
+    ) -> Result<bool, FillError> {
         let looked_up = verify
             .checker
             .lookup(&verify.database, &key.module, &key.version)
@@ -211,7 +223,7 @@ impl Filler {
                     .accept_unverified(&verify.database, key, computed)
                     .await?;
                 self.inner.metrics.sumdb_accepted_unverified();
-                return Ok(());
+                return Ok(false);
             }
             other => other?,
         };
@@ -220,7 +232,7 @@ impl Filler {
             _ => verified.zip_hash(),
         };
         if recorded == Some(computed) {
-            return Ok(());
+            return Ok(true);
         }
         self.inner.metrics.sumdb_mismatch();
         let recorded = recorded.unwrap_or("none").to_string();

@@ -45,6 +45,8 @@ pub struct Frontend {
     pub(crate) filler: Filler,
     /// Verifies versions against the configured checksum databases.
     pub(crate) checker: Arc<crate::checksum::Checker>,
+    /// Artifacts proved against a database in this process.
+    pub(crate) verified: crate::checksum::VerifiedMemo,
     pub(crate) answers: Arc<Answers>,
     pub(crate) negatives: TtlCache<String>,
     /// Recently served committed entries (immutable, so never stale).
@@ -129,6 +131,7 @@ impl Frontend {
             forwarder,
             answers: Arc::new(Answers::new(&config)),
             checker: Arc::new(checker),
+            verified: moka::sync::Cache::new(crate::checksum::VERIFIED_MEMO_CAPACITY),
             sumdbs,
             sources: Sources::new(upstream, default_sumdb),
             direct: direct.filter(|_| routes.uses_direct()),

@@ -49,6 +49,16 @@ pub trait CacheIndex: Send + Sync + 'static {
     /// Every version of `module` with at least one committed artifact.
     fn cached_versions(&self, module: &str) -> Result<Vec<CachedVersion>, IndexError>;
 
+    /// The greatest version of `module` in byte order (the index keeps checksum-database
+    /// tree heads under zero-padded sizes, so this is the newest one).
+    fn last_version(&self, module: &str) -> Result<Option<String>, IndexError> {
+        Ok(self
+            .cached_versions(module)?
+            .into_iter()
+            .map(|v| v.version)
+            .max())
+    }
+
     /// Commits an entry and returns the entry the cluster settled on: `entry` itself, or
     /// the different content that was committed first (first committed wins forever).
     async fn commit(&self, entry: IndexEntry) -> Result<IndexEntry, IndexError>;

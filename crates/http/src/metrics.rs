@@ -73,7 +73,7 @@ impl Metrics {
         let accepted_unverified = Counter::default();
         registry.register(
             "sumdb_accepted_unverified",
-            "Fills served unverified because the checksum database was unreachable (sumdb_unreachable = \"accept\")",
+            "Fills (and hits of unproved artifacts) served unverified because the checksum database was unreachable (sumdb_unreachable = \"accept\")",
             accepted_unverified.clone(),
         );
         registry.register(

@@ -127,7 +127,7 @@ impl Frontend {
                     )))
                 }
                 // Without a leader nothing can be kept, but the database can still be read
-                // through (the go command verifies what it gets).
+                // through, verified (the go command verifies what it gets too).
                 Leadership::Local | Leadership::Unknown => {}
             }
         }
@@ -147,6 +147,8 @@ impl Frontend {
         match fetched {
             Ok(body) => Ok(Fetched::Here(body)),
             Err(CheckError::NotFound { reason, .. }) => Err(self.not_found(reason)),
+            // The cluster cache failed: its reason may name local paths.
+            Err(e @ CheckError::Cache(_)) => Err(ApiError::internal(e.to_string())),
             Err(e) => Err(ApiError::Unavailable(e.to_string())),
         }
     }

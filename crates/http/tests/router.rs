@@ -517,6 +517,20 @@ async fn fills_are_verified_and_an_upstream_serving_other_bytes_is_refused() {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    assert!(has("example.com/hello", "v1.1.0", ArtifactKind::Zip));
+    // Review finding: the cache is shared by all routes, so what an unverified route cached
+    // was served unverified through the verifying ones. Now a hit through a verifying route
+    // is proved too (against the kept lookup: the database is still down) and refused.
+    let (status, _, body) = send(&f.router, get("/example.com/hello/@v/v1.1.0.zip")).await;
+    let text = String::from_utf8_lossy(&body);
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(
+        text.contains("checksum mismatch against sum.test.example"),
+        "{text}"
+    );
+    // The verified ones are still served, from the cache, without the database.
+    let (status, _, _) = send(&f.router, get("/github.com/gin-gonic/gin/@v/v1.8.1.zip")).await;
+    assert_eq!(status, StatusCode::OK);
 }
 
 /// `sumdb_unreachable = "accept"`: while the database is unreachable, fills are served and

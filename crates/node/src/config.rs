@@ -633,16 +633,19 @@ mod tests {
             "{problems}"
         );
         assert!(
-            problems.contains("route[0].sumdb: no [[proxy.sumdb]] named \"sum.other.example\" (configured: none)"),
+            problems.contains(
+                "route[0].sumdb: no [[proxy.sumdb]] named \"sum.other.example\" (configured: none)"
+            ),
             "{problems}"
         );
         assert!(!problems.contains("route[1]"), "{problems}");
         assert!(
-            problems.contains("route[2].sumdb: a private rule (direct or with credentials) is never checked"),
+            problems.contains(
+                "route[2].sumdb: a private rule (direct or with credentials) is never checked"
+            ),
             "{problems}"
         );
-        let off: Config =
-            toml::from_str("[proxy]\nsumdb = []\nverify_fills = false\n").unwrap();
+        let off: Config = toml::from_str("[proxy]\nsumdb = []\nverify_fills = false\n").unwrap();
         assert_eq!(off.problems(), Vec::<String>::new());
         // The default verifies against sum.golang.org, failing closed.
         let default = Config::default();

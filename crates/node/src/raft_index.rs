@@ -66,6 +66,13 @@ impl CacheIndex for RaftIndex {
         self.consensus.reader().get(key).map_err(unavailable)
     }
 
+    fn last_version(&self, module: &str) -> Result<Option<String>, IndexError> {
+        self.consensus
+            .reader()
+            .last_version(module)
+            .map_err(unavailable)
+    }
+
     fn cached_versions(&self, module: &str) -> Result<Vec<CachedVersion>, IndexError> {
         let versions = self
             .consensus

@@ -208,9 +208,26 @@ pub fn verify_tile(
             data.len()
         )));
     }
-    let base = level * tile.height;
+    // Checked: tile coordinates come from request paths and must not wrap (a wrapped range
+    // would prove nothing and let any data through).
+    let beyond = || {
+        ProofError::Invalid(format!(
+            "{} reaches beyond the tree of {} records",
+            tile.path(),
+            tree.n
+        ))
+    };
+    let base = level
+        .checked_mul(tile.height)
+        .filter(|b| *b < 64)
+        .ok_or_else(beyond)?;
+    if tile.height >= 64 || tile.index > u64::MAX >> tile.height {
+        return Err(beyond());
+    }
     let first = tile.index << tile.height;
-    let end = first + u64::from(tile.width);
+    let end = first
+        .checked_add(u64::from(tile.width))
+        .ok_or_else(beyond)?;
     if end > tree.n >> base {
         return Err(ProofError::Invalid(format!(
             "{} reaches beyond the tree of {} records",
@@ -352,6 +369,49 @@ mod tests {
             hash: tree_hash(999, &stored).unwrap(),
         };
         assert!(verify_tile(&full, &data, &wrong, &stored).is_err());
+    }
+
+    /// Review finding: tile coordinates from a request path wrapped (`index << 8` past u64,
+    /// `level * height` past 63), so the proof loop ran zero times and any data "verified".
+    #[test]
+    fn tiles_whose_coordinates_overflow_are_refused_not_verified() {
+        let v = vectors();
+        let stored = Stored::build(v.records);
+        let tree = Tree {
+            n: v.records,
+            hash: tree_hash(v.records, &stored).unwrap(),
+        };
+        let garbage = vec![7u8; 256 * 32];
+        for tile in [
+            Tile {
+                height: 8,
+                level: Some(0),
+                index: (1 << 56) - 1,
+                width: 256,
+            },
+            Tile {
+                height: 8,
+                level: Some(8),
+                index: 0,
+                width: 256,
+            },
+            Tile {
+                height: 30,
+                level: Some(3),
+                index: 0,
+                width: 256,
+            },
+        ] {
+            let data = &garbage[..tile.width as usize * 32];
+            assert!(
+                matches!(
+                    verify_tile(&tile, data, &tree, &stored),
+                    Err(ProofError::Invalid(_))
+                ),
+                "{}",
+                tile.path()
+            );
+        }
     }
 
     #[test]

@@ -5,6 +5,10 @@ use crate::tlog::Hash;
 
 const PREFIX: &str = "go.sum database tree\n";
 
+/// Largest tree accepted (sum.golang.org holds tens of millions of records; this leaves room
+/// for many more, and keeps every index computed from a tree size far from overflowing).
+pub const MAX_TREE_SIZE: u64 = 1 << 40;
+
 /// A tree size and hash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tree {
@@ -21,7 +25,7 @@ impl Tree {
         let mut lines = rest.splitn(3, '\n');
         let (n, hash, _) = (lines.next()?, lines.next()?, lines.next()?);
         let parsed: u64 = n.parse().ok()?;
-        if parsed.to_string() != n {
+        if parsed.to_string() != n || parsed > MAX_TREE_SIZE {
             return None;
         }
         Some(Self {
@@ -58,6 +62,12 @@ mod tests {
         )
         .is_none());
         assert!(Tree::parse("go.sum database tree\n5\n").is_none());
+        // A signed but absurd size is refused before any index is computed from it.
+        let huge = format!(
+            "go.sum database tree\n{}\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n",
+            MAX_TREE_SIZE + 1
+        );
+        assert!(Tree::parse(&huge).is_none());
         assert!(
             Tree::parse("other tree\n5\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n").is_none()
         );
