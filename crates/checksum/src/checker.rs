@@ -61,6 +61,14 @@ impl Outcome {
     }
 }
 
+/// What a [`Checker::prepare`] proved and has yet to keep: the tree head, then the files.
+#[must_use = "settle it, or nothing that proved the lookup is kept"]
+pub struct Settle {
+    db: String,
+    tree: Option<(Tree, Vec<u8>)>,
+    keep: Vec<(ArtifactKey, Vec<u8>)>,
+}
+
 /// One database's verification state, for `/cluster/status` and metrics.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DatabaseStatus {
@@ -120,10 +128,41 @@ impl Db {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Counts a verification's outcome (a fork also logged as an error).
+    fn count<T>(&self, result: &Result<T, CheckError>) {
+        let mut state = self.state();
+        match (result, Outcome::of(result)) {
+            (_, Outcome::Verified) => state.status.verified += 1,
+            (_, Outcome::Unreachable) => state.status.unreachable += 1,
+            (Err(e), Outcome::Fork) => {
+                state.status.forks += 1;
+                state.status.last_fork = Some(e.to_string());
+                tracing::error!(database = %self.name, "{e}");
+            }
+            _ => state.status.refused += 1,
+        }
+    }
+
     fn invalid(&self, reason: impl std::fmt::Display) -> CheckError {
         CheckError::Invalid {
             db: self.name.clone(),
             reason: reason.to_string(),
+        }
+    }
+
+    /// Makes `tree` (verified and consistent with the newest) the newest if it is larger;
+    /// another tree of the newest's size is a fork.
+    fn advance(&self, tree: Tree) -> Result<(), CheckError> {
+        let mut state = self.state();
+        match state.newest {
+            Some(newest) if newest.n == tree.n && newest.hash != tree.hash => {
+                Err(self.fork(&newest, &tree))
+            }
+            Some(newest) if newest.n >= tree.n => Ok(()),
+            _ => {
+                state.newest = Some(tree);
+                Ok(())
+            }
         }
     }
 
@@ -203,30 +242,55 @@ impl<F: Files> Checker<F> {
     }
 
     /// What database `name` records for `module@version`, proved, with the lookup answer's
-    /// bytes (to serve to clients, who verify it themselves).
+    /// bytes (to serve to clients, who verify it themselves); what proved it is kept.
     pub async fn lookup(
         &self,
         name: &str,
         module: &str,
         version: &str,
     ) -> Result<(Verified, Vec<u8>), CheckError> {
+        let (verified, body, settle) = self.prepare(name, module, version).await?;
+        self.settle(settle).await?;
+        Ok((verified, body))
+    }
+
+    /// [`Checker::lookup`] without keeping: the proof is complete (signature, inclusion,
+    /// consistency with the newest tree, which now includes this one), and [`Settle`] keeps
+    /// what proved it (the tree head first), so a fill can keep it while it commits.
+    pub async fn prepare(
+        &self,
+        name: &str,
+        module: &str,
+        version: &str,
+    ) -> Result<(Verified, Vec<u8>, Settle), CheckError> {
         let db = self
             .dbs
             .get(name)
             .ok_or_else(|| CheckError::Unknown(name.to_string()))?;
         let result = self.lookup_in(db, module, version).await;
-        let mut state = db.state();
-        match (&result, Outcome::of(&result)) {
-            (_, Outcome::Verified) => state.status.verified += 1,
-            (_, Outcome::Unreachable) => state.status.unreachable += 1,
-            (Err(e), Outcome::Fork) => {
-                state.status.forks += 1;
-                state.status.last_fork = Some(e.to_string());
-                tracing::error!(database = %db.name, module, version, "{e}");
-            }
-            _ => state.status.refused += 1,
-        }
+        db.count(&result);
         result
+    }
+
+    /// Keeps what a [`Checker::prepare`] proved: records its tree head (another tree of the
+    /// same size recorded meanwhile is a fork), then the lookup and tiles. Without a leader
+    /// nothing is kept (the proof stands).
+    pub async fn settle(&self, settle: Settle) -> Result<(), CheckError> {
+        let Some(db) = self.dbs.get(&settle.db) else {
+            return Err(CheckError::Unknown(settle.db));
+        };
+        if let Some((tree, note)) = &settle.tree {
+            match self.record(db, *tree, note).await {
+                Ok(true) => {}
+                Ok(false) => return Ok(()),
+                Err(e) => {
+                    db.count::<()>(&Err(e.clone()));
+                    return Err(e);
+                }
+            }
+        }
+        self.keep_all(settle.keep).await;
+        Ok(())
     }
 
     async fn lookup_in(
@@ -234,7 +298,7 @@ impl<F: Files> Checker<F> {
         db: &Db,
         module: &str,
         version: &str,
-    ) -> Result<(Verified, Vec<u8>), CheckError> {
+    ) -> Result<(Verified, Vec<u8>, Settle), CheckError> {
         let path = format!(
             "lookup/{}@{}",
             escape_path(module).map_err(|e| db.invalid(e))?,
@@ -270,21 +334,31 @@ impl<F: Files> Checker<F> {
         if from_cache {
             // Kept after it was checked against the newest tree, which was recorded first.
             let keep = self.prove_tiles(db, &mut tiles).await?;
-            self.keep_all(keep).await;
-            return Ok((verified, body));
+            let settle = Settle {
+                db: db.name.clone(),
+                tree: None,
+                keep,
+            };
+            return Ok((verified, body, settle));
         }
         // One consistency check and advance at a time per database: two lookups checked
         // against the same known tree must not both advance it to different histories.
-        let _one = db.consistency.lock().await;
-        let mut keep = self.check_consistent(db, &mut tiles).await?;
-        keep.extend(self.prove_tiles(db, &mut tiles).await?);
-        // The tree is recorded for the cluster before anything proved in it is kept, so a
-        // new leader checks later trees against it (or a newer one).
-        if self.advance(db, tree, lookup.note.as_bytes()).await? {
-            keep.push((key, body.clone()));
-            self.keep_all(keep).await;
-        }
-        Ok((verified, body))
+        let mut keep = {
+            let _one = db.consistency.lock().await;
+            let mut keep = self.check_consistent(db, &mut tiles).await?;
+            keep.extend(self.prove_tiles(db, &mut tiles).await?);
+            db.advance(tree)?;
+            keep
+        };
+        // Settling records the tree for the cluster before anything proved in it is kept,
+        // so a new leader checks later trees against it (or a newer one).
+        keep.push((key, body.clone()));
+        let settle = Settle {
+            db: db.name.clone(),
+            tree: Some((tree, lookup.note.as_bytes().to_vec())),
+            keep,
+        };
+        Ok((verified, body, settle))
     }
 
     /// A tile of database `name` for a client: from the cluster cache, else from the
@@ -421,17 +495,12 @@ impl<F: Files> Checker<F> {
         Ok(keep)
     }
 
-    /// Makes `tree` (verified and consistent, signed by `note`) the newest if it is larger,
-    /// and records it in the cluster index (every tree a kept lookup is proved in is
-    /// recorded, so its partial tiles may be kept and a new leader continues from it).
-    /// `Ok(false)`: it could not be recorded (no leader): the verification stands, nothing
-    /// proved in it may be kept. Another tree of the same size recorded before is a fork.
-    async fn advance(&self, db: &Db, tree: Tree, note: &[u8]) -> Result<bool, CheckError> {
-        if let Some(newest) = db.state().newest {
-            if newest.n == tree.n && newest.hash != tree.hash {
-                return Err(db.fork(&newest, &tree));
-            }
-        }
+    /// Records `tree` (verified and consistent, signed by `note`) in the cluster index (every
+    /// tree a kept lookup is proved in is recorded, so its partial tiles may be kept and a
+    /// new leader continues from it). `Ok(false)`: it could not be recorded (no leader): the
+    /// verification stands, nothing proved in it may be kept. Another tree of the same size
+    /// recorded before is a fork.
+    async fn record(&self, db: &Db, tree: Tree, note: &[u8]) -> Result<bool, CheckError> {
         let key = sumdb_tree_key(&db.name, tree.n);
         let kept = match self.files.cached(&key).await {
             Ok(Some(kept)) => Ok(kept),
@@ -457,10 +526,6 @@ impl<F: Files> Checker<F> {
                     return Ok(false);
                 }
             }
-        }
-        let mut state = db.state();
-        if state.newest.is_none_or(|n| n.n < tree.n) {
-            state.newest = Some(tree);
         }
         Ok(true)
     }

@@ -17,7 +17,7 @@
 mod checker;
 mod tiles;
 
-pub use checker::{Checker, DatabaseStatus, Outcome, Recheck};
+pub use checker::{Checker, DatabaseStatus, Outcome, Recheck, Settle};
 
 use futures::future::BoxFuture;
 use goproxy_protocol::index::ArtifactKey;

@@ -131,12 +131,17 @@ impl Frontend {
             }
         };
         match self.filler.verify(&entry.key, verify, &computed).await {
-            Ok(true) => {
+            Ok(Some(settle)) => {
+                verify
+                    .checker
+                    .settle(settle)
+                    .await
+                    .map_err(|e| fill_error(e.into()))?;
                 verify.memo.insert(memo, entry.blob.sha256.clone());
                 Ok(())
             }
             // Accepted unverified (database unreachable, `accept`): served.
-            Ok(false) => Ok(()),
+            Ok(None) => Ok(()),
             Err(e) => Err(fill_error(e)),
         }
     }

@@ -178,8 +178,8 @@ impl Filler {
         let facts = self.validate(&key, &staged, upstream, verify).await?;
         let mut proved = None;
         if let (Some(verify), Some(computed)) = (verify, &facts.sum) {
-            if self.verify(&key, verify, computed).await? {
-                proved = Some(verify);
+            if let Some(settle) = self.verify(&key, verify, computed).await? {
+                proved = Some((verify, settle));
             }
         }
         let blob = staged.commit().await?;
@@ -190,8 +190,19 @@ impl Filler {
             version_time: facts.time,
             filled_at_ms: now_ms(),
         };
-        let winner = self.commit(entry.clone()).await?;
-        if let Some(verify) = proved.filter(|_| winner.same_content(&entry)) {
+        // What proved the bytes (tree head, lookup, tiles) is kept while the entry commits;
+        // the fill is acknowledged when both are done.
+        let (verify, settle) = proved.unzip();
+        let settling = async {
+            match (verify, settle) {
+                (Some(verify), Some(settle)) => verify.checker.settle(settle).await,
+                _ => Ok(()),
+            }
+        };
+        let (committed, settled) = tokio::join!(self.commit(entry.clone()), settling);
+        let winner = committed?;
+        settled?;
+        if let Some(verify) = verify.filter(|_| winner.same_content(&entry)) {
             verify.memo.insert(
                 (verify.database.clone(), winner.key.clone()),
                 winner.blob.sha256.clone(),
@@ -201,29 +212,29 @@ impl Filler {
     }
 
     /// Checks `computed` (the `h1:` of `key`'s bytes) against the checksum database's record:
-    /// `Ok(true)` proved, `Ok(false)` accepted unverified (the database unreachable and the
-    /// operator accepts that).
+    /// `Ok(Some(settle))` proved (settle it to keep what proved it), `Ok(None)` accepted
+    /// unverified (the database unreachable and the operator accepts that).
     pub(crate) async fn verify(
         &self,
         key: &ArtifactKey,
         verify: &Verify,
         computed: &str,
-    ) -> Result<bool, FillError> {
+    ) -> Result<Option<goproxy_checksum::Settle>, FillError> {
         let looked_up = verify
             .checker
-            .lookup(&verify.database, &key.module, &key.version)
+            .prepare(&verify.database, &key.module, &key.version)
             .await;
         self.inner
             .metrics
             .sumdb_check(goproxy_checksum::Outcome::of(&looked_up).label());
-        let (verified, _) = match looked_up {
+        let (verified, _, settle) = match looked_up {
             Err(e) if e.is_unreachable() && verify.accept_unreachable => {
                 verify
                     .checker
                     .accept_unverified(&verify.database, key, computed)
                     .await?;
                 self.inner.metrics.sumdb_accepted_unverified();
-                return Ok(false);
+                return Ok(None);
             }
             other => other?,
         };
@@ -232,10 +243,14 @@ impl Filler {
             _ => verified.zip_hash(),
         };
         if recorded == Some(computed) {
-            return Ok(true);
+            return Ok(Some(settle));
         }
         self.inner.metrics.sumdb_mismatch();
         let recorded = recorded.unwrap_or("none").to_string();
+        // The lookup itself proved: keep it (a later refusal needs no database).
+        if let Err(e) = verify.checker.settle(settle).await {
+            tracing::warn!(artifact = %key, "keeping the lookup that refused it: {e}");
+        }
         tracing::error!(
             artifact = %key,
             database = %verify.database,
