@@ -69,6 +69,19 @@ pub struct Settle {
     keep: Vec<(ArtifactKey, Vec<u8>)>,
 }
 
+impl Settle {
+    /// The files to keep, in order: the tree head first (recorded before anything proved in
+    /// it), then tiles and the lookup. A caller keeping them itself (in one batch with what
+    /// they proved) reports the bytes the cluster holds to [`Checker::settled`].
+    pub fn files(&self) -> Vec<(ArtifactKey, Vec<u8>)> {
+        let tree = self
+            .tree
+            .iter()
+            .map(|(tree, note)| (sumdb_tree_key(&self.db, tree.n), note.clone()));
+        tree.chain(self.keep.iter().cloned()).collect()
+    }
+}
+
 /// One database's verification state, for `/cluster/status` and metrics.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DatabaseStatus {
@@ -270,6 +283,30 @@ impl<F: Files> Checker<F> {
         let result = self.lookup_in(db, module, version).await;
         db.count(&result);
         result
+    }
+
+    /// After the caller kept [`Settle::files`] (`kept`: the bytes the cluster holds for each,
+    /// in order): another tree head of the same size kept before is a fork.
+    pub fn settled(&self, settle: &Settle, kept: &[Vec<u8>]) -> Result<(), CheckError> {
+        let (Some(db), Some((tree, note)), Some(held)) =
+            (self.dbs.get(&settle.db), &settle.tree, kept.first())
+        else {
+            return Ok(());
+        };
+        if held == note {
+            return Ok(());
+        }
+        let other = open(held, &db.verifier)
+            .ok()
+            .and_then(|n| Tree::parse(&n.text));
+        match other {
+            Some(other) if other.hash != tree.hash => {
+                let fork = db.fork(&other, tree);
+                db.count::<()>(&Err(fork.clone()));
+                Err(fork)
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Keeps what a [`Checker::prepare`] proved: records its tree head (another tree of the

@@ -238,14 +238,33 @@ impl Consensus {
 
     /// Commits an index entry through Raft and returns what applying it did.
     pub async fn put(&self, entry: IndexEntry) -> Result<ApplyResponse, ConsensusError> {
-        let size = serde_json::to_vec(&entry).map_or(usize::MAX, |bytes| bytes.len());
+        self.write(IndexCommand::Put(entry)).await
+    }
+
+    /// Commits several index entries in one log entry (in order, atomically) and returns
+    /// what applying each did.
+    pub async fn put_all(
+        &self,
+        entries: Vec<IndexEntry>,
+    ) -> Result<Vec<ApplyResponse>, ConsensusError> {
+        let count = entries.len();
+        match self.write(IndexCommand::PutAll(entries)).await? {
+            ApplyResponse::All(responses) if responses.len() == count => Ok(responses),
+            other => Err(ConsensusError::Raft(format!(
+                "a batch of {count} puts was applied as {other:?}"
+            ))),
+        }
+    }
+
+    async fn write(&self, command: IndexCommand) -> Result<ApplyResponse, ConsensusError> {
+        let size = serde_json::to_vec(&command).map_or(usize::MAX, |bytes| bytes.len());
         if size > MAX_ENTRY_BYTES {
             return Err(ConsensusError::EntryTooLarge {
                 size,
                 limit: MAX_ENTRY_BYTES,
             });
         }
-        match self.raft.client_write(IndexCommand::Put(entry)).await {
+        match self.raft.client_write(command).await {
             Ok(response) => Ok(response.data),
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
                 Err(ConsensusError::NotLeader {

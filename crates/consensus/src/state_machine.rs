@@ -105,6 +105,37 @@ impl StateMachine {
     }
 }
 
+impl StateMachine {
+    /// Applies one put into `batch`: the first committed content for a key wins.
+    fn apply_put(
+        &self,
+        put: IndexEntry,
+        batch: &mut sled::Batch,
+        pending: &mut HashMap<Vec<u8>, IndexEntry>,
+    ) -> Result<ApplyResponse, StorageError> {
+        let key = keys::artifact(&put.key);
+        let existing = match pending.get(&key) {
+            Some(e) => Some(e.clone()),
+            None => self
+                .index
+                .get(&key)
+                .map_err(read_err)?
+                .map(|b| serde_json::from_slice(&b))
+                .transpose()
+                .map_err(read_err)?,
+        };
+        Ok(match existing {
+            Some(existing) if existing.same_content(&put) => ApplyResponse::AlreadyPresent,
+            Some(existing) => ApplyResponse::Conflict { existing },
+            None => {
+                batch.insert(key.clone(), serde_json::to_vec(&put).map_err(write_err)?);
+                pending.insert(key, put);
+                ApplyResponse::Inserted
+            }
+        })
+    }
+}
+
 impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
         // Applied state first, then entries: the entries may include a few applied later,
@@ -161,29 +192,13 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     ApplyResponse::Empty
                 }
                 EntryPayload::Normal(IndexCommand::Put(put)) => {
-                    let key = keys::artifact(&put.key);
-                    let existing = match pending.get(&key) {
-                        Some(e) => Some(e.clone()),
-                        None => self
-                            .index
-                            .get(&key)
-                            .map_err(read_err)?
-                            .map(|b| serde_json::from_slice(&b))
-                            .transpose()
-                            .map_err(read_err)?,
-                    };
-                    match existing {
-                        Some(existing) if existing.same_content(&put) => {
-                            ApplyResponse::AlreadyPresent
-                        }
-                        Some(existing) => ApplyResponse::Conflict { existing },
-                        None => {
-                            batch.insert(key.clone(), serde_json::to_vec(&put).map_err(write_err)?);
-                            pending.insert(key, put);
-                            ApplyResponse::Inserted
-                        }
-                    }
+                    self.apply_put(put, &mut batch, &mut pending)?
                 }
+                EntryPayload::Normal(IndexCommand::PutAll(puts)) => ApplyResponse::All(
+                    puts.into_iter()
+                        .map(|put| self.apply_put(put, &mut batch, &mut pending))
+                        .collect::<Result<_, _>>()?,
+                ),
             };
             responses.push(response);
         }

@@ -26,6 +26,9 @@ impl std::fmt::Display for PeerNode {
 pub enum IndexCommand {
     /// Record the content of an artifact (first committed content wins forever).
     Put(IndexEntry),
+    /// Several [`IndexCommand::Put`]s in one log entry, applied in order and atomically (a
+    /// fill with what proved it against the checksum database: one Raft round trip).
+    PutAll(Vec<IndexEntry>),
 }
 
 /// The result of applying one log entry to the state machine.
@@ -43,6 +46,8 @@ pub enum ApplyResponse {
         /// The entry that is, and stays, committed.
         existing: IndexEntry,
     },
+    /// The result of each put of an [`IndexCommand::PutAll`], in order.
+    All(Vec<ApplyResponse>),
 }
 
 openraft::declare_raft_types!(

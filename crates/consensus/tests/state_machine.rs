@@ -106,6 +106,82 @@ async fn apply_is_first_wins_and_the_same_batched_or_not() {
     assert_eq!(batched.reader().all_entries().unwrap(), contents);
 }
 
+/// A batch of puts in one log entry (a fill with what proved it) applies each in order, first
+/// wins, exactly as the same puts in separate entries; the last applied state and the
+/// newest version of a module come from the same scan.
+#[tokio::test]
+async fn a_batch_of_puts_applies_like_the_puts_one_by_one() {
+    let (dir1, dir2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (mut batched, mut single) = (open(dir1.path()), open(dir2.path()));
+    let tree = entry(
+        "sumdb/sum.example/tree",
+        "tree/00000000000000000007",
+        ArtifactKind::SumdbTree,
+        't',
+    );
+    let lookup = entry(
+        "sumdb/sum.example",
+        "lookup/example.com/m@v1.0.0",
+        ArtifactKind::SumdbFile,
+        'l',
+    );
+    let artifact = entry("example.com/m", "v1.0.0", ArtifactKind::Mod, 'm');
+    let other_artifact = entry("example.com/m", "v1.0.0", ArtifactKind::Mod, 'x');
+    let newer = entry(
+        "sumdb/sum.example/tree",
+        "tree/00000000000000000012",
+        ArtifactKind::SumdbTree,
+        'u',
+    );
+    let batch = |index: u64, puts: Vec<IndexEntry>| Entry {
+        log_id: log_id(1, 1, index),
+        payload: EntryPayload::Normal(IndexCommand::PutAll(puts)),
+    };
+    let responses = batched
+        .apply([
+            batch(1, vec![tree.clone(), lookup.clone(), artifact.clone()]),
+            batch(
+                2,
+                vec![newer.clone(), lookup.clone(), other_artifact.clone()],
+            ),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        responses,
+        vec![
+            ApplyResponse::All(vec![ApplyResponse::Inserted; 3]),
+            ApplyResponse::All(vec![
+                ApplyResponse::Inserted,
+                ApplyResponse::AlreadyPresent,
+                ApplyResponse::Conflict {
+                    existing: artifact.clone()
+                },
+            ]),
+        ]
+    );
+    let mut index = 0;
+    for e in [&tree, &lookup, &artifact, &newer, &lookup, &other_artifact] {
+        index += 1;
+        single.apply([put(index, e)]).await.unwrap();
+    }
+    assert_eq!(
+        batched.reader().all_entries().unwrap(),
+        single.reader().all_entries().unwrap()
+    );
+    assert_eq!(
+        batched
+            .reader()
+            .last_version("sumdb/sum.example/tree")
+            .unwrap(),
+        Some("tree/00000000000000000012".to_string())
+    );
+    assert_eq!(
+        batched.reader().last_version("sumdb/nothing").unwrap(),
+        None
+    );
+}
+
 #[tokio::test]
 async fn snapshot_installs_on_another_store_and_survives_reopen() {
     let (dir1, dir2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());

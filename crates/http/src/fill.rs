@@ -190,18 +190,17 @@ impl Filler {
             version_time: facts.time,
             filled_at_ms: now_ms(),
         };
-        // What proved the bytes (tree head, lookup, tiles) is kept while the entry commits;
-        // the fill is acknowledged when both are done.
+        // What proved the bytes (tree head, lookup, tiles) is committed with the entry, in
+        // the same Raft log entry (the tree head first).
         let (verify, settle) = proved.unzip();
-        let settling = async {
-            match (verify, settle) {
-                (Some(verify), Some(settle)) => verify.checker.settle(settle).await,
-                _ => Ok(()),
+        let winner = match (verify, settle) {
+            (Some(verify), Some(settle)) => {
+                let (winner, kept) = self.commit_proved(entry.clone(), settle.files()).await?;
+                verify.checker.settled(&settle, &kept)?;
+                winner
             }
+            _ => self.commit(entry.clone()).await?,
         };
-        let (committed, settled) = tokio::join!(self.commit(entry.clone()), settling);
-        let winner = committed?;
-        settled?;
         if let Some(verify) = verify.filter(|_| winner.same_content(&entry)) {
             verify.memo.insert(
                 (verify.database.clone(), winner.key.clone()),
@@ -274,48 +273,126 @@ impl Filler {
             return Ok(entry);
         }
         self.check_space()?;
-        let mut writer = self.inner.store.writer(key.kind.max_size()).await?;
-        writer.write(bytes).await?;
-        let blob = writer.finish().await?.commit().await?;
-        let entry = IndexEntry {
-            key,
-            blob,
-            h1: None,
-            version_time: None,
-            filled_at_ms: now_ms(),
-        };
+        let entry = self.stage_file(key, bytes).await?;
         self.commit(entry).await
     }
 
     /// Commits a stored blob's entry and copies the blob to peers.
     async fn commit(&self, entry: IndexEntry) -> Result<IndexEntry, FillError> {
+        let mut winners = self.commit_entries(vec![entry]).await?;
+        winners
+            .pop()
+            .ok_or_else(|| FillError::Storage("the index settled on no entry".into()))
+    }
+
+    /// Commits stored blobs' entries together (one Raft round trip) while copying the blobs
+    /// to peers; returns the entry the cluster settled on for each.
+    async fn commit_entries(&self, entries: Vec<IndexEntry>) -> Result<Vec<IndexEntry>, FillError> {
         // Semi-synchronous: the fill is acknowledged only once the bytes are on
-        // `sync_replicas` peers AND the entry is committed by a Raft majority. The two run
+        // `sync_replicas` peers AND the entries are committed by a Raft majority. The two run
         // concurrently, so the latency is the slower of them rather than their sum.
         let commit = async {
             let started = std::time::Instant::now();
-            let committed = self.inner.index.commit(entry.clone()).await;
+            let committed = match entries.as_slice() {
+                [one] => self.inner.index.commit(one.clone()).await.map(|e| vec![e]),
+                _ => self.inner.index.commit_all(entries.clone()).await,
+            };
             self.inner.metrics.commit(started.elapsed().as_secs_f64());
             committed
         };
-        let (replicated, committed) = tokio::join!(self.inner.peers.replicate(&entry), commit);
-        if let Err(reason) = replicated {
-            tracing::warn!(artifact = %entry.key, %reason, "replication degraded to asynchronous");
+        let replicate =
+            futures::future::join_all(entries.iter().map(|e| self.inner.peers.replicate(e)));
+        let (replicated, committed) = tokio::join!(replicate, commit);
+        for (entry, replicated) in entries.iter().zip(replicated) {
+            if let Err(reason) = replicated {
+                tracing::warn!(artifact = %entry.key, %reason, "replication degraded to asynchronous");
+            }
         }
-        let winner = match committed {
-            Ok(winner) => winner,
+        let winners = match committed {
+            Ok(winners) => winners,
             Err(e) => {
                 // Not committed here: nothing to keep re-pushing (if a majority did get the
-                // entry after all, other members fetch its blob through their catch-up).
-                self.inner.peers.abandon(&entry);
+                // entries after all, other members fetch their blobs through their catch-up).
+                for entry in &entries {
+                    self.inner.peers.abandon(entry);
+                }
                 return Err(e.into());
             }
         };
-        if !winner.same_content(&entry) {
-            self.inner.peers.abandon(&entry);
-            tracing::warn!(artifact = %entry.key, "upstream content differs from the committed entry; serving the committed one");
+        for (entry, winner) in entries.iter().zip(&winners) {
+            if !winner.same_content(entry) {
+                self.inner.peers.abandon(entry);
+                if entry.key.kind.is_module_file() {
+                    tracing::warn!(artifact = %entry.key, "upstream content differs from the committed entry; serving the committed one");
+                }
+            }
         }
-        Ok(winner)
+        Ok(winners)
+    }
+
+    /// Commits `entry` together with the checksum database files that proved it (`files`,
+    /// in order: the tree head first); returns the entry the cluster settled on and the
+    /// bytes it holds for each file.
+    async fn commit_proved(
+        &self,
+        entry: IndexEntry,
+        files: Vec<(ArtifactKey, Vec<u8>)>,
+    ) -> Result<(IndexEntry, Vec<Vec<u8>>), FillError> {
+        let mut kept: Vec<Option<Vec<u8>>> = Vec::with_capacity(files.len());
+        let mut new = Vec::new();
+        for (key, bytes) in files {
+            match self.inner.index.lookup(&key)? {
+                Some(existing) => kept.push(Some(self.held_bytes(&existing, bytes).await?)),
+                None => {
+                    new.push((self.stage_file(key, &bytes).await?, bytes));
+                    kept.push(None);
+                }
+            }
+        }
+        let mut entries: Vec<IndexEntry> = new.iter().map(|(e, _)| e.clone()).collect();
+        entries.push(entry);
+        let mut winners = self.commit_entries(entries).await?;
+        let winner = winners
+            .pop()
+            .ok_or_else(|| FillError::Storage("the index settled on no entry".into()))?;
+        let mut settled = winners.into_iter().zip(new);
+        let mut out = Vec::with_capacity(kept.len());
+        for slot in kept {
+            match slot {
+                Some(bytes) => out.push(bytes),
+                None => {
+                    let (winner, (_, bytes)) = settled
+                        .next()
+                        .ok_or_else(|| FillError::Storage("a kept file went missing".into()))?;
+                    out.push(self.held_bytes(&winner, bytes).await?);
+                }
+            }
+        }
+        Ok((winner, out))
+    }
+
+    /// The bytes the cluster holds for `entry`: `ours` when they are those, else its blob.
+    async fn held_bytes(&self, entry: &IndexEntry, ours: Vec<u8>) -> Result<Vec<u8>, FillError> {
+        if entry.blob.size == ours.len() as u64
+            && entry.blob.sha256 == goproxy_store::digest::of_bytes(&ours)
+        {
+            return Ok(ours);
+        }
+        self.read_blob(&entry.blob).await
+    }
+
+    /// Stores `bytes` as the blob of a new entry for `key` (not committed yet).
+    async fn stage_file(&self, key: ArtifactKey, bytes: &[u8]) -> Result<IndexEntry, FillError> {
+        let mut writer = self.inner.store.writer(key.kind.max_size()).await?;
+        writer.write(bytes).await?;
+        let blob = writer.finish().await?.commit().await?;
+        Ok(IndexEntry {
+            key,
+            blob,
+            h1: None,
+            version_time: None,
+            filled_at_ms: now_ms(),
+        })
     }
 
     /// Refuses a fill while the blob filesystem is below `min_free_bytes`: writing would fail

@@ -63,6 +63,16 @@ pub trait CacheIndex: Send + Sync + 'static {
     /// the different content that was committed first (first committed wins forever).
     async fn commit(&self, entry: IndexEntry) -> Result<IndexEntry, IndexError>;
 
+    /// Commits several entries together (one Raft round trip where the implementation can)
+    /// and returns the entry the cluster settled on for each, in order.
+    async fn commit_all(&self, entries: Vec<IndexEntry>) -> Result<Vec<IndexEntry>, IndexError> {
+        let mut winners = Vec::with_capacity(entries.len());
+        for entry in entries {
+            winners.push(self.commit(entry).await?);
+        }
+        Ok(winners)
+    }
+
     /// `Ok` when this node can serve and fill; otherwise why not (for `/readyz`).
     fn readiness(&self) -> Result<(), String>;
 

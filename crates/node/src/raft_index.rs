@@ -26,6 +26,20 @@ pub struct RaftIndex {
     last_disk_full_handover: std::sync::Mutex<Option<tokio::time::Instant>>,
 }
 
+fn no_quorum() -> IndexError {
+    IndexError::Unavailable(format!(
+        "no Raft quorum confirmed the entry within {COMMIT_TIMEOUT:?}"
+    ))
+}
+
+/// The entry the cluster settled on for `entry` after applying it.
+fn settled(entry: IndexEntry, applied: ApplyResponse) -> IndexEntry {
+    match applied {
+        ApplyResponse::Conflict { existing } => existing,
+        _ => entry,
+    }
+}
+
 impl RaftIndex {
     /// Wraps a running consensus member.
     pub fn new(consensus: Consensus) -> Self {
@@ -91,16 +105,27 @@ impl CacheIndex for RaftIndex {
 
     async fn commit(&self, entry: IndexEntry) -> Result<IndexEntry, IndexError> {
         let put = tokio::time::timeout(COMMIT_TIMEOUT, self.consensus.put(entry.clone()));
-        let applied = put.await.map_err(|_| {
-            IndexError::Unavailable(format!(
-                "no Raft quorum confirmed the entry within {COMMIT_TIMEOUT:?}"
-            ))
-        })?;
-        match applied.map_err(unavailable)? {
-            ApplyResponse::Inserted | ApplyResponse::AlreadyPresent | ApplyResponse::Empty => {
-                Ok(entry)
+        let applied = put.await.map_err(|_| no_quorum())?;
+        Ok(settled(entry, applied.map_err(unavailable)?))
+    }
+
+    async fn commit_all(&self, entries: Vec<IndexEntry>) -> Result<Vec<IndexEntry>, IndexError> {
+        let put = tokio::time::timeout(COMMIT_TIMEOUT, self.consensus.put_all(entries.clone()));
+        match put.await.map_err(|_| no_quorum())? {
+            Ok(applied) => Ok(entries
+                .into_iter()
+                .zip(applied)
+                .map(|(entry, applied)| settled(entry, applied))
+                .collect()),
+            // Too large for one log entry: one by one.
+            Err(ConsensusError::EntryTooLarge { .. }) => {
+                let mut winners = Vec::with_capacity(entries.len());
+                for entry in entries {
+                    winners.push(self.commit(entry).await?);
+                }
+                Ok(winners)
             }
-            ApplyResponse::Conflict { existing } => Ok(existing),
+            Err(e) => Err(unavailable(e)),
         }
     }
 
