@@ -48,5 +48,7 @@ pub mod wire;
 pub use error::ConsensusError;
 pub use node::{Consensus, ConsensusConfig};
 pub use reader::{IndexReader, VersionSummary};
-pub use types::{ApplyResponse, IndexCommand, NodeId, PeerNode, RaftMetrics, TypeConfig};
+pub use types::{
+    ApplyResponse, IndexCommand, NodeId, PeerNode, RaftMetrics, TokenCommand, TypeConfig,
+};
 pub use view::{RaftView, RaftWatch};

@@ -256,6 +256,30 @@ impl Consensus {
         }
     }
 
+    /// Adds a client token (in force on every node once committed); `Err` with the reason
+    /// when its name is taken.
+    pub async fn create_token(
+        &self,
+        grant: goproxy_access::Grant,
+    ) -> Result<Result<(), String>, ConsensusError> {
+        let command = IndexCommand::Token(crate::types::TokenCommand::Create(grant));
+        Ok(match self.write(command).await? {
+            ApplyResponse::Refused { reason } => Err(reason),
+            _ => Ok(()),
+        })
+    }
+
+    /// Removes a client token; `Err` with the reason when there is none of that name.
+    pub async fn revoke_token(&self, name: &str) -> Result<Result<(), String>, ConsensusError> {
+        let command = IndexCommand::Token(crate::types::TokenCommand::Revoke {
+            name: name.to_string(),
+        });
+        Ok(match self.write(command).await? {
+            ApplyResponse::Refused { reason } => Err(reason),
+            _ => Ok(()),
+        })
+    }
+
     async fn write(&self, command: IndexCommand) -> Result<ApplyResponse, ConsensusError> {
         let size = serde_json::to_vec(&command).map_or(usize::MAX, |bytes| bytes.len());
         if size > MAX_ENTRY_BYTES {

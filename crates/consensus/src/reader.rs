@@ -83,6 +83,19 @@ impl IndexReader {
         }
     }
 
+    /// The client tokens, by name.
+    pub fn tokens(&self) -> Result<Vec<goproxy_access::Grant>, ConsensusError> {
+        let mut out = Vec::new();
+        for item in self.tree.scan_prefix(crate::state_machine::TOKEN_PREFIX) {
+            let (_, bytes) = item?;
+            out.push(
+                serde_json::from_slice(&bytes)
+                    .map_err(|e| ConsensusError::Storage(e.to_string()))?,
+            );
+        }
+        Ok(out)
+    }
+
     /// Every committed entry (for snapshots, repair and status).
     pub fn all_entries(&self) -> Result<Vec<IndexEntry>, ConsensusError> {
         let mut out = Vec::new();

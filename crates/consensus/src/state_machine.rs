@@ -24,6 +24,9 @@ use crate::types::{ApplyResponse, Entry, IndexCommand, LogId, NodeId, StorageErr
 
 const LAST_APPLIED: &[u8] = b"\xffmeta/last_applied";
 const LAST_MEMBERSHIP: &[u8] = b"\xffmeta/last_membership";
+/// Client tokens live beside the metadata (outside every artifact scan), in the same tree, so
+/// a token change applies in the same atomic batch as `last_applied`.
+pub(crate) const TOKEN_PREFIX: &[u8] = b"\xfftoken/";
 const SNAPSHOT_META: &[u8] = b"meta";
 const SNAPSHOT_DATA: &[u8] = b"data";
 
@@ -36,6 +39,9 @@ struct SnapshotData {
     last_applied: Option<LogId>,
     last_membership: Membership,
     entries: Vec<IndexEntry>,
+    /// Client tokens (absent in snapshots of versions without them).
+    #[serde(default)]
+    tokens: Vec<goproxy_access::Grant>,
 }
 
 /// The state machine. Cheap to clone.
@@ -105,7 +111,50 @@ impl StateMachine {
     }
 }
 
+fn token_key(name: &str) -> Vec<u8> {
+    let mut key = TOKEN_PREFIX.to_vec();
+    key.extend_from_slice(name.as_bytes());
+    key
+}
+
 impl StateMachine {
+    /// Applies one token command into `batch` (a name is created once, revoked once).
+    fn apply_token(
+        &self,
+        command: crate::types::TokenCommand,
+        batch: &mut sled::Batch,
+        changed: &mut HashMap<String, bool>,
+    ) -> Result<ApplyResponse, StorageError> {
+        use crate::types::TokenCommand;
+        let name = match &command {
+            TokenCommand::Create(grant) => grant.name.clone(),
+            TokenCommand::Revoke { name } => name.clone(),
+        };
+        let key = token_key(&name);
+        let present = match changed.get(&name) {
+            Some(present) => *present,
+            None => self.index.contains_key(&key).map_err(read_err)?,
+        };
+        Ok(match (command, present) {
+            (TokenCommand::Create(_), true) => ApplyResponse::Refused {
+                reason: format!("a token named {name:?} exists"),
+            },
+            (TokenCommand::Create(grant), false) => {
+                batch.insert(key, serde_json::to_vec(&grant).map_err(write_err)?);
+                changed.insert(name, true);
+                ApplyResponse::Inserted
+            }
+            (TokenCommand::Revoke { .. }, true) => {
+                batch.remove(key);
+                changed.insert(name, false);
+                ApplyResponse::Inserted
+            }
+            (TokenCommand::Revoke { .. }, false) => ApplyResponse::Refused {
+                reason: format!("no token named {name:?}"),
+            },
+        })
+    }
+
     /// Applies one put into `batch`: the first committed content for a key wins.
     fn apply_put(
         &self,
@@ -143,10 +192,12 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
         let (last_applied, last_membership) = self.applied()?;
         let reader = self.reader();
         let entries = reader.all_entries().map_err(read_err)?;
+        let tokens = reader.tokens().map_err(read_err)?;
         let data = SnapshotData {
             last_applied,
             last_membership: last_membership.clone(),
             entries,
+            tokens,
         };
         let bytes = serde_json::to_vec(&data).map_err(write_err)?;
         let snapshot_id = match last_applied {
@@ -181,6 +232,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     {
         let mut batch = sled::Batch::default();
         let mut pending: HashMap<Vec<u8>, IndexEntry> = HashMap::new();
+        // Token names changed earlier in this batch: Some(present) / None (revoked).
+        let mut tokens: HashMap<String, bool> = HashMap::new();
         let mut responses = Vec::new();
         let (mut last_applied, mut membership) = self.applied()?;
         for entry in entries {
@@ -193,6 +246,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 }
                 EntryPayload::Normal(IndexCommand::Put(put)) => {
                     self.apply_put(put, &mut batch, &mut pending)?
+                }
+                EntryPayload::Normal(IndexCommand::Token(command)) => {
+                    self.apply_token(command, &mut batch, &mut tokens)?
                 }
                 EntryPayload::Normal(IndexCommand::PutAll(puts)) => ApplyResponse::All(
                     puts.into_iter()
@@ -237,6 +293,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             batch.insert(
                 keys::artifact(&entry.key),
                 serde_json::to_vec(entry).map_err(write_err)?,
+            );
+        }
+        for grant in &data.tokens {
+            batch.insert(
+                token_key(&grant.name),
+                serde_json::to_vec(grant).map_err(write_err)?,
             );
         }
         batch.insert(

@@ -2,6 +2,7 @@
 
 use std::io::Cursor;
 
+use goproxy_access::Grant;
 use goproxy_protocol::index::IndexEntry;
 use serde::{Deserialize, Serialize};
 
@@ -29,6 +30,20 @@ pub enum IndexCommand {
     /// Several [`IndexCommand::Put`]s in one log entry, applied in order and atomically (a
     /// fill with what proved it against the checksum database: one Raft round trip).
     PutAll(Vec<IndexEntry>),
+    /// A change to the client tokens (replicated, so in force on every node once committed).
+    Token(TokenCommand),
+}
+
+/// A change to the client tokens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TokenCommand {
+    /// Adds a token (its name must be new).
+    Create(Grant),
+    /// Removes the token of that name.
+    Revoke {
+        /// The token's name.
+        name: String,
+    },
 }
 
 /// The result of applying one log entry to the state machine.
@@ -48,6 +63,11 @@ pub enum ApplyResponse {
     },
     /// The result of each put of an [`IndexCommand::PutAll`], in order.
     All(Vec<ApplyResponse>),
+    /// A token command that could not apply (a name taken, an unknown name).
+    Refused {
+        /// Why.
+        reason: String,
+    },
 }
 
 openraft::declare_raft_types!(

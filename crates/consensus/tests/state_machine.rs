@@ -274,3 +274,72 @@ async fn reader_scans_exactly_one_module() {
     let blobs: Vec<_> = reader.all_blobs().unwrap();
     assert_eq!(blobs.len(), 4, "distinct blobs: {blobs:?}");
 }
+
+/// Client tokens are replicated state: created once per name, revoked once, applied in log
+/// order within a batch, outside every artifact scan, and carried by snapshots.
+#[tokio::test]
+async fn tokens_are_created_and_revoked_in_log_order_and_travel_in_snapshots() {
+    use goproxy_access::{Grant, Role};
+    use goproxy_consensus::TokenCommand;
+    let grant = |name: &str| Grant {
+        name: name.into(),
+        role: Role::Read,
+        allow: Some("corp.example".into()),
+        deny: None,
+        expires_at_ms: None,
+        hash: goproxy_access::token::generate().hash,
+        created_at_ms: 1,
+    };
+    let token = |index: u64, command: TokenCommand| Entry {
+        log_id: log_id(1, 1, index),
+        payload: EntryPayload::Normal(IndexCommand::Token(command)),
+    };
+    let (dir1, dir2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut sm = open(dir1.path());
+    let ci = grant("ci");
+    let responses = sm
+        .apply([
+            token(1, TokenCommand::Create(ci.clone())),
+            token(2, TokenCommand::Create(grant("ci"))),
+            token(3, TokenCommand::Create(grant("old"))),
+            token(4, TokenCommand::Revoke { name: "old".into() }),
+            token(5, TokenCommand::Revoke { name: "old".into() }),
+            put(6, &entry("example.com/m", "v1.0.0", ArtifactKind::Mod, 'm')),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(responses[0], ApplyResponse::Inserted);
+    assert!(
+        matches!(&responses[1], ApplyResponse::Refused { reason } if reason.contains("exists"))
+    );
+    assert_eq!(
+        responses[2..4],
+        [ApplyResponse::Inserted, ApplyResponse::Inserted]
+    );
+    assert!(
+        matches!(&responses[4], ApplyResponse::Refused { reason } if reason.contains("no token"))
+    );
+    assert_eq!(sm.reader().tokens().unwrap(), vec![ci.clone()]);
+    assert_eq!(sm.reader().entry_count(), 1, "tokens are not artifacts");
+
+    let snapshot = sm
+        .get_snapshot_builder()
+        .await
+        .build_snapshot()
+        .await
+        .unwrap();
+    let mut other = open(dir2.path());
+    other
+        .apply([token(1, TokenCommand::Create(grant("stale")))])
+        .await
+        .unwrap();
+    let mut buffer = other.begin_receiving_snapshot().await.unwrap();
+    buffer
+        .get_mut()
+        .extend_from_slice(snapshot.snapshot.get_ref());
+    other
+        .install_snapshot(&snapshot.meta, buffer)
+        .await
+        .unwrap();
+    assert_eq!(other.reader().tokens().unwrap(), vec![ci]);
+}
