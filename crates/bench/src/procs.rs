@@ -71,17 +71,23 @@ impl ProxyNode {
     /// Starts a single node of the release binary next to this one, upstream `upstream`
     /// (nginx over the corpus: no checksum database, so fills are not verified).
     pub fn start(work: &Path, upstream: &str) -> anyhow::Result<Self> {
-        let args = [
+        Self::start_with(&work.join("node"), upstream, &["--verify-fills", "false"])
+    }
+
+    /// A single node in `data_dir` on loopback ports, upstream `upstream`, with `extra` flags.
+    pub fn start_with(data_dir: &Path, upstream: &str, extra: &[&str]) -> anyhow::Result<Self> {
+        let mut args: Vec<String> = [
             "--listen",
             "127.0.0.1:0",
             "--raft-listen",
             "127.0.0.1:0",
             "--upstream",
             upstream,
-            "--verify-fills",
-            "false",
-        ];
-        Self::spawn(&work.join("node"), &args.map(String::from))
+        ]
+        .map(String::from)
+        .to_vec();
+        args.extend(extra.iter().map(|a| a.to_string()));
+        Self::spawn(data_dir, &args)
     }
 
     /// Starts `goproxy-ha serve --data-dir DIR ARGS --log-level warn`.

@@ -45,21 +45,12 @@ pub fn run(corpus: &Path, work: &Path, upstream: &str) -> anyhow::Result<()> {
         let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
         for which in order {
             let verify = if which == 0 { "true" } else { "false" };
-            let args: Vec<String> = [
-                "--listen",
-                "127.0.0.1:0",
-                "--raft-listen",
-                "127.0.0.1:0",
-                "--upstream",
+            let config = config.to_string_lossy();
+            let node = ProxyNode::start_with(
+                &work.join(format!("verify-{verify}-{round}")),
                 upstream,
-                "--config",
-                &config.to_string_lossy(),
-                "--verify-fills",
-                verify,
-            ]
-            .map(String::from)
-            .to_vec();
-            let node = ProxyNode::spawn(&work.join(format!("verify-{verify}-{round}")), &args)?;
+                &["--config", &config, "--verify-fills", verify],
+            )?;
             node.wait_ready()?;
             samples[which].push(fill_all(&node, &zips)?);
         }

@@ -82,29 +82,8 @@ impl Settle {
     }
 }
 
-/// One database's verification state, for `/cluster/status` and metrics.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DatabaseStatus {
-    /// Database name.
-    pub name: String,
-    /// Records in the newest tree this node verified (or read from the cluster index).
-    pub tree_size: Option<u64>,
-    /// Lookups proved.
-    pub verified: u64,
-    /// Answers refused (bad signature, proof, lines; not in the database).
-    pub refused: u64,
-    /// Times the database could not be asked.
-    pub unreachable: u64,
-    /// Forked trees refused.
-    pub forks: u64,
-    /// The last fork seen, described.
-    pub last_fork: Option<String>,
-    /// Fills accepted while the database was unreachable, not verified yet (as of the last
-    /// [`Checker::recheck`]).
-    pub unverified: u64,
-    /// Fills accepted unverified that the database, once reachable, contradicted.
-    pub refused_after_accept: u64,
-}
+/// One database's verification state: the `/cluster/status` contract's own type.
+pub use goproxy_status::ChecksumDatabaseStatus as DatabaseStatus;
 
 /// What one [`Checker::recheck`] pass found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

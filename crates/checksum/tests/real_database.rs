@@ -24,6 +24,14 @@ struct MemoryFiles {
 }
 
 impl MemoryFiles {
+    fn kept_versions(&self, module: &str) -> Vec<String> {
+        let kept = self.kept.lock().unwrap();
+        kept.keys()
+            .filter(|k| k.module == module)
+            .map(|k| k.version.clone())
+            .collect()
+    }
+
     fn kept_paths(&self, kind: ArtifactKind) -> Vec<String> {
         let kept = self.kept.lock().unwrap();
         kept.keys()
@@ -51,26 +59,12 @@ impl Files for MemoryFiles {
     }
 
     fn versions(&self, module: &str) -> BoxFuture<'_, Result<Vec<String>, String>> {
-        let versions = self
-            .kept
-            .lock()
-            .unwrap()
-            .keys()
-            .filter(|k| k.module == module)
-            .map(|k| k.version.clone())
-            .collect();
+        let versions = self.kept_versions(module);
         async move { Ok(versions) }.boxed()
     }
 
     fn last_version(&self, module: &str) -> BoxFuture<'_, Result<Option<String>, String>> {
-        let last = self
-            .kept
-            .lock()
-            .unwrap()
-            .keys()
-            .filter(|k| k.module == module)
-            .map(|k| k.version.clone())
-            .max();
+        let last = self.kept_versions(module).into_iter().max();
         async move { Ok(last) }.boxed()
     }
 

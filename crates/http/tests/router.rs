@@ -94,6 +94,14 @@ async fn send(
     (parts.status, parts.headers, bytes)
 }
 
+/// `path` is answered 404 with `reason` in the body.
+async fn refused(router: &axum::Router, path: &str, reason: &str) {
+    let (status, _, body) = send(router, get(path)).await;
+    let text = String::from_utf8_lossy(&body);
+    assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {text}");
+    assert!(text.contains(reason), "{path}: {text}");
+}
+
 fn get(path: &str) -> Request<Body> {
     Request::get(path).body(Body::empty()).unwrap()
 }
@@ -460,13 +468,8 @@ async fn fills_are_verified_and_an_upstream_serving_other_bytes_is_refused() {
     assert!(f.index.entries().iter().any(|e| e.key == lookup));
 
     // One altered byte in the zip: refused with the reason, nothing cached.
-    let (status, _, body) = send(&f.router, get("/example.com/hello/@v/v1.1.0.zip")).await;
-    let text = String::from_utf8_lossy(&body);
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    assert!(
-        text.contains("checksum mismatch against sum.test.example"),
-        "{text}"
-    );
+    const MISMATCH: &str = "checksum mismatch against sum.test.example";
+    refused(&f.router, "/example.com/hello/@v/v1.1.0.zip", MISMATCH).await;
     assert!(!has("example.com/hello", "v1.1.0", ArtifactKind::Zip));
     // (Its go.mod was not altered: it verified, and is cached.)
     assert!(has("example.com/hello", "v1.1.0", ArtifactKind::Mod));
@@ -474,13 +477,7 @@ async fn fills_are_verified_and_an_upstream_serving_other_bytes_is_refused() {
     // A different go.mod: refused, and the zip (which needs the go.mod) too.
     for kind in ["mod", "zip"] {
         let path = format!("/github.com/!burnt!sushi/toml/@v/v1.2.0.{kind}");
-        let (status, _, body) = send(&f.router, get(&path)).await;
-        let text = String::from_utf8_lossy(&body);
-        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
-        assert!(
-            text.contains("checksum mismatch against sum.test.example"),
-            "{path}: {text}"
-        );
+        refused(&f.router, &path, MISMATCH).await;
     }
     assert!(!has(
         "github.com/BurntSushi/toml",
@@ -503,13 +500,12 @@ async fn fills_are_verified_and_an_upstream_serving_other_bytes_is_refused() {
     .await;
     assert_eq!(status, StatusCode::OK);
     assert!(String::from_utf8_lossy(&body).contains("github.com/gin-gonic/gin v1.8.1 h1:"));
-    let (status, _, body) = send(&f.router, get("/example.com/hello/@v/v1.0.0.mod")).await;
-    let text = String::from_utf8_lossy(&body);
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    assert!(
-        text.contains("checksum database sum.test.example is unreachable"),
-        "{text}"
-    );
+    refused(
+        &f.router,
+        "/example.com/hello/@v/v1.0.0.mod",
+        "checksum database sum.test.example is unreachable",
+    )
+    .await;
     assert!(!has("example.com/hello", "v1.0.0", ArtifactKind::Mod));
     let (status, _, body) = send(
         &f.router,
@@ -521,13 +517,7 @@ async fn fills_are_verified_and_an_upstream_serving_other_bytes_is_refused() {
     // Review finding: the cache is shared by all routes, so what an unverified route cached
     // was served unverified through the verifying ones. Now a hit through a verifying route
     // is proved too (against the kept lookup: the database is still down) and refused.
-    let (status, _, body) = send(&f.router, get("/example.com/hello/@v/v1.1.0.zip")).await;
-    let text = String::from_utf8_lossy(&body);
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    assert!(
-        text.contains("checksum mismatch against sum.test.example"),
-        "{text}"
-    );
+    refused(&f.router, "/example.com/hello/@v/v1.1.0.zip", MISMATCH).await;
     // The verified ones are still served, from the cache, without the database.
     let (status, _, _) = send(&f.router, get("/github.com/gin-gonic/gin/@v/v1.8.1.zip")).await;
     assert_eq!(status, StatusCode::OK);

@@ -10,7 +10,7 @@ use goproxy_consensus::Consensus;
 
 use goproxy_http::Frontend;
 use goproxy_replicate::Replication;
-use goproxy_status::{ChecksumDatabaseStatus, MemberStatus, NodeStatus, ReplicationMode};
+use goproxy_status::{MemberStatus, NodeStatus, ReplicationMode};
 
 use crate::vip::HoldingWatch;
 
@@ -79,20 +79,6 @@ async fn status(State(state): State<StatusState>) -> impl IntoResponse {
         missing_blobs: replication.missing(),
         vip_held: vip.map(|held| *held.borrow()),
         retired: consensus.retired(),
-        checksum_databases: frontend
-            .checksum_status()
-            .into_iter()
-            .map(|db| ChecksumDatabaseStatus {
-                name: db.name,
-                tree_size: db.tree_size,
-                verified: db.verified,
-                refused: db.refused,
-                unreachable: db.unreachable,
-                forks: db.forks,
-                last_fork: db.last_fork,
-                unverified: db.unverified,
-                refused_after_accept: db.refused_after_accept,
-            })
-            .collect(),
+        checksum_databases: frontend.checksum_status(),
     })
 }
