@@ -11,11 +11,14 @@ use std::time::Duration;
 use goproxy_rpc::{Caller, Channels};
 use tonic::{Request, Response, Status};
 
+use crate::admin_tokens::{self as tokens, record_cluster};
 use crate::election_pause::ElectionPause;
+use crate::error::ConsensusError;
 use crate::membership::{Membership, MembershipError, DEFAULT_CATCH_UP, MAX_CATCH_UP};
 use crate::network::PeerContact;
 use crate::retire::Retirement;
 use crate::transfer::{transfer_leadership, transfer_window, TransferError};
+use crate::types::AdminAction;
 use crate::types::{NodeId, PeerNode, Raft};
 use crate::vouch::own_view;
 use crate::wire::admin::{self, admin_service_server::AdminService};
@@ -30,6 +33,8 @@ pub struct AdminGrpc {
     channels: Channels,
     contact: PeerContact,
     me: NodeId,
+    /// The applied state: tokens and the admin trail.
+    reader: crate::reader::IndexReader,
 }
 
 impl AdminGrpc {
@@ -43,8 +48,10 @@ impl AdminGrpc {
         channels: Channels,
         contact: PeerContact,
         me: NodeId,
+        reader: crate::reader::IndexReader,
     ) -> Self {
         Self {
+            reader,
             raft,
             pause,
             membership,
@@ -67,6 +74,41 @@ impl AdminGrpc {
                 ))),
             },
         }
+    }
+
+    /// Records a membership change this leader made, or failed to make, in the admin trail
+    /// (a follower's redirect is not an action).
+    async fn record<T>(
+        &self,
+        caller: &Caller,
+        kind: &str,
+        detail: String,
+        result: &Result<T, MembershipError>,
+    ) {
+        let outcome = match result {
+            Err(MembershipError::NotLeader { .. }) => return,
+            Err(e) => e.to_string(),
+            Ok(_) => "ok".into(),
+        };
+        record_cluster(&self.raft, self.me, caller, kind, detail, outcome).await;
+    }
+
+    /// Commits a token action, as a reply the CLI understands (a follower redirects).
+    async fn token_action(
+        &self,
+        caller: &Caller,
+        action: AdminAction,
+    ) -> Result<admin::MembershipReply, Status> {
+        match tokens::commit(&self.raft, self.me, caller, action).await {
+            Ok(Ok(_)) => Ok(ok()),
+            Ok(Err(reason)) => Ok(refused(reason)),
+            Err(ConsensusError::NotLeader { leader, .. }) => Ok(not_leader(leader)),
+            Err(e) => Err(Status::unavailable(e.to_string())),
+        }
+    }
+
+    fn reader(&self) -> crate::reader::IndexReader {
+        self.reader.clone()
     }
 
     /// The longest election pause a leader may ask of this member: twice its own transfer
@@ -121,7 +163,8 @@ impl AdminService for AdminGrpc {
         &self,
         request: Request<admin::AddMemberRequest>,
     ) -> Result<Response<admin::MembershipReply>, Status> {
-        Caller::of(&request)?.require_admin("add members")?;
+        let caller = Caller::of(&request)?;
+        caller.require_admin("add members")?;
         let request = request.into_inner();
         if request.id == 0 || request.raft_addr.is_empty() || request.http_addr.is_empty() {
             return Err(Status::invalid_argument(
@@ -142,16 +185,22 @@ impl AdminService for AdminGrpc {
             raft_addr: request.raft_addr,
             http_addr: request.http_addr,
         };
-        membership_reply(self.membership.join(request.id, node, catch_up).await)
+        let detail = format!("node {} {node}", request.id);
+        let joined = self.membership.join(request.id, node, catch_up).await;
+        self.record(&caller, "add-member", detail, &joined).await;
+        membership_reply(joined)
     }
 
     async fn remove_member(
         &self,
         request: Request<admin::RemoveMemberRequest>,
     ) -> Result<Response<admin::MembershipReply>, Status> {
-        Caller::of(&request)?.require_admin("remove members")?;
+        let caller = Caller::of(&request)?;
+        caller.require_admin("remove members")?;
         let id = request.into_inner().id;
         let removed = self.membership.leave(id).await;
+        self.record(&caller, "remove-member", format!("node {id}"), &removed)
+            .await;
         if let Ok((node, index)) = &removed {
             crate::transfer::tell_retired(&self.channels, id, &node.raft_addr, *index).await;
         }
@@ -162,7 +211,8 @@ impl AdminService for AdminGrpc {
         &self,
         request: Request<admin::TransferLeaderRequest>,
     ) -> Result<Response<admin::MembershipReply>, Status> {
-        Caller::of(&request)?.require_admin("transfer leadership")?;
+        let caller = Caller::of(&request)?;
+        caller.require_admin("transfer leadership")?;
         let target = request.into_inner().target_id;
         let outcome = transfer_leadership(
             &self.raft,
@@ -173,6 +223,21 @@ impl AdminService for AdminGrpc {
             target,
         )
         .await;
+        if !matches!(outcome, Err(TransferError::NotLeader { .. })) {
+            let result = outcome
+                .as_ref()
+                .map_or_else(|e| e.to_string(), |()| "ok".into());
+            // The old leader records it: the new one may still be taking over.
+            record_cluster(
+                &self.raft,
+                self.me,
+                &caller,
+                "transfer-leader",
+                format!("{} to node {target}", self.me),
+                result,
+            )
+            .await;
+        }
         let reply = match outcome {
             Ok(()) => ok(),
             Err(TransferError::NotLeader { leader }) => not_leader(leader),
@@ -228,6 +293,74 @@ impl AdminService for AdminGrpc {
             Ok(()) => Ok(Response::new(ok())),
             Err(why) => Err(Status::failed_precondition(why)),
         }
+    }
+
+    async fn create_token(
+        &self,
+        request: Request<admin::CreateTokenRequest>,
+    ) -> Result<Response<admin::CreateTokenReply>, Status> {
+        let caller = Caller::of(&request)?;
+        caller.require_admin("create client tokens")?;
+        let token = goproxy_access::token::generate();
+        let grant = tokens::grant_of(request.get_ref(), token.hash, tokens::now_ms())?;
+        let status = self
+            .token_action(&caller, AdminAction::CreateToken(grant))
+            .await?;
+        let secret = if status.ok {
+            token.secret
+        } else {
+            String::new()
+        };
+        Ok(Response::new(admin::CreateTokenReply {
+            status: Some(status),
+            secret,
+        }))
+    }
+
+    async fn revoke_token(
+        &self,
+        request: Request<admin::RevokeTokenRequest>,
+    ) -> Result<Response<admin::MembershipReply>, Status> {
+        let caller = Caller::of(&request)?;
+        caller.require_admin("revoke client tokens")?;
+        let name = request.into_inner().name;
+        goproxy_access::policy::check_name(&name)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let action = AdminAction::RevokeToken { name };
+        Ok(Response::new(self.token_action(&caller, action).await?))
+    }
+
+    async fn list_tokens(
+        &self,
+        request: Request<admin::ListTokensRequest>,
+    ) -> Result<Response<admin::TokenList>, Status> {
+        Caller::of(&request)?.require_admin("list client tokens")?;
+        let grants = self
+            .reader()
+            .tokens()
+            .map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(admin::TokenList {
+            tokens: grants.iter().map(tokens::token_info).collect(),
+        }))
+    }
+
+    async fn admin_trail(
+        &self,
+        request: Request<admin::AdminTrailRequest>,
+    ) -> Result<Response<admin::AdminTrail>, Status> {
+        Caller::of(&request)?.require_admin("read the admin trail")?;
+        let since = request.into_inner().since_ms;
+        let events = self
+            .reader()
+            .admin_trail(0)
+            .map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(admin::AdminTrail {
+            events: events
+                .into_iter()
+                .filter(|e| e.at_ms >= since)
+                .map(Into::into)
+                .collect(),
+        }))
     }
 
     async fn membership(

@@ -25,6 +25,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod admin;
+mod admin_tokens;
 pub mod election_pause;
 pub mod error;
 pub mod foreign_lease;
@@ -49,6 +50,7 @@ pub use error::ConsensusError;
 pub use node::{Consensus, ConsensusConfig};
 pub use reader::{IndexReader, VersionSummary};
 pub use types::{
-    ApplyResponse, IndexCommand, NodeId, PeerNode, RaftMetrics, TokenCommand, TypeConfig,
+    AdminAction, AdminEvent, AdminRecord, ApplyResponse, IndexCommand, NodeId, PeerNode,
+    RaftMetrics, TypeConfig,
 };
 pub use view::{RaftView, RaftWatch};

@@ -256,30 +256,6 @@ impl Consensus {
         }
     }
 
-    /// Adds a client token (in force on every node once committed); `Err` with the reason
-    /// when its name is taken.
-    pub async fn create_token(
-        &self,
-        grant: goproxy_access::Grant,
-    ) -> Result<Result<(), String>, ConsensusError> {
-        let command = IndexCommand::Token(crate::types::TokenCommand::Create(grant));
-        Ok(match self.write(command).await? {
-            ApplyResponse::Refused { reason } => Err(reason),
-            _ => Ok(()),
-        })
-    }
-
-    /// Removes a client token; `Err` with the reason when there is none of that name.
-    pub async fn revoke_token(&self, name: &str) -> Result<Result<(), String>, ConsensusError> {
-        let command = IndexCommand::Token(crate::types::TokenCommand::Revoke {
-            name: name.to_string(),
-        });
-        Ok(match self.write(command).await? {
-            ApplyResponse::Refused { reason } => Err(reason),
-            _ => Ok(()),
-        })
-    }
-
     async fn write(&self, command: IndexCommand) -> Result<ApplyResponse, ConsensusError> {
         let size = serde_json::to_vec(&command).map_or(usize::MAX, |bytes| bytes.len());
         if size > MAX_ENTRY_BYTES {
@@ -290,13 +266,7 @@ impl Consensus {
         }
         match self.raft.client_write(command).await {
             Ok(response) => Ok(response.data),
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
-                Err(ConsensusError::NotLeader {
-                    leader_id: forward.leader_id,
-                    leader: forward.leader_node,
-                })
-            }
-            Err(e) => Err(ConsensusError::Raft(e.to_string())),
+            Err(e) => Err(write_error(e)),
         }
     }
 
@@ -436,6 +406,7 @@ impl Consensus {
                 self.channels.clone(),
                 self.contact.clone(),
                 self.node_id,
+                self.reader(),
             ),
         )
         .max_decoding_message_size(ADMIN_MAX_MESSAGE);
@@ -474,5 +445,20 @@ impl Consensus {
             .map_err(|e| ConsensusError::Raft(e.to_string()))?;
         self.state_db.flush_async().await?;
         Ok(())
+    }
+}
+
+/// A failed client write as this crate reports it: "not leader" is typed (callers redirect).
+pub(crate) fn write_error(
+    e: RaftError<NodeId, ClientWriteError<NodeId, PeerNode>>,
+) -> ConsensusError {
+    match e {
+        RaftError::APIError(ClientWriteError::ForwardToLeader(forward)) => {
+            ConsensusError::NotLeader {
+                leader_id: forward.leader_id,
+                leader: forward.leader_node,
+            }
+        }
+        e => ConsensusError::Raft(e.to_string()),
     }
 }

@@ -96,6 +96,32 @@ impl IndexReader {
         Ok(out)
     }
 
+    /// The log index of the last change to the tokens (0: none), to know when
+    /// [`IndexReader::tokens`] must be read again.
+    pub fn tokens_at(&self) -> Result<u64, ConsensusError> {
+        match self.tree.get(crate::state_machine::TOKENS_AT)? {
+            None => Ok(0),
+            Some(bytes) => {
+                serde_json::from_slice(&bytes).map_err(|e| ConsensusError::Storage(e.to_string()))
+            }
+        }
+    }
+
+    /// The admin trail from log index `from` on, in log order.
+    pub fn admin_trail(&self, from: u64) -> Result<Vec<crate::AdminEvent>, ConsensusError> {
+        let mut out = Vec::new();
+        let start = crate::state_machine::admin_key(from);
+        let end = crate::state_machine::admin_key(u64::MAX);
+        for item in self.tree.range(start..=end) {
+            let (_, bytes) = item?;
+            out.push(
+                serde_json::from_slice(&bytes)
+                    .map_err(|e| ConsensusError::Storage(e.to_string()))?,
+            );
+        }
+        Ok(out)
+    }
+
     /// Every committed entry (for snapshots, repair and status).
     pub fn all_entries(&self) -> Result<Vec<IndexEntry>, ConsensusError> {
         let mut out = Vec::new();

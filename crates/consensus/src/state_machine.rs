@@ -20,13 +20,21 @@ use serde::{Deserialize, Serialize};
 use crate::error::storage_err;
 use crate::keys;
 use crate::reader::{IndexReader, META_PREFIX};
-use crate::types::{ApplyResponse, Entry, IndexCommand, LogId, NodeId, StorageError, TypeConfig};
+use crate::types::{
+    AdminAction, AdminEvent, AdminRecord, ApplyResponse, Entry, IndexCommand, LogId, NodeId,
+    StorageError, TypeConfig,
+};
 
 const LAST_APPLIED: &[u8] = b"\xffmeta/last_applied";
 const LAST_MEMBERSHIP: &[u8] = b"\xffmeta/last_membership";
 /// Client tokens live beside the metadata (outside every artifact scan), in the same tree, so
 /// a token change applies in the same atomic batch as `last_applied`.
 pub(crate) const TOKEN_PREFIX: &[u8] = b"\xfftoken/";
+/// The admin trail: `\xffadmin/` + zero-padded log index → JSON [`AdminEvent`].
+pub(crate) const ADMIN_PREFIX: &[u8] = b"\xffadmin/";
+/// Log index of the last change to the tokens: readers rebuild their compiled grants when it
+/// moves, instead of scanning the tokens on every request.
+pub(crate) const TOKENS_AT: &[u8] = b"\xffmeta/tokens_at";
 const SNAPSHOT_META: &[u8] = b"meta";
 const SNAPSHOT_DATA: &[u8] = b"data";
 
@@ -42,6 +50,9 @@ struct SnapshotData {
     /// Client tokens (absent in snapshots of versions without them).
     #[serde(default)]
     tokens: Vec<goproxy_access::Grant>,
+    /// The admin trail.
+    #[serde(default)]
+    admin: Vec<AdminEvent>,
 }
 
 /// The state machine. Cheap to clone.
@@ -117,42 +128,89 @@ fn token_key(name: &str) -> Vec<u8> {
     key
 }
 
+pub(crate) fn admin_key(index: u64) -> Vec<u8> {
+    let mut key = ADMIN_PREFIX.to_vec();
+    key.extend_from_slice(format!("{index:020}").as_bytes());
+    key
+}
+
 impl StateMachine {
-    /// Applies one token command into `batch` (a name is created once, revoked once).
-    fn apply_token(
+    /// Applies one admin action into `batch` (a token name is created once, revoked once)
+    /// and appends it, with its outcome, to the trail.
+    fn apply_admin(
         &self,
-        command: crate::types::TokenCommand,
+        index: u64,
+        record: AdminRecord,
         batch: &mut sled::Batch,
         changed: &mut HashMap<String, bool>,
     ) -> Result<ApplyResponse, StorageError> {
-        use crate::types::TokenCommand;
-        let name = match &command {
-            TokenCommand::Create(grant) => grant.name.clone(),
-            TokenCommand::Revoke { name } => name.clone(),
-        };
-        let key = token_key(&name);
-        let present = match changed.get(&name) {
-            Some(present) => *present,
-            None => self.index.contains_key(&key).map_err(read_err)?,
-        };
-        Ok(match (command, present) {
-            (TokenCommand::Create(_), true) => ApplyResponse::Refused {
-                reason: format!("a token named {name:?} exists"),
-            },
-            (TokenCommand::Create(grant), false) => {
-                batch.insert(key, serde_json::to_vec(&grant).map_err(write_err)?);
-                changed.insert(name, true);
+        let (kind, detail) = (record.action.kind().to_string(), record.action.detail());
+        let mut outcome = "ok".to_string();
+        let response = match record.action {
+            AdminAction::CreateToken(grant) => {
+                let name = grant.name.clone();
+                if self.token_present(&name, changed)? {
+                    ApplyResponse::Refused {
+                        reason: format!("a token named {name:?} exists"),
+                    }
+                } else {
+                    batch.insert(
+                        token_key(&name),
+                        serde_json::to_vec(&grant).map_err(write_err)?,
+                    );
+                    changed.insert(name, true);
+                    ApplyResponse::Inserted
+                }
+            }
+            AdminAction::RevokeToken { name } => {
+                if self.token_present(&name, changed)? {
+                    batch.remove(token_key(&name));
+                    changed.insert(name, false);
+                    ApplyResponse::Inserted
+                } else {
+                    ApplyResponse::Refused {
+                        reason: format!("no token named {name:?}"),
+                    }
+                }
+            }
+            AdminAction::Cluster {
+                outcome: result, ..
+            } => {
+                outcome = result;
                 ApplyResponse::Inserted
             }
-            (TokenCommand::Revoke { .. }, true) => {
-                batch.remove(key);
-                changed.insert(name, false);
-                ApplyResponse::Inserted
-            }
-            (TokenCommand::Revoke { .. }, false) => ApplyResponse::Refused {
-                reason: format!("no token named {name:?}"),
-            },
-        })
+        };
+        if matches!(response, ApplyResponse::Inserted) && kind.starts_with("token-") {
+            batch.insert(TOKENS_AT, serde_json::to_vec(&index).map_err(write_err)?);
+        }
+        if let ApplyResponse::Refused { reason } = &response {
+            outcome = format!("refused: {reason}");
+        }
+        let event = AdminEvent {
+            index,
+            at_ms: record.at_ms,
+            actor: record.actor,
+            node: record.node,
+            kind,
+            detail,
+            outcome,
+        };
+        batch.insert(
+            admin_key(index),
+            serde_json::to_vec(&event).map_err(write_err)?,
+        );
+        Ok(response)
+    }
+
+    fn token_present(
+        &self,
+        name: &str,
+        changed: &HashMap<String, bool>,
+    ) -> Result<bool, StorageError> {
+        match changed.get(name) {
+            Some(present) => Ok(*present),
+            None => self.index.contains_key(token_key(name)).map_err(read_err),
+        }
     }
 
     /// Applies one put into `batch`: the first committed content for a key wins.
@@ -193,11 +251,13 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
         let reader = self.reader();
         let entries = reader.all_entries().map_err(read_err)?;
         let tokens = reader.tokens().map_err(read_err)?;
+        let admin = reader.admin_trail(0).map_err(read_err)?;
         let data = SnapshotData {
             last_applied,
             last_membership: last_membership.clone(),
             entries,
             tokens,
+            admin,
         };
         let bytes = serde_json::to_vec(&data).map_err(write_err)?;
         let snapshot_id = match last_applied {
@@ -232,7 +292,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     {
         let mut batch = sled::Batch::default();
         let mut pending: HashMap<Vec<u8>, IndexEntry> = HashMap::new();
-        // Token names changed earlier in this batch: Some(present) / None (revoked).
+        // Token names changed earlier in this batch: present or revoked.
         let mut tokens: HashMap<String, bool> = HashMap::new();
         let mut responses = Vec::new();
         let (mut last_applied, mut membership) = self.applied()?;
@@ -247,8 +307,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 EntryPayload::Normal(IndexCommand::Put(put)) => {
                     self.apply_put(put, &mut batch, &mut pending)?
                 }
-                EntryPayload::Normal(IndexCommand::Token(command)) => {
-                    self.apply_token(command, &mut batch, &mut tokens)?
+                EntryPayload::Normal(IndexCommand::Admin(record)) => {
+                    self.apply_admin(entry.log_id.index, record, &mut batch, &mut tokens)?
                 }
                 EntryPayload::Normal(IndexCommand::PutAll(puts)) => ApplyResponse::All(
                     puts.into_iter()
@@ -301,6 +361,15 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 serde_json::to_vec(grant).map_err(write_err)?,
             );
         }
+        for event in &data.admin {
+            batch.insert(
+                admin_key(event.index),
+                serde_json::to_vec(event).map_err(write_err)?,
+            );
+        }
+        // The tokens were replaced: readers recompile them.
+        let at = meta.last_log_id.map_or(0, |id| id.index);
+        batch.insert(TOKENS_AT, serde_json::to_vec(&at).map_err(write_err)?);
         batch.insert(
             LAST_APPLIED,
             serde_json::to_vec(&meta.last_log_id).map_err(write_err)?,

@@ -30,20 +30,94 @@ pub enum IndexCommand {
     /// Several [`IndexCommand::Put`]s in one log entry, applied in order and atomically (a
     /// fill with what proved it against the checksum database: one Raft round trip).
     PutAll(Vec<IndexEntry>),
-    /// A change to the client tokens (replicated, so in force on every node once committed).
-    Token(TokenCommand),
+    /// An operator's action: appended to the admin trail every node holds, and applied when
+    /// it changes replicated state (client tokens are in force on every node once committed).
+    Admin(AdminRecord),
 }
 
-/// A change to the client tokens.
+/// Who did what, when: one entry of the replicated admin trail.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum TokenCommand {
-    /// Adds a token (its name must be new).
-    Create(Grant),
-    /// Removes the token of that name.
-    Revoke {
+pub struct AdminRecord {
+    /// When the node that accepted it proposed it (milliseconds since the Unix epoch).
+    pub at_ms: u64,
+    /// The operator: the admin certificate's name, or `token:NAME` for an admin token.
+    pub actor: String,
+    /// The node that accepted the request.
+    pub node: NodeId,
+    /// What was done.
+    pub action: AdminAction,
+}
+
+/// An administrative action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AdminAction {
+    /// Adds a client token (its name must be new).
+    CreateToken(Grant),
+    /// Removes the client token of that name.
+    RevokeToken {
         /// The token's name.
         name: String,
     },
+    /// A change the leader made outside the state machine (membership, leadership), recorded
+    /// with its outcome once it is known.
+    Cluster {
+        /// `add-member`, `remove-member`, `transfer-leader`.
+        kind: String,
+        /// Its arguments, readable (`node 4 raft=… http=…`).
+        detail: String,
+        /// `ok` or why it failed.
+        outcome: String,
+    },
+}
+
+impl AdminAction {
+    /// The trail's name for this action.
+    pub fn kind(&self) -> &str {
+        match self {
+            AdminAction::CreateToken(_) => "token-create",
+            AdminAction::RevokeToken { .. } => "token-revoke",
+            AdminAction::Cluster { kind, .. } => kind,
+        }
+    }
+
+    /// Its arguments as the trail shows them (never a token's hash).
+    pub fn detail(&self) -> String {
+        match self {
+            AdminAction::CreateToken(grant) => {
+                let mut detail = format!("{} role={}", grant.name, grant.role);
+                for (label, value) in [("allow", &grant.allow), ("deny", &grant.deny)] {
+                    if let Some(value) = value {
+                        detail.push_str(&format!(" {label}={value}"));
+                    }
+                }
+                if let Some(at) = grant.expires_at_ms {
+                    detail.push_str(&format!(" expires_at_ms={at}"));
+                }
+                detail
+            }
+            AdminAction::RevokeToken { name } => name.clone(),
+            AdminAction::Cluster { detail, .. } => detail.clone(),
+        }
+    }
+}
+
+/// One admin action as every node's trail holds it, in log order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminEvent {
+    /// Its Raft log index (the trail's order).
+    pub index: u64,
+    /// When it was proposed (milliseconds since the Unix epoch).
+    pub at_ms: u64,
+    /// Who.
+    pub actor: String,
+    /// The node that accepted it.
+    pub node: NodeId,
+    /// [`AdminAction::kind`].
+    pub kind: String,
+    /// [`AdminAction::detail`].
+    pub detail: String,
+    /// `ok`, or why it was refused or failed.
+    pub outcome: String,
 }
 
 /// The result of applying one log entry to the state machine.
@@ -63,7 +137,7 @@ pub enum ApplyResponse {
     },
     /// The result of each put of an [`IndexCommand::PutAll`], in order.
     All(Vec<ApplyResponse>),
-    /// A token command that could not apply (a name taken, an unknown name).
+    /// An admin action that could not apply (a token name taken, an unknown name).
     Refused {
         /// Why.
         reason: String,

@@ -276,11 +276,12 @@ async fn reader_scans_exactly_one_module() {
 }
 
 /// Client tokens are replicated state: created once per name, revoked once, applied in log
-/// order within a batch, outside every artifact scan, and carried by snapshots.
+/// order within a batch, outside every artifact scan, and carried by snapshots; every admin
+/// action, refused or not, is in the trail in log order (without token hashes).
 #[tokio::test]
 async fn tokens_are_created_and_revoked_in_log_order_and_travel_in_snapshots() {
     use goproxy_access::{Grant, Role};
-    use goproxy_consensus::TokenCommand;
+    use goproxy_consensus::{AdminAction as TokenCommand, AdminRecord};
     let grant = |name: &str| Grant {
         name: name.into(),
         role: Role::Read,
@@ -292,18 +293,23 @@ async fn tokens_are_created_and_revoked_in_log_order_and_travel_in_snapshots() {
     };
     let token = |index: u64, command: TokenCommand| Entry {
         log_id: log_id(1, 1, index),
-        payload: EntryPayload::Normal(IndexCommand::Token(command)),
+        payload: EntryPayload::Normal(IndexCommand::Admin(AdminRecord {
+            at_ms: 1000 + index,
+            actor: "alice".into(),
+            node: 1,
+            action: command,
+        })),
     };
     let (dir1, dir2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let mut sm = open(dir1.path());
     let ci = grant("ci");
     let responses = sm
         .apply([
-            token(1, TokenCommand::Create(ci.clone())),
-            token(2, TokenCommand::Create(grant("ci"))),
-            token(3, TokenCommand::Create(grant("old"))),
-            token(4, TokenCommand::Revoke { name: "old".into() }),
-            token(5, TokenCommand::Revoke { name: "old".into() }),
+            token(1, TokenCommand::CreateToken(ci.clone())),
+            token(2, TokenCommand::CreateToken(grant("ci"))),
+            token(3, TokenCommand::CreateToken(grant("old"))),
+            token(4, TokenCommand::RevokeToken { name: "old".into() }),
+            token(5, TokenCommand::RevokeToken { name: "old".into() }),
             put(6, &entry("example.com/m", "v1.0.0", ArtifactKind::Mod, 'm')),
         ])
         .await
@@ -321,6 +327,29 @@ async fn tokens_are_created_and_revoked_in_log_order_and_travel_in_snapshots() {
     );
     assert_eq!(sm.reader().tokens().unwrap(), vec![ci.clone()]);
     assert_eq!(sm.reader().entry_count(), 1, "tokens are not artifacts");
+    assert_eq!(sm.reader().tokens_at().unwrap(), 4, "the last token change");
+    let trail = sm.reader().admin_trail(0).unwrap();
+    let shown: Vec<_> = trail
+        .iter()
+        .map(|e| (e.index, e.kind.as_str(), e.outcome.as_str()))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            (1, "token-create", "ok"),
+            (2, "token-create", "refused: a token named \"ci\" exists"),
+            (3, "token-create", "ok"),
+            (4, "token-revoke", "ok"),
+            (5, "token-revoke", "refused: no token named \"old\""),
+        ]
+    );
+    assert_eq!(trail[0].detail, "ci role=read allow=corp.example");
+    assert_eq!((trail[0].actor.as_str(), trail[0].at_ms), ("alice", 1001));
+    assert_eq!(
+        sm.reader().admin_trail(4).unwrap().len(),
+        2,
+        "from index 4 on"
+    );
 
     let snapshot = sm
         .get_snapshot_builder()
@@ -330,7 +359,7 @@ async fn tokens_are_created_and_revoked_in_log_order_and_travel_in_snapshots() {
         .unwrap();
     let mut other = open(dir2.path());
     other
-        .apply([token(1, TokenCommand::Create(grant("stale")))])
+        .apply([token(1, TokenCommand::CreateToken(grant("stale")))])
         .await
         .unwrap();
     let mut buffer = other.begin_receiving_snapshot().await.unwrap();
@@ -342,4 +371,9 @@ async fn tokens_are_created_and_revoked_in_log_order_and_travel_in_snapshots() {
         .await
         .unwrap();
     assert_eq!(other.reader().tokens().unwrap(), vec![ci]);
+    assert_eq!(other.reader().admin_trail(0).unwrap(), trail);
+    assert!(
+        other.reader().tokens_at().unwrap() >= 5,
+        "installing moves tokens_at"
+    );
 }

@@ -167,6 +167,13 @@ pub enum Change {
         /// Node id.
         id: u64,
     },
+    /// Create a client token (the reply carries its secret).
+    CreateToken(admin::CreateTokenRequest),
+    /// Revoke the client token of that name.
+    RevokeToken {
+        /// Token name.
+        name: String,
+    },
 }
 
 impl AdminTls {
@@ -192,8 +199,9 @@ impl AdminTls {
 
 /// Sends `change` to the node at `via` (a Raft address), following leader redirects. A node
 /// that does not know the leader yet (an election is under way) is asked again every
-/// [`LEADER_UNKNOWN_RETRY`], for at most [`LEADER_UNKNOWN_WAIT`].
-pub async fn change(via: &str, change: Change, tls: &AdminTls) -> anyhow::Result<()> {
+/// [`LEADER_UNKNOWN_RETRY`], for at most [`LEADER_UNKNOWN_WAIT`]. Returns the new token's
+/// secret for [`Change::CreateToken`], an empty string otherwise.
+pub async fn change(via: &str, change: Change, tls: &AdminTls) -> anyhow::Result<String> {
     let channels = Channels::new(tls.transport()?);
     let mut target = via.to_string();
     let mut redirects = 0;
@@ -229,6 +237,20 @@ pub async fn change(via: &str, change: Change, tls: &AdminTls) -> anyhow::Result
                         .transfer_leader(admin::TransferLeaderRequest { target_id: *id })
                         .await
                 }
+                Change::CreateToken(request) => {
+                    let reply = client.create_token(request.clone()).await?.into_inner();
+                    let mut status = reply.status.unwrap_or_default();
+                    if status.ok {
+                        // The secret travels in the message field only on this side.
+                        status.message = reply.secret;
+                    }
+                    Ok(tonic::Response::new(status))
+                }
+                Change::RevokeToken { name } => {
+                    client
+                        .revoke_token(admin::RevokeTokenRequest { name: name.clone() })
+                        .await
+                }
             }
         };
         let bound = match &change {
@@ -241,7 +263,10 @@ pub async fn change(via: &str, change: Change, tls: &AdminTls) -> anyhow::Result
             .map_err(|status| refusal(&target, &status, channels.transport()))?
             .into_inner();
         if reply.ok {
-            return Ok(());
+            return Ok(match &change {
+                Change::CreateToken(_) => reply.message,
+                _ => String::new(),
+            });
         }
         if reply.not_leader
             && reply.leader_raft_addr.is_empty()
@@ -257,4 +282,38 @@ pub async fn change(via: &str, change: Change, tls: &AdminTls) -> anyhow::Result
         redirects += 1;
     }
     bail!("no leader accepted the change after {MAX_REDIRECTS} redirects")
+}
+
+/// One node's client tokens (never their secrets), read over the admin service.
+pub async fn tokens(via: &str, tls: &AdminTls) -> anyhow::Result<Vec<admin::TokenInfo>> {
+    let channels = Channels::new(tls.transport()?);
+    let channel = channels
+        .get(via, PeerName::AnyMember)
+        .with_context(|| format!("connecting to {via}"))?;
+    let mut client = AdminServiceClient::new(channel);
+    let call = client.list_tokens(admin::ListTokensRequest {});
+    let reply = tokio::time::timeout(ADMIN_TIMEOUT, call)
+        .await
+        .context("listing tokens timed out")?
+        .map_err(|status| refusal(via, &status, channels.transport()))?;
+    Ok(reply.into_inner().tokens)
+}
+
+/// The admin trail as the node at `via` holds it, from `since_ms` on.
+pub async fn trail(
+    via: &str,
+    since_ms: u64,
+    tls: &AdminTls,
+) -> anyhow::Result<Vec<admin::AdminEvent>> {
+    let channels = Channels::new(tls.transport()?);
+    let channel = channels
+        .get(via, PeerName::AnyMember)
+        .with_context(|| format!("connecting to {via}"))?;
+    let mut client = AdminServiceClient::new(channel);
+    let call = client.admin_trail(admin::AdminTrailRequest { since_ms });
+    let reply = tokio::time::timeout(ADMIN_TIMEOUT, call)
+        .await
+        .context("reading the admin trail timed out")?
+        .map_err(|status| refusal(via, &status, channels.transport()))?;
+    Ok(reply.into_inner().events)
 }

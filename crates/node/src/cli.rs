@@ -38,6 +38,11 @@ pub enum Command {
     /// report the outage the probe saw. Refuses to start unless every member is reachable and
     /// caught up, replication is in sync, the VIP is on the leader only, and the probe succeeds.
     Drill(DrillArgs),
+    /// Create, list and revoke client tokens (over the admin service, with an admin
+    /// certificate; a token is in force on every node once its entry commits).
+    Token(TokenArgs),
+    /// Read the replicated admin trail: every operator action, in log order, from any node.
+    Audit(AuditArgs),
     /// Internal: the VIP guard process `serve` starts when `[vip]` is configured. It owns the
     /// address, reads `hold <deadline>` / `release` on stdin and drops the VIP at the deadline
     /// or when stdin closes.
@@ -57,6 +62,98 @@ pub struct ClusterArgs {
 }
 
 /// `goproxy-ha certs …`.
+/// `goproxy-ha token …`.
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    #[command(flatten)]
+    pub tls: AdminTls,
+    /// A member's node-to-node address (followers redirect changes to the leader).
+    #[arg(
+        long,
+        global = true,
+        default_value = "127.0.0.1:7080",
+        value_name = "HOST:PORT"
+    )]
+    pub via: String,
+    #[command(subcommand)]
+    pub command: TokenCommand,
+}
+
+/// Client token commands.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print it (shown once: only its hash is stored).
+    Create {
+        /// Unique name (1 to 64 of a-z 0-9 . _ -), e.g. `ci` or `alice-laptop`.
+        #[arg(long)]
+        name: String,
+        /// read (GOPROXY and sumdb endpoints), warm (also prefetch jobs) or admin (also the
+        /// cluster, tokens and purges).
+        #[arg(long, default_value = "read", value_parser = ["read", "warm", "admin"])]
+        role: String,
+        /// Paths it may read, `go help private` syntax (default: every path).
+        #[arg(long, value_name = "GLOBS")]
+        allow: Option<String>,
+        /// Paths it may not read even when allowed.
+        #[arg(long, value_name = "GLOBS")]
+        deny: Option<String>,
+        /// Lifetime (`90d`, `12h`); default: never expires.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        expires: Option<Duration>,
+    },
+    /// List the tokens (names, roles, paths, expiry; never secrets).
+    List {
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token on every node.
+    Revoke {
+        /// The token's name.
+        name: String,
+    },
+}
+
+/// `goproxy-ha audit …`.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    pub tls: AdminTls,
+    #[command(subcommand)]
+    pub command: AuditCommand,
+}
+
+/// Audit commands.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// The admin trail as one member holds it (every member holds the same, in log order).
+    Admin {
+        /// A member's node-to-node address.
+        #[arg(long, default_value = "127.0.0.1:7080", value_name = "HOST:PORT")]
+        via: String,
+        /// Only actions since this long ago (`1h`, `7d`) or this time (RFC 3339).
+        #[arg(long, value_parser = parse_since)]
+        since: Option<u64>,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `--since`: a duration ago, or an RFC 3339 time; milliseconds since the Unix epoch.
+fn parse_since(value: &str) -> Result<u64, String> {
+    let at = match humantime::parse_duration(value) {
+        Ok(ago) => std::time::SystemTime::now()
+            .checked_sub(ago)
+            .ok_or("too long ago")?,
+        Err(_) => humantime::parse_rfc3339_weak(value)
+            .map_err(|e| format!("{value:?}: neither a duration (1h, 7d) nor a time ({e})"))?,
+    };
+    Ok(at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64))
+}
+
 #[derive(Debug, Subcommand)]
 pub enum CertsCommand {
     /// Create a cluster CA: DIR/ca.pem (give it to every node and operator) and DIR/ca.key

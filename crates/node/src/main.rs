@@ -28,6 +28,8 @@ fn main() -> ExitCode {
         Command::Route(command) => return route(command),
         Command::Certs(command) => return certs(command),
         Command::Drill(args) => return drill(args),
+        Command::Token(args) => return token(args),
+        Command::Audit(args) => return audit(args),
         Command::VipGuard(guard) => return vip_guard(guard.clone()),
     };
     let config = match Config::load(args.config.as_deref(), args.overrides()) {
@@ -153,6 +155,133 @@ fn certs(command: &cli::CertsCommand) -> ExitCode {
     }
 }
 
+/// Runs a `goproxy-ha token …` command.
+fn token(args: &cli::TokenArgs) -> ExitCode {
+    use cli::TokenCommand;
+    let Some(runtime) = client_runtime() else {
+        return ExitCode::FAILURE;
+    };
+    let (tls, via) = (&args.tls, args.via.as_str());
+    let result = runtime.block_on(async {
+        match &args.command {
+            TokenCommand::Create {
+                name,
+                role,
+                allow,
+                deny,
+                expires,
+            } => {
+                let request = goproxy_consensus::wire::admin::CreateTokenRequest {
+                    name: name.clone(),
+                    role: role.clone(),
+                    allow: allow.clone().unwrap_or_default(),
+                    deny: deny.clone().unwrap_or_default(),
+                    expires_in_ms: expires.map_or(0, |d| d.as_millis() as u64),
+                };
+                let secret = admin::change(via, admin::Change::CreateToken(request), tls).await?;
+                eprintln!("token {name} created; it is shown once, store it now:");
+                println!("{secret}");
+                Ok(())
+            }
+            TokenCommand::List { json } => {
+                let tokens = admin::tokens(via, tls).await?;
+                print_tokens(&tokens, *json);
+                Ok(())
+            }
+            TokenCommand::Revoke { name } => {
+                let change = admin::Change::RevokeToken { name: name.clone() };
+                admin::change(via, change, tls)
+                    .await
+                    .map(|_| println!("token {name} revoked"))
+            }
+        }
+    });
+    finish(result)
+}
+
+fn print_tokens(tokens: &[goproxy_consensus::wire::admin::TokenInfo], json: bool) {
+    let time = |ms: u64| match ms {
+        0 => "never".to_string(),
+        ms => humantime::format_rfc3339_seconds(
+            std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms),
+        )
+        .to_string(),
+    };
+    if !json {
+        println!(
+            "{:<24} {:<6} {:<21} {:<21} {:<30} DENY",
+            "NAME", "ROLE", "CREATED", "EXPIRES", "ALLOW"
+        );
+    }
+    for t in tokens {
+        if json {
+            let line = serde_json::json!({
+                "name": t.name, "role": t.role, "allow": t.allow, "deny": t.deny,
+                "created_at_ms": t.created_at_ms, "expires_at_ms": t.expires_at_ms,
+            });
+            println!("{line}");
+            continue;
+        }
+        let or_all = |s: &str| {
+            if s.is_empty() {
+                "*".to_string()
+            } else {
+                s.to_string()
+            }
+        };
+        println!(
+            "{:<24} {:<6} {:<21} {:<21} {:<30} {}",
+            t.name,
+            t.role,
+            time(t.created_at_ms),
+            time(t.expires_at_ms),
+            or_all(&t.allow),
+            if t.deny.is_empty() { "-" } else { &t.deny }
+        );
+    }
+}
+
+/// Runs a `goproxy-ha audit …` command.
+fn audit(args: &cli::AuditArgs) -> ExitCode {
+    let Some(runtime) = client_runtime() else {
+        return ExitCode::FAILURE;
+    };
+    let cli::AuditCommand::Admin { via, since, json } = &args.command;
+    let result = runtime.block_on(async {
+        let events = admin::trail(via, since.unwrap_or(0), &args.tls).await?;
+        for e in events {
+            if *json {
+                let line = serde_json::json!({
+                    "index": e.index, "at_ms": e.at_ms, "actor": e.actor, "node": e.node,
+                    "action": e.kind, "detail": e.detail, "outcome": e.outcome,
+                });
+                println!("{line}");
+            } else {
+                let at = humantime::format_rfc3339_millis(
+                    std::time::UNIX_EPOCH + std::time::Duration::from_millis(e.at_ms),
+                );
+                println!(
+                    "{at} #{:<6} node {:<3} {:<16} {:<15} {} => {}",
+                    e.index, e.node, e.actor, e.kind, e.detail, e.outcome
+                );
+            }
+        }
+        Ok(())
+    });
+    finish(result)
+}
+
+/// The exit code of a client command, its error printed.
+fn finish(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("goproxy-ha: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// Runs a `goproxy-ha cluster …` command.
 fn cluster(args: &cli::ClusterArgs) -> ExitCode {
     use cli::ClusterCommand;
@@ -178,18 +307,18 @@ fn cluster(args: &cli::ClusterArgs) -> ExitCode {
                 };
                 admin::change(via, change, tls)
                     .await
-                    .map(|()| println!("node {id} joined"))
+                    .map(|_| println!("node {id} joined"))
             }
             ClusterCommand::Leave { via, id } => {
                 admin::change(via, admin::Change::Leave { id: *id }, tls)
                     .await
-                    .map(|()| println!("node {id} left"))
+                    .map(|_| println!("node {id} left"))
             }
             ClusterCommand::TransferLeader { via, to } => {
                 let started = std::time::Instant::now();
                 admin::change(via, admin::Change::TransferLeader { id: *to }, tls)
                     .await
-                    .map(|()| println!("node {to} leads ({:?})", started.elapsed()))
+                    .map(|_| println!("node {to} leads ({:?})", started.elapsed()))
             }
         }
     });
