@@ -15,7 +15,6 @@ use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 use tokio::time::Sleep;
 
 use super::ListenerConfig;
@@ -127,9 +126,10 @@ impl Activity {
     }
 }
 
-/// A client TCP stream that enforces the connection's deadlines.
-pub struct TimedIo {
-    inner: TcpStream,
+/// A client stream that enforces the connection's deadlines: the TCP stream, or the TLS
+/// stream over it (then the deadlines see the decrypted bytes, i.e. the HTTP request heads).
+pub struct TimedIo<S> {
+    inner: S,
     activity: Arc<Activity>,
     limits: Arc<ListenerConfig>,
     read_timer: Pin<Box<Sleep>>,
@@ -138,8 +138,8 @@ pub struct TimedIo {
     write_blocked_since: Option<Instant>,
 }
 
-impl TimedIo {
-    pub fn new(inner: TcpStream, activity: Arc<Activity>, limits: Arc<ListenerConfig>) -> Self {
+impl<S: AsyncRead + AsyncWrite + Unpin> TimedIo<S> {
+    pub fn new(inner: S, activity: Arc<Activity>, limits: Arc<ListenerConfig>) -> Self {
         let now = tokio::time::Instant::now();
         Self {
             inner,
@@ -172,7 +172,7 @@ impl TimedIo {
     }
 }
 
-impl AsyncRead for TimedIo {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TimedIo<S> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -216,7 +216,7 @@ impl AsyncRead for TimedIo {
     }
 }
 
-impl AsyncWrite for TimedIo {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TimedIo<S> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -13,16 +13,26 @@ use tower::Service;
 
 use super::conn::{Activity, InFlight};
 
-/// A service whose requests are counted in flight on their connection's [`Activity`].
+/// A service whose requests are counted in flight on their connection's [`Activity`], and
+/// carry the connection's client address ([`ClientAddr`]).
 #[derive(Clone)]
 pub struct Tracked<S> {
     inner: S,
     activity: Arc<Activity>,
+    client: ClientAddr,
 }
 
+/// The address a request's connection came from (a request extension).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub std::net::IpAddr);
+
 impl<S> Tracked<S> {
-    pub fn new(inner: S, activity: Arc<Activity>) -> Self {
-        Self { inner, activity }
+    pub fn new(inner: S, activity: Arc<Activity>, client: std::net::IpAddr) -> Self {
+        Self {
+            inner,
+            activity,
+            client: ClientAddr(client),
+        }
     }
 }
 
@@ -40,7 +50,8 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request<B>) -> Self::Future {
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        request.extensions_mut().insert(self.client);
         let in_flight = self.activity.begin();
         let future = self.inner.call(request);
         Box::pin(async move {
