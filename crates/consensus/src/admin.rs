@@ -26,42 +26,25 @@ use crate::wire::admin::{self, admin_service_server::AdminService};
 /// The admin service of one node.
 #[derive(Clone)]
 pub struct AdminGrpc {
-    raft: Raft,
-    pause: ElectionPause,
-    membership: Membership,
-    retirement: Retirement,
-    channels: Channels,
-    contact: PeerContact,
-    me: NodeId,
+    /// The member's Raft.
+    pub(crate) raft: Raft,
+    /// Its election pause (transfers).
+    pub(crate) pause: ElectionPause,
+    /// Membership changes.
+    pub(crate) membership: Membership,
+    /// Whether it was removed.
+    pub(crate) retirement: Retirement,
+    /// Channels to its peers.
+    pub(crate) channels: Channels,
+    /// Which peers are up.
+    pub(crate) contact: PeerContact,
+    /// Its id.
+    pub(crate) me: NodeId,
     /// The applied state: tokens and the admin trail.
-    reader: crate::reader::IndexReader,
+    pub(crate) reader: crate::reader::IndexReader,
 }
 
 impl AdminGrpc {
-    /// Serves administration of node `me` running `raft`; `channels` reach its peers,
-    /// `contact` tells which of them are up.
-    pub fn new(
-        raft: Raft,
-        pause: ElectionPause,
-        membership: Membership,
-        retirement: Retirement,
-        channels: Channels,
-        contact: PeerContact,
-        me: NodeId,
-        reader: crate::reader::IndexReader,
-    ) -> Self {
-        Self {
-            reader,
-            raft,
-            pause,
-            membership,
-            retirement,
-            channels,
-            contact,
-            me,
-        }
-    }
-
     /// `Ok` when `caller` is the leader this member follows (or the cluster is insecure).
     fn require_leader(&self, caller: &Caller, what: &str) -> Result<(), Status> {
         let leader = self.raft.metrics().borrow().current_leader;

@@ -398,16 +398,16 @@ impl Consensus {
         .max_decoding_message_size(self.max_message)
         .max_encoding_message_size(self.max_message);
         let admin = crate::wire::admin::admin_service_server::AdminServiceServer::new(
-            crate::admin::AdminGrpc::new(
-                self.raft.clone(),
-                self.pause.clone(),
-                self.membership.clone(),
-                self.retirement.clone(),
-                self.channels.clone(),
-                self.contact.clone(),
-                self.node_id,
-                self.reader(),
-            ),
+            crate::admin::AdminGrpc {
+                raft: self.raft.clone(),
+                pause: self.pause.clone(),
+                membership: self.membership.clone(),
+                retirement: self.retirement.clone(),
+                channels: self.channels.clone(),
+                contact: self.contact.clone(),
+                me: self.node_id,
+                reader: self.reader(),
+            },
         )
         .max_decoding_message_size(ADMIN_MAX_MESSAGE);
         tonic::service::Routes::new(service).add_service(admin)

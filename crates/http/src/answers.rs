@@ -66,7 +66,7 @@ impl Answers {
         self: &Arc<Self>,
         source: &Source,
         path: &str,
-        leader: Option<(reqwest::Client, String)>,
+        leader: Option<Leader>,
     ) -> Answer {
         let key = format!("{} {path}", source.key);
         let remembered = self.cache.get(&key);
@@ -85,7 +85,7 @@ impl Answers {
         let owned = path.to_string();
         let work = async move {
             match leader {
-                Some((client, url)) => from_leader(&client, &url).await,
+                Some(leader) => from_leader(&leader).await,
                 None => fetch(&upstream, &owned).await,
             }
         };
@@ -128,20 +128,33 @@ fn weigh(key: &str, fetched: &Fetched) -> u32 {
     u32::try_from(body + key.len() + 64).unwrap_or(u32::MAX)
 }
 
+/// Where a follower asks the leader for a mutable answer, on behalf of whom.
+pub(crate) struct Leader {
+    /// The forwarding client.
+    pub client: reqwest::Client,
+    /// The leader's URL for the path.
+    pub url: String,
+    /// The client's credentials, relayed.
+    pub authorization: Option<reqwest::header::HeaderValue>,
+}
+
 /// A follower asks the leader, which asks the upstream (for version control: so that one
 /// node, not every node, talks to the repository host). A 404 the leader may not cache
 /// (`no-store`: it could not find out) is a failure here, not "not found".
-async fn from_leader(client: &reqwest::Client, url: &str) -> Result<Fetched, UpstreamError> {
+async fn from_leader(leader: &Leader) -> Result<Fetched, UpstreamError> {
     let failed = |detail: String| UpstreamError::Failed {
         upstream: "the leader".into(),
         detail,
     };
-    let response = client
-        .get(url)
-        .header(crate::forward::FORWARDED, "1")
-        .send()
-        .await
-        .map_err(|e| failed(e.to_string()))?;
+    let mut request = leader
+        .client
+        .get(&leader.url)
+        .header(crate::forward::FORWARDED, "1");
+    if let Some(authorization) = &leader.authorization {
+        // The leader admits the client again: it trusts no follower's word about who asked.
+        request = request.header(reqwest::header::AUTHORIZATION, authorization);
+    }
+    let response = request.send().await.map_err(|e| failed(e.to_string()))?;
     let status = response.status();
     let cache_control = response
         .headers()

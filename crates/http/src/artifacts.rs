@@ -9,10 +9,12 @@ use crate::checksum::Verify;
 use crate::config::Unreachable;
 use crate::error::ApiError;
 use crate::fill::{kind_label, FillError};
+use crate::frontend::Served;
 use crate::frontend::{Frontend, Request};
 use crate::index::{IndexError, Leadership};
 use crate::serve::BlobSource;
 use crate::upstream::UpstreamError;
+use goproxy_audit::Outcome;
 
 /// How long a miss waits for a leader to be elected (a few election timeouts).
 const LEADER_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
@@ -63,6 +65,10 @@ impl Frontend {
             }
         };
         self.metrics.lookup(kind_label(kind), cached.is_some());
+        let outcome = match cached {
+            Some(_) => Outcome::Hit,
+            None => Outcome::Fill,
+        };
         let entry = match cached {
             Some(entry) => entry,
             None => match (request.offline, self.current_leadership().await) {
@@ -73,7 +79,14 @@ impl Frontend {
                 }
                 (None, Leadership::Local) => self.fill(key, request).await?,
                 (None, Leadership::Remote(leader)) if !request.forwarded => {
-                    return self.forward(&leader, &key, request).await
+                    // The leader fills it: charged to the client here, where it connected.
+                    let _permit = self.access.admit_fill(request.who)?;
+                    let mut response = self.forward(&leader, &key, request).await?;
+                    response.extensions_mut().insert(Served {
+                        outcome: Outcome::Forwarded,
+                        sha256: None,
+                    });
+                    return Ok(response);
                 }
                 (None, Leadership::Remote(leader)) => {
                     return Err(ApiError::Unavailable(format!(
@@ -90,7 +103,12 @@ impl Frontend {
         if let Some(verify) = self.verify_for(request) {
             self.check_served(&entry, &verify).await?;
         }
-        self.serve_entry(&entry, request).await
+        let mut response = self.serve_entry(&entry, request).await?;
+        response.extensions_mut().insert(Served {
+            outcome,
+            sha256: Some(entry.blob.sha256.clone()),
+        });
+        Ok(response)
     }
 
     /// What this request's fills (and hits) are verified against, if anything.
@@ -164,6 +182,7 @@ impl Frontend {
         if let Some(reason) = self.negatives.get(&negative_key) {
             return Err(self.not_found(reason.value));
         }
+        let _permit = self.access.admit_fill(request.who)?;
         match self
             .filler
             .fill(

@@ -53,6 +53,18 @@ pub struct FrontendConfig {
     /// How often the leader verifies fills accepted unverified.
     #[serde(with = "humantime_serde")]
     pub sumdb_recheck_interval: Duration,
+    /// Members serve HTTPS (set by the node from `[http.tls]`, not configured here):
+    /// forwarded misses go to the leader over HTTPS, verified against these roots.
+    #[serde(skip)]
+    pub peer_https: Option<PeerHttps>,
+}
+
+/// How a member verifies the other members' client listeners.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PeerHttps {
+    /// PEM certificates of the CA that signed the members' HTTPS certificates (none: the
+    /// public web roots).
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 /// [`FrontendConfig::sumdb_unreachable`].
@@ -84,6 +96,7 @@ impl Default for FrontendConfig {
             verify_fills: true,
             sumdb_unreachable: Unreachable::Refuse,
             sumdb_recheck_interval: Duration::from_secs(60),
+            peer_https: None,
         }
     }
 }

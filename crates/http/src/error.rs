@@ -40,6 +40,18 @@ pub enum ApiError {
     /// command stops instead of trying the next proxy.
     #[error("forbidden: {0}")]
     Forbidden(String),
+    /// No usable credentials (missing, malformed, unknown, expired): a 401 with
+    /// `WWW-Authenticate`, so the go command says that this proxy wants a token.
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    /// A rate limit: a 429 with `Retry-After`.
+    #[error("too many requests: {reason}; retry in {retry_after} s")]
+    TooManyRequests {
+        /// Which limit.
+        reason: String,
+        /// Seconds to wait.
+        retry_after: u64,
+    },
     /// Only GET and HEAD exist.
     #[error("method not allowed: the GOPROXY protocol uses only GET and HEAD")]
     MethodNotAllowed,
@@ -70,6 +82,27 @@ impl ApiError {
     }
 }
 
+/// What a 401 asks for: the go command sends Basic credentials from `~/.netrc` (the password
+/// is the token), GOAUTH helpers a Bearer token.
+const CHALLENGES: [&str; 2] = [
+    "Basic realm=\"goproxy-ha\", charset=\"UTF-8\"",
+    "Bearer realm=\"goproxy-ha\"",
+];
+
+impl ApiError {
+    /// How the audit trail files this refusal or failure.
+    pub fn outcome(&self) -> goproxy_audit::Outcome {
+        use goproxy_audit::Outcome;
+        match self {
+            ApiError::Unauthorized(_)
+            | ApiError::Forbidden(_)
+            | ApiError::TooManyRequests { .. } => Outcome::Denied,
+            ApiError::Unavailable(_) | ApiError::Internal { .. } => Outcome::Error,
+            _ => Outcome::Other,
+        }
+    }
+}
+
 /// How long an invalid request path may be remembered: it stays invalid.
 const INVALID_REQUEST_MAX_AGE: Duration = Duration::from_secs(3600);
 
@@ -89,6 +122,8 @@ impl IntoResponse for ApiError {
                 (StatusCode::NOT_FOUND, "no-store".to_string())
             }
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "no-store".into()),
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "no-store".into()),
+            ApiError::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "no-store".into()),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "no-store".into()),
             ApiError::RangeNotSatisfiable { .. } => {
                 (StatusCode::RANGE_NOT_SATISFIABLE, "no-store".into())
@@ -106,6 +141,14 @@ impl IntoResponse for ApiError {
         match self {
             ApiError::MethodNotAllowed => {
                 headers.insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+            }
+            ApiError::Unauthorized(_) => {
+                for scheme in CHALLENGES {
+                    headers.append(header::WWW_AUTHENTICATE, HeaderValue::from_static(scheme));
+                }
+            }
+            ApiError::TooManyRequests { retry_after, .. } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
             }
             ApiError::RangeNotSatisfiable { size } => {
                 if let Ok(value) = HeaderValue::from_str(&format!("bytes */{size}")) {

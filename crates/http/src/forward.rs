@@ -12,8 +12,14 @@ use crate::frontend::{Frontend, Request};
 
 /// Marks a request a follower forwarded; the receiver never forwards it again.
 pub const FORWARDED: &str = "x-goproxy-ha-forwarded";
-/// Request headers relayed to the leader.
-const RELAYED_REQUEST: [HeaderName; 3] = [header::IF_NONE_MATCH, header::RANGE, header::IF_RANGE];
+/// Request headers relayed to the leader (which authenticates the client again: it trusts
+/// no follower's word about who asked).
+const RELAYED_REQUEST: [HeaderName; 4] = [
+    header::IF_NONE_MATCH,
+    header::RANGE,
+    header::IF_RANGE,
+    header::AUTHORIZATION,
+];
 /// Response headers not relayed back (hop-by-hop).
 const HOP_BY_HOP: [HeaderName; 3] = [
     header::CONNECTION,
@@ -22,6 +28,15 @@ const HOP_BY_HOP: [HeaderName; 3] = [
 ];
 
 impl Frontend {
+    /// The base URL of a member's client listener at `addr` (`host:port`): members serve
+    /// HTTPS when this node does.
+    pub(crate) fn peer_base(&self, addr: &str) -> String {
+        match self.config.peer_https {
+            Some(_) => format!("https://{addr}"),
+            None => format!("http://{addr}"),
+        }
+    }
+
     /// Relays the request for `key` to the leader at `leader` (its HTTP `host:port`).
     pub(crate) async fn forward(
         &self,
@@ -44,7 +59,7 @@ impl Frontend {
         request: Request<'_>,
     ) -> Result<Response, ApiError> {
         // The leader routes it again: same environment, so the same rule and upstream.
-        let url = format!("http://{leader}{}/{path}", request.env_prefix());
+        let url = format!("{}{}/{path}", self.peer_base(leader), request.env_prefix());
         let method = if request.head {
             reqwest::Method::HEAD
         } else {

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -13,15 +13,19 @@ use goproxy_routing::{RouteTable, DEFAULT_ENVIRONMENT};
 use goproxy_store::BlobStore;
 use prometheus_client::registry::Registry;
 
+use crate::access::Access;
 use crate::answers::Answers;
+use crate::audited::Note;
 use crate::config::FrontendConfig;
 use crate::error::ApiError;
 use crate::fill::Filler;
 use crate::index::{BlobPeers, CacheIndex};
+use crate::listener::ClientAddr;
 use crate::metrics::Metrics;
 use crate::routed::{self, CacheOnly, Source, Sources};
 use crate::ttl_cache::TtlCache;
 use crate::upstream::{DirectSource, Upstream, UpstreamList};
+use goproxy_access::Anonymous;
 
 /// Remembered artifact "not found" answers.
 const NEGATIVE_CAPACITY: usize = 20_000;
@@ -60,6 +64,8 @@ pub struct Frontend {
     pub(crate) config: FrontendConfig,
     /// HTTP client for forwarding misses to the leader.
     pub(crate) forwarder: reqwest::Client,
+    /// Who may ask, and how often.
+    pub(crate) access: Access,
 }
 
 /// A front end that could not be built from its configuration.
@@ -77,6 +83,8 @@ impl Frontend {
     /// Builds the front end over an index and a blob store; `routes` says where misses are
     /// filled from (`RouteTable::with_upstream(&config.upstream)` without route rules), and
     /// `direct` answers its `direct` entries.
+    // Each argument is a separate part the node wires in; a struct would only rename them.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         config: FrontendConfig,
         routes: Arc<RouteTable>,
@@ -85,6 +93,7 @@ impl Frontend {
         peers: Arc<dyn BlobPeers>,
         store: BlobStore,
         metrics: Arc<Metrics>,
+        access: Access,
     ) -> Result<Arc<Self>, FrontendError> {
         let problems = config.problems();
         if !problems.is_empty() {
@@ -109,11 +118,16 @@ impl Frontend {
             config.min_free_bytes,
         );
         // The leader answers a forwarded miss only after its fill: allow the fill's time.
-        let forwarder = reqwest::Client::builder()
+        let mut forwarder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(config.upstream_connect_timeout)
-            .read_timeout(config.fill_timeout)
-            .build()?;
+            .read_timeout(config.fill_timeout);
+        if let Some(pem) = config.peer_https.as_ref().and_then(|p| p.ca_pem.as_ref()) {
+            for cert in reqwest::Certificate::from_pem_bundle(pem)? {
+                forwarder = forwarder.add_root_certificate(cert);
+            }
+        }
+        let forwarder = forwarder.build()?;
         let sumdbs = crate::sumdb::sources(&config.sumdb, &upstream);
         let files = crate::checksum::ClusterFiles {
             index: index.clone(),
@@ -129,6 +143,7 @@ impl Frontend {
             .flatten();
         Ok(Arc::new(Self {
             forwarder,
+            access,
             answers: Arc::new(Answers::new(&config)),
             checker: Arc::new(checker),
             verified: moka::sync::Cache::new(crate::checksum::VERIFIED_MEMO_CAPACITY),
@@ -240,47 +255,114 @@ async fn metrics(State(registry): State<Arc<Registry>>) -> Response {
     ([(header::CONTENT_TYPE, content_type)], text).into_response()
 }
 
-/// Parses the path and dispatches; counts the request by route and status.
+/// Admits, parses the path and dispatches; counts the request by route and status and
+/// notes what the audit trail needs.
 async fn dispatch(
     State(fe): State<Arc<Frontend>>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
+    client: Option<Extension<ClientAddr>>,
 ) -> Response {
     let head = method == Method::HEAD;
-    let (label, result) = if method != Method::GET && !head {
-        ("invalid", Err(ApiError::MethodNotAllowed))
-    } else {
-        match fe.routes.split_path(uri.path()) {
-            Err(e) => ("invalid", Err(routed::env_error(e))),
-            Ok((env, path)) => match route::parse(path) {
-                Err(e) => ("invalid", Err(ApiError::InvalidRequest(e.to_string()))),
-                Ok(route) => {
-                    let label = route_label(&route);
-                    match routed::route(&fe.routes, &fe.sources, env, &route) {
-                        Err(e) => (label, Err(e)),
-                        Ok(routed) => {
-                            let header = headers
-                                .get(DISABLE_MODULE_FETCH)
-                                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"));
-                            let request = Request {
-                                headers: &headers,
-                                head,
-                                offline: routed.offline().or(header.then_some(CacheOnly::Header)),
-                                forwarded: headers.contains_key(crate::forward::FORWARDED),
-                                env,
-                                source: &routed.source,
-                            };
-                            (label, fe.handle(route, request).await)
-                        }
-                    }
+    let parsed = fe
+        .routes
+        .split_path(uri.path())
+        .map_err(routed::env_error)
+        .and_then(|(env, path)| {
+            route::parse(path)
+                .map(|route| (env, route))
+                .map_err(|e| ApiError::InvalidRequest(e.to_string()))
+        });
+    let mut note = Note::default();
+    let (label, result) = match &parsed {
+        Ok((_, route)) => {
+            note.module = route.module().map(str::to_string);
+            note.version = route_version(route);
+            note.artifact = Some(route_label(route));
+            (route_label(route), Ok(()))
+        }
+        Err(e) => ("invalid", Err(e.clone())),
+    };
+    let forwarded = headers.contains_key(crate::forward::FORWARDED);
+    let env = parsed.as_ref().map_or(DEFAULT_ENVIRONMENT, |(env, _)| env);
+    let admitted = fe.access.admit(
+        &headers,
+        client.map(|c| c.0 .0),
+        forwarded,
+        parsed.as_ref().ok().map(|(_, route)| route),
+        |module| routed::is_private(&fe.routes, env, module),
+    );
+    let result = match (admitted, result) {
+        (Err(refused), _) => Err(refused),
+        (Ok(who), _) if method != Method::GET && !head => {
+            note.token = who.token;
+            Err(ApiError::MethodNotAllowed)
+        }
+        (Ok(who), Err(e)) => {
+            // An unknown environment with access control on: a 404 would send the go command
+            // on to the next proxy with the (perhaps private) path, so refuse it.
+            let guarded = who.token.is_some() || fe.access.anonymous != Anonymous::Allow;
+            note.token = who.token;
+            match e {
+                ApiError::NotFound { reason, .. } if guarded && uri.path().starts_with("/env/") => {
+                    Err(ApiError::Forbidden(reason))
                 }
-            },
+                e => Err(e),
+            }
+        }
+        (Ok(who), Ok(())) => {
+            note.token = who.token.clone();
+            let Ok((env, route)) = parsed else {
+                unreachable!("parsed is Ok when result is")
+            };
+            match routed::route(&fe.routes, &fe.sources, env, &route) {
+                Err(e) => Err(e),
+                Ok(routed) => {
+                    let header = headers
+                        .get(DISABLE_MODULE_FETCH)
+                        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"));
+                    let request = Request {
+                        headers: &headers,
+                        head,
+                        offline: routed.offline().or(header.then_some(CacheOnly::Header)),
+                        forwarded,
+                        env,
+                        source: &routed.source,
+                        who: &who,
+                    };
+                    fe.handle(route, request).await
+                }
+            }
         }
     };
-    let response = result.unwrap_or_else(IntoResponse::into_response);
+    let outcome = result.as_ref().err().map(ApiError::outcome);
+    let mut response = result.unwrap_or_else(IntoResponse::into_response);
     fe.metrics.request(label, response.status().as_u16());
+    let served = response.extensions_mut().remove::<Served>();
+    note.outcome = outcome.or(served.as_ref().map(|s| s.outcome));
+    note.sha256 = served.and_then(|s| s.sha256);
+    response.extensions_mut().insert(note);
     response
+}
+
+/// What an artifact handler did, for the audit trail (a response extension).
+#[derive(Debug, Clone)]
+pub(crate) struct Served {
+    pub outcome: goproxy_audit::Outcome,
+    pub sha256: Option<String>,
+}
+
+/// The version a request names, if any.
+fn route_version(route: &Route) -> Option<String> {
+    match route {
+        Route::Info { version, .. } => Some(match version {
+            route::VersionQuery::Canonical(v) => v.clone(),
+            route::VersionQuery::Query(q) => q.clone(),
+        }),
+        Route::Mod { version, .. } | Route::Zip { version, .. } => Some(version.clone()),
+        _ => None,
+    }
 }
 
 /// What a handler needs from the HTTP request besides the route.
@@ -296,6 +378,8 @@ pub(crate) struct Request<'a> {
     pub env: &'a str,
     /// Where this request's misses are filled from.
     pub source: &'a Source,
+    /// Who asked (for rate limits on fills).
+    pub who: &'a crate::access::Who,
 }
 
 impl Request<'_> {

@@ -2,6 +2,8 @@
 //!
 //! # Layout
 //! - [`frontend`]: shared state, the router and per-route dispatch.
+//! - [`access`]: the front door: tokens (401/403, `goproxy-access`) and rate limits (429).
+//! - [`audited`]: the layer writing one audit record per request (`goproxy-audit`).
 //! - `routed`: a request's environment and route rule (`goproxy-routing`): its upstream,
 //!   cache-only mode, or a 403.
 //! - `artifacts`: immutable `.info`/`.mod`/`.zip` answers from the index and local blobs.
@@ -18,8 +20,10 @@
 //! - [`listener`]: the accept loop with the connection cap, header and idle timeouts.
 //! - [`metrics`], [`config`], and small helpers ([`single_flight`], [`ttl_cache`], `answers`).
 
+pub mod access;
 mod answers;
 mod artifacts;
+pub mod audited;
 pub mod checksum;
 pub mod config;
 pub mod error;

@@ -128,8 +128,14 @@ impl Frontend {
         match self.index.leadership() {
             Leadership::Local => self.answers.get(request.source, path, None).await,
             Leadership::Remote(leader) if !request.forwarded => {
-                let url = format!("http://{leader}{}/{path}", request.env_prefix());
-                let via = Some((self.forwarder.clone(), url));
+                let via = Some(crate::answers::Leader {
+                    client: self.forwarder.clone(),
+                    url: format!("{}{}/{path}", self.peer_base(&leader), request.env_prefix()),
+                    authorization: request
+                        .headers
+                        .get(axum::http::header::AUTHORIZATION)
+                        .cloned(),
+                });
                 self.answers.get(request.source, path, via).await
             }
             Leadership::Remote(_) | Leadership::Unknown => Answer::Failed(UpstreamError::Failed {

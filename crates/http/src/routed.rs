@@ -161,7 +161,7 @@ fn refuse_denied(decision: &Decision<'_>, module: &str) -> Result<(), ApiError> 
 }
 
 /// The module of a checksum database lookup (`sumdb/NAME/lookup/MODULE@VERSION`).
-fn looked_up(route: &Route) -> Option<String> {
+pub(crate) fn looked_up(route: &Route) -> Option<String> {
     match route {
         Route::Sumdb {
             path: SumdbPath::Lookup(query),
@@ -169,6 +169,14 @@ fn looked_up(route: &Route) -> Option<String> {
         } => unescape_path(query.rsplit_once('@')?.0).ok(),
         _ => None,
     }
+}
+
+/// Whether a rule of any environment fetches `module` privately (from version control or
+/// with credentials): anonymous clients of a `public-only` proxy may not read it.
+pub(crate) fn is_private(table: &RouteTable, environment: &str, module: &str) -> bool {
+    table
+        .decide(environment, module)
+        .map_or(true, |d| d.is_private() || d.private_elsewhere.is_some())
 }
 
 /// Maps a request path's environment error to an answer.

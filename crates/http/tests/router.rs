@@ -60,6 +60,7 @@ fn fixture_configured(
         Arc::new(NoPeers),
         store,
         metrics,
+        goproxy_http::access::Access::open(),
     )
     .unwrap();
     Fixture {

@@ -41,11 +41,24 @@ const LEADER_UNKNOWN_WAIT: Duration = Duration::from_secs(5);
 /// How often it asks again meanwhile.
 const LEADER_UNKNOWN_RETRY: Duration = Duration::from_millis(200);
 
-/// Prints every member's view of the cluster, starting from the node at `http`.
+/// The client for members' `/cluster/status`: `GOPROXY_HA_HTTP_CA` names the CA (PEM) of
+/// members serving HTTPS with a private CA.
+pub fn status_client() -> anyhow::Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(5));
+    if let Some(path) = std::env::var_os("GOPROXY_HA_HTTP_CA") {
+        let pem = std::fs::read(&path)
+            .with_context(|| format!("reading GOPROXY_HA_HTTP_CA {}", path.to_string_lossy()))?;
+        for cert in reqwest::Certificate::from_pem_bundle(&pem)? {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    Ok(builder.build()?)
+}
+
+/// Prints every member's view of the cluster, starting from the node at `http`
+/// (`host:port`, or a URL: `https://…` when members serve HTTPS).
 pub async fn status(http: &str) -> anyhow::Result<()> {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()?;
+    let client = status_client()?;
     let members = members(&client, http).await?;
     let leader_last_log = members
         .iter()
@@ -99,9 +112,15 @@ pub async fn members(client: &reqwest::Client, http: &str) -> anyhow::Result<Vec
     let first = fetch_status(client, http)
         .await
         .with_context(|| format!("asking {http} for the cluster status"))?;
+    let https = http.starts_with("https://");
     let mut members = Vec::with_capacity(first.members.len());
     for member in first.members {
-        let status = fetch_status(client, &member.http_addr)
+        let address = if https {
+            format!("https://{}", member.http_addr)
+        } else {
+            member.http_addr.clone()
+        };
+        let status = fetch_status(client, &address)
             .await
             .map_err(|e| format!("{e:#}"));
         members.push(MemberView {
@@ -116,10 +135,13 @@ pub async fn members(client: &reqwest::Client, http: &str) -> anyhow::Result<Vec
 
 /// One member's `/cluster/status`.
 async fn fetch_status(client: &reqwest::Client, http: &str) -> anyhow::Result<NodeStatus> {
-    let url = format!(
-        "http://{}/cluster/status",
-        http.trim_start_matches("http://")
-    );
+    let url = match http.strip_prefix("https://") {
+        Some(host) => format!("https://{}/cluster/status", host.trim_end_matches('/')),
+        None => format!(
+            "http://{}/cluster/status",
+            http.trim_start_matches("http://").trim_end_matches('/')
+        ),
+    };
     let body = client
         .get(url)
         .send()

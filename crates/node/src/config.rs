@@ -172,6 +172,22 @@ pub struct Config {
     /// files or environment variables.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub credentials: BTreeMap<String, CredentialSpec>,
+    /// Client access control (`[auth]`); tokens themselves are replicated state
+    /// (`goproxy-ha token create`).
+    pub auth: AuthConfig,
+    /// Client rate limits (`[limits]`; re-read from the configuration file on SIGHUP).
+    pub limits: goproxy_access::limits::LimitsConfig,
+    /// The per-request audit trail (`[audit]`).
+    pub audit: goproxy_audit::AuditConfig,
+}
+
+/// `[auth]`: what clients without a token may do.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// `allow` (everything: a trusted network), `public-only` (paths no route marks
+    /// private) or `deny` (nothing: every client needs a token).
+    pub anonymous: goproxy_access::Anonymous,
 }
 
 impl Default for Config {
@@ -195,6 +211,9 @@ impl Default for Config {
             environments: BTreeMap::new(),
             vcs: VcsConfig::default(),
             credentials: BTreeMap::new(),
+            auth: AuthConfig::default(),
+            limits: Default::default(),
+            audit: Default::default(),
         }
     }
 }
@@ -337,6 +356,27 @@ impl Config {
                 .into_iter()
                 .map(|p| format!("http.{p}")),
         );
+        problems.extend(
+            self.limits
+                .problems()
+                .into_iter()
+                .map(|p| format!("limits.{p}")),
+        );
+        problems.extend(
+            self.audit
+                .problems()
+                .into_iter()
+                .map(|p| format!("audit.{p}")),
+        );
+        if let Some(path) = &self.audit.path {
+            match path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+                Some(dir) if !dir.is_dir() => problems.push(format!(
+                    "audit.path: the directory {} does not exist",
+                    dir.display()
+                )),
+                _ => {}
+            }
+        }
         if self.node_id == 0 {
             problems.push("node_id: must be greater than 0".into());
         }

@@ -10,6 +10,8 @@
 //!   the replicate crate's `ClusterView` over it and the front end's `BlobPeers` over
 //!   replication; [`status`]: `GET /cluster/status`; [`raft_metrics`]: Raft gauges;
 //!   [`direct`]: the front end's `direct` entries over the version control fetcher.
+//! - [`reload`]: SIGHUP re-reads the configuration (rate limits); idle buckets dropped.
+//! - [`tokens`]: the front end's `TokenSource` over the replicated tokens.
 //! - [`vip`]: the VIP controller, the I/O around `goproxy_vip::fencing::decide`.
 //! - [`admin`], [`drill`], [`certs`]: the `cluster` commands, the failover drill and the
 //!   `certs` commands.
@@ -22,11 +24,13 @@ pub mod direct;
 pub mod drill;
 pub mod raft_index;
 pub mod raft_metrics;
+pub mod reload;
 pub mod replication;
 pub mod server;
 pub mod signals;
 pub mod status;
 pub mod telemetry;
+pub mod tokens;
 pub mod vip;
 
 pub use server::{run, Listeners};

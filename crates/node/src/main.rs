@@ -64,7 +64,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(run_node(config));
+    let (file, overrides) = (args.config.clone(), args.overrides());
+    let reload: goproxy_ha::server::Reload = Box::new(move || {
+        Config::load(file.as_deref(), overrides.clone()).map_err(|e| e.to_string())
+    });
+    let result = runtime.block_on(run_node(config, reload));
     // Blocking I/O stuck on a failed disk must not keep the process alive.
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     match result {
@@ -97,13 +101,13 @@ fn raise_descriptor_limit(max_connections: usize) {
 }
 
 /// Binds the listeners and runs the node until SIGTERM/SIGINT.
-async fn run_node(config: Config) -> anyhow::Result<()> {
+async fn run_node(config: Config, reload: goproxy_ha::server::Reload) -> anyhow::Result<()> {
     use anyhow::Context;
     let shutdown = CancellationToken::new();
     goproxy_ha::signals::cancel_on_signals(shutdown.clone())
         .context("installing signal handlers")?;
     let listeners = goproxy_ha::Listeners::bind(&config).await?;
-    goproxy_ha::run(config, listeners, shutdown).await
+    goproxy_ha::server::run_with_reload(config, listeners, shutdown, Some(reload)).await
 }
 
 /// The small runtime of the client commands (`cluster …`, `drill`): two workers, so the

@@ -35,6 +35,8 @@ const INDEX_DIR: &str = "index";
 const BLOBS_DIR: &str = "blobs";
 /// Longest a shutting-down leader spends handing leadership over.
 const STEP_DOWN_BOUND: Duration = Duration::from_secs(3);
+/// How long the audit log may take to write and sync its last lines at shutdown.
+const AUDIT_BOUND: Duration = Duration::from_secs(10);
 /// How long background tasks may take to stop once drained.
 const TASKS_BOUND: Duration = Duration::from_secs(5);
 
@@ -83,12 +85,26 @@ async fn recheck_unverified(frontend: Arc<Frontend>, drain: CancellationToken) {
     }
 }
 
+/// Reads the configuration again (on SIGHUP): what may change while running (rate limits)
+/// is applied, the rest is reported as needing a restart.
+pub type Reload = Box<dyn Fn() -> Result<Config, String> + Send + Sync>;
+
 /// Runs the node until `shutdown` is cancelled (a leader hands over first), or until its Raft
 /// member stops on its own (an error then, so a supervisor restarts the node).
 pub async fn run(
     config: Config,
     listeners: Listeners,
     shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    run_with_reload(config, listeners, shutdown, None).await
+}
+
+/// [`run`], re-reading the configuration with `reload` on SIGHUP.
+pub async fn run_with_reload(
+    config: Config,
+    listeners: Listeners,
+    shutdown: CancellationToken,
+    reload: Option<Reload>,
 ) -> anyhow::Result<()> {
     // Every task stops on `drain`, which follows `shutdown` once a leader has handed over:
     // Raft, the VIP and the front end keep working during the handover.
@@ -172,18 +188,62 @@ pub async fn run(
         .route_table()
         .map_err(|problems| anyhow::anyhow!("invalid routes: {}", problems.join("; ")))?;
     let direct = crate::direct::start(&config, &routes).await?;
+    let client_tls = match &config.http.tls {
+        Some(files) => Some(
+            goproxy_http::listener::ServerTls::load(files)
+                .context("loading the HTTPS certificate")?,
+        ),
+        None => None,
+    };
+    let limits = Arc::new(goproxy_access::limits::Limits::new(&config.limits));
+    let access = goproxy_http::access::Access {
+        anonymous: config.auth.anonymous,
+        tokens: Arc::new(crate::tokens::ReplicatedTokens::new(consensus.clone())),
+        limits: limits.clone(),
+    };
+    let mut proxy = config.proxy.clone();
+    if let Some(files) = &config.http.tls {
+        let ca_pem = match &files.peer_ca {
+            Some(path) => Some(
+                std::fs::read(path)
+                    .with_context(|| format!("reading http.tls.ca_file {}", path.display()))?,
+            ),
+            None => None,
+        };
+        proxy.peer_https = Some(goproxy_http::config::PeerHttps { ca_pem });
+    }
     let frontend = Frontend::new(
-        config.proxy.clone(),
+        proxy,
         Arc::new(routes),
         direct,
         index,
         peers,
         store,
         metrics,
+        access,
     )?;
+    tasks.spawn(crate::reload::housekeep_limits(
+        limits.clone(),
+        drain.clone(),
+    ));
+    if let Some(reload) = reload {
+        let reloadable = crate::reload::Reloadable {
+            limits,
+            tls: client_tls.clone(),
+        };
+        tasks.spawn(crate::reload::on_sighup(reload, reloadable, drain.clone()));
+    }
     tasks.spawn(recheck_unverified(frontend.clone(), drain.clone()));
     let listener_metrics = ListenerMetrics::register(&mut registry);
-    let router = frontend
+    let (audit, audit_task) = match &config.audit.path {
+        Some(_) => {
+            let (log, task) =
+                goproxy_audit::open(&config.audit).context("opening the audit log")?;
+            (Some(log), Some(tokio::spawn(task.run())))
+        }
+        None => (None, None),
+    };
+    let mut router = frontend
         .router(Arc::new(registry))
         .merge(crate::status::router(
             consensus.clone(),
@@ -191,6 +251,10 @@ pub async fn run(
             vip_holding,
             frontend.clone(),
         ));
+    if let Some(log) = audit {
+        // The router's clones hold the only handles: the task ends once the listener drained.
+        router = goproxy_http::audited::layer(router, log, config.node_id);
+    }
 
     // "off": a single node without TLS opens no node-to-node listener.
     let raft_shown = if serving_raft {
@@ -208,6 +272,7 @@ pub async fn run(
         goproxy_http::listener::serve(
             listeners.http,
             router,
+            client_tls,
             limits,
             listener_metrics,
             drained.cancelled_owned(),
@@ -233,6 +298,12 @@ pub async fn run(
             ?grace,
             "in-flight requests did not finish within the grace period"
         );
+    }
+    if let Some(task) = audit_task {
+        // Every answered request's line is written and synced before the node exits.
+        if tokio::time::timeout(AUDIT_BOUND, task).await.is_err() {
+            tracing::warn!(?AUDIT_BOUND, "the audit log did not finish writing in time");
+        }
     }
     let stopping = consensus.shutdown();
     if let Some(reason) = raft_stopped {

@@ -53,7 +53,7 @@ impl Rate {
 /// The client rate limits. Every limit is `None` by default, meaning no limit: a proxy that
 /// starts refusing clients after an upgrade is worse than one that serves them, so operators
 /// opt in to each limit.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LimitsConfig {
     /// Requests of any kind per token (keyed by the token's name). `None`: no limit.

@@ -90,9 +90,18 @@ impl<C: Clock + Clone> KindLimits<C> {
 
     /// Token bucket first, then address: a refusal by the first does not charge the second.
     fn check(&self, token: Option<&str>, address: IpAddr) -> Result<(), RetryAfter> {
+        self.check_token(token)?;
+        self.check_address(address)
+    }
+
+    fn check_token(&self, token: Option<&str>) -> Result<(), RetryAfter> {
         if let (Some(buckets), Some(token)) = (&self.per_token, token) {
             buckets.check(&token.to_owned())?;
         }
+        Ok(())
+    }
+
+    fn check_address(&self, address: IpAddr) -> Result<(), RetryAfter> {
         if let Some(buckets) = &self.per_address {
             buckets.check(&address_key(address))?;
         }
@@ -174,6 +183,18 @@ impl<C: Clock + Clone> Limiter<C> {
         self.hits.check(token, address)
     }
 
+    /// The per-address half of [`Limiter::check_hit`], for a request whose credentials are
+    /// not checked yet: refused requests (bad tokens, probing) are limited too.
+    pub fn check_hit_address(&self, address: IpAddr) -> Result<(), RetryAfter> {
+        self.count_check();
+        self.hits.check_address(address)
+    }
+
+    /// The per-token half of [`Limiter::check_hit`], once the token is known.
+    pub fn check_hit_token(&self, token: &str) -> Result<(), RetryAfter> {
+        self.hits.check_token(Some(token))
+    }
+
     /// Admits one fill (a fetch from upstream), on top of the [`Limiter::check_hit`] the
     /// request already passed: takes a slot of the concurrent-fill cap, then a token from the
     /// fill buckets. Hold the permit until the fetch is done.
@@ -224,6 +245,12 @@ impl<C: Clock + Clone> Limiter<C> {
         if self.checks.fetch_add(1, Ordering::Relaxed) % HOUSEKEEP_EVERY == HOUSEKEEP_EVERY - 1 {
             self.housekeep();
         }
+    }
+
+    /// Takes a slot of the global cap on concurrent fills only, for a fill already charged
+    /// to its client elsewhere (a miss another member forwarded).
+    pub fn fill_slot(&self) -> Result<FillPermit, RetryAfter> {
+        self.take_fill_slot()
     }
 
     fn take_fill_slot(&self) -> Result<FillPermit, RetryAfter> {

@@ -68,6 +68,21 @@ impl<C: Clock + Clone> Limits<C> {
         self.current().check_fill(token, address)
     }
 
+    /// [`Limiter::check_hit_address`] on the limiter in force now.
+    pub fn check_hit_address(&self, address: IpAddr) -> Result<(), RetryAfter> {
+        self.current().check_hit_address(address)
+    }
+
+    /// [`Limiter::check_hit_token`] on the limiter in force now.
+    pub fn check_hit_token(&self, token: &str) -> Result<(), RetryAfter> {
+        self.current().check_hit_token(token)
+    }
+
+    /// [`Limiter::fill_slot`] of the current limits.
+    pub fn fill_slot(&self) -> Result<FillPermit, RetryAfter> {
+        self.current().fill_slot()
+    }
+
     /// [`Limiter::housekeep`] on the limiter in force now (an old one is freed whole once its
     /// last check ends). Call it on a timer.
     pub fn housekeep(&self) {

@@ -17,6 +17,18 @@ pub fn go_with(
     gosumdb: &str,
     args: &[&str],
 ) -> (bool, String, String) {
+    go_env(home, dir, proxy, gosumdb, &[], args)
+}
+
+/// [`go_with`] and the variables `env` (`SSL_CERT_FILE`, …).
+pub fn go_env(
+    home: &Path,
+    dir: &Path,
+    proxy: &str,
+    gosumdb: &str,
+    env: &[(&str, &str)],
+    args: &[&str],
+) -> (bool, String, String) {
     let output = Command::new("go")
         .args(args)
         .current_dir(dir)
@@ -31,6 +43,7 @@ pub fn go_with(
         .env("GOTOOLCHAIN", "local")
         .env("GO111MODULE", "on")
         .env("CGO_ENABLED", "0")
+        .envs(env.iter().copied())
         .output()
         .unwrap_or_else(|e| panic!("cannot run go ({e}); apt-get install -y golang-go"));
     (

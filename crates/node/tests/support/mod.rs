@@ -4,6 +4,7 @@
 
 pub mod cluster;
 pub mod go;
+pub mod https;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
