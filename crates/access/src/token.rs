@@ -79,6 +79,11 @@ pub fn find<'a>(secret: &str, stored: impl IntoIterator<Item = &'a TokenHash>) -
     found
 }
 
+/// Whether two secrets are equal, in time independent of where they differ.
+pub fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

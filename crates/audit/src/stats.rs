@@ -11,6 +11,9 @@ pub struct AuditStats {
     pub rotations: u64,
     /// Failed attempts to write, sync or rotate (each retried later).
     pub write_errors: u64,
+    /// Records dropped because the queue and its overflow were both full (the disk could
+    /// not keep up for a long while): the only way a line is lost.
+    pub dropped: u64,
 }
 
 /// The shared, live form of [`AuditStats`].
@@ -19,6 +22,7 @@ pub(crate) struct Counters {
     lines: AtomicU64,
     rotations: AtomicU64,
     write_errors: AtomicU64,
+    dropped: AtomicU64,
 }
 
 impl Counters {
@@ -34,11 +38,19 @@ impl Counters {
         self.write_errors.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts a dropped record; true for the first of each 1024 (to log, not flood).
+    pub(crate) fn dropped(&self) -> bool {
+        self.dropped
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(1024)
+    }
+
     pub(crate) fn snapshot(&self) -> AuditStats {
         AuditStats {
             lines: self.lines.load(Ordering::Relaxed),
             rotations: self.rotations.load(Ordering::Relaxed),
             write_errors: self.write_errors.load(Ordering::Relaxed),
+            dropped: self.dropped.load(Ordering::Relaxed),
         }
     }
 }

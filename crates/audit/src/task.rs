@@ -1,5 +1,6 @@
 //! The handle request handlers record through, and the task that writes.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,6 +22,10 @@ const SHUTDOWN_ATTEMPTS: u32 = 10; // "ten" in the doc of `AuditTask::run`.
 pub struct AuditLog {
     sender: mpsc::Sender<Record>,
     counters: Arc<Counters>,
+    /// Records waiting for room outside the queue (from [`AuditLog::try_record`]), bounded
+    /// by `queue` too: memory stays bounded however long the disk stalls.
+    overflow: Arc<AtomicUsize>,
+    queue: usize,
 }
 
 /// The writer task: [`run`](Self::run) it (spawned) for as long as the log is used.
@@ -40,6 +45,8 @@ pub fn open(config: &AuditConfig) -> Result<(AuditLog, AuditTask), AuditError> {
     let log = AuditLog {
         sender,
         counters: writer.counters(),
+        overflow: Arc::new(AtomicUsize::new(0)),
+        queue: config.queue,
     };
     let task = AuditTask {
         writer,
@@ -60,16 +67,29 @@ impl AuditLog {
 
     /// Queues `record` without waiting, for synchronous contexts (the drop of a response
     /// body). On a full queue, a spawned task (or, outside a Tokio runtime, this thread)
-    /// waits for room, so the record is still not lost. False only if the writer task has
-    /// ended (the record is then lost).
+    /// waits for room, so the record is still not lost, unless as many records already wait
+    /// so (the disk has stalled for long): then it is dropped, counted in
+    /// [`AuditStats::dropped`] and logged. False if it was not queued.
     pub fn try_record(&self, record: Record) -> bool {
         match self.sender.try_send(record) {
             Ok(()) => true,
             Err(TrySendError::Closed(_)) => false,
             Err(TrySendError::Full(record)) => match tokio::runtime::Handle::try_current() {
                 Ok(runtime) => {
-                    let sender = self.sender.clone();
-                    runtime.spawn(async move { sender.send(record).await });
+                    if self.overflow.fetch_add(1, Ordering::AcqRel) >= self.queue {
+                        self.overflow.fetch_sub(1, Ordering::AcqRel);
+                        if self.counters.dropped() {
+                            tracing::error!(
+                                "audit records are being dropped: the audit log cannot keep up (a stalled or full disk?)"
+                            );
+                        }
+                        return false;
+                    }
+                    let (sender, overflow) = (self.sender.clone(), self.overflow.clone());
+                    runtime.spawn(async move {
+                        let _ = sender.send(record).await;
+                        overflow.fetch_sub(1, Ordering::AcqRel);
+                    });
                     true
                 }
                 Err(_) => self.sender.blocking_send(record).is_ok(),
@@ -80,6 +100,22 @@ impl AuditLog {
     /// The counters so far.
     pub fn stats(&self) -> AuditStats {
         self.counters.snapshot()
+    }
+
+    /// A handle to the counters that does not keep the log open (for metrics).
+    pub fn stats_handle(&self) -> StatsHandle {
+        StatsHandle(self.counters.clone())
+    }
+}
+
+/// Reads the audit log's counters without holding the log open.
+#[derive(Debug, Clone)]
+pub struct StatsHandle(Arc<Counters>);
+
+impl StatsHandle {
+    /// The counters now.
+    pub fn snapshot(&self) -> AuditStats {
+        self.0.snapshot()
     }
 }
 

@@ -15,6 +15,8 @@ use crate::error::ConsensusError;
 use crate::types::{AdminAction, AdminEvent, AdminRecord, IndexCommand, NodeId, Raft};
 use crate::wire::admin;
 
+/// Shortest lifetime a token may be given (anything shorter is a typo, not a token).
+const MIN_LIFETIME: Duration = Duration::from_secs(1);
 /// Longest lifetime a token may be given (ten years).
 const MAX_LIFETIME: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 /// Longest allow or deny pattern list.
@@ -55,6 +57,11 @@ pub(crate) fn grant_of(
     let lifetime = Duration::from_millis(request.expires_in_ms);
     if lifetime > MAX_LIFETIME {
         return Err(Status::invalid_argument("expires: at most ten years"));
+    }
+    if request.expires_in_ms > 0 && lifetime < MIN_LIFETIME {
+        return Err(Status::invalid_argument(
+            "expires: at least one second (omit it for a token that never expires)",
+        ));
     }
     let list = |value: &str| (!value.is_empty()).then(|| value.to_string());
     if request.allow.len() > MAX_PATTERNS || request.deny.len() > MAX_PATTERNS {

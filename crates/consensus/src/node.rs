@@ -256,6 +256,22 @@ impl Consensus {
         }
     }
 
+    /// On the leader, sets the members' shared secret (256 random bits) unless it is set;
+    /// true once it is set.
+    pub async fn ensure_member_secret(&self) -> Result<bool, ConsensusError> {
+        if self.reader().member_secret()?.is_some() {
+            return Ok(true);
+        }
+        if !self.is_leader() {
+            return Ok(false);
+        }
+        let mut secret = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rng(), &mut secret);
+        self.write(IndexCommand::MemberSecret(hex::encode(secret)))
+            .await?;
+        Ok(true)
+    }
+
     async fn write(&self, command: IndexCommand) -> Result<ApplyResponse, ConsensusError> {
         let size = serde_json::to_vec(&command).map_or(usize::MAX, |bytes| bytes.len());
         if size > MAX_ENTRY_BYTES {

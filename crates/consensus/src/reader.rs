@@ -107,6 +107,16 @@ impl IndexReader {
         }
     }
 
+    /// The members' shared secret, once the first leader set it.
+    pub fn member_secret(&self) -> Result<Option<String>, ConsensusError> {
+        match self.tree.get(crate::state_machine::MEMBER_SECRET)? {
+            None => Ok(None),
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| ConsensusError::Storage(e.to_string())),
+        }
+    }
+
     /// The admin trail from log index `from` on, in log order.
     pub fn admin_trail(&self, from: u64) -> Result<Vec<crate::AdminEvent>, ConsensusError> {
         let mut out = Vec::new();

@@ -35,6 +35,8 @@ pub(crate) const ADMIN_PREFIX: &[u8] = b"\xffadmin/";
 /// Log index of the last change to the tokens: readers rebuild their compiled grants when it
 /// moves, instead of scanning the tokens on every request.
 pub(crate) const TOKENS_AT: &[u8] = b"\xffmeta/tokens_at";
+/// The members' shared secret ([`IndexCommand::MemberSecret`]).
+pub(crate) const MEMBER_SECRET: &[u8] = b"\xffmeta/member_secret";
 const SNAPSHOT_META: &[u8] = b"meta";
 const SNAPSHOT_DATA: &[u8] = b"data";
 
@@ -53,6 +55,9 @@ struct SnapshotData {
     /// The admin trail.
     #[serde(default)]
     admin: Vec<AdminEvent>,
+    /// The members' shared secret.
+    #[serde(default)]
+    member_secret: Option<String>,
 }
 
 /// The state machine. Cheap to clone.
@@ -252,12 +257,14 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
         let entries = reader.all_entries().map_err(read_err)?;
         let tokens = reader.tokens().map_err(read_err)?;
         let admin = reader.admin_trail(0).map_err(read_err)?;
+        let member_secret = reader.member_secret().map_err(read_err)?;
         let data = SnapshotData {
             last_applied,
             last_membership: last_membership.clone(),
             entries,
             tokens,
             admin,
+            member_secret,
         };
         let bytes = serde_json::to_vec(&data).map_err(write_err)?;
         let snapshot_id = match last_applied {
@@ -294,6 +301,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let mut pending: HashMap<Vec<u8>, IndexEntry> = HashMap::new();
         // Token names changed earlier in this batch: present or revoked.
         let mut tokens: HashMap<String, bool> = HashMap::new();
+        let mut member_secret_set = false;
         let mut responses = Vec::new();
         let (mut last_applied, mut membership) = self.applied()?;
         for entry in entries {
@@ -306,6 +314,20 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 }
                 EntryPayload::Normal(IndexCommand::Put(put)) => {
                     self.apply_put(put, &mut batch, &mut pending)?
+                }
+                EntryPayload::Normal(IndexCommand::MemberSecret(secret)) => {
+                    if member_secret_set
+                        || self.index.contains_key(MEMBER_SECRET).map_err(read_err)?
+                    {
+                        ApplyResponse::AlreadyPresent
+                    } else {
+                        batch.insert(
+                            MEMBER_SECRET,
+                            serde_json::to_vec(&secret).map_err(write_err)?,
+                        );
+                        member_secret_set = true;
+                        ApplyResponse::Inserted
+                    }
                 }
                 EntryPayload::Normal(IndexCommand::Admin(record)) => {
                     self.apply_admin(entry.log_id.index, record, &mut batch, &mut tokens)?
@@ -365,6 +387,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             batch.insert(
                 admin_key(event.index),
                 serde_json::to_vec(event).map_err(write_err)?,
+            );
+        }
+        if let Some(secret) = &data.member_secret {
+            batch.insert(
+                MEMBER_SECRET,
+                serde_json::to_vec(secret).map_err(write_err)?,
             );
         }
         // The tokens were replaced: readers recompile them.

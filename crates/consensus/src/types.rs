@@ -33,6 +33,10 @@ pub enum IndexCommand {
     /// An operator's action: appended to the admin trail every node holds, and applied when
     /// it changes replicated state (client tokens are in force on every node once committed).
     Admin(AdminRecord),
+    /// The members' shared secret (hex), set once by the first leader: members prove to each
+    /// other on the client port that a request comes from a member (a forwarded miss, a
+    /// statistics query). Later proposals are ignored.
+    MemberSecret(String),
 }
 
 /// Who did what, when: one entry of the replicated admin trail.

@@ -311,6 +311,14 @@ async fn tokens_are_created_and_revoked_in_log_order_and_travel_in_snapshots() {
             token(4, TokenCommand::RevokeToken { name: "old".into() }),
             token(5, TokenCommand::RevokeToken { name: "old".into() }),
             put(6, &entry("example.com/m", "v1.0.0", ArtifactKind::Mod, 'm')),
+            Entry {
+                log_id: log_id(1, 1, 7),
+                payload: EntryPayload::Normal(IndexCommand::MemberSecret("first".into())),
+            },
+            Entry {
+                log_id: log_id(1, 1, 8),
+                payload: EntryPayload::Normal(IndexCommand::MemberSecret("second".into())),
+            },
         ])
         .await
         .unwrap();
@@ -328,6 +336,11 @@ async fn tokens_are_created_and_revoked_in_log_order_and_travel_in_snapshots() {
     assert_eq!(sm.reader().tokens().unwrap(), vec![ci.clone()]);
     assert_eq!(sm.reader().entry_count(), 1, "tokens are not artifacts");
     assert_eq!(sm.reader().tokens_at().unwrap(), 4, "the last token change");
+    assert_eq!(
+        sm.reader().member_secret().unwrap().as_deref(),
+        Some("first"),
+        "the members' secret is set once"
+    );
     let trail = sm.reader().admin_trail(0).unwrap();
     let shown: Vec<_> = trail
         .iter()
@@ -372,6 +385,10 @@ async fn tokens_are_created_and_revoked_in_log_order_and_travel_in_snapshots() {
         .unwrap();
     assert_eq!(other.reader().tokens().unwrap(), vec![ci]);
     assert_eq!(other.reader().admin_trail(0).unwrap(), trail);
+    assert_eq!(
+        other.reader().member_secret().unwrap().as_deref(),
+        Some("first")
+    );
     assert!(
         other.reader().tokens_at().unwrap() >= 5,
         "installing moves tokens_at"

@@ -17,13 +17,16 @@ use goproxy_protocol::route::Route;
 
 use crate::error::ApiError;
 
+/// The header by which a member proves a request comes from a member (a forwarded miss, a
+/// statistics query): the key derived from the members' shared secret.
+pub const MEMBER: &str = "x-goproxy-ha-member";
+
 /// Where the front end finds the tokens in force (the node: the replicated state).
 pub trait TokenSource: Send + Sync + 'static {
     /// The grants in force now; cheap (a shared, compiled copy renewed when tokens change).
     fn grants(&self) -> Arc<Grants>;
-    /// Whether `ip` is a cluster member's address: a miss it forwards was limited where the
-    /// client connected, and is not charged again to the member's address.
-    fn is_member(&self, ip: IpAddr) -> bool;
+    /// What members send in [`MEMBER`], once the cluster has its shared secret.
+    fn member_key(&self) -> Option<Arc<str>>;
 }
 
 /// No tokens, no members: every token is unknown.
@@ -34,8 +37,8 @@ impl TokenSource for NoTokens {
         Arc::new(Grants::default())
     }
 
-    fn is_member(&self, _ip: IpAddr) -> bool {
-        false
+    fn member_key(&self) -> Option<Arc<str>> {
+        None
     }
 }
 
@@ -47,6 +50,8 @@ pub struct Access {
     pub tokens: Arc<dyn TokenSource>,
     /// Rate limits (reloadable).
     pub limits: Arc<Limits>,
+    /// Zips served to clients, per module version (`/stats`).
+    pub downloads: Arc<goproxy_audit::downloads::Downloads>,
 }
 
 impl Access {
@@ -56,6 +61,7 @@ impl Access {
             anonymous: Anonymous::Allow,
             tokens: Arc::new(NoTokens),
             limits: Arc::new(Limits::new(&LimitsConfig::default())),
+            downloads: Arc::new(goproxy_audit::downloads::Downloads::new(0)),
         }
     }
 }
@@ -80,6 +86,56 @@ fn named_module(route: &Route) -> Option<String> {
 }
 
 impl Access {
+    /// Whether `headers` carry this cluster's member key.
+    pub fn from_member(&self, headers: &HeaderMap) -> bool {
+        match (self.tokens.member_key(), headers.get(MEMBER)) {
+            (Some(key), Some(sent)) => {
+                goproxy_access::token::same_secret(key.as_bytes(), sent.as_bytes())
+            }
+            _ => false,
+        }
+    }
+
+    /// Admits an operator's request (`/cluster/status`, `/metrics`, `/stats`): open when
+    /// anonymous clients may read and none is presented, otherwise an admin token (or a
+    /// member) is needed.
+    pub fn admit_operator(
+        &self,
+        headers: &HeaderMap,
+        address: Option<IpAddr>,
+    ) -> Result<Option<String>, ApiError> {
+        if self.from_member(headers) {
+            return Ok(None);
+        }
+        if let Some(ip) = address {
+            self.limits.check_hit_address(ip).map_err(too_many)?;
+        }
+        let credentials = match headers.get(header::AUTHORIZATION) {
+            None if self.anonymous == Anonymous::Allow => return Ok(None),
+            None => None,
+            Some(value) => Some(
+                Credentials::parse(value.as_bytes())
+                    .map_err(|e| ApiError::Unauthorized(e.to_string()))?,
+            ),
+        };
+        let request = AccessRequest {
+            action: Action::Admin,
+            module: None,
+            private: false,
+        };
+        match decide(
+            &self.tokens.grants(),
+            self.anonymous,
+            credentials.as_ref(),
+            &request,
+            now_ms(),
+        ) {
+            Decision::Allow(token) => Ok(token),
+            Decision::Unauthenticated(why) => Err(ApiError::Unauthorized(why)),
+            Decision::Forbidden(why) => Err(ApiError::Forbidden(why)),
+        }
+    }
+
     /// Admits a request for `route` (none: a path that is not a GOPROXY request, decided
     /// as naming no module); `private` says whether a route marks its module private.
     pub(crate) fn admit(
@@ -90,7 +146,8 @@ impl Access {
         route: Option<&Route>,
         private: impl FnOnce(&str) -> bool,
     ) -> Result<Who, ApiError> {
-        let limited = !(forwarded && address.is_some_and(|ip| self.tokens.is_member(ip)));
+        // A miss a member forwards was limited where the client connected.
+        let limited = !(forwarded && self.from_member(headers));
         // The address pays before anything is checked: refused requests (bad tokens,
         // probing for paths) are limited like any other.
         if let (true, Some(ip)) = (limited, address) {

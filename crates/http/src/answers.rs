@@ -136,6 +136,8 @@ pub(crate) struct Leader {
     pub url: String,
     /// The client's credentials, relayed.
     pub authorization: Option<reqwest::header::HeaderValue>,
+    /// This member's key, when the cluster has one.
+    pub member_key: Option<Arc<str>>,
 }
 
 /// A follower asks the leader, which asks the upstream (for version control: so that one
@@ -150,6 +152,9 @@ async fn from_leader(leader: &Leader) -> Result<Fetched, UpstreamError> {
         .client
         .get(&leader.url)
         .header(crate::forward::FORWARDED, "1");
+    if let Some(key) = &leader.member_key {
+        request = request.header(crate::access::MEMBER, key.as_ref());
+    }
     if let Some(authorization) = &leader.authorization {
         // The leader admits the client again: it trusts no follower's word about who asked.
         request = request.header(reqwest::header::AUTHORIZATION, authorization);

@@ -81,7 +81,14 @@ impl Frontend {
                 (None, Leadership::Remote(leader)) if !request.forwarded => {
                     // The leader fills it: charged to the client here, where it connected.
                     let _permit = self.access.admit_fill(request.who)?;
+                    let (module, version) = (key.module.clone(), key.version.clone());
                     let mut response = self.forward(&leader, &key, request).await?;
+                    if kind == ArtifactKind::Zip
+                        && !request.head
+                        && response.status() == axum::http::StatusCode::OK
+                    {
+                        self.access.downloads.count(&module, &version);
+                    }
                     response.extensions_mut().insert(Served {
                         outcome: Outcome::Forwarded,
                         sha256: None,
@@ -104,6 +111,17 @@ impl Frontend {
             self.check_served(&entry, &verify).await?;
         }
         let mut response = self.serve_entry(&entry, request).await?;
+        // A download: a whole zip to a client (a member's forwarded request was counted
+        // where the client asked).
+        if kind == ArtifactKind::Zip
+            && !request.head
+            && response.status() == axum::http::StatusCode::OK
+            && !(request.forwarded && self.access.from_member(request.headers))
+        {
+            self.access
+                .downloads
+                .count(&entry.key.module, &entry.key.version);
+        }
         response.extensions_mut().insert(Served {
             outcome,
             sha256: Some(entry.blob.sha256.clone()),

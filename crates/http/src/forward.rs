@@ -66,6 +66,9 @@ impl Frontend {
             reqwest::Method::GET
         };
         let mut outgoing = self.forwarder.request(method, &url).header(FORWARDED, "1");
+        if let Some(key) = self.access.tokens.member_key() {
+            outgoing = outgoing.header(crate::access::MEMBER, key.as_ref());
+        }
         for name in RELAYED_REQUEST {
             if let Some(value) = request.headers.get(&name) {
                 outgoing = outgoing.header(name, value);

@@ -29,6 +29,8 @@ use goproxy_access::Anonymous;
 
 /// Remembered artifact "not found" answers.
 const NEGATIVE_CAPACITY: usize = 20_000;
+/// How long a member has to answer another's statistics query.
+const MEMBER_GET_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// Committed entries remembered in memory (a few hundred bytes each).
 const ENTRY_CACHE_CAPACITY: u64 = 16_384;
 /// The request header that asks for a cache-only answer.
@@ -198,12 +200,44 @@ impl Frontend {
         self.config.sumdb_recheck_interval
     }
 
+    /// Admits an operator's request (`/metrics`, `/cluster/status`, `/stats`): see
+    /// [`Access::admit_operator`]; a refusal is the answer to send.
+    pub fn admit_operator(
+        &self,
+        headers: &HeaderMap,
+        client: Option<std::net::IpAddr>,
+    ) -> Result<(), ApiError> {
+        self.access.admit_operator(headers, client).map(|_| ())
+    }
+
+    /// This node's download counts.
+    pub fn downloads(&self) -> &goproxy_audit::downloads::Downloads {
+        &self.access.downloads
+    }
+
+    /// GETs `path` from the member whose client listener is `addr`, as a member (HTTPS when
+    /// this node serves it; the member key when the cluster has one); returns the body.
+    pub async fn member_get(&self, addr: &str, path: &str) -> Result<bytes::Bytes, String> {
+        let mut request = self
+            .forwarder
+            .get(format!("{}{path}", self.peer_base(addr)))
+            .timeout(MEMBER_GET_TIMEOUT);
+        if let Some(key) = self.access.tokens.member_key() {
+            request = request.header(crate::access::MEMBER, key.as_ref());
+        }
+        let response = request.send().await.map_err(|e| e.to_string())?;
+        if !response.status().is_success() {
+            return Err(format!("answered {}", response.status()));
+        }
+        response.bytes().await.map_err(|e| e.to_string())
+    }
+
     /// The axum router serving the GOPROXY protocol and the admin endpoints; `/metrics`
     /// exposes `registry` (the node's, holding every component's metrics).
     pub fn router(self: &Arc<Self>, registry: Arc<Registry>) -> Router {
         let exposition = Router::new()
             .route("/metrics", get(metrics))
-            .with_state(registry);
+            .with_state((registry, self.clone()));
         Router::new()
             .route("/healthz", get(|| async { "ok\n" }))
             .route("/readyz", get(readyz))
@@ -249,7 +283,14 @@ async fn readyz(State(fe): State<Arc<Frontend>>) -> Response {
         .into_response()
 }
 
-async fn metrics(State(registry): State<Arc<Registry>>) -> Response {
+async fn metrics(
+    State((registry, fe)): State<(Arc<Registry>, Arc<Frontend>)>,
+    headers: HeaderMap,
+    client: Option<Extension<ClientAddr>>,
+) -> Response {
+    if let Err(refused) = fe.admit_operator(&headers, client.map(|c| c.0 .0)) {
+        return refused.into_response();
+    }
     let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
     let text = crate::metrics::encode(&registry);
     ([(header::CONTENT_TYPE, content_type)], text).into_response()

@@ -135,6 +135,7 @@ impl Frontend {
                         .headers
                         .get(axum::http::header::AUTHORIZATION)
                         .cloned(),
+                    member_key: self.access.tokens.member_key(),
                 });
                 self.answers.get(request.source, path, via).await
             }

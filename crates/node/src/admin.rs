@@ -41,10 +41,19 @@ const LEADER_UNKNOWN_WAIT: Duration = Duration::from_secs(5);
 /// How often it asks again meanwhile.
 const LEADER_UNKNOWN_RETRY: Duration = Duration::from_millis(200);
 
-/// The client for members' `/cluster/status`: `GOPROXY_HA_HTTP_CA` names the CA (PEM) of
-/// members serving HTTPS with a private CA.
+/// The client for members' `/cluster/status` and `/stats`: `GOPROXY_HA_HTTP_CA` names the
+/// CA (PEM) of members serving HTTPS with a private CA; `GOPROXY_HA_TOKEN` an admin token,
+/// needed when the cluster does not let anonymous clients in.
 pub fn status_client() -> anyhow::Result<reqwest::Client> {
     let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(5));
+    if let Ok(token) = std::env::var("GOPROXY_HA_TOKEN") {
+        let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+            .context("GOPROXY_HA_TOKEN is not a valid token")?;
+        value.set_sensitive(true);
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+        builder = builder.default_headers(headers);
+    }
     if let Some(path) = std::env::var_os("GOPROXY_HA_HTTP_CA") {
         let pem = std::fs::read(&path)
             .with_context(|| format!("reading GOPROXY_HA_HTTP_CA {}", path.to_string_lossy()))?;
@@ -338,4 +347,48 @@ pub async fn trail(
         .context("reading the admin trail timed out")?
         .map_err(|status| refusal(via, &status, channels.transport()))?;
     Ok(reply.into_inner().events)
+}
+
+/// Prints the cluster's download counts from the node at `http` (`host:port` or a URL).
+pub async fn stats(http: &str, module: &str, top: usize, json: bool) -> anyhow::Result<()> {
+    let client = status_client()?;
+    let base = if http.starts_with("https://") || http.starts_with("http://") {
+        http.trim_end_matches('/').to_string()
+    } else {
+        format!("http://{http}")
+    };
+    let response = client
+        .get(format!("{base}/stats"))
+        .query(&[("module", module), ("top", &top.to_string())])
+        .send()
+        .await
+        .with_context(|| format!("asking {http} for the download statistics"))?;
+    let status = response.status();
+    let body = response.bytes().await?;
+    if !status.is_success() {
+        bail!(
+            "{http}: {status}: {}",
+            String::from_utf8_lossy(&body).trim()
+        );
+    }
+    if json {
+        println!("{}", String::from_utf8_lossy(&body));
+        return Ok(());
+    }
+    let stats: goproxy_audit::downloads::ClusterDownloads = serde_json::from_slice(&body)?;
+    println!(
+        "{} downloads counted by nodes {:?}",
+        stats.downloads, stats.nodes
+    );
+    for (id, why) in &stats.missing {
+        println!("node {id} not counted: {why}");
+    }
+    println!("{:>10}  MODULE / VERSION", "DOWNLOADS");
+    for module in &stats.modules {
+        println!("{:>10}  {}", module.downloads, module.module);
+        for version in &module.versions {
+            println!("{:>10}    {}", version.downloads, version.version);
+        }
+    }
+    Ok(())
 }

@@ -43,6 +43,23 @@ pub enum Command {
     Token(TokenArgs),
     /// Read the replicated admin trail: every operator action, in log order, from any node.
     Audit(AuditArgs),
+    /// Download counts per module and version, summed across the cluster (GOPROXY_HA_TOKEN:
+    /// an admin token when anonymous clients are not let in; GOPROXY_HA_HTTP_CA: the CA of
+    /// members serving HTTPS).
+    Stats {
+        /// A member's client address (`host:port`, or `https://host:port`).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        node: String,
+        /// Only modules whose path starts with this.
+        #[arg(long, default_value = "")]
+        module: String,
+        /// The most downloaded modules shown.
+        #[arg(long, default_value_t = 20)]
+        top: usize,
+        /// The JSON `/stats` answers.
+        #[arg(long)]
+        json: bool,
+    },
     /// Internal: the VIP guard process `serve` starts when `[vip]` is configured. It owns the
     /// address, reads `hold <deadline>` / `release` on stdin and drops the VIP at the deadline
     /// or when stdin closes.
@@ -97,8 +114,8 @@ pub enum TokenCommand {
         /// Paths it may not read even when allowed.
         #[arg(long, value_name = "GLOBS")]
         deny: Option<String>,
-        /// Lifetime (`90d`, `12h`); default: never expires.
-        #[arg(long, value_parser = humantime::parse_duration)]
+        /// Lifetime (`90d`, `12h`; at least 1s); default: never expires.
+        #[arg(long, value_parser = parse_lifetime)]
         expires: Option<Duration>,
     },
     /// List the tokens (names, roles, paths, expiry; never secrets).
@@ -138,6 +155,15 @@ pub enum AuditCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// `--expires`: a duration of at least a second (`0s` must not mean "never").
+fn parse_lifetime(value: &str) -> Result<Duration, String> {
+    let lifetime = humantime::parse_duration(value).map_err(|e| e.to_string())?;
+    if lifetime < Duration::from_secs(1) {
+        return Err("at least 1s (omit --expires for a token that never expires)".into());
+    }
+    Ok(lifetime)
 }
 
 /// `--since`: a duration ago, or an RFC 3339 time; milliseconds since the Unix epoch.

@@ -94,9 +94,7 @@ pub async fn run(options: &DrillOptions) -> anyhow::Result<DrillReport> {
     // A bad admin certificate is found before anything is probed.
     options.tls.transport()?;
     let deadline = Instant::now() + options.timeout;
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()?;
+    let client = admin::status_client()?;
     let members = admin::members(&client, &options.node).await?;
     let plan =
         goproxy_status::assess(&members, options.to, options.max_lag).map_err(|problems| {

@@ -30,6 +30,17 @@ fn main() -> ExitCode {
         Command::Drill(args) => return drill(args),
         Command::Token(args) => return token(args),
         Command::Audit(args) => return audit(args),
+        Command::Stats {
+            node,
+            module,
+            top,
+            json,
+        } => {
+            let Some(runtime) = client_runtime() else {
+                return ExitCode::FAILURE;
+            };
+            return finish(runtime.block_on(admin::stats(node, module, *top, *json)));
+        }
         Command::VipGuard(guard) => return vip_guard(guard.clone()),
     };
     let config = match Config::load(args.config.as_deref(), args.overrides()) {
@@ -180,7 +191,8 @@ fn token(args: &cli::TokenArgs) -> ExitCode {
                     role: role.clone(),
                     allow: allow.clone().unwrap_or_default(),
                     deny: deny.clone().unwrap_or_default(),
-                    expires_in_ms: expires.map_or(0, |d| d.as_millis() as u64),
+                    expires_in_ms: expires
+                        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
                 };
                 let secret = admin::change(via, admin::Change::CreateToken(request), tls).await?;
                 eprintln!("token {name} created; it is shown once, store it now:");

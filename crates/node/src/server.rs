@@ -35,6 +35,14 @@ const INDEX_DIR: &str = "index";
 const BLOBS_DIR: &str = "blobs";
 /// Longest a shutting-down leader spends handing leadership over.
 const STEP_DOWN_BOUND: Duration = Duration::from_secs(3);
+/// File in the data directory holding this node's download counts.
+const DOWNLOADS_FILE: &str = "downloads.json";
+/// How often the download counts are saved.
+const DOWNLOADS_SAVE_INTERVAL: Duration = Duration::from_secs(30);
+/// How often a node checks whether the members' secret is set (setting it if it leads).
+const MEMBER_SECRET_RETRY: Duration = Duration::from_millis(500);
+/// How often the audit gauges are refreshed.
+const AUDIT_GAUGES_INTERVAL: Duration = Duration::from_secs(5);
 /// How long the audit log may take to write and sync its last lines at shutdown.
 const AUDIT_BOUND: Duration = Duration::from_secs(10);
 /// How long background tasks may take to stop once drained.
@@ -88,6 +96,94 @@ async fn recheck_unverified(frontend: Arc<Frontend>, drain: CancellationToken) {
 /// Reads the configuration again (on SIGHUP): what may change while running (rate limits)
 /// is applied, the rest is reported as needing a restart.
 pub type Reload = Box<dyn Fn() -> Result<Config, String> + Send + Sync>;
+
+/// Saves the download counts every [`DOWNLOADS_SAVE_INTERVAL`] and once more at `drain`.
+async fn save_downloads(
+    downloads: Arc<goproxy_audit::downloads::Downloads>,
+    path: std::path::PathBuf,
+    drain: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(DOWNLOADS_SAVE_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let last = tokio::select! {
+            () = drain.cancelled() => true,
+            _ = tick.tick() => false,
+        };
+        let (counts, file) = (downloads.clone(), path.clone());
+        match tokio::task::spawn_blocking(move || counts.save(&file)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!("saving the download counts: {e}"),
+            Err(e) => tracing::warn!("saving the download counts: {e}"),
+        }
+        if last {
+            return;
+        }
+    }
+}
+
+/// Exports the audit log's counters (lines written, records dropped, write errors) as
+/// gauges, refreshed every few seconds.
+fn audit_gauges(
+    stats: goproxy_audit::StatsHandle,
+    registry: &mut Registry,
+    drain: CancellationToken,
+) -> impl std::future::Future<Output = ()> {
+    use prometheus_client::metrics::gauge::Gauge;
+    let (lines, dropped, errors) = (
+        Gauge::<i64>::default(),
+        Gauge::<i64>::default(),
+        Gauge::<i64>::default(),
+    );
+    registry.register("audit_lines", "Audit lines written", lines.clone());
+    registry.register(
+        "audit_dropped",
+        "Audit records dropped because the audit log could not keep up (alert on any)",
+        dropped.clone(),
+    );
+    registry.register(
+        "audit_write_errors",
+        "Failed audit writes, retried",
+        errors.clone(),
+    );
+    async move {
+        let mut tick = tokio::time::interval(AUDIT_GAUGES_INTERVAL);
+        loop {
+            let now = stats.snapshot();
+            let gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+            lines.set(gauge(now.lines));
+            dropped.set(gauge(now.dropped));
+            errors.set(gauge(now.write_errors));
+            tokio::select! {
+                () = drain.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+        }
+    }
+}
+
+/// The first leader sets the members' shared secret (members prove themselves to each other
+/// on the client port with a key derived from it) as soon as it leads; every node waits
+/// until it is applied.
+async fn member_secret(consensus: Consensus, drain: CancellationToken) {
+    let mut metrics = consensus.metrics();
+    loop {
+        match consensus.ensure_member_secret().await {
+            Ok(true) => {
+                tracing::info!("the members' secret is set");
+                return;
+            }
+            Ok(false) => {}
+            Err(e) => tracing::warn!("setting the members' secret: {e}"),
+        }
+        // Leadership or the applied log changed, or a bounded retry after an error.
+        tokio::select! {
+            () = drain.cancelled() => return,
+            _ = metrics.changed() => {}
+            () = tokio::time::sleep(MEMBER_SECRET_RETRY) => {}
+        }
+    }
+}
 
 /// Runs the node until `shutdown` is cancelled (a leader hands over first), or until its Raft
 /// member stops on its own (an error then, so a supervisor restarts the node).
@@ -196,11 +292,19 @@ pub async fn run_with_reload(
         None => None,
     };
     let limits = Arc::new(goproxy_access::limits::Limits::new(&config.limits));
+    let downloads = Arc::new(goproxy_audit::downloads::Downloads::new(config.node_id));
+    let downloads_file = config.data_dir.join(DOWNLOADS_FILE);
+    if let Err(e) = downloads.load(&downloads_file) {
+        tracing::warn!("download counts of the last run not restored: {e}");
+    }
     let access = goproxy_http::access::Access {
         anonymous: config.auth.anonymous,
         tokens: Arc::new(crate::tokens::ReplicatedTokens::new(consensus.clone())),
         limits: limits.clone(),
+        downloads: downloads.clone(),
     };
+    tasks.spawn(save_downloads(downloads, downloads_file, drain.clone()));
+    tasks.spawn(member_secret(consensus.clone(), drain.clone()));
     let mut proxy = config.proxy.clone();
     if let Some(files) = &config.http.tls {
         let ca_pem = match &files.peer_ca {
@@ -239,6 +343,11 @@ pub async fn run_with_reload(
         Some(_) => {
             let (log, task) =
                 goproxy_audit::open(&config.audit).context("opening the audit log")?;
+            tasks.spawn(audit_gauges(
+                log.stats_handle(),
+                &mut registry,
+                drain.clone(),
+            ));
             (Some(log), Some(tokio::spawn(task.run())))
         }
         None => (None, None),

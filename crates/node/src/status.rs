@@ -1,7 +1,11 @@
-//! `GET /cluster/status`: this node's view of the Raft group, as JSON.
+//! `GET /cluster/status`: this node's view of the Raft group, as JSON; `GET /stats`: the
+//! cluster's download counts (this node's, and every other member's asked over the client
+//! port as a member). Both are for operators: open on a trusted network
+//! (`anonymous = "allow"`), an admin token otherwise.
 
-use axum::extract::State;
-use axum::response::IntoResponse;
+use axum::extract::{Extension, Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use std::sync::Arc;
@@ -23,6 +27,7 @@ pub fn router(
 ) -> Router {
     Router::new()
         .route("/cluster/status", get(status))
+        .route("/stats", get(stats))
         .with_state(StatusState {
             consensus,
             replication,
@@ -40,7 +45,67 @@ struct StatusState {
     frontend: Arc<Frontend>,
 }
 
-async fn status(State(state): State<StatusState>) -> impl IntoResponse {
+/// `/stats` query: `scope=node` (this node's counts only), `module=PREFIX`, `top=N`.
+#[derive(Debug, serde::Deserialize)]
+struct StatsQuery {
+    scope: Option<String>,
+    #[serde(default)]
+    module: String,
+    top: Option<usize>,
+}
+
+/// Modules shown by default, and at most.
+const DEFAULT_TOP: usize = 100;
+const MAX_TOP: usize = 10_000;
+
+async fn stats(
+    State(state): State<StatusState>,
+    Query(query): Query<StatsQuery>,
+    headers: HeaderMap,
+    client: Option<Extension<goproxy_http::listener::ClientAddr>>,
+) -> Response {
+    let frontend = &state.frontend;
+    if let Err(refused) = frontend.admit_operator(&headers, client.map(|c| c.0 .0)) {
+        return refused.into_response();
+    }
+    let own = frontend.downloads().snapshot();
+    if query.scope.as_deref() == Some("node") {
+        return Json(own).into_response();
+    }
+    let me = state.consensus.node_id();
+    let mut parts = vec![own];
+    let mut missing = std::collections::BTreeMap::new();
+    for (id, peer) in state.consensus.peers() {
+        if id == me {
+            continue;
+        }
+        let asked = frontend
+            .member_get(&peer.http_addr, "/stats?scope=node")
+            .await;
+        match asked.and_then(|body| serde_json::from_slice(&body).map_err(|e| e.to_string())) {
+            Ok(part) => parts.push(part),
+            Err(why) => {
+                missing.insert(id, why);
+            }
+        }
+    }
+    let top = query.top.unwrap_or(DEFAULT_TOP).min(MAX_TOP);
+    let mut summed = goproxy_audit::downloads::sum(&parts, &query.module, top);
+    summed.missing = missing;
+    Json(summed).into_response()
+}
+
+async fn status(
+    State(state): State<StatusState>,
+    headers: HeaderMap,
+    client: Option<Extension<goproxy_http::listener::ClientAddr>>,
+) -> Response {
+    if let Err(refused) = state
+        .frontend
+        .admit_operator(&headers, client.map(|c| c.0 .0))
+    {
+        return refused.into_response();
+    }
     let StatusState {
         consensus,
         replication,
@@ -81,4 +146,5 @@ async fn status(State(state): State<StatusState>) -> impl IntoResponse {
         retired: consensus.retired(),
         checksum_databases: frontend.checksum_status(),
     })
+    .into_response()
 }

@@ -3,10 +3,12 @@
 //! token change, one small read per request), and the members' addresses.
 //!
 //! A token revoked through any node stops working here as soon as this node applies the
-//! entry: the next request sees the new index and recompiles.
+//! entry: the next request sees the new index and recompiles. The member key (what members
+//! show each other on the client port) is derived from the replicated members' secret.
 
-use std::net::IpAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
+
+use sha2::{Digest, Sha256};
 
 use goproxy_access::{Grant, Grants};
 use goproxy_consensus::Consensus;
@@ -17,7 +19,12 @@ pub struct ReplicatedTokens {
     consensus: Consensus,
     /// The compiled grants and the token-change index they were compiled at.
     compiled: RwLock<(u64, Arc<Grants>)>,
+    /// The member key, once the cluster has its secret (it never changes).
+    member_key: OnceLock<Arc<str>>,
 }
+
+/// What the member key is derived for (with the secret).
+const MEMBER_KEY_CONTEXT: &[u8] = b"goproxy-ha member key v1\n";
 
 impl ReplicatedTokens {
     /// Reads tokens from `consensus`'s applied state.
@@ -25,6 +32,7 @@ impl ReplicatedTokens {
         Self {
             consensus,
             compiled: RwLock::new((u64::MAX, Arc::new(Grants::default()))),
+            member_key: OnceLock::new(),
         }
     }
 }
@@ -81,12 +89,16 @@ impl TokenSource for ReplicatedTokens {
         grants
     }
 
-    fn is_member(&self, ip: IpAddr) -> bool {
-        let ip = ip.to_canonical();
-        self.consensus.peers().iter().any(|(_, peer)| {
-            peer.http_addr
-                .parse::<std::net::SocketAddr>()
-                .is_ok_and(|addr| addr.ip().to_canonical() == ip)
-        })
+    fn member_key(&self) -> Option<Arc<str>> {
+        if let Some(key) = self.member_key.get() {
+            return Some(key.clone());
+        }
+        let secret = self.consensus.reader().member_secret().ok()??;
+        // The secret never travels: members show a key derived from it.
+        let mut hasher = Sha256::new();
+        hasher.update(MEMBER_KEY_CONTEXT);
+        hasher.update(secret.as_bytes());
+        let key: Arc<str> = hex::encode(hasher.finalize()).into();
+        Some(self.member_key.get_or_init(|| key).clone())
     }
 }

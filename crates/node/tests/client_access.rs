@@ -105,7 +105,7 @@ async fn audit_lines(
 }
 
 /// The id of the member every node names leader, once they agree (over HTTPS).
-async fn leader_of(http: &reqwest::Client, urls: &BTreeMap<u64, String>) -> u64 {
+async fn leader_of(http: &reqwest::Client, urls: &BTreeMap<u64, String>, token: &str) -> u64 {
     let deadline = Instant::now() + SETTLE;
     loop {
         let mut leaders = Vec::new();
@@ -113,6 +113,7 @@ async fn leader_of(http: &reqwest::Client, urls: &BTreeMap<u64, String>) -> u64 
             let status: Option<goproxy_status::NodeStatus> = async {
                 let answer = http
                     .get(format!("{url}/cluster/status"))
+                    .bearer_auth(token)
                     .send()
                     .await
                     .ok()?;
@@ -126,7 +127,19 @@ async fn leader_of(http: &reqwest::Client, urls: &BTreeMap<u64, String>) -> u64 
                 return *leader;
             }
         }
-        assert!(Instant::now() < deadline, "no agreed leader: {leaders:?}");
+        if Instant::now() >= deadline {
+            let url = urls.values().next().unwrap();
+            let answer = http
+                .get(format!("{url}/cluster/status"))
+                .bearer_auth(token)
+                .send()
+                .await;
+            let shown = match answer {
+                Ok(a) => format!("{} {}", a.status(), a.text().await.unwrap_or_default()),
+                Err(e) => format!("{e:?}"),
+            };
+            panic!("no agreed leader: {leaders:?}; {url}: {shown}");
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -172,10 +185,33 @@ async fn tokens_refusals_audit_and_the_admin_trail() {
     for url in urls.values() {
         ready(&http, url).await;
     }
-    let leader = leader_of(&http, &urls).await;
+    let admin = admin_env(dir.path());
+    // Operators' endpoints want an admin token here: the first is made with the admin
+    // certificate through any member.
+    let via_1 = raft_of(dir.path(), 1);
+    let operator = ok_stdout(
+        goproxy_ha(
+            &admin,
+            &[
+                "token",
+                "create",
+                "--via",
+                &via_1,
+                "--name",
+                "dashboards",
+                "--role",
+                "admin",
+                "--expires",
+                "30d",
+            ],
+        ),
+        "token create",
+    )
+    .trim()
+    .to_string();
+    let leader = leader_of(&http, &urls, &operator).await;
     let others: Vec<u64> = (1..=3).filter(|id| *id != leader).collect();
     let (b, c) = (others[0], others[1]);
-    let admin = admin_env(dir.path());
 
     // Tokens are made through a follower (it redirects to the leader): shown once.
     let via_b = raft_of(dir.path(), b);
@@ -295,6 +331,68 @@ async fn tokens_refusals_audit_and_the_admin_trail() {
     let plain = client().get(nodes[&c].url("healthz")).send().await;
     assert!(plain.is_err(), "plain HTTP on the HTTPS port was answered");
 
+    // An unknown environment is refused, not "not found" (no fallback with the path).
+    let unknown_env = http
+        .get(format!("{}/env/nope/example.com/hello/@v/list", urls[&c]))
+        .bearer_auth(&hello_only)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown_env.status(), StatusCode::FORBIDDEN);
+
+    // Operators' endpoints want an admin token when anonymous clients are refused.
+    let status_url = format!("{}/cluster/status", urls[&c]);
+    let anonymous = http.get(&status_url).send().await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    let reader = http
+        .get(&status_url)
+        .bearer_auth(&hello_only)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reader.status(), StatusCode::FORBIDDEN);
+    let admin_token = http
+        .get(&status_url)
+        .bearer_auth(&operator)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(admin_token.status(), StatusCode::OK);
+
+    // Download counts: the zip served through b (forwarded to the leader, counted once
+    // where the client asked) and once through c, summed by any node.
+    let zip = http
+        .get(format!("{}/example.com/hello/@v/v1.1.0.zip", urls[&c]))
+        .bearer_auth(&hello_only)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(zip.status(), StatusCode::OK);
+    let stats = http
+        .get(format!("{}/stats", urls[&leader]))
+        .bearer_auth(&operator)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let stats: serde_json::Value = serde_json::from_slice(&stats).unwrap();
+    assert_eq!(stats["nodes"].as_array().unwrap().len(), 3, "{stats}");
+    assert_eq!(
+        stats["modules"][0]["module"], "example.com/hello",
+        "{stats}"
+    );
+    assert_eq!(
+        stats["modules"][0]["versions"][0]["version"], "v1.1.0",
+        "{stats}"
+    );
+    assert_eq!(
+        stats["modules"][0]["versions"][0]["downloads"], 2,
+        "{stats}"
+    );
+    println!("/stats: {stats}");
+
     // Revoked through b: refused by c right after the commit reaches it.
     let via_b_revoke = ["token", "revoke", "ci", "--via", via_b.as_str()];
     ok_stdout(goproxy_ha(&admin, &via_b_revoke), "token revoke");
@@ -373,6 +471,7 @@ async fn tokens_refusals_audit_and_the_admin_trail() {
         assert_eq!(
             shown,
             [
+                ("token-create".into(), shown[0].1.clone()),
                 ("token-create".into(), "ci role=read".into()),
                 (
                     "token-create".into(),
@@ -411,7 +510,15 @@ async fn a_burst_over_the_hit_limit_gets_429_with_retry_after() {
     let mut statuses = Vec::new();
     let mut retry_after = None;
     for _ in 0..30 {
-        let answer = client().get(&url).send().await.unwrap();
+        // Claiming to be a member forwarding a miss does not lift the limits: only the
+        // members' key does, and an outsider does not have it.
+        let answer = client()
+            .get(&url)
+            .header("x-goproxy-ha-forwarded", "1")
+            .header("x-goproxy-ha-member", "0".repeat(64))
+            .send()
+            .await
+            .unwrap();
         if answer.status() == StatusCode::TOO_MANY_REQUESTS {
             retry_after = answer
                 .headers()
