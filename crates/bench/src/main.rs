@@ -5,13 +5,15 @@
 //! same request at 64 and 256 connections; the report prints requests/s and p50/p99
 //! latency for both, their ratios, and goproxy-ha's peak RSS; then the cluster figures
 //! (`cluster`: fill latency 3-node vs single, hit throughput per node), the cost of checksum
-//! verification on cold fills (`verify`), and index commits vs etcd. Nothing here asserts an
+//! verification on cold fills (`verify`), hits with client access control (HTTPS, tokens,
+//! audit) on vs off (`secure`), and index commits vs etcd. Nothing here asserts an
 //! absolute time: the machine is shared, so only same-run ratios are meaningful.
 
 mod cluster;
 mod commit;
 mod etcd;
 mod procs;
+mod secure;
 mod verify;
 mod wrk;
 
@@ -48,6 +50,9 @@ fn main() -> anyhow::Result<()> {
     if only == "verify" {
         return verify::run(&corpus, work.path(), &nginx.url);
     }
+    if only == "secure" {
+        return secure::run(work.path(), &nginx.url, duration);
+    }
     let node = ProxyNode::start(work.path(), &nginx.url)?;
     for (_, path) in CASES {
         node.warm(path).with_context(|| format!("warming {path}"))?;
@@ -79,6 +84,7 @@ fn main() -> anyhow::Result<()> {
     drop(node);
     cluster::run(&corpus, work.path(), &nginx.url, duration)?;
     verify::run(&corpus, work.path(), &nginx.url)?;
+    secure::run(work.path(), &nginx.url, duration)?;
     commit_throughput(work.path(), duration)
 }
 

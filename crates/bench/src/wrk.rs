@@ -18,14 +18,25 @@ pub struct WrkResult {
 
 /// Runs wrk with two threads (one per core of the reference machine).
 pub fn run_wrk(url: &str, connections: u32, duration: Duration) -> anyhow::Result<WrkResult> {
+    run_wrk_with(url, connections, duration, &[])
+}
+
+/// [`run_wrk`] with `extra` arguments (`-H "Authorization: …"`).
+pub fn run_wrk_with(
+    url: &str,
+    connections: u32,
+    duration: Duration,
+    extra: &[&str],
+) -> anyhow::Result<WrkResult> {
     let output = Command::new("wrk")
         .args([
             "-t2",
             &format!("-c{connections}"),
             &format!("-d{}s", duration.as_secs()),
             "--latency",
-            url,
         ])
+        .args(extra)
+        .arg(url)
         .output()
         .context("running wrk (apt-get install wrk)")?;
     let text = String::from_utf8_lossy(&output.stdout);

@@ -42,6 +42,9 @@ fn ok_stdout(output: Output, what: &str) -> String {
     String::from_utf8(output.stdout).unwrap()
 }
 
+/// An app using the corpus module example.com/hello.
+const MAIN_GO: &str = "package main\n\nimport (\n\t\"fmt\"\n\n\t\"example.com/hello\"\n)\n\nfunc main() { fmt.Println(hello.Greeting()) }\n";
+
 /// The node-to-node address of node `id` (from its configuration).
 fn raft_of(dir: &Path, id: u64) -> String {
     let text = std::fs::read_to_string(dir.join(format!("n{id}.toml"))).unwrap();
@@ -239,12 +242,15 @@ async fn tokens_refusals_audit_and_the_admin_trail() {
     let list_c = format!("{}/example.com/hello/@v/list", urls[&c]);
     until_status(&http, &list_c, &ci, StatusCode::OK).await;
 
-    // The real go client: with the token in ~/.netrc it downloads through node b (a
-    // follower: misses go to the leader over HTTPS); without, 401 with the reason.
+    // The real go client: with the token in ~/.netrc it builds an app using
+    // example.com/hello through node b (a follower: misses go to the leader over HTTPS);
+    // without, 401 with the reason.
     let ca = tls.ca.to_str().unwrap().to_string();
     let go = move |home: &Path, proxy: &str, args: &[&str]| {
         let app = home.join("app");
-        support::go::app(&app, "package main\n\nfunc main() {}\n");
+        if !app.join("main.go").exists() {
+            support::go::app(&app, MAIN_GO);
+        }
         go_env(home, &app, proxy, "off", &[("SSL_CERT_FILE", &ca)], args)
     };
     let netrc = |home: &Path, token: &str| {
@@ -255,11 +261,24 @@ async fn tokens_refusals_audit_and_the_admin_trail() {
     let home = dir.path().join("home-ci");
     netrc(&home, &ci);
     let (g, p) = (go.clone(), urls[&b].clone());
-    let args = ["mod", "download", "-json", "example.com/hello@v1.1.0"];
-    let (ok, stdout, stderr) = tokio::task::spawn_blocking(move || g(&home, &p, &args))
-        .await
-        .unwrap();
-    assert!(ok, "authenticated download failed:\n{stdout}\n{stderr}");
+    let (ok, stdout, stderr) = tokio::task::spawn_blocking(move || {
+        let got = g(&home, &p, &["get", "example.com/hello@v1.1.0"]);
+        if !got.0 {
+            return got;
+        }
+        let built = g(&home, &p, &["build", "-o", "app", "."]);
+        let ran = std::process::Command::new(home.join("app").join("app")).output();
+        let said = ran.map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+        (
+            built.0,
+            format!("{}{}", built.1, said.unwrap_or_default()),
+            built.2,
+        )
+    })
+    .await
+    .unwrap();
+    assert!(ok, "authenticated build failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("hello v1.1.0"), "{stdout}");
     let (g, p, anonymous) = (go.clone(), urls[&b].clone(), dir.path().join("home-none"));
     let args = ["mod", "download", "example.com/hello@v1.0.0"];
     let (ok, _, stderr) = tokio::task::spawn_blocking(move || g(&anonymous, &p, &args))
@@ -438,7 +457,13 @@ async fn tokens_refusals_audit_and_the_admin_trail() {
         .find(|l| l["outcome"] == "denied" && l["status"] == 401)
         .unwrap();
     assert!(denied["token"].is_null(), "{denied}");
-    println!("node {b} audit excerpt:\n{zip}\n{denied}");
+    let raw = std::fs::read_to_string(dir.path().join(format!("audit-{b}.log"))).unwrap();
+    let excerpt: Vec<&str> = raw
+        .lines()
+        .filter(|l| l.contains("v1.1.0.zip") || l.contains("\"status\":401"))
+        .take(2)
+        .collect();
+    println!("node {b} audit excerpt:\n{}", excerpt.join("\n"));
 
     // Every node holds the same admin trail, in log order, naming the operator.
     let mut trails = Vec::new();
@@ -539,4 +564,65 @@ async fn a_burst_over_the_hit_limit_gets_429_with_retry_after() {
         StatusCode::OK,
         "health checks are not limited"
     );
+}
+
+/// SIGHUP re-reads the rate limits; every request answered before SIGTERM has its audit line
+/// (written at shutdown: the flush interval here is longer than the test).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_limits_and_sigterm_writes_every_audit_line() {
+    let upstream = HttpServer::serve_dir(&corpus_dir());
+    let dir = tempfile::tempdir().unwrap();
+    let (config, audit) = (dir.path().join("node.toml"), dir.path().join("audit.log"));
+    let write = |per_second: u32, burst: u32| {
+        let text = format!(
+            "[limits]\nhits_per_address = {{ per_second = {per_second}, burst = {burst} }}\n\
+             [audit]\npath = {audit:?}\nflush_interval = \"60s\"\n"
+        );
+        std::fs::write(&config, text).unwrap();
+    };
+    write(1, 3);
+    let mut node = Node::start(
+        &dir.path().join("node"),
+        &upstream.url,
+        &["--config", config.to_str().unwrap()],
+    );
+    let url = node.url("example.com/hello/@v/v1.1.0.info");
+    let mut answered = 0;
+    let mut limited = false;
+    for _ in 0..20 {
+        let status = client().get(&url).send().await.unwrap().status();
+        answered += 1;
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            limited = true;
+            break;
+        }
+    }
+    assert!(limited, "a burst of 3 held 20 requests");
+
+    write(100_000, 100_000);
+    node.signal("HUP");
+    let deadline = Instant::now() + SETTLE;
+    let mut ok_in_a_row = 0;
+    while ok_in_a_row < 10 {
+        let status = client().get(&url).send().await.unwrap().status();
+        answered += 1;
+        ok_in_a_row = if status == StatusCode::OK {
+            ok_in_a_row + 1
+        } else {
+            0
+        };
+        assert!(Instant::now() < deadline, "SIGHUP did not lift the limit");
+    }
+
+    assert!(node.terminate().success());
+    let text = std::fs::read_to_string(&audit).unwrap();
+    let lines = text
+        .lines()
+        .filter(|l| l.contains("\"/example.com/hello/@v/v1.1.0.info\""))
+        .count();
+    assert_eq!(
+        lines, answered,
+        "every answered request has its line:\n{text}"
+    );
+    assert!(text.contains("\"status\":429"), "{text}");
 }

@@ -133,6 +133,14 @@ impl Node {
         let _ = self.child.wait();
     }
 
+    /// Sends `signal` (`HUP`, `STOP`, …) to the node.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status();
+    }
+
     /// SIGTERM, then wait for a clean exit.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
