@@ -8,7 +8,7 @@ use goproxy_routing::PathPatterns;
 use serde::{Deserialize, Serialize};
 
 use crate::credentials::Credentials;
-use crate::token::{find, TokenHash};
+use crate::token::{find_digest, TokenHash};
 
 /// Longest token name.
 pub const MAX_NAME: usize = 64;
@@ -140,7 +140,8 @@ struct Compiled {
 #[derive(Default)]
 pub struct Grants {
     compiled: Vec<Compiled>,
-    hashes: Vec<TokenHash>,
+    /// The stored hashes as bytes (decoded once here, not per request).
+    digests: Vec<[u8; 32]>,
 }
 
 impl Grants {
@@ -175,7 +176,12 @@ impl Grants {
             };
             let allow = pattern("allow", &grant.allow, false)?;
             let deny = pattern("deny", &grant.deny, true)?;
-            out.hashes.push(grant.hash.clone());
+            out.digests.push(
+                grant
+                    .hash
+                    .digest()
+                    .ok_or_else(|| GrantError::Hash(grant.name.clone()))?,
+            );
             out.compiled.push(Compiled { grant, allow, deny });
         }
         Ok(out)
@@ -183,7 +189,7 @@ impl Grants {
 
     /// The grant whose token is `secret`.
     pub fn find(&self, secret: &str) -> Option<&Grant> {
-        find(secret, &self.hashes).map(|i| &self.compiled[i].grant)
+        find_digest(secret, &self.digests).map(|i| &self.compiled[i].grant)
     }
 
     /// The grants, in order.
@@ -236,7 +242,7 @@ pub fn decide(
             ),
         };
     };
-    let Some(index) = find(&credentials.token, &grants.hashes) else {
+    let Some(index) = find_digest(&credentials.token, &grants.digests) else {
         return Decision::Unauthenticated("the token is not valid".into());
     };
     let compiled = &grants.compiled[index];

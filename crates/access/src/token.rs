@@ -29,6 +29,16 @@ impl TokenHash {
         self.0.len() == other.0.len() && bool::from(self.0.as_bytes().ct_eq(other.0.as_bytes()))
     }
 
+    /// The hash as bytes, when well formed.
+    pub fn digest(&self) -> Option<[u8; 32]> {
+        if !self.is_valid() {
+            return None;
+        }
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(&self.0, &mut out).ok()?;
+        Some(out)
+    }
+
     /// Whether this is a well-formed hash (64 lowercase hex digits).
     pub fn is_valid(&self) -> bool {
         self.0.len() == 64
@@ -73,6 +83,19 @@ pub fn find<'a>(secret: &str, stored: impl IntoIterator<Item = &'a TokenHash>) -
     let mut found = None;
     for (i, hash) in stored.into_iter().enumerate() {
         if hash.same(&presented) && found.is_none() {
+            found = Some(i);
+        }
+    }
+    found
+}
+
+/// [`find`] over hashes already decoded to bytes (what [`crate::Grants`] keeps): no hex
+/// encoding per request.
+pub fn find_digest(secret: &str, stored: &[[u8; 32]]) -> Option<usize> {
+    let presented: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
+    let mut found = None;
+    for (i, digest) in stored.iter().enumerate() {
+        if bool::from(digest.ct_eq(&presented)) && found.is_none() {
             found = Some(i);
         }
     }

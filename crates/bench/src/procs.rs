@@ -48,6 +48,47 @@ impl Nginx {
     }
 }
 
+impl Nginx {
+    /// nginx serving `root` on `plain` (HTTP) and `tls` (HTTPS with `cert`/`key`).
+    pub fn start_tls(
+        root: &Path,
+        work: &Path,
+        plain: u16,
+        tls: u16,
+        cert: &Path,
+        key: &Path,
+    ) -> anyhow::Result<Self> {
+        let conf = work.join("nginx.conf");
+        let text = format!(
+            "daemon off;\nworker_processes auto;\npid {pid};\nerror_log {err} warn;\n\
+             events {{ worker_connections 4096; }}\n\
+             http {{\n  access_log off;\n  sendfile on;\n  tcp_nopush on;\n  keepalive_requests 1000000;\n\
+               client_body_temp_path {tmp};\n  proxy_temp_path {tmp};\n  fastcgi_temp_path {tmp};\n  uwsgi_temp_path {tmp};\n  scgi_temp_path {tmp};\n\
+               server {{ listen 127.0.0.1:{plain}; listen 127.0.0.1:{tls} ssl; ssl_certificate {cert}; ssl_certificate_key {key}; root {root}; }}\n}}\n",
+            pid = work.join("nginx.pid").display(),
+            err = work.join("nginx.err").display(),
+            tmp = work.display(),
+            root = root.display(),
+            cert = cert.display(),
+            key = key.display(),
+        );
+        std::fs::write(&conf, text)?;
+        let child = Command::new("nginx")
+            .arg("-c")
+            .arg(&conf)
+            .arg("-e")
+            .arg(work.join("nginx.err"))
+            .spawn()
+            .context("starting nginx (apt-get install nginx-light)")?;
+        wait_for(&format!("127.0.0.1:{tls}"))
+            .with_context(|| std::fs::read_to_string(work.join("nginx.err")).unwrap_or_default())?;
+        Ok(Self {
+            child,
+            url: format!("http://127.0.0.1:{plain}"),
+        })
+    }
+}
+
 impl Drop for Nginx {
     fn drop(&mut self) {
         let _ = Command::new("kill")
@@ -153,6 +194,22 @@ impl ProxyNode {
             std::thread::sleep(Duration::from_millis(25));
         }
         bail!("{} never became ready", self.url)
+    }
+
+    /// CPU time (user + system) the node has used so far.
+    pub fn cpu_time(&self) -> anyhow::Result<Duration> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))?;
+        // Fields after the command name (which may hold spaces) start after the last ')'.
+        let rest = stat.rsplit_once(')').context("/proc/PID/stat")?.1;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: u64 = fields
+            .get(11..13)
+            .context("utime/stime")?
+            .iter()
+            .map(|f| f.parse::<u64>().unwrap_or(0))
+            .sum();
+        // USER_HZ is 100 on Linux.
+        Ok(Duration::from_millis(ticks * 10))
     }
 
     /// Peak resident set size (VmHWM) in KiB.

@@ -10,7 +10,7 @@ use anyhow::{bail, Context};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 
 use crate::procs::{free_port, ProxyNode};
-use crate::wrk::run_wrk_with;
+use crate::wrk::{run_wrk_with, WrkResult};
 
 /// The artifacts measured (a small answer, where per-request costs show, and a 1 MiB zip,
 /// where encryption does).
@@ -19,8 +19,60 @@ const CASES: &[(&str, &str)] = &[
     ("zip 1.1 MiB", "google.golang.org/protobuf/@v/v1.28.1.zip"),
 ];
 const CONNECTIONS: u32 = 64;
+/// wrk runs per server and case, interleaved.
+const ROUNDS: usize = 3;
 
-/// Prints rps of the secured node against the open one, and their ratio.
+/// The run with the median throughput.
+fn median(mut runs: Vec<Measured>) -> Measured {
+    runs.sort_by(|a, b| a.0.requests_per_sec.total_cmp(&b.0.requests_per_sec));
+    runs.swap_remove(runs.len() / 2)
+}
+
+/// One way of serving: which of HTTPS, tokens and the audit log are on.
+struct Variant {
+    label: &'static str,
+    https: bool,
+    tokens: bool,
+    audit: bool,
+}
+
+const VARIANTS: &[Variant] = &[
+    Variant {
+        label: "HTTPS only",
+        https: true,
+        tokens: false,
+        audit: false,
+    },
+    Variant {
+        label: "tokens only",
+        https: false,
+        tokens: true,
+        audit: false,
+    },
+    Variant {
+        label: "audit only",
+        https: false,
+        tokens: false,
+        audit: true,
+    },
+    Variant {
+        label: "all three",
+        https: true,
+        tokens: true,
+        audit: true,
+    },
+];
+
+/// A running variant: its node, base URL and the request header it needs.
+struct Running {
+    node: ProxyNode,
+    url: String,
+    header: Option<String>,
+}
+
+/// Prints, per artifact, each variant's hit throughput against the open node's (medians of
+/// interleaved runs), and what TLS alone costs nginx on this machine (the same client, wrk,
+/// decrypts on the same cores).
 pub fn run(work: &Path, upstream: &str, duration: Duration) -> anyhow::Result<()> {
     let dir = work.join("secure");
     std::fs::create_dir_all(&dir)?;
@@ -45,68 +97,204 @@ pub fn run(work: &Path, upstream: &str, duration: Duration) -> anyhow::Result<()
         }
     }
     https_files(&dir)?;
-    let raft = format!("127.0.0.1:{}", free_port()?);
-    let audit = dir.join("audit.log");
-    let config = dir.join("secure.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[auth]\nanonymous = \"deny\"\n[audit]\npath = {audit:?}\n\
-             [http.tls]\ncert_file = {:?}\nkey_file = {:?}\n\
-             [cluster.tls]\nca_file = {:?}\ncert_file = {:?}\nkey_file = {:?}\n",
-            dir.join("https.pem"),
-            dir.join("https.key"),
-            certs.join("ca.pem"),
-            certs.join("node-1.pem"),
-            certs.join("node-1.key"),
-        ),
-    )?;
-    let secure = ProxyNode::start_with(
-        &dir.join("node-secure"),
-        upstream,
-        &[
-            "--verify-fills",
-            "false",
-            "--config",
-            &config.to_string_lossy(),
-            "--raft-listen",
-            &raft,
-        ],
-    )?;
-    let secure_url = secure.url.replacen("http://", "https://", 1);
-    let token = create_token(&binary, &certs, &raft)?;
     let open = ProxyNode::start_with(
         &dir.join("node-open"),
         upstream,
         &["--verify-fills", "false"],
     )?;
-    let header = format!("Authorization: Bearer {token}");
+    let mut running = Vec::new();
+    for (i, variant) in VARIANTS.iter().enumerate() {
+        running.push(start_variant(&binary, &dir, &certs, upstream, i, variant)?);
+    }
     for (_, path) in CASES {
         open.warm(path)?;
-        curl_ok(&format!("{secure_url}/{path}"), &header)?;
+        for r in &running {
+            curl_ok(&format!("{}/{path}", r.url), r.header.as_deref())?;
+        }
     }
     println!(
-        "\nclient access control on (HTTPS, a token per request, audit log) vs all off, hits, wrk -c{CONNECTIONS}:"
+        "\nclient access control, cache hits, wrk -c{CONNECTIONS}, medians of {ROUNDS} runs interleaved with the open node (goal for all three: >= 0.9x):"
     );
     for (name, path) in CASES {
-        let off = run_wrk_with(&format!("{}/{path}", open.url), CONNECTIONS, duration, &[])?;
-        let on = run_wrk_with(
-            &format!("{secure_url}/{path}"),
-            CONNECTIONS,
-            duration,
-            &["-H", &header],
+        for (variant, r) in VARIANTS.iter().zip(&running) {
+            let url = format!("{}/{path}", r.url);
+            let extra: Vec<&str> = match &r.header {
+                Some(h) => vec!["-H", h],
+                None => vec![],
+            };
+            let open_url = format!("{}/{path}", open.url);
+            let (on, off) = interleaved(
+                || {
+                    measured(&r.node, || {
+                        run_wrk_with(&url, CONNECTIONS, duration, &extra)
+                    })
+                },
+                || {
+                    measured(&open, || {
+                        run_wrk_with(&open_url, CONNECTIONS, duration, &[])
+                    })
+                },
+            )?;
+            println!(
+                "{name:<12} {:<12} {:>8.0} rps vs open {:>8.0} rps, ratio {:.2}x | node CPU per request {:.1}us vs {:.1}us | p99 {:.2}ms vs {:.2}ms",
+                variant.label,
+                on.0.requests_per_sec,
+                off.0.requests_per_sec,
+                on.0.requests_per_sec / off.0.requests_per_sec.max(f64::MIN_POSITIVE),
+                on.1,
+                off.1,
+                on.0.p99.as_secs_f64() * 1e3,
+                off.0.p99.as_secs_f64() * 1e3,
+            );
+        }
+    }
+    tls_anchor(work, &dir, duration)?;
+    let lines = std::fs::read_to_string(dir.join("audit-3.log")).map_or(0, |t| t.lines().count());
+    println!("audit lines written by the all-three node: {lines}");
+    Ok(())
+}
+
+/// A wrk run and the node's CPU time per request during it (microseconds).
+type Measured = (WrkResult, f64);
+
+/// Runs `load` against `node`, noting the node's CPU time per completed request.
+fn measured(
+    node: &ProxyNode,
+    load: impl Fn() -> anyhow::Result<WrkResult>,
+) -> anyhow::Result<Measured> {
+    let before = node.cpu_time()?;
+    let result = load()?;
+    let used = node.cpu_time()?.saturating_sub(before);
+    let requests = result.requests_per_sec * result.duration.as_secs_f64();
+    Ok((result, used.as_secs_f64() * 1e6 / requests.max(1.0)))
+}
+
+/// Medians (by throughput) of [`ROUNDS`] runs of `on` and `off`, interleaved (which goes
+/// first alternates).
+fn interleaved<T: Into<Measured>>(
+    on: impl Fn() -> anyhow::Result<T>,
+    off: impl Fn() -> anyhow::Result<T>,
+) -> anyhow::Result<(Measured, Measured)> {
+    let (mut ons, mut offs) = (Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        if round % 2 == 0 {
+            offs.push(off()?.into());
+            ons.push(on()?.into());
+        } else {
+            ons.push(on()?.into());
+            offs.push(off()?.into());
+        }
+    }
+    Ok((median(ons), median(offs)))
+}
+
+/// Starts one variant's node (a node with tokens needs the admin service: cluster TLS).
+fn start_variant(
+    binary: &Path,
+    dir: &Path,
+    certs: &Path,
+    upstream: &str,
+    i: usize,
+    variant: &Variant,
+) -> anyhow::Result<Running> {
+    let raft = format!("127.0.0.1:{}", free_port()?);
+    let mut config = String::new();
+    if variant.tokens {
+        config.push_str(&format!(
+            "[auth]\nanonymous = \"deny\"\n[cluster.tls]\nca_file = {:?}\ncert_file = {:?}\nkey_file = {:?}\n",
+            certs.join("ca.pem"),
+            certs.join("node-1.pem"),
+            certs.join("node-1.key"),
+        ));
+    }
+    if variant.audit {
+        config.push_str(&format!(
+            "[audit]\npath = {:?}\n",
+            dir.join(format!("audit-{i}.log"))
+        ));
+    }
+    if variant.https {
+        config.push_str(&format!(
+            "[http.tls]\ncert_file = {:?}\nkey_file = {:?}\n",
+            dir.join("https.pem"),
+            dir.join("https.key")
+        ));
+    }
+    let file = dir.join(format!("variant-{i}.toml"));
+    std::fs::write(&file, config)?;
+    let node = ProxyNode::spawn(
+        &dir.join(format!("node-{i}")),
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--raft-listen",
+            &raft,
+            "--upstream",
+            upstream,
+            "--verify-fills",
+            "false",
+            "--config",
+            &file.to_string_lossy(),
+        ]
+        .map(String::from),
+    )?;
+    let url = if variant.https {
+        node.url.replacen("http://", "https://", 1)
+    } else {
+        node.url.clone()
+    };
+    let header = match variant.tokens {
+        true => Some(format!(
+            "Authorization: Bearer {}",
+            create_token(binary, certs, &raft)?
+        )),
+        false => None,
+    };
+    Ok(Running { node, url, header })
+}
+
+/// nginx over the same files with and without TLS: what TLS itself costs on this machine.
+fn tls_anchor(work: &Path, dir: &Path, duration: Duration) -> anyhow::Result<()> {
+    let corpus = goproxy_testkit::corpus::try_dir()?;
+    let nginx_dir = dir.join("nginx-tls");
+    std::fs::create_dir_all(&nginx_dir)?;
+    let (plain, tls) = (free_port()?, free_port()?);
+    let nginx = crate::procs::Nginx::start_tls(
+        &corpus,
+        &nginx_dir,
+        plain,
+        tls,
+        &dir.join("https.pem"),
+        &dir.join("https.key"),
+    );
+    let _ = work;
+    let nginx = match nginx {
+        Ok(nginx) => nginx,
+        Err(e) => {
+            println!("nginx with TLS not measured: {e:#}");
+            return Ok(());
+        }
+    };
+    for (name, path) in CASES {
+        let (on, off) = interleaved(
+            || {
+                let url = format!("https://127.0.0.1:{tls}/{path}");
+                run_wrk_with(&url, CONNECTIONS, duration, &[]).map(|r| (r, f64::NAN))
+            },
+            || {
+                let url = format!("http://127.0.0.1:{plain}/{path}");
+                run_wrk_with(&url, CONNECTIONS, duration, &[]).map(|r| (r, f64::NAN))
+            },
         )?;
         println!(
-            "{name:<12} on {:>8.0} rps (p99 {:.2}ms), off {:>8.0} rps (p99 {:.2}ms), ratio {:.2}x (goal >= 0.9x)",
-            on.requests_per_sec,
-            on.p99.as_secs_f64() * 1e3,
-            off.requests_per_sec,
-            off.p99.as_secs_f64() * 1e3,
-            on.requests_per_sec / off.requests_per_sec.max(f64::MIN_POSITIVE),
+            "{name:<12} {:<12} {:>8.0} rps vs plain {:>8.0} rps, ratio {:.2}x (TLS alone, the anchor)",
+            "nginx HTTPS",
+            on.0.requests_per_sec,
+            off.0.requests_per_sec,
+            on.0.requests_per_sec / off.0.requests_per_sec.max(f64::MIN_POSITIVE),
         );
     }
-    let lines = std::fs::read_to_string(&audit).map_or(0, |t| t.lines().count());
-    println!("audit lines written by the secured node so far: {lines}");
+    drop(nginx);
     Ok(())
 }
 
@@ -153,18 +341,14 @@ fn create_token(binary: &Path, certs: &Path, raft: &str) -> anyhow::Result<Strin
 }
 
 /// GETs `url` (certificate not verified: the bench's own) with `header`; fails unless 200.
-fn curl_ok(url: &str, header: &str) -> anyhow::Result<()> {
+fn curl_ok(url: &str, header: Option<&str>) -> anyhow::Result<()> {
+    let mut args = vec!["-sSk", "-o", "/dev/null", "-w", "%{http_code}"];
+    if let Some(header) = header {
+        args.extend(["-H", header]);
+    }
     let output = Command::new("curl")
-        .args([
-            "-sSk",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            "-H",
-            header,
-            url,
-        ])
+        .args(&args)
+        .arg(url)
         .output()
         .context("running curl")?;
     let code = String::from_utf8_lossy(&output.stdout);

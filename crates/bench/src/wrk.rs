@@ -14,6 +14,8 @@ pub struct WrkResult {
     pub p50: Duration,
     /// 99th percentile latency.
     pub p99: Duration,
+    /// How long wrk ran.
+    pub duration: Duration,
 }
 
 /// Runs wrk with two threads (one per core of the reference machine).
@@ -46,7 +48,9 @@ pub fn run_wrk_with(
     if text.contains("Non-2xx") {
         bail!("wrk saw non-2xx answers from {url}:\n{text}");
     }
-    parse(&text).with_context(|| format!("parsing wrk output:\n{text}"))
+    let mut result = parse(&text).with_context(|| format!("parsing wrk output:\n{text}"))?;
+    result.duration = duration;
+    Ok(result)
 }
 
 fn parse(text: &str) -> Option<WrkResult> {
@@ -65,6 +69,7 @@ fn parse(text: &str) -> Option<WrkResult> {
         requests_per_sec: rps?,
         p50: p50?,
         p99: p99?,
+        duration: Duration::ZERO,
     })
 }
 

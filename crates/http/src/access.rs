@@ -78,10 +78,10 @@ pub(crate) struct Who {
 }
 
 /// The module a request names, for access decisions: a checksum lookup names one too.
-fn named_module(route: &Route) -> Option<String> {
+fn named_module(route: &Route) -> Option<std::borrow::Cow<'_, str>> {
     match route.module() {
-        Some(module) => Some(module.to_string()),
-        None => crate::routed::looked_up(route),
+        Some(module) => Some(std::borrow::Cow::Borrowed(module)),
+        None => crate::routed::looked_up(route).map(std::borrow::Cow::Owned),
     }
 }
 
@@ -164,7 +164,11 @@ impl Access {
         let request = AccessRequest {
             action: Action::Read,
             module: module.as_deref(),
-            private: module.as_deref().is_some_and(private),
+            // Only an anonymous client of a public-only proxy needs to know (one more route
+            // decision per request otherwise).
+            private: credentials.is_none()
+                && self.anonymous == Anonymous::PublicOnly
+                && module.as_deref().is_some_and(private),
         };
         let grants = self.tokens.grants();
         let token = match decide(

@@ -36,7 +36,8 @@ pub(crate) struct Note {
 /// The layer's state.
 #[derive(Clone)]
 struct Auditor {
-    log: AuditLog,
+    /// Shared: a request clones one `Arc`, not the channel's sender.
+    log: std::sync::Arc<AuditLog>,
     node: u64,
 }
 
@@ -45,7 +46,10 @@ struct Auditor {
 /// has drained and dropped them, the audit task writes what is queued and ends.
 pub fn layer(router: axum::Router, log: AuditLog, node: u64) -> axum::Router {
     router.layer(axum::middleware::from_fn_with_state(
-        Auditor { log, node },
+        Auditor {
+            log: std::sync::Arc::new(log),
+            node,
+        },
         record,
     ))
 }
@@ -104,7 +108,7 @@ async fn record(State(auditor): State<Auditor>, request: Request, next: Next) ->
 /// (fully sent, or abandoned by the client).
 struct Counted {
     inner: Body,
-    pending: Option<(AuditLog, Record, Instant)>,
+    pending: Option<(std::sync::Arc<AuditLog>, Record, Instant)>,
     bytes: u64,
 }
 

@@ -17,6 +17,11 @@ use goproxy_http::access::TokenSource;
 /// Tokens and members from the consensus member of this node.
 pub struct ReplicatedTokens {
     consensus: Consensus,
+    /// Raft's metrics: while nothing new is applied the compiled grants are current, without
+    /// even a read of the store.
+    metrics: tokio::sync::watch::Receiver<goproxy_consensus::RaftMetrics>,
+    /// The last applied index the compiled grants were checked at.
+    checked_at: std::sync::atomic::AtomicU64,
     /// The compiled grants and the token-change index they were compiled at.
     compiled: RwLock<(u64, Arc<Grants>)>,
     /// The member key, once the cluster has its secret (it never changes).
@@ -30,6 +35,8 @@ impl ReplicatedTokens {
     /// Reads tokens from `consensus`'s applied state.
     pub fn new(consensus: Consensus) -> Self {
         Self {
+            metrics: consensus.metrics(),
+            checked_at: std::sync::atomic::AtomicU64::new(u64::MAX),
             consensus,
             compiled: RwLock::new((u64::MAX, Arc::new(Grants::default()))),
             member_key: OnceLock::new(),
@@ -59,11 +66,39 @@ fn compile(grants: Vec<Grant>) -> Grants {
 
 impl TokenSource for ReplicatedTokens {
     fn grants(&self) -> Arc<Grants> {
+        use std::sync::atomic::Ordering;
+        let applied = self.metrics.borrow().last_applied.map_or(0, |id| id.index);
+        if self.checked_at.load(Ordering::Acquire) == applied {
+            let compiled = self.compiled.read().unwrap_or_else(|p| p.into_inner());
+            return compiled.1.clone();
+        }
+        let grants = self.grants_from_store();
+        self.checked_at.store(applied, Ordering::Release);
+        grants
+    }
+
+    fn member_key(&self) -> Option<Arc<str>> {
+        if let Some(key) = self.member_key.get() {
+            return Some(key.clone());
+        }
+        let secret = self.consensus.reader().member_secret().ok()??;
+        // The secret never travels: members show a key derived from it.
+        let mut hasher = Sha256::new();
+        hasher.update(MEMBER_KEY_CONTEXT);
+        hasher.update(secret.as_bytes());
+        let key: Arc<str> = hex::encode(hasher.finalize()).into();
+        Some(self.member_key.get_or_init(|| key).clone())
+    }
+}
+
+impl ReplicatedTokens {
+    /// The grants as the store holds them, recompiled when a token changed. Fails closed: an
+    /// unreadable store authenticates nobody.
+    fn grants_from_store(&self) -> Arc<Grants> {
         let reader = self.consensus.reader();
         let at = match reader.tokens_at() {
             Ok(at) => at,
             Err(e) => {
-                // Fail closed: without the tokens nobody is authenticated.
                 tracing::error!("reading the token index: {e}");
                 return Arc::new(Grants::default());
             }
@@ -87,18 +122,5 @@ impl TokenSource for ReplicatedTokens {
             *compiled = (at, grants.clone());
         }
         grants
-    }
-
-    fn member_key(&self) -> Option<Arc<str>> {
-        if let Some(key) = self.member_key.get() {
-            return Some(key.clone());
-        }
-        let secret = self.consensus.reader().member_secret().ok()??;
-        // The secret never travels: members show a key derived from it.
-        let mut hasher = Sha256::new();
-        hasher.update(MEMBER_KEY_CONTEXT);
-        hasher.update(secret.as_bytes());
-        let key: Arc<str> = hex::encode(hasher.finalize()).into();
-        Some(self.member_key.get_or_init(|| key).clone())
     }
 }
