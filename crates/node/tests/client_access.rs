@@ -279,6 +279,10 @@ async fn tokens_refusals_audit_and_the_admin_trail() {
     .unwrap();
     assert!(ok, "authenticated build failed:\n{stdout}\n{stderr}");
     assert!(stdout.contains("hello v1.1.0"), "{stdout}");
+    println!(
+        "go build through node {b} with ~/.netrc, the app says: {}",
+        stdout.trim()
+    );
     let (g, p, anonymous) = (go.clone(), urls[&b].clone(), dir.path().join("home-none"));
     let args = ["mod", "download", "example.com/hello@v1.0.0"];
     let (ok, _, stderr) = tokio::task::spawn_blocking(move || g(&anonymous, &p, &args))
@@ -289,6 +293,7 @@ async fn tokens_refusals_audit_and_the_admin_trail() {
         stderr.contains("401") && stderr.contains("needs a token"),
         "{stderr}"
     );
+    println!("go without a token:\n{}", stderr.trim());
 
     // Outside its paths: 403, and the go command stops there (no fallback to the decoy).
     let asked = Arc::new(AtomicUsize::new(0));
@@ -306,6 +311,7 @@ async fn tokens_refusals_audit_and_the_admin_trail() {
         .unwrap();
     assert!(!ok, "a path outside the token's was downloaded");
     assert!(stderr.contains("403"), "{stderr}");
+    println!("go with hello-only, GOPROXY=node,decoy:\n{}", stderr.trim());
     assert_eq!(asked.load(Ordering::SeqCst), 0, "the go command fell back");
     let allowed = http
         .get(format!("{}/example.com/hello/@v/v1.1.0.info", urls[&c]))
