@@ -80,7 +80,7 @@ pub struct Grant {
     /// Paths it may read (`go help private` syntax); none: every path.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow: Option<String>,
-    /// Paths it may not read even when allowed (matched ignoring ASCII case).
+    /// Paths it may not read even when allowed (matched as written, and ignoring ASCII case).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deny: Option<String>,
     /// Milliseconds since the Unix epoch after which it is refused; none: never.
@@ -134,6 +134,9 @@ struct Compiled {
     grant: Grant,
     allow: Option<PathPatterns>,
     deny: Option<PathPatterns>,
+    /// `deny` lower-cased, matched against the lower-cased path: a case variant of a denied
+    /// path is denied too.
+    deny_lower: Option<PathPatterns>,
 }
 
 /// Every grant, compiled for [`decide`].
@@ -175,14 +178,20 @@ impl Grants {
                     })
             };
             let allow = pattern("allow", &grant.allow, false)?;
-            let deny = pattern("deny", &grant.deny, true)?;
+            let deny = pattern("deny", &grant.deny, false)?;
+            let deny_lower = pattern("deny", &grant.deny, true)?;
             out.digests.push(
                 grant
                     .hash
                     .digest()
                     .ok_or_else(|| GrantError::Hash(grant.name.clone()))?,
             );
-            out.compiled.push(Compiled { grant, allow, deny });
+            out.compiled.push(Compiled {
+                grant,
+                allow,
+                deny,
+                deny_lower,
+            });
         }
         Ok(out)
     }
@@ -260,10 +269,13 @@ pub fn decide(
     }
     if let Some(module) = request.module {
         let allowed = compiled.allow.as_ref().is_none_or(|p| p.matches(module));
-        let denied = compiled
-            .deny
-            .as_ref()
-            .is_some_and(|p| p.matches(&module.to_ascii_lowercase()));
+        // As written, or ignoring ASCII case: lower-casing only the pattern would change
+        // what a character class like `[^A-Z]` means.
+        let denied = compiled.deny.as_ref().is_some_and(|p| p.matches(module))
+            || compiled
+                .deny_lower
+                .as_ref()
+                .is_some_and(|p| p.matches(&module.to_ascii_lowercase()));
         if !allowed || denied {
             return Decision::Forbidden(format!("token {} may not read this path", grant.name));
         }
@@ -454,5 +466,32 @@ mod tests {
             serde_json::from_str::<Anonymous>("\"public-only\"").unwrap(),
             Anonymous::PublicOnly
         );
+    }
+
+    /// A deny pattern with a character class keeps its meaning (it was once matched only
+    /// lower-cased, turning `[^A-Z]` into `[^a-z]`), and case variants are still denied.
+    #[test]
+    fn deny_patterns_match_as_written_and_ignoring_case() {
+        let (g, secret) = grant(
+            "t",
+            Role::Read,
+            None,
+            Some("corp.example/[^A-Z]*,secret.example"),
+        );
+        let grants = Grants::new(vec![g]).unwrap();
+        let creds = creds(&secret);
+        let ask = |module: &str| {
+            decide(
+                &grants,
+                Anonymous::Deny,
+                Some(&creds),
+                &read(module, false),
+                0,
+            )
+        };
+        assert!(matches!(ask("corp.example/lower"), Decision::Forbidden(_)));
+        assert!(matches!(ask("corp.example/Upper"), Decision::Allow(_)));
+        assert!(matches!(ask("SECRET.example/x"), Decision::Forbidden(_)));
+        assert!(matches!(ask("public.example/x"), Decision::Allow(_)));
     }
 }

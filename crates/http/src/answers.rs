@@ -60,6 +60,19 @@ impl Answers {
         }
     }
 
+    /// Whether the answer for `path` from `source` would come from memory, without asking.
+    pub(crate) fn is_fresh(&self, source: &Source, path: &str) -> bool {
+        let key = format!("{} {path}", source.key);
+        match self.cache.get(&key) {
+            Some(aged) => match &aged.value {
+                Fetched::Found(_) => aged.age() <= self.ttl,
+                Fetched::NotFound(_) => aged.age() <= self.negative_ttl,
+                Fetched::Degraded(_) => false,
+            },
+            None => false,
+        }
+    }
+
     /// The answer for upstream `path` (escaped, no leading slash) from `source`, or from the
     /// leader at `leader` (a URL) when given.
     pub(crate) async fn get(

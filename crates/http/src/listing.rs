@@ -41,7 +41,7 @@ impl Frontend {
             None
         } else {
             let path = format!("{}/@v/list", escape(module)?);
-            Some(self.mutable_answer(request, &path).await)
+            Some(self.mutable_answer(request, &path).await?)
         };
         let (upstream, cache_control) = match answer {
             None => (None, DEGRADED),
@@ -79,7 +79,7 @@ impl Frontend {
             Some(why) => Answer::NotFound(why.to_string()),
             None => {
                 let path = format!("{}/@latest", escape(module)?);
-                self.mutable_answer(request, &path).await
+                self.mutable_answer(request, &path).await?
             }
         };
         match answer {
@@ -110,7 +110,7 @@ impl Frontend {
         }
         let version = escape_version(query).map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
         let path = format!("{}/@v/{version}.info", escape(module)?);
-        match self.mutable_answer(request, &path).await {
+        match self.mutable_answer(request, &path).await? {
             Answer::Fresh(body) => self.checked_version_json(module, body, MUTABLE),
             Answer::Stale(body) => self.checked_version_json(module, body, DEGRADED),
             Answer::NotFound(reason) => Err(self.not_found(reason)),
@@ -121,7 +121,18 @@ impl Frontend {
     /// A mutable answer for upstream `path`. Routes that fetch from version control ask the
     /// leader when this node follows one: one node clones for the whole cluster.
     /// A follower never runs version control itself, whatever headers a request carries.
-    async fn mutable_answer(&self, request: Request<'_>, path: &str) -> Answer {
+    /// An answer that must be asked for upstream (not fresh here) is charged to the client as a
+    /// fill (its fill buckets, a slot of the concurrent-fill cap).
+    async fn mutable_answer(&self, request: Request<'_>, path: &str) -> Result<Answer, ApiError> {
+        let _permit = match self.answers.is_fresh(request.source, path) {
+            true => None,
+            false => self.access.admit_fill(request.who)?,
+        };
+        Ok(self.ask(request, path).await)
+    }
+
+    /// [`Frontend::mutable_answer`] once admitted.
+    async fn ask(&self, request: Request<'_>, path: &str) -> Answer {
         if !request.source.direct {
             return self.answers.get(request.source, path, None).await;
         }

@@ -632,3 +632,58 @@ async fn sighup_reloads_limits_and_sigterm_writes_every_audit_line() {
     );
     assert!(text.contains("\"status\":429"), "{text}");
 }
+
+/// A `list` the node must ask upstream for is a fill: over the fill limit it gets 429, while
+/// one answered from memory is only a hit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_lists_are_charged_as_fills() {
+    let upstream = HttpServer::serve_dir(&corpus_dir());
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("fills.toml");
+    std::fs::write(
+        &config,
+        "[limits]\nfills_per_address = { per_second = 1, burst = 2 }\n",
+    )
+    .unwrap();
+    let node = Node::start(
+        &dir.path().join("node"),
+        &upstream.url,
+        &["--config", config.to_str().unwrap()],
+    );
+    let first = client()
+        .get(node.url("example.com/hello/@v/list"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    let mut refused = None;
+    for module in [
+        "gopkg.in/yaml.v3",
+        "golang.org/x/text",
+        "github.com/gin-gonic/gin",
+        "github.com/!burnt!sushi/toml",
+        "google.golang.org/protobuf",
+        "golang.org/x/sys",
+    ] {
+        let answer = client()
+            .get(node.url(&format!("{module}/@v/list")))
+            .send()
+            .await
+            .unwrap();
+        if answer.status() == StatusCode::TOO_MANY_REQUESTS {
+            refused = Some(answer.text().await.unwrap());
+            break;
+        }
+    }
+    let refused = refused.expect("six upstream lists stayed within a burst of 2 fills");
+    assert!(refused.contains("fills per address"), "{refused}");
+    // The first list is fresh in memory: a hit, not a fill, so it is still answered.
+    for _ in 0..5 {
+        let again = client()
+            .get(node.url("example.com/hello/@v/list"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), StatusCode::OK);
+    }
+}
