@@ -363,8 +363,14 @@ pub struct ConfigArgs {
     /// Log format [default: text].
     #[arg(long, env = "GOPROXY_HA_LOG_FORMAT", value_enum, value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
-    /// Log filter, e.g. "info" or "goproxy_http=debug,info" [default: info].
-    #[arg(long, env = "GOPROXY_HA_LOG_LEVEL", value_name = "FILTER")]
+    /// Log filter, e.g. "info" or "goproxy_http=debug,info" [default: "warn,goproxy=info":
+    /// goproxy-ha's events at info, its dependencies' at warn]. RUST_LOG overrides it.
+    #[arg(
+        long,
+        alias = "log-filter",
+        env = "GOPROXY_HA_LOG_LEVEL",
+        value_name = "FILTER"
+    )]
     pub log_level: Option<String>,
     /// Cluster CA certificate(s) for node-to-node mutual TLS [cluster.tls.ca_file].
     #[arg(long, env = "GOPROXY_HA_TLS_CA", value_name = "FILE")]

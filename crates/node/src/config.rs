@@ -127,6 +127,9 @@ impl Default for ReplicationConfig {
     }
 }
 
+/// The default log filter: every `goproxy_*` target at info, everything else at warn.
+pub const DEFAULT_LOG_FILTER: &str = "warn,goproxy=info";
+
 /// Everything `goproxy-ha serve` needs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -143,7 +146,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Log line format.
     pub log_format: LogFormat,
-    /// Log filter in `tracing` syntax (`info`, `goproxy_http=debug,info`).
+    /// Log filter in `tracing` syntax (`info`, `goproxy_http=debug,info`); by default
+    /// goproxy-ha's own events at info and its dependencies' (openraft's vote and
+    /// replication chatter, hyper, sled) at warn. `RUST_LOG` overrides it.
     pub log_level: String,
     /// How long in-flight requests may finish after SIGTERM.
     #[serde(with = "humantime_serde")]
@@ -199,7 +204,7 @@ impl Default for Config {
             raft_advertise: None,
             data_dir: PathBuf::from("data"),
             log_format: LogFormat::Text,
-            log_level: "info".into(),
+            log_level: DEFAULT_LOG_FILTER.into(),
             shutdown_grace: Duration::from_secs(10),
             http: ListenerConfig::default(),
             proxy: FrontendConfig::default(),
@@ -531,6 +536,43 @@ fn parse_into<T: std::str::FromStr>(
 
 #[cfg(test)]
 mod tests {
+
+    /// The default filter shows goproxy-ha's own info events and hides its dependencies'
+    /// (openraft's vote and replication lines among them), which a newcomer found noisy.
+    #[test]
+    fn the_default_log_filter_keeps_dependencies_at_warn() {
+        use std::sync::{Arc, Mutex};
+        #[derive(Clone, Default)]
+        struct Captured(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Captured {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                Config::default().log_level,
+            ))
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(target: "goproxy_ha::server", "ours at info");
+            tracing::info!(target: "goproxy_consensus::node", "a crate of ours at info");
+            tracing::info!(target: "openraft::core", "vote response");
+            tracing::warn!(target: "openraft::core", "theirs at warn");
+        });
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert!(text.contains("ours at info"), "{text}");
+        assert!(text.contains("a crate of ours at info"), "{text}");
+        assert!(!text.contains("vote response"), "{text}");
+        assert!(text.contains("theirs at warn"), "{text}");
+    }
     use super::*;
 
     #[test]
