@@ -22,13 +22,38 @@ pub struct Nginx {
 impl Nginx {
     /// Starts nginx in the foreground with sendfile, no access log, one worker per core.
     pub fn start(root: &Path, work: &Path, port: u16) -> anyhow::Result<Self> {
+        Self::start_with(root, work, port, &format!("listen 127.0.0.1:{port};"))
+    }
+
+    /// nginx serving `root` on `plain` (HTTP) and `tls` (HTTPS with `cert`/`key`).
+    pub fn start_tls(
+        root: &Path,
+        work: &Path,
+        plain: u16,
+        tls: u16,
+        cert: &Path,
+        key: &Path,
+    ) -> anyhow::Result<Self> {
+        let listen = format!(
+            "listen 127.0.0.1:{plain}; listen 127.0.0.1:{tls} ssl; ssl_certificate {}; ssl_certificate_key {};",
+            cert.display(),
+            key.display()
+        );
+        let nginx = Self::start_with(root, work, plain, &listen)?;
+        wait_for(&format!("127.0.0.1:{tls}"))?;
+        Ok(nginx)
+    }
+
+    /// nginx with one server whose `listen` (and TLS) directives are `listen`; its URL is
+    /// plain HTTP on `port`.
+    fn start_with(root: &Path, work: &Path, port: u16, listen: &str) -> anyhow::Result<Self> {
         let conf = work.join("nginx.conf");
         let text = format!(
             "daemon off;\nworker_processes auto;\npid {pid};\nerror_log {err} warn;\n\
              events {{ worker_connections 4096; }}\n\
              http {{\n  access_log off;\n  sendfile on;\n  tcp_nopush on;\n  keepalive_requests 1000000;\n\
                client_body_temp_path {tmp};\n  proxy_temp_path {tmp};\n  fastcgi_temp_path {tmp};\n  uwsgi_temp_path {tmp};\n  scgi_temp_path {tmp};\n\
-               server {{ listen 127.0.0.1:{port}; root {root}; }}\n}}\n",
+               server {{ {listen} root {root}; }}\n}}\n",
             pid = work.join("nginx.pid").display(),
             err = work.join("nginx.err").display(),
             tmp = work.display(),
@@ -43,49 +68,9 @@ impl Nginx {
             .spawn()
             .context("starting nginx (apt-get install nginx-light)")?;
         let url = format!("http://127.0.0.1:{port}");
-        wait_for(&format!("127.0.0.1:{port}"))?;
-        Ok(Self { child, url })
-    }
-}
-
-impl Nginx {
-    /// nginx serving `root` on `plain` (HTTP) and `tls` (HTTPS with `cert`/`key`).
-    pub fn start_tls(
-        root: &Path,
-        work: &Path,
-        plain: u16,
-        tls: u16,
-        cert: &Path,
-        key: &Path,
-    ) -> anyhow::Result<Self> {
-        let conf = work.join("nginx.conf");
-        let text = format!(
-            "daemon off;\nworker_processes auto;\npid {pid};\nerror_log {err} warn;\n\
-             events {{ worker_connections 4096; }}\n\
-             http {{\n  access_log off;\n  sendfile on;\n  tcp_nopush on;\n  keepalive_requests 1000000;\n\
-               client_body_temp_path {tmp};\n  proxy_temp_path {tmp};\n  fastcgi_temp_path {tmp};\n  uwsgi_temp_path {tmp};\n  scgi_temp_path {tmp};\n\
-               server {{ listen 127.0.0.1:{plain}; listen 127.0.0.1:{tls} ssl; ssl_certificate {cert}; ssl_certificate_key {key}; root {root}; }}\n}}\n",
-            pid = work.join("nginx.pid").display(),
-            err = work.join("nginx.err").display(),
-            tmp = work.display(),
-            root = root.display(),
-            cert = cert.display(),
-            key = key.display(),
-        );
-        std::fs::write(&conf, text)?;
-        let child = Command::new("nginx")
-            .arg("-c")
-            .arg(&conf)
-            .arg("-e")
-            .arg(work.join("nginx.err"))
-            .spawn()
-            .context("starting nginx (apt-get install nginx-light)")?;
-        wait_for(&format!("127.0.0.1:{tls}"))
+        wait_for(&format!("127.0.0.1:{port}"))
             .with_context(|| std::fs::read_to_string(work.join("nginx.err")).unwrap_or_default())?;
-        Ok(Self {
-            child,
-            url: format!("http://127.0.0.1:{plain}"),
-        })
+        Ok(Self { child, url })
     }
 }
 

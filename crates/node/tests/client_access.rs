@@ -16,21 +16,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
-use support::cluster::{admin_env, free_ports, start, write_config_with, SEMI_SYNC, SETTLE};
+use support::cluster::{
+    admin_env, free_ports, goproxy_ha, start, write_config_with, SEMI_SYNC, SETTLE,
+};
 use support::go::go_env;
 use support::https::{https, TestCa};
 use support::{client, corpus_dir, HttpServer, Node};
-
-fn goproxy_ha(env: &[(String, String)], args: &[&str]) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_goproxy-ha"))
-        .args(args)
-        .env_remove("GOPROXY_HA_ADMIN_CA")
-        .env_remove("GOPROXY_HA_ADMIN_CERT")
-        .env_remove("GOPROXY_HA_ADMIN_KEY")
-        .envs(env.iter().cloned())
-        .output()
-        .unwrap()
-}
 
 fn ok_stdout(output: Output, what: &str) -> String {
     assert!(
@@ -228,6 +219,34 @@ async fn tokens_refusals_audit_and_the_admin_trail() {
     let ci = create("ci", &[]);
     let hello_only = create("hello-only", &["--allow", "example.com/hello"]);
     assert!(ci.starts_with("gpha_") && ci.len() >= 32, "{ci}");
+    // Hostile or mistaken requests are refused with a reason and change nothing: a bad
+    // name, oversized path rules, a zero lifetime, a name taken, no admin certificate.
+    let long_allow = "a.example/".repeat(500);
+    let refusals: [(&[&str], &str); 4] = [
+        (&["--name", "Bad Name!"], "token name"),
+        (
+            &["--name", "big", "--allow", &long_allow],
+            "at most 4096 bytes",
+        ),
+        (&["--name", "zero", "--expires", "0s"], "at least 1s"),
+        (&["--name", "ci"], "exists"),
+    ];
+    for (extra, reason) in refusals {
+        let mut args = vec!["token", "create", "--via", &via_b];
+        args.extend_from_slice(extra);
+        let out = goproxy_ha(&admin, &args);
+        let said = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            !out.status.success() && said.contains(reason),
+            "{extra:?}: {said}"
+        );
+    }
+    let anonymous_cli = goproxy_ha(&[], &["token", "create", "--via", &via_b, "--name", "x"]);
+    assert!(
+        !anonymous_cli.status.success(),
+        "a token made without a certificate"
+    );
+
     let listed = ok_stdout(
         goproxy_ha(&admin, &["token", "list", "--via", &via_b, "--json"]),
         "token list",
@@ -508,13 +527,23 @@ async fn tokens_refusals_audit_and_the_admin_trail() {
                     "token-create".into(),
                     "hello-only role=read allow=example.com/hello".into()
                 ),
+                // The second "ci", refused by the state machine, is in the trail too.
+                ("token-create".into(), "ci role=read".into()),
                 ("token-revoke".into(), "ci".into()),
             ],
             "node {id}'s trail"
         );
-        assert!(events
+        assert!(events.iter().all(|e| e["actor"] == "ops"));
+        let outcomes: Vec<&str> = events
             .iter()
-            .all(|e| e["actor"] == "ops" && e["outcome"] == "ok"));
+            .map(|e| e["outcome"].as_str().unwrap())
+            .collect();
+        assert_eq!(outcomes[..3], ["ok", "ok", "ok"]);
+        assert!(
+            outcomes[3].starts_with("refused: a token named"),
+            "{outcomes:?}"
+        );
+        assert_eq!(outcomes[4], "ok");
         trails.push(trail);
     }
     assert!(trails.windows(2).all(|w| w[0] == w[1]), "trails differ");

@@ -8,19 +8,9 @@ use std::path::Path;
 use std::process::Output;
 
 use reqwest::StatusCode;
+use support::cluster::goproxy_ha as goproxy;
 use support::cluster::{admin_env, agreed_leader, free_ports, status, three_nodes};
 use support::{client, corpus_dir, HttpServer};
-
-fn goproxy(env: &[(String, String)], args: &[&str]) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_goproxy-ha"))
-        .args(args)
-        .env_remove("GOPROXY_HA_ADMIN_CA")
-        .env_remove("GOPROXY_HA_ADMIN_CERT")
-        .env_remove("GOPROXY_HA_ADMIN_KEY")
-        .envs(env.iter().cloned())
-        .output()
-        .unwrap()
-}
 
 fn text(output: &Output) -> String {
     format!(

@@ -61,6 +61,18 @@ pub fn admin_env(dir: &Path) -> Vec<(String, String)> {
     .collect()
 }
 
+/// Runs the `goproxy-ha` CLI with `env` (and no operator certificate inherited).
+pub fn goproxy_ha(env: &[(String, String)], args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_goproxy-ha"))
+        .args(args)
+        .env_remove("GOPROXY_HA_ADMIN_CA")
+        .env_remove("GOPROXY_HA_ADMIN_CERT")
+        .env_remove("GOPROXY_HA_ADMIN_KEY")
+        .envs(env.iter().cloned())
+        .output()
+        .unwrap()
+}
+
 /// Writes node `id`'s config: ports `[http1, raft1, http2, raft2, …]`, all of them peers,
 /// with node-to-node mutual TLS from [`certs`] (under the config's directory).
 pub fn write_config(path: &Path, id: u64, ports: &[u16], upstream: &str, replication: &str) {
