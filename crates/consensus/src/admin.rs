@@ -313,6 +313,50 @@ impl AdminService for AdminGrpc {
         Ok(Response::new(self.token_action(&caller, action).await?))
     }
 
+    async fn purge(
+        &self,
+        request: Request<admin::PurgeRequest>,
+    ) -> Result<Response<admin::MembershipReply>, Status> {
+        let caller = Caller::of(&request)?;
+        caller.require_admin("purge cached versions")?;
+        let action = crate::admin_ops::purge_of(request.into_inner())?;
+        Ok(Response::new(self.token_action(&caller, action).await?))
+    }
+
+    async fn block(
+        &self,
+        request: Request<admin::BlockRequest>,
+    ) -> Result<Response<admin::MembershipReply>, Status> {
+        let caller = Caller::of(&request)?;
+        caller.require_admin("block modules")?;
+        let action = crate::admin_ops::block_of(request.into_inner())?;
+        Ok(Response::new(self.token_action(&caller, action).await?))
+    }
+
+    async fn unblock(
+        &self,
+        request: Request<admin::UnblockRequest>,
+    ) -> Result<Response<admin::MembershipReply>, Status> {
+        let caller = Caller::of(&request)?;
+        caller.require_admin("unblock modules")?;
+        let action = crate::admin_ops::unblock_of(request.into_inner())?;
+        Ok(Response::new(self.token_action(&caller, action).await?))
+    }
+
+    async fn list_blocks(
+        &self,
+        request: Request<admin::ListBlocksRequest>,
+    ) -> Result<Response<admin::BlockList>, Status> {
+        Caller::of(&request)?.require_admin("list block rules")?;
+        let blocks = self
+            .reader()
+            .blocks()
+            .map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(admin::BlockList {
+            blocks: blocks.into_iter().map(Into::into).collect(),
+        }))
+    }
+
     async fn list_tokens(
         &self,
         request: Request<admin::ListTokensRequest>,

@@ -4,6 +4,8 @@
 //! - [`types`]: the openraft type configuration, log commands and apply results.
 //! - [`log_store`]: the Raft log on sled; appends and votes flushed before acknowledgement.
 //! - [`state_machine`]: the index as a deterministic, insert-only state machine; snapshots.
+//! - [`ops`]: operating the cache through the log: prefetch jobs, purges, block rules,
+//!   pins, evictions (applied in `state_machine`'s `ops` part).
 //! - [`reader`]: local reads of the applied index for the front end.
 //! - [`network`] / [`server`] / [`wire`]: Raft RPCs over tonic gRPC (`proto/raft.proto`)
 //!   with mutual TLS; a node may speak only as the id in its certificate; openraft ⇄
@@ -25,6 +27,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod admin;
+mod admin_ops;
 mod admin_tokens;
 pub mod election_pause;
 pub mod error;
@@ -34,6 +37,7 @@ pub mod log_store;
 pub mod membership;
 pub mod network;
 pub mod node;
+pub mod ops;
 pub mod prompt_election;
 pub mod reader;
 pub mod retire;

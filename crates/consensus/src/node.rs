@@ -272,6 +272,34 @@ impl Consensus {
         Ok(true)
     }
 
+    /// Commits an operating command (warm progress, evictions, restores) on the leader.
+    pub async fn operate(&self, command: IndexCommand) -> Result<ApplyResponse, ConsensusError> {
+        self.write(command).await
+    }
+
+    /// Commits an operator's action by `actor` on the leader: `Ok(Ok(index))` once
+    /// committed, `Ok(Err(reason))` when the state machine refused it. It is in the admin
+    /// trail either way.
+    pub async fn admin(
+        &self,
+        actor: String,
+        action: crate::types::AdminAction,
+    ) -> Result<Result<u64, String>, ConsensusError> {
+        let record = crate::types::AdminRecord {
+            at_ms: crate::admin_tokens::now_ms(),
+            actor,
+            node: self.node_id(),
+            action,
+        };
+        match self.raft.client_write(IndexCommand::Admin(record)).await {
+            Ok(response) => Ok(match response.data {
+                ApplyResponse::Refused { reason } => Err(reason),
+                _ => Ok(response.log_id.index),
+            }),
+            Err(e) => Err(write_error(e)),
+        }
+    }
+
     async fn write(&self, command: IndexCommand) -> Result<ApplyResponse, ConsensusError> {
         let size = serde_json::to_vec(&command).map_or(usize::MAX, |bytes| bytes.len());
         if size > MAX_ENTRY_BYTES {

@@ -1,11 +1,12 @@
 //! Local reads of the applied index, without going through Raft.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use goproxy_protocol::index::{ArtifactKey, ArtifactKind, BlobRef, IndexEntry};
 
 use crate::error::ConsensusError;
 use crate::keys;
+use crate::state_machine::ops as ops_sm;
 
 /// First byte of state-machine metadata keys; never the first byte of a module path.
 pub const META_PREFIX: u8 = 0xff;
@@ -159,4 +160,161 @@ impl IndexReader {
     pub fn entry_count(&self) -> usize {
         self.tree.range(..vec![META_PREFIX]).count()
     }
+}
+
+/// Operating state: warm jobs, block rules, pins, evictions ([`crate::ops`]).
+impl IndexReader {
+    fn json_at<T: serde::de::DeserializeOwned + Default>(
+        &self,
+        key: &[u8],
+    ) -> Result<T, ConsensusError> {
+        match self.tree.get(key)? {
+            None => Ok(T::default()),
+            Some(bytes) => serde_json::from_slice(&bytes).map_err(storage),
+        }
+    }
+
+    fn json_under<T: serde::de::DeserializeOwned>(
+        &self,
+        prefix: &[u8],
+    ) -> Result<Vec<(Vec<u8>, T)>, ConsensusError> {
+        let mut out = Vec::new();
+        for item in self.tree.scan_prefix(prefix) {
+            let (key, bytes) = item?;
+            out.push((
+                key[prefix.len()..].to_vec(),
+                serde_json::from_slice(&bytes).map_err(storage)?,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// The block rules in force.
+    pub fn blocks(&self) -> Result<Vec<crate::ops::BlockRecord>, ConsensusError> {
+        Ok(self
+            .json_under(ops_sm::BLOCK_PREFIX)?
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect())
+    }
+
+    /// Log index of the last change to the block rules (0: none), to know when
+    /// [`IndexReader::blocks`] must be read again.
+    pub fn blocks_at(&self) -> Result<u64, ConsensusError> {
+        self.json_at(ops_sm::BLOCKS_AT)
+    }
+
+    /// Log index of the last purge, eviction or restore (0: none).
+    pub fn ops_at(&self) -> Result<u64, ConsensusError> {
+        self.json_at(ops_sm::OPS_AT)
+    }
+
+    /// Every warm job, by id.
+    pub fn warm_jobs(&self) -> Result<Vec<crate::ops::WarmJob>, ConsensusError> {
+        Ok(self
+            .json_under(ops_sm::WARM_PREFIX)?
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect())
+    }
+
+    /// One warm job.
+    pub fn warm_job(&self, id: &str) -> Result<Option<crate::ops::WarmJob>, ConsensusError> {
+        match self.tree.get(ops_sm::ops_key(ops_sm::WARM_PREFIX, &[id]))? {
+            None => Ok(None),
+            Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(storage),
+        }
+    }
+
+    /// The items a job has done (across every leader that ran it).
+    pub fn warm_done(&self, id: &str) -> Result<HashSet<String>, ConsensusError> {
+        let prefix = ops_sm::key_done(id, "");
+        let mut out = HashSet::new();
+        for key in self.tree.scan_prefix(&prefix).keys() {
+            let key = key?;
+            out.insert(String::from_utf8_lossy(&key[prefix.len()..]).into_owned());
+        }
+        Ok(out)
+    }
+
+    fn versions_under(
+        &self,
+        prefix: &[u8],
+    ) -> Result<Vec<(crate::ops::VersionRef, Vec<u8>)>, ConsensusError> {
+        let mut out = Vec::new();
+        for item in self.tree.scan_prefix(prefix) {
+            let (key, value) = item?;
+            let rest = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
+            if let Some((module, version)) = rest.split_once('\0') {
+                out.push((
+                    crate::ops::VersionRef {
+                        module: module.into(),
+                        version: version.into(),
+                    },
+                    value.to_vec(),
+                ));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Pinned versions, with the job that pinned each.
+    pub fn pins(&self) -> Result<Vec<(crate::ops::VersionRef, String)>, ConsensusError> {
+        self.versions_under(ops_sm::PIN_PREFIX)?
+            .into_iter()
+            .map(|(v, job)| Ok((v, serde_json::from_slice(&job).map_err(storage)?)))
+            .collect()
+    }
+
+    /// Evicted versions, with when (ms since the epoch).
+    pub fn evicted(&self) -> Result<Vec<(crate::ops::VersionRef, u64)>, ConsensusError> {
+        self.versions_under(ops_sm::EVICTED_PREFIX)?
+            .into_iter()
+            .map(|(v, at)| Ok((v, serde_json::from_slice(&at).map_err(storage)?)))
+            .collect()
+    }
+
+    /// Whether `module@version`'s zip is evicted (no node keeps it).
+    pub fn is_evicted(&self, module: &str, version: &str) -> Result<bool, ConsensusError> {
+        Ok(self
+            .tree
+            .contains_key(ops_sm::ops_key(ops_sm::EVICTED_PREFIX, &[module, version]))?)
+    }
+
+    /// Reclaim records after log index `after`, in log order.
+    pub fn reclaims_after(&self, after: u64) -> Result<Vec<crate::ops::Reclaim>, ConsensusError> {
+        let start = ops_sm::reclaim_key(after.saturating_add(1));
+        let end = ops_sm::reclaim_key(u64::MAX);
+        let mut out = Vec::new();
+        for item in self.tree.range(start..=end) {
+            let (_, bytes) = item?;
+            out.push(serde_json::from_slice(&bytes).map_err(storage)?);
+        }
+        Ok(out)
+    }
+
+    /// The distinct blobs every node keeps: those of [`IndexReader::all_blobs`] without the
+    /// zips of evicted versions.
+    pub fn kept_blobs(&self) -> Result<Vec<BlobRef>, ConsensusError> {
+        let evicted: HashSet<(String, String)> = self
+            .evicted()?
+            .into_iter()
+            .map(|(v, _)| (v.module, v.version))
+            .collect();
+        let mut blobs: BTreeMap<String, BlobRef> = BTreeMap::new();
+        for entry in self.all_entries()? {
+            let key = &entry.key;
+            if key.kind == ArtifactKind::Zip
+                && evicted.contains(&(key.module.clone(), key.version.clone()))
+            {
+                continue;
+            }
+            blobs.entry(entry.blob.sha256.clone()).or_insert(entry.blob);
+        }
+        Ok(blobs.into_values().collect())
+    }
+}
+
+fn storage(e: serde_json::Error) -> ConsensusError {
+    ConsensusError::Storage(e.to_string())
 }

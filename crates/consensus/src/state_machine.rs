@@ -17,6 +17,8 @@ use openraft::{
 };
 use serde::{Deserialize, Serialize};
 
+pub(crate) mod ops;
+
 use crate::error::storage_err;
 use crate::keys;
 use crate::reader::{IndexReader, META_PREFIX};
@@ -40,6 +42,9 @@ pub(crate) const MEMBER_SECRET: &[u8] = b"\xffmeta/member_secret";
 const SNAPSHOT_META: &[u8] = b"meta";
 const SNAPSHOT_DATA: &[u8] = b"data";
 
+/// Artifact entries written (`Some`) or purged (`None`) earlier in the batch being applied.
+pub(crate) type Pending = HashMap<Vec<u8>, Option<IndexEntry>>;
+
 type Membership = StoredMembership<NodeId, crate::types::PeerNode>;
 type Meta = SnapshotMeta<NodeId, crate::types::PeerNode>;
 
@@ -58,6 +63,10 @@ struct SnapshotData {
     /// The members' shared secret.
     #[serde(default)]
     member_secret: Option<String>,
+    /// Operating state (warm jobs, block rules, pins, evictions): key without its leading
+    /// reserved byte, and value, both UTF-8.
+    #[serde(default)]
+    ops: Vec<(String, String)>,
 }
 
 /// The state machine. Cheap to clone.
@@ -68,11 +77,11 @@ pub struct StateMachine {
     snapshot: sled::Tree,
 }
 
-fn read_err(e: impl std::fmt::Display) -> StorageError {
+pub(crate) fn read_err(e: impl std::fmt::Display) -> StorageError {
     storage_err(ErrorVerb::Read, ErrorSubject::StateMachine, e)
 }
 
-fn write_err(e: impl std::fmt::Display) -> StorageError {
+pub(crate) fn write_err(e: impl std::fmt::Display) -> StorageError {
     storage_err(ErrorVerb::Write, ErrorSubject::StateMachine, e)
 }
 
@@ -184,6 +193,10 @@ impl StateMachine {
                 outcome = result;
                 ApplyResponse::Inserted
             }
+            // Applied by `apply_ops_admin`.
+            other => ApplyResponse::Refused {
+                reason: format!("{} is an operating action", other.kind()),
+            },
         };
         if matches!(response, ApplyResponse::Inserted) && kind.starts_with("token-") {
             batch.insert(TOKENS_AT, serde_json::to_vec(&index).map_err(write_err)?);
@@ -223,11 +236,13 @@ impl StateMachine {
         &self,
         put: IndexEntry,
         batch: &mut sled::Batch,
-        pending: &mut HashMap<Vec<u8>, IndexEntry>,
+        pending: &mut Pending,
     ) -> Result<ApplyResponse, StorageError> {
         let key = keys::artifact(&put.key);
         let existing = match pending.get(&key) {
-            Some(e) => Some(e.clone()),
+            Some(Some(e)) => Some(e.clone()),
+            // Purged earlier in this batch.
+            Some(None) => None,
             None => self
                 .index
                 .get(&key)
@@ -241,7 +256,7 @@ impl StateMachine {
             Some(existing) => ApplyResponse::Conflict { existing },
             None => {
                 batch.insert(key.clone(), serde_json::to_vec(&put).map_err(write_err)?);
-                pending.insert(key, put);
+                pending.insert(key, Some(put));
                 ApplyResponse::Inserted
             }
         })
@@ -258,6 +273,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
         let tokens = reader.tokens().map_err(read_err)?;
         let admin = reader.admin_trail(0).map_err(read_err)?;
         let member_secret = reader.member_secret().map_err(read_err)?;
+        let ops = self.ops_entries()?;
         let data = SnapshotData {
             last_applied,
             last_membership: last_membership.clone(),
@@ -265,6 +281,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
             tokens,
             admin,
             member_secret,
+            ops,
         };
         let bytes = serde_json::to_vec(&data).map_err(write_err)?;
         let snapshot_id = match last_applied {
@@ -298,7 +315,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I::IntoIter: OptionalSend,
     {
         let mut batch = sled::Batch::default();
-        let mut pending: HashMap<Vec<u8>, IndexEntry> = HashMap::new();
+        let mut pending: Pending = HashMap::new();
+        let mut ops = ops::Overlay::default();
         // Token names changed earlier in this batch: present or revoked.
         let mut tokens: HashMap<String, bool> = HashMap::new();
         let mut member_secret_set = false;
@@ -329,8 +347,29 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                         ApplyResponse::Inserted
                     }
                 }
+                EntryPayload::Normal(IndexCommand::Admin(record)) if record.action.is_ops() => self
+                    .apply_ops_admin(
+                        entry.log_id.index,
+                        record,
+                        &mut batch,
+                        &mut pending,
+                        &mut ops,
+                    )?,
                 EntryPayload::Normal(IndexCommand::Admin(record)) => {
                     self.apply_admin(entry.log_id.index, record, &mut batch, &mut tokens)?
+                }
+                EntryPayload::Normal(IndexCommand::WarmProgress(progress)) => {
+                    self.apply_progress(progress, &mut batch, &mut ops)?
+                }
+                EntryPayload::Normal(IndexCommand::Evict(evictions)) => self.apply_evict(
+                    entry.log_id.index,
+                    evictions,
+                    &mut batch,
+                    &mut pending,
+                    &mut ops,
+                )?,
+                EntryPayload::Normal(IndexCommand::Restore(versions)) => {
+                    self.apply_restore(entry.log_id.index, versions, &mut batch, &mut ops)?
                 }
                 EntryPayload::Normal(IndexCommand::PutAll(puts)) => ApplyResponse::All(
                     puts.into_iter()
@@ -395,9 +434,17 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 serde_json::to_vec(secret).map_err(write_err)?,
             );
         }
+        for (key, value) in &data.ops {
+            let mut full = vec![META_PREFIX];
+            full.extend_from_slice(key.as_bytes());
+            batch.insert(full, value.as_bytes());
+        }
         // The tokens were replaced: readers recompile them.
         let at = meta.last_log_id.map_or(0, |id| id.index);
         batch.insert(TOKENS_AT, serde_json::to_vec(&at).map_err(write_err)?);
+        // So were the block rules, and perhaps purges happened: caches are dropped.
+        batch.insert(ops::BLOCKS_AT, serde_json::to_vec(&at).map_err(write_err)?);
+        batch.insert(ops::OPS_AT, serde_json::to_vec(&at).map_err(write_err)?);
         batch.insert(
             LAST_APPLIED,
             serde_json::to_vec(&meta.last_log_id).map_err(write_err)?,

@@ -37,6 +37,12 @@ pub enum IndexCommand {
     /// other on the client port that a request comes from a member (a forwarded miss, a
     /// statistics query). Later proposals are ignored.
     MemberSecret(String),
+    /// A checkpoint of a prefetch job, from the leader running it.
+    WarmProgress(crate::ops::WarmProgress),
+    /// Versions whose zips no node keeps any more (their entries stay).
+    Evict(crate::ops::Evictions),
+    /// Evicted versions in use again: every node fetches their zips again.
+    Restore(Vec<crate::ops::VersionRef>),
 }
 
 /// Who did what, when: one entry of the replicated admin trail.
@@ -62,6 +68,33 @@ pub enum AdminAction {
         /// The token's name.
         name: String,
     },
+    /// Removes a version's entries (a tombstone): every node drops its blobs, and the next
+    /// request fills it again.
+    Purge(crate::ops::VersionRef),
+    /// Blocks a module or versions of it on every node.
+    Block {
+        /// `MODULE` or `MODULE@RANGE`, canonical.
+        rule: String,
+        /// Shown to clients.
+        reason: String,
+    },
+    /// Lifts a block rule.
+    Unblock {
+        /// The rule as it was added.
+        rule: String,
+    },
+    /// Submits a prefetch job.
+    WarmSubmit(crate::ops::WarmSpec),
+    /// Cancels a prefetch job.
+    WarmCancel {
+        /// The job.
+        id: String,
+    },
+    /// Removes the pins a prefetch job made.
+    WarmUnpin {
+        /// The job.
+        id: String,
+    },
     /// A change the leader made outside the state machine (membership, leadership), recorded
     /// with its outcome once it is known.
     Cluster {
@@ -80,6 +113,12 @@ impl AdminAction {
         match self {
             AdminAction::CreateToken(_) => "token-create",
             AdminAction::RevokeToken { .. } => "token-revoke",
+            AdminAction::Purge(_) => "purge",
+            AdminAction::Block { .. } => "block",
+            AdminAction::Unblock { .. } => "unblock",
+            AdminAction::WarmSubmit(_) => "warm-submit",
+            AdminAction::WarmCancel { .. } => "warm-cancel",
+            AdminAction::WarmUnpin { .. } => "warm-unpin",
             AdminAction::Cluster { kind, .. } => kind,
         }
     }
@@ -100,6 +139,20 @@ impl AdminAction {
                 detail
             }
             AdminAction::RevokeToken { name } => name.clone(),
+            AdminAction::Purge(version) => version.to_string(),
+            AdminAction::Block { rule, reason } => format!("{rule} reason={reason:?}"),
+            AdminAction::Unblock { rule } => rule.clone(),
+            AdminAction::WarmSubmit(spec) => {
+                let mut detail = format!("{} {}", spec.id, spec.description);
+                if spec.pin {
+                    detail.push_str(" pin");
+                }
+                if spec.no_deps {
+                    detail.push_str(" no-deps");
+                }
+                detail
+            }
+            AdminAction::WarmCancel { id } | AdminAction::WarmUnpin { id } => id.clone(),
             AdminAction::Cluster { detail, .. } => detail.clone(),
         }
     }

@@ -177,6 +177,7 @@ mod tests {
             vip_held: Some(state == Role::Leader),
             retired: None,
             checksum_databases: Vec::new(),
+            storage: None,
         }
     }
 

@@ -107,6 +107,26 @@ pub struct NodeStatus {
     /// The checksum databases this node verifies against (the leader does the verifying).
     #[serde(default)]
     pub checksum_databases: Vec<ChecksumDatabaseStatus>,
+    /// The blob store's use and bound (as of the last measurement, every few seconds).
+    #[serde(default)]
+    pub storage: Option<StorageStatus>,
+}
+
+/// A node's blob storage.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StorageStatus {
+    /// Bytes of the blobs the cluster keeps (evicted zips not counted).
+    pub cache_bytes: u64,
+    /// `cache.max_bytes`, if set.
+    pub max_bytes: Option<u64>,
+    /// Free bytes on the blob store's filesystem.
+    pub disk_free_bytes: u64,
+    /// Size of that filesystem.
+    pub disk_total_bytes: u64,
+    /// Versions whose zips are evicted.
+    pub evicted_versions: u64,
+    /// Versions pinned by prefetch jobs.
+    pub pinned_versions: u64,
 }
 
 /// One checksum database as this node has verified against it.
@@ -184,6 +204,7 @@ mod tests {
             vip_held: Some(false),
             retired: None,
             checksum_databases: Vec::new(),
+            storage: None,
         };
         let json = serde_json::to_value(&status).unwrap();
         assert_eq!(json["state"], "Follower");

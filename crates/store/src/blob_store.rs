@@ -115,6 +115,55 @@ impl BlobStore {
         Ok(Some(bytes))
     }
 
+    /// Deletes a blob (purged, or evicted); `Ok(false)` when it was not here. A reader
+    /// that opened it before keeps streaming it (the file lives until it is closed).
+    pub async fn remove(&self, sha256: &str) -> Result<bool, StoreError> {
+        let path = self.path_of(sha256)?;
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(io_at(&path)(e)),
+        }
+    }
+
+    /// Bytes of the blob files on disk and their count (a walk of the store: for status
+    /// and the disk bound's checks, not the request path).
+    pub fn disk_usage(&self) -> Result<(u64, u64), StoreError> {
+        let mut bytes = 0u64;
+        let mut files = 0u64;
+        let fanouts = std::fs::read_dir(&self.blobs).map_err(io_at(&self.blobs))?;
+        for fanout in fanouts {
+            let fanout = fanout.map_err(io_at(&self.blobs))?.path();
+            if !fanout.is_dir() {
+                continue;
+            }
+            for file in std::fs::read_dir(&fanout).map_err(io_at(&fanout))? {
+                let file = file.map_err(io_at(&fanout))?;
+                if let Ok(meta) = file.metadata() {
+                    if meta.is_file() {
+                        bytes += meta.len();
+                        files += 1;
+                    }
+                }
+            }
+        }
+        Ok((bytes, files))
+    }
+
+    /// Size and free bytes of the store's filesystem.
+    pub fn filesystem(&self) -> Result<(u64, u64), StoreError> {
+        let stats = nix::sys::statvfs::statvfs(&self.blobs).map_err(|e| StoreError::Io {
+            path: self.blobs.clone(),
+            source: std::io::Error::from(e),
+        })?;
+        Ok((
+            stats.blocks().saturating_mul(stats.fragment_size()),
+            stats
+                .blocks_available()
+                .saturating_mul(stats.fragment_size()),
+        ))
+    }
+
     /// Re-hashes a committed blob and checks it against its address.
     pub async fn verify(&self, blob: &BlobRef) -> Result<(), StoreError> {
         let path = self.path_of(&blob.sha256)?;

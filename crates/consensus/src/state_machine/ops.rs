@@ -1,0 +1,464 @@
+//! Applying the operating commands ([`crate::ops`]): warm jobs, purges, block rules, pins,
+//! evictions. Deterministic like the rest of the state machine: every decision depends only
+//! on the applied state and the entry.
+
+use std::collections::HashMap;
+
+use goproxy_protocol::index::{ArtifactKind, IndexEntry};
+
+use super::{read_err, write_err, Pending, StateMachine};
+use crate::keys;
+use crate::ops::{
+    BlockRecord, JobState, Reclaim, VersionRef, WarmJob, WarmProgress, WarmSpec, MAX_JOB_FAILURES,
+    MAX_RECLAIMS,
+};
+use crate::types::{AdminAction, AdminEvent, AdminRecord, ApplyResponse, StorageError};
+
+/// Block rules: `\xffblock/` + rule → [`BlockRecord`].
+pub(crate) const BLOCK_PREFIX: &[u8] = b"\xffblock/";
+/// Log index of the last change to the block rules.
+pub(crate) const BLOCKS_AT: &[u8] = b"\xffmeta/blocks_at";
+/// Log index of the last purge, eviction or restore.
+pub(crate) const OPS_AT: &[u8] = b"\xffmeta/ops_at";
+/// Warm jobs: `\xffwarm/` + id → [`WarmJob`].
+pub(crate) const WARM_PREFIX: &[u8] = b"\xffwarm/";
+/// Items a job has done: `\xffwarmdone/` + id + `\0` + item.
+pub(crate) const WARM_DONE_PREFIX: &[u8] = b"\xffwarmdone/";
+/// Pinned versions: `\xffpin/` + module + `\0` + version → the job id.
+pub(crate) const PIN_PREFIX: &[u8] = b"\xffpin/";
+/// Evicted versions: `\xffevicted/` + module + `\0` + version → ms since the epoch.
+pub(crate) const EVICTED_PREFIX: &[u8] = b"\xffevicted/";
+/// Reclaim records: `\xffreclaim/` + zero-padded log index → [`Reclaim`].
+pub(crate) const RECLAIM_PREFIX: &[u8] = b"\xffreclaim/";
+
+/// Prefixes a snapshot carries (the reclaim records are local housekeeping, not state).
+const SNAPSHOT_PREFIXES: [&[u8]; 5] = [
+    BLOCK_PREFIX,
+    WARM_PREFIX,
+    WARM_DONE_PREFIX,
+    PIN_PREFIX,
+    EVICTED_PREFIX,
+];
+/// Most jobs not yet finished at once.
+pub const MAX_OPEN_JOBS: usize = 32;
+
+pub(crate) fn ops_key(prefix: &[u8], rest: &[&str]) -> Vec<u8> {
+    let mut key = prefix.to_vec();
+    for (i, part) in rest.iter().enumerate() {
+        if i > 0 {
+            key.push(0);
+        }
+        key.extend_from_slice(part.as_bytes());
+    }
+    key
+}
+
+pub(crate) fn reclaim_key(index: u64) -> Vec<u8> {
+    ops_key(RECLAIM_PREFIX, &[&format!("{index:020}")])
+}
+
+/// Ops keys written or removed earlier in the batch being applied.
+#[derive(Default)]
+pub(crate) struct Overlay {
+    pending: HashMap<Vec<u8>, Option<Vec<u8>>>,
+}
+
+impl Overlay {
+    fn get(&self, tree: &sled::Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        match self.pending.get(key) {
+            Some(value) => Ok(value.clone()),
+            None => Ok(tree.get(key).map_err(read_err)?.map(|v| v.to_vec())),
+        }
+    }
+
+    fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        tree: &sled::Tree,
+        key: &[u8],
+    ) -> Result<Option<T>, StorageError> {
+        match self.get(tree, key)? {
+            None => Ok(None),
+            Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(read_err),
+        }
+    }
+
+    fn put(&mut self, batch: &mut sled::Batch, key: Vec<u8>, value: Vec<u8>) {
+        batch.insert(key.clone(), value.clone());
+        self.pending.insert(key, Some(value));
+    }
+
+    fn put_json<T: serde::Serialize>(
+        &mut self,
+        batch: &mut sled::Batch,
+        key: Vec<u8>,
+        value: &T,
+    ) -> Result<(), StorageError> {
+        let bytes = serde_json::to_vec(value).map_err(write_err)?;
+        self.put(batch, key, bytes);
+        Ok(())
+    }
+
+    fn remove(&mut self, batch: &mut sled::Batch, key: Vec<u8>) {
+        batch.remove(key.clone());
+        self.pending.insert(key, None);
+    }
+}
+
+impl AdminAction {
+    /// Whether this action is an operating one (applied by [`StateMachine::apply_ops_admin`]).
+    pub(crate) fn is_ops(&self) -> bool {
+        matches!(
+            self,
+            AdminAction::Purge(_)
+                | AdminAction::Block { .. }
+                | AdminAction::Unblock { .. }
+                | AdminAction::WarmSubmit(_)
+                | AdminAction::WarmCancel { .. }
+                | AdminAction::WarmUnpin { .. }
+        )
+    }
+}
+
+fn refused(reason: String) -> ApplyResponse {
+    ApplyResponse::Refused { reason }
+}
+
+impl StateMachine {
+    /// Applies an operating admin action and appends it to the trail with its outcome.
+    pub(super) fn apply_ops_admin(
+        &self,
+        index: u64,
+        record: AdminRecord,
+        batch: &mut sled::Batch,
+        pending: &mut Pending,
+        ops: &mut Overlay,
+    ) -> Result<ApplyResponse, StorageError> {
+        let (kind, detail) = (record.action.kind().to_string(), record.action.detail());
+        let response = match record.action {
+            AdminAction::Purge(version) => self.purge(index, version, batch, pending, ops)?,
+            AdminAction::Block { rule, reason } => {
+                let key = ops_key(BLOCK_PREFIX, &[&rule]);
+                let block = BlockRecord {
+                    rule,
+                    reason,
+                    by: record.actor.clone(),
+                    at_ms: record.at_ms,
+                };
+                ops.put_json(batch, key, &block)?;
+                ops.put_json(batch, BLOCKS_AT.to_vec(), &index)?;
+                ApplyResponse::Inserted
+            }
+            AdminAction::Unblock { rule } => {
+                let key = ops_key(BLOCK_PREFIX, &[&rule]);
+                if ops.get(&self.index, &key)?.is_none() {
+                    refused(format!("no block rule {rule:?}"))
+                } else {
+                    ops.remove(batch, key);
+                    ops.put_json(batch, BLOCKS_AT.to_vec(), &index)?;
+                    ApplyResponse::Inserted
+                }
+            }
+            AdminAction::WarmSubmit(spec) => {
+                self.submit(spec, &record.actor, record.at_ms, batch, ops)?
+            }
+            AdminAction::WarmCancel { id } => {
+                let key = ops_key(WARM_PREFIX, &[&id]);
+                match ops.get_json::<WarmJob>(&self.index, &key)? {
+                    None => refused(format!("no job {id:?}")),
+                    Some(job) if job.state.is_final() => {
+                        refused(format!("job {id} is already {}", job.state.as_str()))
+                    }
+                    Some(mut job) => {
+                        job.state = JobState::Cancelled;
+                        job.updated_at_ms = record.at_ms;
+                        ops.put_json(batch, key, &job)?;
+                        ApplyResponse::Inserted
+                    }
+                }
+            }
+            AdminAction::WarmUnpin { id } => {
+                let mut removed = 0;
+                for item in self.index.scan_prefix(PIN_PREFIX) {
+                    let (key, value) = item.map_err(read_err)?;
+                    if value.as_ref() == serde_json::to_vec(&id).map_err(write_err)?.as_slice() {
+                        ops.remove(batch, key.to_vec());
+                        removed += 1;
+                    }
+                }
+                if removed == 0 {
+                    refused(format!("job {id:?} pinned nothing"))
+                } else {
+                    ApplyResponse::Inserted
+                }
+            }
+            other => refused(format!("{} is not an operating action", other.kind())),
+        };
+        let outcome = match &response {
+            ApplyResponse::Refused { reason } => format!("refused: {reason}"),
+            _ => "ok".into(),
+        };
+        let event = AdminEvent {
+            index,
+            at_ms: record.at_ms,
+            actor: record.actor,
+            node: record.node,
+            kind,
+            detail,
+            outcome,
+        };
+        batch.insert(
+            super::admin_key(index),
+            serde_json::to_vec(&event).map_err(write_err)?,
+        );
+        Ok(response)
+    }
+
+    fn submit(
+        &self,
+        spec: WarmSpec,
+        actor: &str,
+        at_ms: u64,
+        batch: &mut sled::Batch,
+        ops: &mut Overlay,
+    ) -> Result<ApplyResponse, StorageError> {
+        let key = ops_key(WARM_PREFIX, &[&spec.id]);
+        if ops.get(&self.index, &key)?.is_some() {
+            return Ok(refused(format!("a job {:?} exists", spec.id)));
+        }
+        let open = self
+            .index
+            .scan_prefix(WARM_PREFIX)
+            .values()
+            .filter_map(|v| v.ok())
+            .filter_map(|v| serde_json::from_slice::<WarmJob>(&v).ok())
+            .filter(|job| !job.state.is_final())
+            .count();
+        if open >= MAX_OPEN_JOBS {
+            return Ok(refused(format!(
+                "{open} jobs are queued or running (at most {MAX_OPEN_JOBS}); wait or cancel one"
+            )));
+        }
+        let job = WarmJob {
+            spec,
+            submitted_by: actor.to_string(),
+            submitted_at_ms: at_ms,
+            state: JobState::Queued,
+            done: 0,
+            total: 0,
+            failed: 0,
+            bytes: 0,
+            filled: 0,
+            runner: None,
+            runs: 0,
+            updated_at_ms: at_ms,
+            failures: Vec::new(),
+            error: None,
+        };
+        ops.put_json(batch, key, &job)?;
+        Ok(ApplyResponse::Inserted)
+    }
+
+    /// Removes every entry of a version; its blobs go to a reclaim record.
+    fn purge(
+        &self,
+        index: u64,
+        version: VersionRef,
+        batch: &mut sled::Batch,
+        pending: &mut Pending,
+        ops: &mut Overlay,
+    ) -> Result<ApplyResponse, StorageError> {
+        let mut blobs = Vec::new();
+        for kind in [ArtifactKind::Info, ArtifactKind::Mod, ArtifactKind::Zip] {
+            let artifact = goproxy_protocol::index::ArtifactKey {
+                module: version.module.clone(),
+                version: version.version.clone(),
+                kind,
+            };
+            let key = keys::artifact(&artifact);
+            let existing: Option<IndexEntry> = match pending.get(&key) {
+                Some(entry) => entry.clone(),
+                None => self
+                    .index
+                    .get(&key)
+                    .map_err(read_err)?
+                    .map(|b| serde_json::from_slice(&b))
+                    .transpose()
+                    .map_err(read_err)?,
+            };
+            if let Some(entry) = existing {
+                blobs.push(entry.blob.sha256);
+                batch.remove(key.clone());
+                pending.insert(key, None);
+            }
+        }
+        if blobs.is_empty() {
+            return Ok(refused(format!("{version} is not cached")));
+        }
+        let parts = [version.module.as_str(), version.version.as_str()];
+        ops.remove(batch, ops_key(PIN_PREFIX, &parts));
+        ops.remove(batch, ops_key(EVICTED_PREFIX, &parts));
+        self.reclaim(index, vec![version], blobs, batch, ops)?;
+        Ok(ApplyResponse::Inserted)
+    }
+
+    fn reclaim(
+        &self,
+        index: u64,
+        purged: Vec<VersionRef>,
+        blobs: Vec<String>,
+        batch: &mut sled::Batch,
+        ops: &mut Overlay,
+    ) -> Result<(), StorageError> {
+        let record = Reclaim {
+            index,
+            purged,
+            blobs,
+        };
+        ops.put_json(batch, reclaim_key(index), &record)?;
+        if index > MAX_RECLAIMS {
+            let old = reclaim_key(0)..reclaim_key(index - MAX_RECLAIMS);
+            for item in self.index.range(old).keys() {
+                ops.remove(batch, item.map_err(read_err)?.to_vec());
+            }
+        }
+        ops.put_json(batch, OPS_AT.to_vec(), &index)
+    }
+
+    /// Records a checkpoint of a running job: each item is counted once, however many
+    /// leaders ran it.
+    pub(super) fn apply_progress(
+        &self,
+        progress: WarmProgress,
+        batch: &mut sled::Batch,
+        ops: &mut Overlay,
+    ) -> Result<ApplyResponse, StorageError> {
+        let key = ops_key(WARM_PREFIX, &[&progress.id]);
+        let Some(mut job) = ops.get_json::<WarmJob>(&self.index, &key)? else {
+            return Ok(refused(format!("no job {:?}", progress.id)));
+        };
+        if job.state.is_final() {
+            // Cancelled meanwhile: the runner learns it from this answer.
+            return Ok(refused(format!(
+                "job {} is {}",
+                progress.id,
+                job.state.as_str()
+            )));
+        }
+        if progress.started {
+            job.runs += 1;
+        }
+        for done in progress.done {
+            let done_key = key_done(&progress.id, &done.item);
+            if ops.get(&self.index, &done_key)?.is_none() {
+                ops.put(batch, done_key, Vec::new());
+                job.done += 1;
+                job.bytes += done.bytes;
+                job.filled += u64::from(done.filled);
+            }
+        }
+        job.failed += progress.failed.len() as u64;
+        job.failures.extend(progress.failed);
+        let excess = job.failures.len().saturating_sub(MAX_JOB_FAILURES);
+        job.failures.drain(..excess);
+        if job.spec.pin {
+            for (module, version) in progress.pins {
+                ops.put_json(
+                    batch,
+                    ops_key(PIN_PREFIX, &[&module, &version]),
+                    &job.spec.id,
+                )?;
+            }
+        }
+        job.total = job.total.max(progress.total).max(job.done + job.failed);
+        job.runner = Some(progress.runner);
+        job.updated_at_ms = progress.at_ms;
+        job.state = progress.finished.unwrap_or(JobState::Running);
+        job.error = progress.error.or(job.error);
+        ops.put_json(batch, key, &job)?;
+        Ok(ApplyResponse::Inserted)
+    }
+
+    /// Marks versions evicted (never a pinned one) and lets every node drop their zips.
+    pub(super) fn apply_evict(
+        &self,
+        index: u64,
+        evictions: crate::ops::Evictions,
+        batch: &mut sled::Batch,
+        pending: &mut Pending,
+        ops: &mut Overlay,
+    ) -> Result<ApplyResponse, StorageError> {
+        let mut blobs = Vec::new();
+        for version in evictions.versions {
+            let parts = [version.module.as_str(), version.version.as_str()];
+            if ops
+                .get(&self.index, &ops_key(PIN_PREFIX, &parts))?
+                .is_some()
+                || ops
+                    .get(&self.index, &ops_key(EVICTED_PREFIX, &parts))?
+                    .is_some()
+            {
+                continue;
+            }
+            let zip = goproxy_protocol::index::ArtifactKey {
+                module: version.module.clone(),
+                version: version.version.clone(),
+                kind: ArtifactKind::Zip,
+            };
+            let zip_key = keys::artifact(&zip);
+            let entry: Option<IndexEntry> = match pending.get(&zip_key) {
+                Some(entry) => entry.clone(),
+                None => self
+                    .index
+                    .get(&zip_key)
+                    .map_err(read_err)?
+                    .map(|b| serde_json::from_slice(&b))
+                    .transpose()
+                    .map_err(read_err)?,
+            };
+            let Some(entry) = entry else { continue };
+            ops.put_json(batch, ops_key(EVICTED_PREFIX, &parts), &evictions.at_ms)?;
+            blobs.push(entry.blob.sha256);
+        }
+        if blobs.is_empty() {
+            return Ok(ApplyResponse::AlreadyPresent);
+        }
+        self.reclaim(index, Vec::new(), blobs, batch, ops)?;
+        Ok(ApplyResponse::Inserted)
+    }
+
+    /// Marks evicted versions kept again.
+    pub(super) fn apply_restore(
+        &self,
+        index: u64,
+        versions: Vec<VersionRef>,
+        batch: &mut sled::Batch,
+        ops: &mut Overlay,
+    ) -> Result<ApplyResponse, StorageError> {
+        for version in versions {
+            ops.remove(
+                batch,
+                ops_key(EVICTED_PREFIX, &[&version.module, &version.version]),
+            );
+        }
+        ops.put_json(batch, OPS_AT.to_vec(), &index)?;
+        Ok(ApplyResponse::Inserted)
+    }
+
+    /// The operating state a snapshot carries.
+    pub(super) fn ops_entries(&self) -> Result<Vec<(String, String)>, StorageError> {
+        let mut out = Vec::new();
+        for prefix in SNAPSHOT_PREFIXES {
+            for item in self.index.scan_prefix(prefix) {
+                let (key, value) = item.map_err(read_err)?;
+                let key = String::from_utf8(key[1..].to_vec()).map_err(read_err)?;
+                let value = String::from_utf8(value.to_vec()).map_err(read_err)?;
+                out.push((key, value));
+            }
+        }
+        Ok(out)
+    }
+}
+
+pub(crate) fn key_done(id: &str, item: &str) -> Vec<u8> {
+    ops_key(WARM_DONE_PREFIX, &[id, item])
+}
