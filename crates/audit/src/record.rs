@@ -52,6 +52,8 @@ pub enum Outcome {
     Forwarded,
     /// Refused by access control (401 or 403).
     Denied,
+    /// Refused by an operator's block rule (403 with its reason).
+    Blocked,
     /// Failed (upstream or internal error).
     Error,
     /// Answered without touching the cache, e.g. a health check or a not found.
@@ -231,6 +233,7 @@ mod tests {
             (Outcome::Fill, "fill"),
             (Outcome::Forwarded, "forwarded"),
             (Outcome::Denied, "denied"),
+            (Outcome::Blocked, "blocked"),
             (Outcome::Error, "error"),
             (Outcome::Other, "other"),
         ];

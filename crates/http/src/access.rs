@@ -52,6 +52,8 @@ pub struct Access {
     pub limits: Arc<Limits>,
     /// Zips served to clients, per module version (`/stats`).
     pub downloads: Arc<goproxy_audit::downloads::Downloads>,
+    /// The operators' block rules, and where served versions are noted for eviction.
+    pub policy: Arc<dyn crate::operate::CachePolicy>,
 }
 
 impl Access {
@@ -62,6 +64,7 @@ impl Access {
             tokens: Arc::new(NoTokens),
             limits: Arc::new(Limits::new(&LimitsConfig::default())),
             downloads: Arc::new(goproxy_audit::downloads::Downloads::new(0)),
+            policy: Arc::new(crate::operate::NoPolicy),
         }
     }
 }
@@ -104,6 +107,17 @@ impl Access {
         headers: &HeaderMap,
         address: Option<IpAddr>,
     ) -> Result<Option<String>, ApiError> {
+        self.admit_action(headers, address, Action::Admin)
+    }
+
+    /// Admits a request for `action` outside the GOPROXY protocol (operators' endpoints,
+    /// prefetch jobs): `Ok(token name)`, `Ok(None)` for a member or an open proxy.
+    pub fn admit_action(
+        &self,
+        headers: &HeaderMap,
+        address: Option<IpAddr>,
+        action: Action,
+    ) -> Result<Option<String>, ApiError> {
         if self.from_member(headers) {
             return Ok(None);
         }
@@ -119,7 +133,7 @@ impl Access {
             ),
         };
         let request = AccessRequest {
-            action: Action::Admin,
+            action,
             module: None,
             private: false,
         };

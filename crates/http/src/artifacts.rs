@@ -6,7 +6,6 @@ use goproxy_protocol::index::{ArtifactKey, ArtifactKind, IndexEntry};
 use goproxy_protocol::route::VersionQuery;
 
 use crate::checksum::Verify;
-use crate::config::Unreachable;
 use crate::error::ApiError;
 use crate::fill::{kind_label, FillError};
 use crate::frontend::Served;
@@ -111,6 +110,11 @@ impl Frontend {
             self.check_served(&entry, &verify).await?;
         }
         let mut response = self.serve_entry(&entry, request).await?;
+        if kind == ArtifactKind::Zip {
+            self.access
+                .policy
+                .touched(&entry.key.module, &entry.key.version);
+        }
         // A download: a whole zip to a client (a member's forwarded request was counted
         // where the client asked).
         if kind == ArtifactKind::Zip
@@ -131,12 +135,7 @@ impl Frontend {
 
     /// What this request's fills (and hits) are verified against, if anything.
     fn verify_for(&self, request: Request<'_>) -> Option<Verify> {
-        request.source.verify.clone().map(|database| Verify {
-            checker: self.checker.clone(),
-            database,
-            accept_unreachable: self.config.sumdb_unreachable == Unreachable::Accept,
-            memo: self.verified.clone(),
-        })
+        self.verify_source(request.source)
     }
 
     /// A `.mod`/`.zip` served through a verifying route must match the checksum database,

@@ -40,6 +40,15 @@ pub enum ApiError {
     /// command stops instead of trying the next proxy.
     #[error("forbidden: {0}")]
     Forbidden(String),
+    /// An operator's block rule refuses this module or version: a 403 on every node, so the
+    /// go command stops here instead of fetching it elsewhere.
+    #[error("blocked by this proxy's operators ({rule}): {reason}")]
+    Blocked {
+        /// The rule, `MODULE` or `MODULE@RANGE`.
+        rule: String,
+        /// Why, as the operator wrote it.
+        reason: String,
+    },
     /// No usable credentials (missing, malformed, unknown, expired): a 401 with
     /// `WWW-Authenticate`, so the go command says that this proxy wants a token.
     #[error("unauthorized: {0}")]
@@ -52,6 +61,16 @@ pub enum ApiError {
         /// Seconds to wait.
         retry_after: u64,
     },
+    /// An operator's request that cannot be done as asked (a prefetch job's input): 400.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// The cluster refused an operator's action (a job that is already finished, a name
+    /// taken): 409.
+    #[error("refused: {0}")]
+    Refused(String),
+    /// An operator's request that cannot be done right now (no leader, no quorum): 503.
+    #[error("unavailable: {0}")]
+    ServiceUnavailable(String),
     /// Only GET and HEAD exist.
     #[error("method not allowed: the GOPROXY protocol uses only GET and HEAD")]
     MethodNotAllowed,
@@ -97,6 +116,7 @@ impl ApiError {
             ApiError::Unauthorized(_)
             | ApiError::Forbidden(_)
             | ApiError::TooManyRequests { .. } => Outcome::Denied,
+            ApiError::Blocked { .. } => Outcome::Blocked,
             ApiError::Unavailable(_) | ApiError::Internal { .. } => Outcome::Error,
             _ => Outcome::Other,
         }
@@ -121,10 +141,15 @@ impl IntoResponse for ApiError {
                 tracing::error!(reason = %detail, "answering 404: internal failure");
                 (StatusCode::NOT_FOUND, "no-store".to_string())
             }
-            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "no-store".into()),
+            ApiError::Forbidden(_) | ApiError::Blocked { .. } => {
+                (StatusCode::FORBIDDEN, "no-store".into())
+            }
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "no-store".into()),
             ApiError::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "no-store".into()),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "no-store".into()),
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "no-store".into()),
+            ApiError::Refused(_) => (StatusCode::CONFLICT, "no-store".into()),
+            ApiError::ServiceUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "no-store".into()),
             ApiError::RangeNotSatisfiable { .. } => {
                 (StatusCode::RANGE_NOT_SATISFIABLE, "no-store".into())
             }

@@ -68,6 +68,8 @@ pub struct Frontend {
     pub(crate) forwarder: reqwest::Client,
     /// Who may ask, and how often.
     pub(crate) access: Access,
+    /// The last notable requests (the dashboard).
+    pub(crate) recent: crate::operate::Recent,
 }
 
 /// A front end that could not be built from its configuration.
@@ -146,6 +148,7 @@ impl Frontend {
         Ok(Arc::new(Self {
             forwarder,
             access,
+            recent: Default::default(),
             answers: Arc::new(Answers::new(&config)),
             checker: Arc::new(checker),
             verified: moka::sync::Cache::new(crate::checksum::VERIFIED_MEMO_CAPACITY),
@@ -306,6 +309,7 @@ async fn dispatch(
     client: Option<Extension<ClientAddr>>,
 ) -> Response {
     let head = method == Method::HEAD;
+    let client = client.map(|c| c.0 .0);
     let parsed = fe
         .routes
         .split_path(uri.path())
@@ -329,7 +333,7 @@ async fn dispatch(
     let env = parsed.as_ref().map_or(DEFAULT_ENVIRONMENT, |(env, _)| env);
     let admitted = fe.access.admit(
         &headers,
-        client.map(|c| c.0 .0),
+        client,
         forwarded,
         parsed.as_ref().ok().map(|(_, route)| route),
         |module| routed::is_private(&fe.routes, env, module),
@@ -357,7 +361,9 @@ async fn dispatch(
             let Ok((env, route)) = parsed else {
                 unreachable!("parsed is Ok when result is")
             };
-            match routed::route(&fe.routes, &fe.sources, env, &route) {
+            let routed = crate::operate::check_blocked(fe.access.policy.as_ref(), &route)
+                .and_then(|()| routed::route(&fe.routes, &fe.sources, env, &route));
+            match routed {
                 Err(e) => Err(e),
                 Ok(routed) => {
                     let header = headers
@@ -378,11 +384,24 @@ async fn dispatch(
         }
     };
     let outcome = result.as_ref().err().map(ApiError::outcome);
+    if outcome == Some(goproxy_audit::Outcome::Blocked) {
+        fe.metrics.blocked();
+    }
     let mut response = result.unwrap_or_else(IntoResponse::into_response);
     fe.metrics.request(label, response.status().as_u16());
     let served = response.extensions_mut().remove::<Served>();
     note.outcome = outcome.or(served.as_ref().map(|s| s.outcome));
     note.sha256 = served.and_then(|s| s.sha256);
+    fe.recent.count_request();
+    if let Some(outcome) = note.outcome {
+        fe.recent.note(
+            outcome,
+            response.status().as_u16(),
+            uri.path(),
+            note.token.as_deref(),
+            client,
+        );
+    }
     response.extensions_mut().insert(note);
     response
 }

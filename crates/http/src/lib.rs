@@ -12,6 +12,8 @@
 //!   cluster by the [`checksum`] checker (`goproxy-checksum` over the index), which also
 //!   verifies every public `.mod`/`.zip` fill.
 //! - `forward`: misses on a follower are proxied to the leader, which fills.
+//! - [`operate`]: block rules on every request, served versions noted for eviction, purged
+//!   versions forgotten, prefetch fetches (the node runs the jobs).
 //! - [`fill`]: single-flight, validated fills from upstream into the store and index.
 //! - [`upstream`]: the GOPROXY-syntax upstream chain and its HTTP client.
 //! - [`serve`]: ETag, conditional and range answers streamed from disk.
@@ -34,6 +36,7 @@ pub mod index;
 pub mod listener;
 mod listing;
 pub mod metrics;
+pub mod operate;
 mod routed;
 pub mod serve;
 pub mod single_flight;

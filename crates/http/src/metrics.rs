@@ -46,6 +46,7 @@ pub struct Metrics {
     sumdb_checks: Family<ResultLabels, Counter>,
     checksum_mismatches: Counter,
     accepted_unverified: Counter,
+    blocked: Counter,
 }
 
 /// Labels of a checksum database verification.
@@ -71,6 +72,12 @@ impl Metrics {
         let sumdb_checks = Family::<ResultLabels, Counter>::default();
         let checksum_mismatches = Counter::default();
         let accepted_unverified = Counter::default();
+        let blocked = Counter::default();
+        registry.register(
+            "blocked_requests",
+            "Requests refused by an operator's block rule (403)",
+            blocked.clone(),
+        );
         registry.register(
             "sumdb_accepted_unverified",
             "Fills (and hits of unproved artifacts) served unverified because the checksum database was unreachable (sumdb_unreachable = \"accept\")",
@@ -123,6 +130,7 @@ impl Metrics {
             commit_seconds.clone(),
         );
         Self {
+            blocked,
             sumdb_checks,
             checksum_mismatches,
             accepted_unverified,
@@ -142,6 +150,11 @@ impl Metrics {
         self.requests
             .get_or_create(&RequestLabels { route, status })
             .inc();
+    }
+
+    /// Counts a request refused by a block rule.
+    pub fn blocked(&self) {
+        self.blocked.inc();
     }
 
     /// Counts an index lookup.
@@ -194,6 +207,11 @@ impl Metrics {
     /// Records how long an index commit took.
     pub fn commit(&self, seconds: f64) {
         self.commit_seconds.observe(seconds);
+    }
+
+    /// Body bytes served so far.
+    pub fn served_bytes(&self) -> u64 {
+        self.bytes_served.get()
     }
 
     /// Adds served body bytes.
