@@ -23,6 +23,10 @@ if [ "$what" = test ] || [ "$what" = bench ]; then
   have python3 || need_apt+=(python3)
   # The compose smoke test needs the Docker engine (already running on the CI machines).
   have docker-compose || need_apt+=(docker-compose)
+  # The dashboard test drives /ui with headless Chromium; the monitoring test checks
+  # cluster/monitoring/ alert rules with promtool (Debian's prometheus package).
+  have chromium || need_apt+=(chromium)
+  have promtool || need_apt+=(prometheus)
 fi
 if [ "$what" = test ] || [ "$what" = lab ]; then
   # The namespace lab: ip netns, nft for partitions, tc for netem, ethtool for the

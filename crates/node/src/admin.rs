@@ -205,6 +205,12 @@ pub enum Change {
         /// Token name.
         name: String,
     },
+    /// Purge a cached version on every node.
+    Purge(admin::PurgeRequest),
+    /// Add a block rule.
+    Block(admin::BlockRequest),
+    /// Lift a block rule.
+    Unblock(admin::UnblockRequest),
 }
 
 impl AdminTls {
@@ -282,6 +288,9 @@ pub async fn change(via: &str, change: Change, tls: &AdminTls) -> anyhow::Result
                         .revoke_token(admin::RevokeTokenRequest { name: name.clone() })
                         .await
                 }
+                Change::Purge(request) => client.purge(request.clone()).await,
+                Change::Block(request) => client.block(request.clone()).await,
+                Change::Unblock(request) => client.unblock(request.clone()).await,
             }
         };
         let bound = match &change {
@@ -328,6 +337,21 @@ pub async fn tokens(via: &str, tls: &AdminTls) -> anyhow::Result<Vec<admin::Toke
         .context("listing tokens timed out")?
         .map_err(|status| refusal(via, &status, channels.transport()))?;
     Ok(reply.into_inner().tokens)
+}
+
+/// The block rules in force, as the node at `via` holds them.
+pub async fn blocks(via: &str, tls: &AdminTls) -> anyhow::Result<Vec<admin::BlockInfo>> {
+    let channels = Channels::new(tls.transport()?);
+    let channel = channels
+        .get(via, PeerName::AnyMember)
+        .with_context(|| format!("connecting to {via}"))?;
+    let mut client = AdminServiceClient::new(channel);
+    let call = client.list_blocks(admin::ListBlocksRequest {});
+    let reply = tokio::time::timeout(ADMIN_TIMEOUT, call)
+        .await
+        .context("listing block rules timed out")?
+        .map_err(|status| refusal(via, &status, channels.transport()))?;
+    Ok(reply.into_inner().blocks)
 }
 
 /// The admin trail as the node at `via` holds it, from `since_ms` on.

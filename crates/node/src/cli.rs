@@ -60,6 +60,21 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Prefetch module versions into the cache (a job the leader runs; a new leader resumes
+    /// it), follow it with a progress bar, or see and cancel jobs. Talks to a member's client
+    /// port: GOPROXY_HA_TOKEN is a `warm` or `admin` token when anonymous clients are not
+    /// let in, GOPROXY_HA_HTTP_CA the CA of members serving HTTPS.
+    Warm(WarmArgs),
+    /// Remove a cached version on every node (a tombstone through Raft): every node drops its
+    /// bytes and the next request fills it again. Without a purge the first committed content
+    /// is served forever. (Admin certificate.)
+    Purge(PurgeArgs),
+    /// Block a module, or a version range of it, on every node: its artifacts answer 403 with
+    /// the reason (clients do not fall back to another proxy). `--list` shows the rules.
+    /// (Admin certificate.)
+    Block(BlockArgs),
+    /// Lift a block rule (as `block --list` shows it). (Admin certificate.)
+    Unblock(UnblockArgs),
     /// Internal: the VIP guard process `serve` starts when `[vip]` is configured. It owns the
     /// address, reads `hold <deadline>` / `release` on stdin and drops the VIP at the deadline
     /// or when stdin closes.
@@ -129,6 +144,115 @@ pub enum TokenCommand {
         /// The token's name.
         name: String,
     },
+}
+
+/// `goproxy-ha warm …`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct WarmArgs {
+    /// A member's client address (`host:port`, or `https://host:port`).
+    #[arg(long, global = true, default_value = "127.0.0.1:8080")]
+    pub node: String,
+    /// Warm the whole requirement graph of this go.mod.
+    #[arg(long, value_name = "FILE", group = "source")]
+    pub go_mod: Option<PathBuf>,
+    /// Warm exactly what this go.sum lists.
+    #[arg(long, value_name = "FILE", group = "source")]
+    pub go_sum: Option<PathBuf>,
+    /// Warm the `MODULE@VERSION` lines of this file (and their requirement graphs).
+    #[arg(long, value_name = "FILE", group = "source")]
+    pub list: Option<PathBuf>,
+    /// Only the versions named, not their requirements.
+    #[arg(long)]
+    pub no_deps: bool,
+    /// Never evict what this job fetches (`warm unpin ID` lifts it).
+    #[arg(long)]
+    pub pin: bool,
+    /// Shown in `warm status` and on the dashboard.
+    #[arg(long)]
+    pub description: Option<String>,
+    /// Print the job's id and return instead of following it.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// `MODULE@VERSION` to warm (with their requirement graphs).
+    #[arg(value_name = "MODULE@VERSION", group = "source")]
+    pub targets: Vec<String>,
+    #[command(subcommand)]
+    pub command: Option<WarmCommand>,
+}
+
+/// Prefetch job commands.
+#[derive(Debug, Subcommand)]
+pub enum WarmCommand {
+    /// Every job, or one (with its newest failures).
+    Status {
+        /// The job's id.
+        id: Option<String>,
+        /// JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Follow a job until it ends.
+    Follow {
+        /// The job's id.
+        id: String,
+    },
+    /// Stop a job.
+    Cancel {
+        /// The job's id.
+        id: String,
+    },
+    /// Let eviction drop what a job pinned.
+    Unpin {
+        /// The job's id.
+        id: String,
+    },
+}
+
+/// `goproxy-ha purge MODULE@VERSION`.
+#[derive(Debug, Args)]
+pub struct PurgeArgs {
+    #[command(flatten)]
+    pub tls: AdminTls,
+    /// A member's node-to-node address (followers redirect to the leader).
+    #[arg(long, default_value = "127.0.0.1:7080", value_name = "HOST:PORT")]
+    pub via: String,
+    /// The version to purge.
+    #[arg(value_name = "MODULE@VERSION")]
+    pub target: String,
+}
+
+/// `goproxy-ha block MODULE[@RANGE] --reason TEXT` / `block --list`.
+#[derive(Debug, Args)]
+pub struct BlockArgs {
+    #[command(flatten)]
+    pub tls: AdminTls,
+    /// A member's node-to-node address (followers redirect to the leader).
+    #[arg(long, default_value = "127.0.0.1:7080", value_name = "HOST:PORT")]
+    pub via: String,
+    /// `MODULE` (every version) or `MODULE@RANGE`: `v1.2.3`, `<v1.2.5`,
+    /// `>=v1.0.0,<v1.2.5`.
+    #[arg(value_name = "MODULE[@RANGE]", required_unless_present = "list")]
+    pub rule: Option<String>,
+    /// Why: shown to every client refused.
+    #[arg(long, required_unless_present = "list")]
+    pub reason: Option<String>,
+    /// List the rules in force instead.
+    #[arg(long, conflicts_with_all = ["rule", "reason"])]
+    pub list: bool,
+}
+
+/// `goproxy-ha unblock MODULE[@RANGE]`.
+#[derive(Debug, Args)]
+pub struct UnblockArgs {
+    #[command(flatten)]
+    pub tls: AdminTls,
+    /// A member's node-to-node address (followers redirect to the leader).
+    #[arg(long, default_value = "127.0.0.1:7080", value_name = "HOST:PORT")]
+    pub via: String,
+    /// The rule as `block --list` shows it.
+    #[arg(value_name = "MODULE[@RANGE]")]
+    pub rule: String,
 }
 
 /// `goproxy-ha audit …`.

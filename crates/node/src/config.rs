@@ -184,6 +184,49 @@ pub struct Config {
     pub limits: goproxy_access::limits::LimitsConfig,
     /// The per-request audit trail (`[audit]`).
     pub audit: goproxy_audit::AuditConfig,
+    /// The disk bound and eviction (`[cache]`).
+    pub cache: CacheConfig,
+    /// Prefetch jobs (`[warm]`).
+    pub warm: WarmConfig,
+}
+
+/// `[cache]`: how much blob data the cluster keeps. Without a bound nothing is evicted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheConfig {
+    /// Keep the blobs of the cache under this many bytes (zips of the least recently used,
+    /// unpinned versions are evicted; their index entries stay).
+    pub max_bytes: Option<u64>,
+    /// Evict the zips of versions nobody requested for this long.
+    #[serde(with = "humantime_serde")]
+    pub evict_unused_after: Option<Duration>,
+    /// How often the leader checks the bound (and every node exchanges access times).
+    #[serde(with = "humantime_serde")]
+    pub evict_interval: Duration,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            max_bytes: None,
+            evict_unused_after: None,
+            evict_interval: Duration::from_secs(30),
+        }
+    }
+}
+
+/// `[warm]`: how the leader runs prefetch jobs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WarmConfig {
+    /// Artifacts fetched at once by a job.
+    pub concurrency: usize,
+}
+
+impl Default for WarmConfig {
+    fn default() -> Self {
+        Self { concurrency: 8 }
+    }
 }
 
 /// `[auth]`: what clients without a token may do.
@@ -219,6 +262,8 @@ impl Default for Config {
             auth: AuthConfig::default(),
             limits: Default::default(),
             audit: Default::default(),
+            cache: CacheConfig::default(),
+            warm: WarmConfig::default(),
         }
     }
 }
@@ -252,6 +297,9 @@ pub struct Overrides {
     /// `--tls-key` / `GOPROXY_HA_TLS_KEY`.
     pub tls_key: Option<PathBuf>,
 }
+
+/// Most artifacts a prefetch job fetches at once.
+const MAX_WARM_CONCURRENCY: usize = 64;
 
 /// Every problem found while loading the configuration.
 #[derive(Debug, thiserror::Error)]
@@ -381,6 +429,21 @@ impl Config {
                 )),
                 _ => {}
             }
+        }
+        if self.cache.max_bytes == Some(0) {
+            problems
+                .push("cache.max_bytes: must be greater than zero (omit it for no bound)".into());
+        }
+        if self.cache.evict_unused_after == Some(Duration::ZERO) {
+            problems.push("cache.evict_unused_after: must be greater than zero".into());
+        }
+        if self.cache.evict_interval.is_zero() {
+            problems.push("cache.evict_interval: must be greater than zero".into());
+        }
+        if !(1..=MAX_WARM_CONCURRENCY).contains(&self.warm.concurrency) {
+            problems.push(format!(
+                "warm.concurrency: between 1 and {MAX_WARM_CONCURRENCY}"
+            ));
         }
         if self.node_id == 0 {
             problems.push("node_id: must be greater than 0".into());

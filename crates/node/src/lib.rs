@@ -12,6 +12,8 @@
 //!   [`direct`]: the front end's `direct` entries over the version control fetcher.
 //! - [`reload`]: SIGHUP re-reads the configuration (rate limits); idle buckets dropped.
 //! - [`tokens`]: the front end's `TokenSource` over the replicated tokens.
+//! - [`operate`]: prefetch jobs, purges, block rules, the disk bound and the `/ui`
+//!   dashboard over the replicated operating state.
 //! - [`vip`]: the VIP controller, the I/O around `goproxy_vip::fencing::decide`.
 //! - [`admin`], [`drill`], [`certs`]: the `cluster` commands, the failover drill and the
 //!   `certs` commands.
@@ -22,6 +24,7 @@ pub mod certs;
 pub mod config;
 pub mod direct;
 pub mod drill;
+pub mod operate;
 pub mod raft_index;
 pub mod raft_metrics;
 pub mod reload;

@@ -2,6 +2,7 @@
 //! does the work: load the configuration, bind the listeners, run the node until a signal.
 
 mod cli;
+mod warm_cli;
 
 use std::process::ExitCode;
 
@@ -30,6 +31,10 @@ fn main() -> ExitCode {
         Command::Drill(args) => return drill(args),
         Command::Token(args) => return token(args),
         Command::Audit(args) => return audit(args),
+        Command::Warm(args) => return warm(args),
+        Command::Purge(args) => return purge(args),
+        Command::Block(args) => return block(args),
+        Command::Unblock(args) => return unblock(args),
         Command::Stats {
             node,
             module,
@@ -296,6 +301,98 @@ fn finish(result: anyhow::Result<()>) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Runs a `goproxy-ha warm …` command.
+fn warm(args: &cli::WarmArgs) -> ExitCode {
+    use cli::WarmCommand;
+    let Some(runtime) = client_runtime() else {
+        return ExitCode::FAILURE;
+    };
+    let node = args.node.as_str();
+    finish(runtime.block_on(async {
+        match &args.command {
+            None => warm_cli::submit(args).await,
+            Some(WarmCommand::Status { id, json }) => {
+                warm_cli::status(node, id.as_deref(), *json).await
+            }
+            Some(WarmCommand::Follow { id }) => warm_cli::follow(&warm_cli::base(node), id).await,
+            Some(WarmCommand::Cancel { id }) => warm_cli::act(node, id, "cancel").await,
+            Some(WarmCommand::Unpin { id }) => warm_cli::act(node, id, "unpin").await,
+        }
+    }))
+}
+
+/// Runs `goproxy-ha purge MODULE@VERSION`.
+fn purge(args: &cli::PurgeArgs) -> ExitCode {
+    let Some((module, version)) = args.target.rsplit_once('@') else {
+        eprintln!("goproxy-ha: purge {:?}: give MODULE@VERSION", args.target);
+        return ExitCode::FAILURE;
+    };
+    let request = goproxy_consensus::wire::admin::PurgeRequest {
+        module: module.to_string(),
+        version: version.to_string(),
+    };
+    let Some(runtime) = client_runtime() else {
+        return ExitCode::FAILURE;
+    };
+    finish(runtime.block_on(async {
+        admin::change(&args.via, admin::Change::Purge(request), &args.tls).await?;
+        eprintln!(
+            "{} purged on every node; the next request fills it again",
+            args.target
+        );
+        Ok(())
+    }))
+}
+
+/// Runs `goproxy-ha block …`.
+fn block(args: &cli::BlockArgs) -> ExitCode {
+    let Some(runtime) = client_runtime() else {
+        return ExitCode::FAILURE;
+    };
+    finish(runtime.block_on(async {
+        if args.list {
+            let rules = admin::blocks(&args.via, &args.tls).await?;
+            for rule in rules {
+                println!(
+                    "{}\treason={:?}\tby={}\tat={}",
+                    rule.rule,
+                    rule.reason,
+                    rule.by,
+                    humantime::format_rfc3339_millis(
+                        std::time::UNIX_EPOCH + std::time::Duration::from_millis(rule.at_ms)
+                    )
+                );
+            }
+            return Ok(());
+        }
+        let request = goproxy_consensus::wire::admin::BlockRequest {
+            rule: args.rule.clone().unwrap_or_default(),
+            reason: args.reason.clone().unwrap_or_default(),
+        };
+        admin::change(&args.via, admin::Change::Block(request), &args.tls).await?;
+        eprintln!(
+            "{} blocked on every node",
+            args.rule.as_deref().unwrap_or_default()
+        );
+        Ok(())
+    }))
+}
+
+/// Runs `goproxy-ha unblock RULE`.
+fn unblock(args: &cli::UnblockArgs) -> ExitCode {
+    let Some(runtime) = client_runtime() else {
+        return ExitCode::FAILURE;
+    };
+    let request = goproxy_consensus::wire::admin::UnblockRequest {
+        rule: args.rule.clone(),
+    };
+    finish(runtime.block_on(async {
+        admin::change(&args.via, admin::Change::Unblock(request), &args.tls).await?;
+        eprintln!("{} unblocked on every node", args.rule);
+        Ok(())
+    }))
 }
 
 /// Runs a `goproxy-ha cluster …` command.

@@ -34,7 +34,7 @@ impl ClusterView for RaftCluster {
     }
 
     fn committed_blobs(&self) -> Result<Vec<BlobRef>, String> {
-        self.0.reader().all_blobs().map_err(|e| e.to_string())
+        self.0.reader().kept_blobs().map_err(|e| e.to_string())
     }
 
     fn applied_index(&self) -> Option<u64> {

@@ -280,6 +280,7 @@ pub async fn run_with_reload(
     let index = Arc::new(RaftIndex::new(consensus.clone()));
     let metrics = Arc::new(Metrics::register(&mut registry));
     let peers = Arc::new(Peers(replication.clone()));
+    let blob_store = store.clone();
     let routes = config
         .route_table()
         .map_err(|problems| anyhow::anyhow!("invalid routes: {}", problems.join("; ")))?;
@@ -297,11 +298,13 @@ pub async fn run_with_reload(
     if let Err(e) = downloads.load(&downloads_file) {
         tracing::warn!("download counts of the last run not restored: {e}");
     }
+    let policy = crate::operate::policy(&consensus);
     let access = goproxy_http::access::Access {
         anonymous: config.auth.anonymous,
         tokens: Arc::new(crate::tokens::ReplicatedTokens::new(consensus.clone())),
         limits: limits.clone(),
         downloads: downloads.clone(),
+        policy: policy.clone(),
     };
     tasks.spawn(save_downloads(downloads, downloads_file, drain.clone()));
     tasks.spawn(member_secret(consensus.clone(), drain.clone()));
@@ -352,6 +355,20 @@ pub async fn run_with_reload(
         }
         None => (None, None),
     };
+    let (operating, storage) = crate::operate::start(
+        crate::operate::Parts {
+            config: &config,
+            consensus: consensus.clone(),
+            frontend: frontend.clone(),
+            store: blob_store,
+            policy,
+            vip: vip_holding.clone(),
+            replication: replication.clone(),
+        },
+        &mut registry,
+        &tasks,
+        &drain,
+    );
     let mut router = frontend
         .router(Arc::new(registry))
         .merge(crate::status::router(
@@ -359,7 +376,9 @@ pub async fn run_with_reload(
             replication,
             vip_holding,
             frontend.clone(),
-        ));
+            storage,
+        ))
+        .merge(operating);
     if let Some(log) = audit {
         // The router's clones hold the only handles: the task ends once the listener drained.
         router = goproxy_http::audited::layer(router, log, config.node_id);

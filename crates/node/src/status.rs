@@ -24,6 +24,7 @@ pub fn router(
     replication: Arc<Replication>,
     vip: Option<HoldingWatch>,
     frontend: Arc<Frontend>,
+    storage: Arc<crate::operate::StorageGauges>,
 ) -> Router {
     Router::new()
         .route("/cluster/status", get(status))
@@ -33,6 +34,7 @@ pub fn router(
             replication,
             vip,
             frontend,
+            storage,
         })
 }
 
@@ -43,6 +45,7 @@ struct StatusState {
     replication: Arc<Replication>,
     vip: Option<HoldingWatch>,
     frontend: Arc<Frontend>,
+    storage: Arc<crate::operate::StorageGauges>,
 }
 
 /// `/stats` query: `scope=node` (this node's counts only), `module=PREFIX`, `top=N`.
@@ -106,12 +109,24 @@ async fn status(
     {
         return refused.into_response();
     }
-    let StatusState {
-        consensus,
-        replication,
-        vip,
-        frontend,
-    } = state;
+    Json(node_status(
+        &state.consensus,
+        &state.replication,
+        state.vip.as_ref(),
+        &state.frontend,
+        &state.storage,
+    ))
+    .into_response()
+}
+
+/// This node's view of the cluster, as `/cluster/status` answers it.
+pub fn node_status(
+    consensus: &Consensus,
+    replication: &Replication,
+    vip: Option<&HoldingWatch>,
+    frontend: &Frontend,
+    storage: &crate::operate::StorageGauges,
+) -> NodeStatus {
     let (backlog_blobs, backlog_bytes) = replication.backlog();
     let view = consensus.view();
     let members = view
@@ -123,7 +138,7 @@ async fn status(
             http_addr: node.http_addr,
         })
         .collect();
-    Json(NodeStatus {
+    NodeStatus {
         node_id: view.node_id,
         state: view.role,
         current_leader: view.current_leader,
@@ -145,6 +160,6 @@ async fn status(
         vip_held: vip.map(|held| *held.borrow()),
         retired: consensus.retired(),
         checksum_databases: frontend.checksum_status(),
-    })
-    .into_response()
+        storage: Some(storage.status()),
+    }
 }
