@@ -2,8 +2,6 @@
 //! headless Chromium loading `/ui` for five virtual seconds (three polls), and assertions on
 //! the DOM it dumps. Screenshots land in `$CARGO_TARGET_TMPDIR/dashboard-*.png`.
 
-mod support;
-
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -12,8 +10,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use goproxy_dashboard::{sample, Dashboard, DATA_PATH, UI_PATH};
-use support::chromium::{Chromium, View, DESKTOP};
-use support::dom::{self, by_id, with_attr};
+use goproxy_testkit::chromium::{Chromium, View, DESKTOP};
+use goproxy_testkit::dom::{self, by_id, with_attr};
 
 /// What `/ui/data` answers, poll by poll (the last step repeats): a document, or `None` for
 /// a node that stopped answering.

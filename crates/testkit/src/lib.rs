@@ -13,10 +13,14 @@
 //! - [`process`]: the `listening http=… raft=…` line a node prints once it serves.
 //! - [`ports`]: ports chosen below the ephemeral range for processes configured up front.
 //! - [`poll`]: waiting for a condition with a deadline, never a fixed sleep.
+//! - [`chromium`]: headless Chromium, one run per page load (DOM dump or screenshot), and
+//!   [`dom`]: a reader for the DOM it dumps (the dashboard's tests).
 //! - [`memory`]: an in-memory cache index and a peerless replication for driving the front
 //!   end's router directly (`tower::ServiceExt::oneshot`).
 
+pub mod chromium;
 pub mod corpus;
+pub mod dom;
 pub mod git_host;
 pub mod memory;
 pub mod netns;
