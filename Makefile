@@ -7,8 +7,9 @@ RAFT_LISTEN ?= 127.0.0.1:7080
 DATA_DIR ?= ./data
 UPSTREAM ?= https://proxy.golang.org
 CARGO ?= cargo
-# Where cargo puts binaries: honours CARGO_TARGET_DIR like cargo does.
-TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
+# Where cargo puts binaries, as cargo itself says (CARGO_TARGET_DIR, build.target-dir in a
+# cargo config, or ./target); evaluated when a recipe runs, after deps-build installed cargo.
+TARGET_DIR ?= $(or $(shell $(CARGO) metadata --format-version 1 --no-deps 2>/dev/null | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p'),$(CARGO_TARGET_DIR),target)
 
 .PHONY: run build test lint unit compose-smoke compose-certs image image-vcs bench fuzz clean deps-build deps-test deps-bench \
 	lab-up lab-down failover-bench chaos deps-lab
