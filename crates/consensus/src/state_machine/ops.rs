@@ -57,6 +57,9 @@ pub(crate) fn reclaim_key(index: u64) -> Vec<u8> {
     ops_key(RECLAIM_PREFIX, &[&format!("{index:020}")])
 }
 
+/// A key and its value.
+type KeyValue = (Vec<u8>, Vec<u8>);
+
 /// Ops keys written or removed earlier in the batch being applied.
 #[derive(Default)]
 pub(crate) struct Overlay {
@@ -96,6 +99,25 @@ impl Overlay {
         let bytes = serde_json::to_vec(value).map_err(write_err)?;
         self.put(batch, key, bytes);
         Ok(())
+    }
+
+    /// The keys and values under `prefix` as this batch has left them (the tree's, with
+    /// what earlier entries of the batch wrote or removed), in key order.
+    fn scan_prefix(&self, tree: &sled::Tree, prefix: &[u8]) -> Result<Vec<KeyValue>, StorageError> {
+        let mut merged = std::collections::BTreeMap::new();
+        for item in tree.scan_prefix(prefix) {
+            let (key, value) = item.map_err(read_err)?;
+            merged.insert(key.to_vec(), value.to_vec());
+        }
+        for (key, value) in &self.pending {
+            if key.starts_with(prefix) {
+                match value {
+                    Some(value) => merged.insert(key.clone(), value.clone()),
+                    None => merged.remove(key),
+                };
+            }
+        }
+        Ok(merged.into_iter().collect())
     }
 
     fn remove(&mut self, batch: &mut sled::Batch, key: Vec<u8>) {
@@ -178,10 +200,10 @@ impl StateMachine {
             }
             AdminAction::WarmUnpin { id } => {
                 let mut removed = 0;
-                for item in self.index.scan_prefix(PIN_PREFIX) {
-                    let (key, value) = item.map_err(read_err)?;
-                    if value.as_ref() == serde_json::to_vec(&id).map_err(write_err)?.as_slice() {
-                        ops.remove(batch, key.to_vec());
+                let job = serde_json::to_vec(&id).map_err(write_err)?;
+                for (key, value) in ops.scan_prefix(&self.index, PIN_PREFIX)? {
+                    if value == job {
+                        ops.remove(batch, key);
                         removed += 1;
                     }
                 }
@@ -225,12 +247,10 @@ impl StateMachine {
         if ops.get(&self.index, &key)?.is_some() {
             return Ok(refused(format!("a job {:?} exists", spec.id)));
         }
-        let open = self
-            .index
-            .scan_prefix(WARM_PREFIX)
-            .values()
-            .filter_map(|v| v.ok())
-            .filter_map(|v| serde_json::from_slice::<WarmJob>(&v).ok())
+        let open = ops
+            .scan_prefix(&self.index, WARM_PREFIX)?
+            .into_iter()
+            .filter_map(|(_, v)| serde_json::from_slice::<WarmJob>(&v).ok())
             .filter(|job| !job.state.is_final())
             .count();
         if open >= MAX_OPEN_JOBS {
@@ -316,9 +336,11 @@ impl StateMachine {
         };
         ops.put_json(batch, reclaim_key(index), &record)?;
         if index > MAX_RECLAIMS {
-            let old = reclaim_key(0)..reclaim_key(index - MAX_RECLAIMS);
-            for item in self.index.range(old).keys() {
-                ops.remove(batch, item.map_err(read_err)?.to_vec());
+            let oldest_kept = reclaim_key(index - MAX_RECLAIMS);
+            for (key, _) in ops.scan_prefix(&self.index, RECLAIM_PREFIX)? {
+                if key < oldest_kept {
+                    ops.remove(batch, key);
+                }
             }
         }
         ops.put_json(batch, OPS_AT.to_vec(), &index)
@@ -367,6 +389,8 @@ impl StateMachine {
                     ops_key(PIN_PREFIX, &[&module, &version]),
                     &job.spec.id,
                 )?;
+                // The job just fetched it: kept (and copied to every node) again.
+                ops.remove(batch, ops_key(EVICTED_PREFIX, &[&module, &version]));
             }
         }
         job.total = job.total.max(progress.total).max(job.done + job.failed);
@@ -462,3 +486,6 @@ impl StateMachine {
 pub(crate) fn key_done(id: &str, item: &str) -> Vec<u8> {
     ops_key(WARM_DONE_PREFIX, &[id, item])
 }
+
+#[cfg(test)]
+mod tests;
