@@ -9,7 +9,7 @@
 //! - [`walk`]: [`Walker`], the pure state machine of the requirement-graph walk: which
 //!   artifact to fetch next, what a fetched `.mod` adds, the zips of the MVS selection once
 //!   the graph is complete, done/total for a progress bar, and resuming after a restart.
-//! - [`run`]: [`run::run`] drives a walker over a [`Fetch`] implementation (the node's own
+//! - [`mod@run`]: [`run()`] drives a walker over a [`Fetch`] implementation (the node's own
 //!   fill path) with bounded concurrency and cancellation, reporting [`Progress`].
 //!
 //! See `DESIGN.md` next to this crate's manifest for the phases, MVS and the resume contract.

@@ -62,8 +62,8 @@ pub struct Progress {
     /// The most recent failures, at most [`MAX_FAILURES_KEPT`].
     pub failures: Vec<Failure>,
     /// The item whose completion this report is about, if it is news: the node persists
-    /// successful ones to resume from. `None` for the first and final reports and for the
-    /// re-read of a `.mod` done by an earlier run.
+    /// successful ones to resume from. `None` for the first and final reports and for a
+    /// successful re-read of a `.mod` done by an earlier run.
     pub last: Option<Finished>,
 }
 
@@ -141,11 +141,13 @@ pub async fn run<F: Fetch + ?Sized>(
             // would wait on the cancel token forever: it is never a disabled branch.)
             break Outcome::Finished;
         }
+        if in_flight.is_empty() {
+            break Outcome::Finished; // Nothing in flight and nothing to start: the end.
+        }
         let (work, result) = tokio::select! {
             biased;
             () = cancel.cancelled() => break Outcome::Cancelled,
             Some(finished) = in_flight.next() => finished,
-            else => break Outcome::Finished,
         };
         progress.record(&mut walker, work, result);
         on_progress(&progress);

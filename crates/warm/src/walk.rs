@@ -246,7 +246,8 @@ impl Walker {
 
     /// Items known to be needed. Before phase 2 this includes one zip per module path
     /// reached (MVS selects one version of each); it only grows as the graph is discovered,
-    /// and is exact once phase 2 begins (up to local replacements, then no longer counted).
+    /// and is exact once phase 2 begins (when a path replaced by a directory, or two paths
+    /// replaced by the same module version, stop counting a zip each).
     pub fn total_known(&self) -> usize {
         let zips_to_come = if self.deps && !self.zips_planned {
             self.selected.len().saturating_sub(self.pinned_selected)

@@ -4,7 +4,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{bfs, corpus, file, gin, mvs, t, CorpusFetcher};
+use common::{bfs, corpus, file, gin, mvs, t, within, CorpusFetcher};
 use goproxy_warm::spec::parse_go_mod;
 use goproxy_warm::walk::Mode;
 use goproxy_warm::{run, Artifact, Outcome, Progress, Target, Walker};
@@ -15,9 +15,9 @@ const CONCURRENCY: usize = 4;
 async fn warm(walker: Walker, fetcher: &CorpusFetcher) -> (goproxy_warm::Summary, Vec<Progress>) {
     let mut reports = Vec::new();
     let cancel = CancellationToken::new();
-    let summary = run(walker, fetcher, CONCURRENCY, &cancel, |p| {
+    let summary = within(run(walker, fetcher, CONCURRENCY, &cancel, |p| {
         reports.push(p.clone())
-    })
+    }))
     .await;
     (summary, reports)
 }

@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{gin, CorpusFetcher};
+use common::{gin, within, CorpusFetcher};
 use goproxy_warm::walk::Mode;
 use goproxy_warm::{run, Artifact, Fetch, Fetched, Item, Outcome, Walker};
 use tokio_util::sync::CancellationToken;
@@ -20,13 +20,13 @@ fn slow() -> CorpusFetcher {
 
 async fn full_run() -> (usize, Vec<Item>) {
     let fetcher = CorpusFetcher::default();
-    let summary = run(
+    let summary = within(run(
         Walker::new(vec![gin()], Mode::Deps),
         &fetcher,
         8,
         &CancellationToken::new(),
         |_| {},
-    )
+    ))
     .await;
     assert_eq!(summary.outcome, Outcome::Finished);
     (summary.progress.total, fetcher.calls())
@@ -37,7 +37,14 @@ async fn concurrency_is_bounded_and_used() {
     for limit in [1, 3, 8] {
         let fetcher = slow();
         let walker = Walker::new(vec![gin()], Mode::Deps);
-        let summary = run(walker, &fetcher, limit, &CancellationToken::new(), |_| {}).await;
+        let summary = within(run(
+            walker,
+            &fetcher,
+            limit,
+            &CancellationToken::new(),
+            |_| {},
+        ))
+        .await;
         assert_eq!(summary.outcome, Outcome::Finished);
         let max = fetcher
             .max_in_flight
@@ -51,7 +58,7 @@ async fn cancelling_stops_new_fetches_at_once() {
     let fetcher = slow();
     let cancel = CancellationToken::new();
     let mut calls_at_cancel = None;
-    let summary = run(
+    let summary = within(run(
         Walker::new(vec![gin()], Mode::Deps),
         &fetcher,
         2,
@@ -62,7 +69,7 @@ async fn cancelling_stops_new_fetches_at_once() {
                 calls_at_cancel = Some(fetcher.calls().len());
             }
         },
-    )
+    ))
     .await;
     assert_eq!(summary.outcome, Outcome::Cancelled);
     assert_eq!(
@@ -110,7 +117,7 @@ async fn resuming_after_a_cancel_finishes_without_counting_twice() {
     let fetcher = slow();
     let cancel = CancellationToken::new();
     let mut persisted: Vec<Item> = Vec::new();
-    let summary = run(
+    let summary = within(run(
         Walker::new(vec![gin()], Mode::Deps),
         &fetcher,
         3,
@@ -123,7 +130,7 @@ async fn resuming_after_a_cancel_finishes_without_counting_twice() {
                 cancel.cancel();
             }
         },
-    )
+    ))
     .await;
     assert_eq!(summary.outcome, Outcome::Cancelled);
     assert!(persisted.len() >= total / 2 && persisted.len() < total);
@@ -132,9 +139,9 @@ async fn resuming_after_a_cancel_finishes_without_counting_twice() {
     let fetcher = CorpusFetcher::default();
     let walker = Walker::new(vec![gin()], Mode::Deps).with_done(persisted.clone());
     let mut reports = Vec::new();
-    let summary = run(walker, &fetcher, 3, &CancellationToken::new(), |p| {
+    let summary = within(run(walker, &fetcher, 3, &CancellationToken::new(), |p| {
         reports.push(p.clone())
-    })
+    }))
     .await;
     assert_eq!(summary.outcome, Outcome::Finished);
     let p = &summary.progress;
@@ -172,9 +179,9 @@ async fn resuming_with_half_done_counts_only_the_other_half() {
     let fetcher = CorpusFetcher::default();
     let walker = Walker::new(vec![gin()], Mode::Deps).with_done(half.clone());
     let mut first = None;
-    let summary = run(walker, &fetcher, 4, &CancellationToken::new(), |p| {
+    let summary = within(run(walker, &fetcher, 4, &CancellationToken::new(), |p| {
         first.get_or_insert(p.done);
-    })
+    }))
     .await;
     assert_eq!(summary.outcome, Outcome::Finished);
     assert_eq!(
@@ -192,7 +199,7 @@ async fn resuming_with_half_done_counts_only_the_other_half() {
 async fn the_summary_round_trips_through_json() {
     let fetcher = CorpusFetcher::default();
     let walker = Walker::new(vec![common::t("example.com/absent@v1.0.0")], Mode::Deps);
-    let summary = run(walker, &fetcher, 2, &CancellationToken::new(), |_| {}).await;
+    let summary = within(run(walker, &fetcher, 2, &CancellationToken::new(), |_| {})).await;
     assert_eq!(summary.progress.failed, 3);
     let json = serde_json::to_string(&summary).unwrap();
     assert!(json.contains(r#""artifact":"mod""#), "{json}");

@@ -4,6 +4,7 @@
 #![allow(dead_code)] // Each test binary uses a different part.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -13,6 +14,14 @@ use async_trait::async_trait;
 use goproxy_protocol::path::{escape_path, escape_version};
 use goproxy_protocol::semver;
 use goproxy_warm::{Artifact, Fetch, Fetched, Item, Target};
+
+/// Longest a test run may take: a hung runner fails the test instead of stalling it.
+const HANG: Duration = Duration::from_secs(60);
+
+/// Awaits `run`, failing the test if it hangs.
+pub async fn within<T>(run: impl Future<Output = T>) -> T {
+    tokio::time::timeout(HANG, run).await.expect("the run hung")
+}
 
 /// The corpus root.
 pub fn corpus() -> PathBuf {
