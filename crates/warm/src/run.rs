@@ -141,9 +141,6 @@ pub async fn run<F: Fetch + ?Sized>(
             // would wait on the cancel token forever: it is never a disabled branch.)
             break Outcome::Finished;
         }
-        if in_flight.is_empty() {
-            break Outcome::Finished; // Nothing in flight and nothing to start: the end.
-        }
         let (work, result) = tokio::select! {
             biased;
             () = cancel.cancelled() => break Outcome::Cancelled,
