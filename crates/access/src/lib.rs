@@ -24,6 +24,7 @@ pub mod token;
 pub use credentials::{Credentials, CredentialsError};
 pub use limits::{FillPermit, Limiter, Limits, LimitsConfig, Rate, RetryAfter};
 pub use policy::{
-    decide, AccessRequest, Action, Anonymous, Decision, Grant, GrantError, Grants, Role,
+    decide, decide_named, AccessRequest, Action, Anonymous, Decision, Grant, GrantError, Grants,
+    Role,
 };
 pub use token::{NewToken, TokenHash};

@@ -254,7 +254,25 @@ pub fn decide(
     let Some(index) = find_digest(&credentials.token, &grants.digests) else {
         return Decision::Unauthenticated("the token is not valid".into());
     };
-    let compiled = &grants.compiled[index];
+    judge(&grants.compiled[index], request, now_ms)
+}
+
+/// Decides `request` for the token named `name`, as if its holder asked now: for work done
+/// later on a token holder's behalf (a prefetch job runs on the leader after the request that
+/// submitted it). A token revoked meanwhile is refused.
+pub fn decide_named(
+    grants: &Grants,
+    name: &str,
+    request: &AccessRequest<'_>,
+    now_ms: u64,
+) -> Decision {
+    match grants.compiled.iter().find(|c| c.grant.name == name) {
+        Some(compiled) => judge(compiled, request, now_ms),
+        None => Decision::Unauthenticated(format!("token {name} is no longer valid")),
+    }
+}
+
+fn judge(compiled: &Compiled, request: &AccessRequest<'_>, now_ms: u64) -> Decision {
     let grant = &compiled.grant;
     if grant.expires_at_ms.is_some_and(|at| now_ms >= at) {
         return Decision::Unauthenticated(format!("token {} has expired", grant.name));
@@ -493,5 +511,34 @@ mod tests {
         assert!(matches!(ask("corp.example/Upper"), Decision::Allow(_)));
         assert!(matches!(ask("SECRET.example/x"), Decision::Forbidden(_)));
         assert!(matches!(ask("public.example/x"), Decision::Allow(_)));
+    }
+
+    #[test]
+    fn a_named_token_is_judged_like_its_holder_and_a_revoked_one_is_refused() {
+        let (warm, _) = grant("ci-warm", Role::Warm, Some("example.com/hello"), None);
+        let (reader, _) = grant("reader", Role::Read, None, None);
+        let grants = Grants::new(vec![warm, reader]).unwrap();
+        let ask = |name: &str, module: &str| decide_named(&grants, name, &read(module, false), 2);
+        assert_eq!(
+            ask("ci-warm", "example.com/hello"),
+            Decision::Allow(Some("ci-warm".into()))
+        );
+        assert!(matches!(
+            ask("ci-warm", "golang.org/x/text"),
+            Decision::Forbidden(_)
+        ));
+        assert!(matches!(
+            ask("gone", "example.com/hello"),
+            Decision::Unauthenticated(_)
+        ));
+        let warm_job = AccessRequest {
+            action: Action::Warm,
+            module: Some("example.com/x"),
+            private: false,
+        };
+        assert!(matches!(
+            decide_named(&grants, "reader", &warm_job, 2),
+            Decision::Forbidden(_)
+        ));
     }
 }

@@ -86,6 +86,9 @@ impl AdminGrpc {
             Ok(Ok(_)) => Ok(ok()),
             Ok(Err(reason)) => Ok(refused(reason)),
             Err(ConsensusError::NotLeader { leader, .. }) => Ok(not_leader(leader)),
+            Err(e @ ConsensusError::EntryTooLarge { .. }) => {
+                Err(Status::invalid_argument(e.to_string()))
+            }
             Err(e) => Err(Status::unavailable(e.to_string())),
         }
     }

@@ -19,6 +19,9 @@ use crate::wire::admin;
 const MIN_LIFETIME: Duration = Duration::from_secs(1);
 /// Longest lifetime a token may be given (ten years).
 const MAX_LIFETIME: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+/// Largest entry an operator with an admin certificate may commit (a token's path rules): a
+/// few such rare entries fit the Raft message headroom beside a full batch of ordinary ones.
+const MAX_ADMIN_ENTRY_BYTES: usize = 16 * 1024;
 /// Longest allow or deny pattern list.
 const MAX_PATTERNS: usize = 4096;
 
@@ -96,7 +99,15 @@ pub(crate) async fn commit(
         node: me,
         action,
     };
-    match raft.client_write(IndexCommand::Admin(record)).await {
+    let command = IndexCommand::Admin(record);
+    let size = serde_json::to_vec(&command).map_or(usize::MAX, |bytes| bytes.len());
+    if size > MAX_ADMIN_ENTRY_BYTES {
+        return Err(ConsensusError::EntryTooLarge {
+            size,
+            limit: MAX_ADMIN_ENTRY_BYTES,
+        });
+    }
+    match raft.client_write(command).await {
         Ok(response) => Ok(match response.data {
             crate::types::ApplyResponse::Refused { reason } => Err(reason),
             _ => Ok(response.log_id.index),

@@ -291,7 +291,17 @@ impl Consensus {
             node: self.node_id(),
             action,
         };
-        match self.raft.client_write(IndexCommand::Admin(record)).await {
+        let command = IndexCommand::Admin(record);
+        // What a client's token can ask for stays under the bound every entry keeps, so a
+        // follower's batch of entries always fits a Raft message.
+        let size = serde_json::to_vec(&command).map_or(usize::MAX, |bytes| bytes.len());
+        if size > MAX_ENTRY_BYTES {
+            return Err(ConsensusError::EntryTooLarge {
+                size,
+                limit: MAX_ENTRY_BYTES,
+            });
+        }
+        match self.raft.client_write(command).await {
             Ok(response) => Ok(match response.data {
                 ApplyResponse::Refused { reason } => Err(reason),
                 _ => Ok(response.log_id.index),

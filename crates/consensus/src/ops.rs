@@ -21,26 +21,29 @@ pub const MAX_JOB_FAILURES: usize = 50;
 /// orphaned bytes until its next full sweep).
 pub const MAX_RECLAIMS: u64 = 1024;
 
-/// What a warm job fetches: the operator's input, parsed again by the leader that runs it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum WarmSource {
+/// What kind of input a warm job has (its text arrives in [`SourcePart`]s).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SourceKind {
     /// A go.mod: its requirement graph.
-    GoMod(String),
+    GoMod,
     /// A go.sum: exactly the artifacts it lists.
-    GoSum(String),
+    GoSum,
     /// One `MODULE@VERSION` per line.
-    List(String),
-    /// `MODULE@VERSION` arguments.
-    Targets(Vec<String>),
+    List,
 }
 
-/// A submitted job.
+/// A submitted job. Its input travels in [`SourcePart`] entries of at most
+/// [`SOURCE_PART_BYTES`] each, so no log entry is larger than the log's bound however large
+/// the input.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WarmSpec {
     /// Its id (unique; chosen by the node that accepted it).
     pub id: String,
-    /// What to fetch.
-    pub source: WarmSource,
+    /// What its input is.
+    pub kind: SourceKind,
+    /// How many parts the input has.
+    pub parts: u32,
     /// Fetch only the named versions, not their requirement graphs.
     pub no_deps: bool,
     /// Pin what it fetched: eviction never drops it.
@@ -49,10 +52,35 @@ pub struct WarmSpec {
     pub description: String,
 }
 
+/// One part of a job's input, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourcePart {
+    /// The job.
+    pub id: String,
+    /// Which part (from 0).
+    pub part: u32,
+    /// Its text.
+    pub text: String,
+}
+
+/// Largest part of a job's input.
+pub const SOURCE_PART_BYTES: usize = 4096;
+/// Most parts (a job's input is at most 256 KiB).
+pub const MAX_SOURCE_PARTS: u32 = 64;
+/// Most jobs not yet finished at once, in all.
+pub const MAX_OPEN_JOBS: usize = 32;
+/// Most jobs not yet finished at once per submitter.
+pub const MAX_OPEN_JOBS_PER_SUBMITTER: usize = 4;
+/// Finished jobs kept (with their inputs and items); older ones are forgotten when a job is
+/// submitted.
+pub const MAX_FINISHED_JOBS: usize = 64;
+
 /// Where a job is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum JobState {
+    /// Its input is still arriving.
+    Receiving,
     /// Waiting for the leader.
     Queued,
     /// Being fetched.
@@ -77,6 +105,7 @@ impl JobState {
     /// Its name.
     pub fn as_str(self) -> &'static str {
         match self {
+            JobState::Receiving => "receiving",
             JobState::Queued => "queued",
             JobState::Running => "running",
             JobState::Done => "done",
@@ -97,6 +126,8 @@ pub struct WarmJob {
     pub submitted_at_ms: u64,
     /// Where it is.
     pub state: JobState,
+    /// Parts of its input committed so far.
+    pub parts_received: u32,
     /// Items fetched (each counted once, across leaders).
     pub done: u64,
     /// Items known so far (grows while the graph is discovered).

@@ -226,6 +226,21 @@ impl IndexReader {
         }
     }
 
+    /// A job's input, once every part of it is committed.
+    pub fn warm_source(&self, id: &str) -> Result<Option<String>, ConsensusError> {
+        let Some(job) = self.warm_job(id)? else {
+            return Ok(None);
+        };
+        if job.parts_received < job.spec.parts {
+            return Ok(None);
+        }
+        let mut text = String::new();
+        for value in self.tree.scan_prefix(ops_sm::source_prefix(id)).values() {
+            text.push_str(&String::from_utf8_lossy(&value?));
+        }
+        Ok(Some(text))
+    }
+
     /// The items a job has done (across every leader that ran it).
     pub fn warm_done(&self, id: &str) -> Result<HashSet<String>, ConsensusError> {
         let prefix = ops_sm::key_done(id, "");

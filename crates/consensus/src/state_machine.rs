@@ -358,6 +358,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 EntryPayload::Normal(IndexCommand::Admin(record)) => {
                     self.apply_admin(entry.log_id.index, record, &mut batch, &mut tokens)?
                 }
+                EntryPayload::Normal(IndexCommand::WarmSource(part)) => {
+                    self.apply_source(part, &mut batch, &mut ops)?
+                }
                 EntryPayload::Normal(IndexCommand::WarmProgress(progress)) => {
                     self.apply_progress(progress, &mut batch, &mut ops)?
                 }

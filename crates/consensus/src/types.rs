@@ -37,6 +37,8 @@ pub enum IndexCommand {
     /// other on the client port that a request comes from a member (a forwarded miss, a
     /// statistics query). Later proposals are ignored.
     MemberSecret(String),
+    /// A part of a submitted prefetch job's input.
+    WarmSource(crate::ops::SourcePart),
     /// A checkpoint of a prefetch job, from the leader running it.
     WarmProgress(crate::ops::WarmProgress),
     /// Versions whose zips no node keeps any more (their entries stay).
@@ -144,6 +146,7 @@ impl AdminAction {
             AdminAction::Unblock { rule } => rule.clone(),
             AdminAction::WarmSubmit(spec) => {
                 let mut detail = format!("{} {}", spec.id, spec.description);
+                detail.push_str(&format!(" parts={}", spec.parts));
                 if spec.pin {
                     detail.push_str(" pin");
                 }

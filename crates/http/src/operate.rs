@@ -70,12 +70,31 @@ impl Frontend {
     /// prefetch jobs): a cached one is read, an evicted or missing blob is fetched again
     /// (from a peer, or upstream checked against the recorded sha256), a miss is filled
     /// through the module's route like a client's miss. Errors are the client's reason.
+    ///
+    /// `on_behalf` names the token that submitted the job: its path rules bound what the job
+    /// may fetch, as if its holder asked now (a revoked token fetches nothing).
     pub async fn warm(
         &self,
         module: &str,
         version: &str,
         kind: ArtifactKind,
+        on_behalf: Option<&str>,
     ) -> Result<Warmed, String> {
+        if let Some(name) = on_behalf {
+            let request = goproxy_access::AccessRequest {
+                action: goproxy_access::Action::Read,
+                module: Some(module),
+                private: false,
+            };
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            match goproxy_access::decide_named(&self.access.tokens.grants(), name, &request, now) {
+                goproxy_access::Decision::Allow(_) => {}
+                goproxy_access::Decision::Forbidden(why)
+                | goproxy_access::Decision::Unauthenticated(why) => return Err(why),
+            }
+        }
         let key = ArtifactKey {
             module: module.to_string(),
             version: version.to_string(),

@@ -190,8 +190,15 @@ fn summary(job: &WarmJob, took: Duration) {
         job.runner.map(|n| format!(", last by node {n}")).unwrap_or_default(),
     );
     for failure in &job.failures {
-        println!("  failed: {failure}");
+        println!("  failed: {}", printable(failure));
     }
+}
+
+/// `text` without control characters (what an upstream said reaches the operator's terminal).
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 /// `warm status [ID]`.
@@ -236,7 +243,7 @@ pub async fn status(node: &str, id: Option<&str>, json: bool) -> anyhow::Result<
             job.total,
             job.failed,
             HumanBytes(job.bytes).to_string(),
-            job.spec.description
+            printable(&job.spec.description)
         );
     }
     Ok(())
@@ -248,6 +255,7 @@ pub async fn act(node: &str, id: &str, what: &str) -> anyhow::Result<()> {
     let base = base(node);
     let response = client
         .post(format!("{base}/admin/warm/{id}/{what}"))
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
         .send()
         .await?;
     let status = response.status();

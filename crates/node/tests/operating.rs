@@ -69,12 +69,12 @@ async fn leader(nodes: &BTreeMap<u64, Node>) -> u64 {
     support::cluster::agreed_leader(nodes).await
 }
 
-async fn job(node: &Node, id: &str) -> Option<Job> {
-    let answer = client()
-        .get(node.url(&format!("admin/warm/{id}")))
-        .send()
-        .await
-        .ok()?;
+async fn job(node: &Node, id: &str, token: Option<&str>) -> Option<Job> {
+    let mut request = client().get(node.url(&format!("admin/warm/{id}")));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let answer = request.send().await.ok()?;
     if answer.status() != StatusCode::OK {
         return None;
     }
@@ -83,9 +83,20 @@ async fn job(node: &Node, id: &str) -> Option<Job> {
 
 /// Polls `node` for job `id` until `pred` holds, within `within`.
 async fn job_until(node: &Node, id: &str, within: Duration, pred: impl Fn(&Job) -> bool) -> Job {
+    job_until_with(node, id, None, within, pred).await
+}
+
+/// [`job_until`] with a token.
+async fn job_until_with(
+    node: &Node,
+    id: &str,
+    token: Option<&str>,
+    within: Duration,
+    pred: impl Fn(&Job) -> bool,
+) -> Job {
     let deadline = Instant::now() + within;
     loop {
-        if let Some(job) = job(node, id).await {
+        if let Some(job) = job(node, id, token).await {
             if pred(&job) {
                 return job;
             }
@@ -666,4 +677,260 @@ async fn eviction_keeps_every_disk_under_the_bound_keeps_pins_and_refuses_a_diff
         "refill of {module}@{version} with changed bytes: {status} {}",
         body.trim()
     );
+}
+
+/// A token made with the admin certificate through `via`.
+fn token(
+    admin: &[(String, String)],
+    via: &str,
+    name: &str,
+    role: &str,
+    allow: Option<&str>,
+) -> String {
+    let mut args = vec![
+        "token", "create", "--via", via, "--name", name, "--role", role,
+    ];
+    if let Some(allow) = allow {
+        args.extend(["--allow", allow]);
+    }
+    let output = goproxy_ha(admin, &args);
+    assert!(
+        output.status.success(),
+        "token create: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_string()
+}
+
+/// The corpus, counting the requests whose path contains `watched`.
+fn counting_upstream(
+    watched: &'static str,
+) -> (HttpServer, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = hits.clone();
+    let router = axum::Router::new()
+        .fallback_service(tower_http::services::ServeDir::new(corpus_dir()))
+        .layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                if request.uri().path().contains(watched) {
+                    counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+                next.run(request)
+            },
+        ));
+    (HttpServer::serve(router), hits)
+}
+
+async fn submit(node: &Node, token: &str, body: &serde_json::Value) -> (StatusCode, String) {
+    let answer = client()
+        .post(node.url("admin/warm"))
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    (answer.status(), answer.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_operators_requests_are_refused_and_large_inputs_keep_the_cluster_healthy() {
+    let (upstream, text_requests) = counting_upstream("golang.org/x/text");
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = cluster(dir.path(), &upstream.url, "[auth]\nanonymous = \"deny\"\n");
+    let admin = admin_env(dir.path());
+    let via = raft_of(dir.path(), 1);
+    let scoped = token(&admin, &via, "scoped", "warm", Some("example.com/hello"));
+    let other = token(&admin, &via, "other", "warm", None);
+    let operator = token(&admin, &via, "operator", "admin", None);
+    let node = &nodes[&1];
+
+    // Cross-site shapes: a form post (text/plain) and a browser saying cross-site.
+    let form = client()
+        .post(node.url("admin/warm"))
+        .bearer_auth(&other)
+        .header("content-type", "text/plain")
+        .body(r#"{"targets":["example.com/hello@v1.0.0"]}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), StatusCode::BAD_REQUEST);
+    let cross = client()
+        .post(node.url("admin/warm"))
+        .bearer_auth(&other)
+        .header("content-type", "application/json")
+        .header("sec-fetch-site", "cross-site")
+        .body(r#"{"targets":["example.com/hello@v1.0.0"]}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross.status(), StatusCode::FORBIDDEN);
+    let anonymous = client()
+        .post(node.url("admin/warm"))
+        .header("content-type", "application/json")
+        .body(r#"{"targets":["example.com/hello@v1.0.0"]}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+
+    // A token's paths bound its jobs: nothing outside them is fetched.
+    let body = serde_json::json!({"targets": ["golang.org/x/text@v0.7.0", "example.com/hello@v1.1.0"], "no_deps": true});
+    let (status, answer) = submit(&nodes[&2], &scoped, &body).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    let id: String = serde_json::from_str::<serde_json::Value>(&answer).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .into();
+    let job = job_until_with(&nodes[&3], &id, Some(&scoped), JOB_DEADLINE, |job| {
+        job.state.is_final()
+    })
+    .await;
+    assert_eq!((job.done, job.failed), (3, 3), "{job:?}");
+    assert!(
+        job.failures
+            .iter()
+            .all(|f| f.contains("may not read this path")),
+        "{job:?}"
+    );
+    assert_eq!(
+        text_requests.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "fetched outside the token's paths"
+    );
+    assert_eq!(job.submitted_by, "token:scoped");
+
+    // Another submitter's job is not a warm token's to cancel.
+    let (_, answer) = submit(
+        &nodes[&1],
+        &scoped,
+        &serde_json::json!({"targets": ["example.com/hello@v1.0.0"]}),
+    )
+    .await;
+    let theirs: String = serde_json::from_str::<serde_json::Value>(&answer).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .into();
+    let cancel = client()
+        .post(nodes[&3].url(&format!("admin/warm/{theirs}/cancel")))
+        .bearer_auth(&other)
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cancel.status(), StatusCode::FORBIDDEN);
+
+    // Inputs of 180 KB (newlines: 240 KB once escaped in the log) travel in parts; many of
+    // them leave the cluster healthy and agreeing.
+    let padding = "//\n".repeat(60_000);
+    for round in 0..8 {
+        let (token, description) = if round % 2 == 0 {
+            (&scoped, "a")
+        } else {
+            (&other, "b")
+        };
+        let body = serde_json::json!({
+            "go_mod": format!("module example.com/big{round}\n{padding}"),
+            "description": description,
+        });
+        let deadline = Instant::now() + SETTLE;
+        loop {
+            let (status, answer) = submit(&nodes[&(1 + round % 3)], token, &body).await;
+            if status == StatusCode::ACCEPTED {
+                break;
+            }
+            // At most 4 open jobs per submitter: wait for earlier ones.
+            assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+            assert!(Instant::now() < deadline, "{answer}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let mut applied = Vec::new();
+        for node in nodes.values() {
+            let status: goproxy_status::NodeStatus = serde_json::from_slice(
+                &client()
+                    .get(node.url("cluster/status"))
+                    .bearer_auth(&operator)
+                    .send()
+                    .await
+                    .unwrap()
+                    .bytes()
+                    .await
+                    .unwrap(),
+            )
+            .unwrap_or_else(|_| panic!("status of {}", node.http));
+            applied.push((status.current_leader, status.last_applied));
+        }
+        let jobs: Vec<Job> = serde_json::from_slice(
+            &client()
+                .get(nodes[&1].url("admin/warm"))
+                .bearer_auth(&other)
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap(),
+        )
+        .unwrap();
+        let all_done = jobs.iter().all(|job| job.state.is_final());
+        if all_done && applied.iter().all(|a| *a == applied[0]) && applied[0].0.is_some() {
+            eprintln!(
+                "after 8 inputs of 180 KB: every node at {:?}; {} jobs",
+                applied[0],
+                jobs.len()
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the cluster did not settle: {applied:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, _) = get(&nodes[&2].url("example.com/hello/@v/v1.2.0-beta.1.info")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "still guarded");
+    let fill = client()
+        .get(nodes[&2].url("example.com/hello/@v/v1.2.0-beta.1.zip"))
+        .bearer_auth(&other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fill.status(), StatusCode::OK, "fills still commit");
+
+    // A block rule also refuses the path's case variants (a case-insensitive host serves them).
+    let blocked = goproxy_ha(
+        &admin,
+        &[
+            "block",
+            "--via",
+            &via,
+            "example.com/hello",
+            "--reason",
+            "retired",
+        ],
+    );
+    assert!(blocked.status.success());
+    for path in [
+        "example.com/hello/@v/v1.0.0.info",
+        "example.com/!hello/@v/v1.0.0.info",
+        "example.com/!h!e!l!l!o/@v/list",
+    ] {
+        let deadline = Instant::now() + SETTLE;
+        loop {
+            let answer = client()
+                .get(nodes[&3].url(path))
+                .bearer_auth(&other)
+                .send()
+                .await
+                .unwrap();
+            if answer.status() == StatusCode::FORBIDDEN {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{path}: {}", answer.status());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }

@@ -12,8 +12,13 @@ use super::{BlockRule, BlockTarget};
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(from = "Vec<BlockRule>", into = "Vec<BlockRule>")]
 pub struct BlockList {
-    /// Keyed by the exact module path: Go module paths are case-sensitive.
+    /// Keyed by the exact module path: a rule's identity (what `unblock` names).
     by_module: HashMap<String, ModuleRules>,
+    /// The exact paths of the rules by ASCII-lower-cased path. Go module paths are
+    /// case-sensitive, but a hosting site may not be: `example.com/Blockme` (escaped
+    /// `example.com/!blockme`) can fetch the same repository as a blocked
+    /// `example.com/blockme`, so a rule blocks every case variant of its path.
+    folded: HashMap<String, Vec<String>>,
 }
 
 /// The rules of one module.
@@ -26,6 +31,15 @@ struct ModuleRules {
     ranged: Vec<BlockRule>,
 }
 
+impl ModuleRules {
+    fn check(&self, version: Option<&str>) -> Option<&BlockRule> {
+        if let Some(all) = &self.all {
+            return Some(all);
+        }
+        self.ranged.iter().find(|r| r.blocks_version(version))
+    }
+}
+
 impl BlockList {
     /// An empty list.
     pub fn new() -> Self {
@@ -36,16 +50,34 @@ impl BlockList {
     /// for a list or `@latest`, which only a rule without a range blocks. A version that
     /// is not valid semver is in no range.
     pub fn check(&self, module: &str, version: Option<&str>) -> Option<&BlockRule> {
-        let rules = self.by_module.get(module)?;
-        if let Some(all) = &rules.all {
-            return Some(all);
+        if let Some(rules) = self.by_module.get(module) {
+            if let Some(rule) = rules.check(version) {
+                return Some(rule);
+            }
         }
-        rules.ranged.iter().find(|r| r.blocks_version(version))
+        // Case variants: no allocation unless the path has upper-case letters.
+        let folded = if module.bytes().any(|b| b.is_ascii_uppercase()) {
+            std::borrow::Cow::Owned(module.to_ascii_lowercase())
+        } else {
+            std::borrow::Cow::Borrowed(module)
+        };
+        self.folded
+            .get(folded.as_ref())?
+            .iter()
+            .filter(|exact| exact.as_str() != module)
+            .find_map(|exact| self.by_module.get(exact)?.check(version))
     }
 
     /// Adds `rule`, replacing (and returning) the rule with the same target: blocking a
     /// target again updates its reason.
     pub fn insert(&mut self, rule: BlockRule) -> Option<BlockRule> {
+        let exact = self
+            .folded
+            .entry(rule.module.to_ascii_lowercase())
+            .or_default();
+        if !exact.contains(&rule.module) {
+            exact.push(rule.module.clone());
+        }
         let rules = self.by_module.entry(rule.module.clone()).or_default();
         if rule.range.is_none() {
             return rules.all.replace(rule);
@@ -71,6 +103,13 @@ impl BlockList {
         };
         if rules.all.is_none() && rules.ranged.is_empty() {
             self.by_module.remove(&target.module);
+            let folded = target.module.to_ascii_lowercase();
+            if let Some(exact) = self.folded.get_mut(&folded) {
+                exact.retain(|m| m != &target.module);
+                if exact.is_empty() {
+                    self.folded.remove(&folded);
+                }
+            }
         }
         removed
     }

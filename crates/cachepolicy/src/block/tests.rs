@@ -261,8 +261,8 @@ fn unranged_rules_block_everything_ranged_only_versions() {
     assert!(list.check("example.com/some", Some("latest")).is_none());
     assert!(list.check("example.com/other", Some("v1.0.0")).is_none());
     assert!(
-        list.check("example.com/All", None).is_none(),
-        "paths are case-sensitive"
+        list.check("example.com/All", None).is_some(),
+        "case variants are blocked too (a case-insensitive host serves the same code)"
     );
     assert!(
         list.check("example.com/all/sub", None).is_none(),
@@ -351,4 +351,34 @@ fn many_rules_on_other_modules_do_not_match() {
     assert!(list.check("example.com/m500", Some("v1.499.9")).is_some());
     assert!(list.check("example.com/m500", Some("v1.500.0")).is_none());
     assert!(list.check("example.com/m1000", Some("v0.0.1")).is_none());
+}
+
+#[test]
+fn a_rule_blocks_every_case_variant_of_its_path() {
+    // A case-insensitive host serves example.com/Blockme (escaped example.com/!blockme) from
+    // the same repository as the blocked example.com/blockme.
+    let list: BlockList = vec![
+        BlockRule::parse("example.com/blockme", "CVE").unwrap(),
+        BlockRule::parse("github.com/Sirupsen/logrus@<v1.9.0", "renamed").unwrap(),
+    ]
+    .into();
+    for variant in [
+        "example.com/blockme",
+        "example.com/Blockme",
+        "EXAMPLE.com/BLOCKME",
+    ] {
+        assert!(list.check(variant, Some("v1.0.0")).is_some(), "{variant}");
+        assert!(list.check(variant, None).is_some(), "{variant} lists");
+    }
+    assert!(list
+        .check("github.com/sirupsen/logrus", Some("v1.8.1"))
+        .is_some());
+    assert!(list
+        .check("github.com/sirupsen/logrus", Some("v1.9.0"))
+        .is_none());
+    assert!(list.check("example.com/blockme2", Some("v1.0.0")).is_none());
+    let mut list = list;
+    list.remove(&"example.com/blockme".parse().unwrap());
+    assert!(list.check("example.com/Blockme", Some("v1.0.0")).is_none());
+    assert_eq!(list.len(), 1);
 }

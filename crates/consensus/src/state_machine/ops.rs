@@ -9,8 +9,9 @@ use goproxy_protocol::index::{ArtifactKind, IndexEntry};
 use super::{read_err, write_err, Pending, StateMachine};
 use crate::keys;
 use crate::ops::{
-    BlockRecord, JobState, Reclaim, VersionRef, WarmJob, WarmProgress, WarmSpec, MAX_JOB_FAILURES,
-    MAX_RECLAIMS,
+    BlockRecord, JobState, Reclaim, SourcePart, VersionRef, WarmJob, WarmProgress, WarmSpec,
+    MAX_FINISHED_JOBS, MAX_JOB_FAILURES, MAX_OPEN_JOBS, MAX_OPEN_JOBS_PER_SUBMITTER, MAX_RECLAIMS,
+    MAX_SOURCE_PARTS, SOURCE_PART_BYTES,
 };
 use crate::types::{AdminAction, AdminEvent, AdminRecord, ApplyResponse, StorageError};
 
@@ -22,6 +23,8 @@ pub(crate) const BLOCKS_AT: &[u8] = b"\xffmeta/blocks_at";
 pub(crate) const OPS_AT: &[u8] = b"\xffmeta/ops_at";
 /// Warm jobs: `\xffwarm/` + id → [`WarmJob`].
 pub(crate) const WARM_PREFIX: &[u8] = b"\xffwarm/";
+/// The parts of a job's input: `\xffwarmsrc/` + id + `\0` + zero-padded part.
+pub(crate) const WARM_SOURCE_PREFIX: &[u8] = b"\xffwarmsrc/";
 /// Items a job has done: `\xffwarmdone/` + id + `\0` + item.
 pub(crate) const WARM_DONE_PREFIX: &[u8] = b"\xffwarmdone/";
 /// Pinned versions: `\xffpin/` + module + `\0` + version → the job id.
@@ -32,15 +35,14 @@ pub(crate) const EVICTED_PREFIX: &[u8] = b"\xffevicted/";
 pub(crate) const RECLAIM_PREFIX: &[u8] = b"\xffreclaim/";
 
 /// Prefixes a snapshot carries (the reclaim records are local housekeeping, not state).
-const SNAPSHOT_PREFIXES: [&[u8]; 5] = [
+const SNAPSHOT_PREFIXES: [&[u8]; 6] = [
     BLOCK_PREFIX,
     WARM_PREFIX,
+    WARM_SOURCE_PREFIX,
     WARM_DONE_PREFIX,
     PIN_PREFIX,
     EVICTED_PREFIX,
 ];
-/// Most jobs not yet finished at once.
-pub const MAX_OPEN_JOBS: usize = 32;
 
 pub(crate) fn ops_key(prefix: &[u8], rest: &[&str]) -> Vec<u8> {
     let mut key = prefix.to_vec();
@@ -247,22 +249,46 @@ impl StateMachine {
         if ops.get(&self.index, &key)?.is_some() {
             return Ok(refused(format!("a job {:?} exists", spec.id)));
         }
-        let open = ops
+        if spec.parts == 0 || spec.parts > MAX_SOURCE_PARTS {
+            return Ok(refused(format!(
+                "a job's input has 1 to {MAX_SOURCE_PARTS} parts, not {}",
+                spec.parts
+            )));
+        }
+        let jobs: Vec<WarmJob> = ops
             .scan_prefix(&self.index, WARM_PREFIX)?
             .into_iter()
             .filter_map(|(_, v)| serde_json::from_slice::<WarmJob>(&v).ok())
-            .filter(|job| !job.state.is_final())
-            .count();
+            .collect();
+        let open = jobs.iter().filter(|job| !job.state.is_final()).count();
         if open >= MAX_OPEN_JOBS {
             return Ok(refused(format!(
                 "{open} jobs are queued or running (at most {MAX_OPEN_JOBS}); wait or cancel one"
             )));
         }
+        let mine = jobs
+            .iter()
+            .filter(|job| !job.state.is_final() && job.submitted_by == actor)
+            .count();
+        if mine >= MAX_OPEN_JOBS_PER_SUBMITTER {
+            return Ok(refused(format!(
+                "{actor} has {mine} jobs queued or running (at most {MAX_OPEN_JOBS_PER_SUBMITTER}); wait or cancel one"
+            )));
+        }
+        // Forget the oldest finished jobs beyond the number kept, with their inputs and items.
+        let mut finished: Vec<&WarmJob> = jobs.iter().filter(|job| job.state.is_final()).collect();
+        finished
+            .sort_by(|a, b| (a.submitted_at_ms, &a.spec.id).cmp(&(b.submitted_at_ms, &b.spec.id)));
+        let excess = (finished.len() + 1).saturating_sub(MAX_FINISHED_JOBS);
+        for old in finished.into_iter().take(excess) {
+            self.forget_job(&old.spec.id, batch, ops)?;
+        }
         let job = WarmJob {
             spec,
             submitted_by: actor.to_string(),
             submitted_at_ms: at_ms,
-            state: JobState::Queued,
+            state: JobState::Receiving,
+            parts_received: 0,
             done: 0,
             total: 0,
             failed: 0,
@@ -274,6 +300,61 @@ impl StateMachine {
             failures: Vec::new(),
             error: None,
         };
+        ops.put_json(batch, key, &job)?;
+        Ok(ApplyResponse::Inserted)
+    }
+
+    /// Removes a job's record, input and done items (its pins stay until unpinned).
+    fn forget_job(
+        &self,
+        id: &str,
+        batch: &mut sled::Batch,
+        ops: &mut Overlay,
+    ) -> Result<(), StorageError> {
+        ops.remove(batch, ops_key(WARM_PREFIX, &[id]));
+        for prefix in [source_prefix(id), key_done(id, "")] {
+            for (key, _) in ops.scan_prefix(&self.index, &prefix)? {
+                ops.remove(batch, key);
+            }
+        }
+        Ok(())
+    }
+
+    /// Records one part of a job's input, in order; the last one queues the job.
+    pub(super) fn apply_source(
+        &self,
+        part: SourcePart,
+        batch: &mut sled::Batch,
+        ops: &mut Overlay,
+    ) -> Result<ApplyResponse, StorageError> {
+        let key = ops_key(WARM_PREFIX, &[&part.id]);
+        let Some(mut job) = ops.get_json::<WarmJob>(&self.index, &key)? else {
+            return Ok(refused(format!("no job {:?}", part.id)));
+        };
+        if job.state != JobState::Receiving || part.part != job.parts_received {
+            return Ok(refused(format!(
+                "job {} does not expect part {} (state {}, {} of {} received)",
+                part.id,
+                part.part,
+                job.state.as_str(),
+                job.parts_received,
+                job.spec.parts
+            )));
+        }
+        if part.text.len() > SOURCE_PART_BYTES {
+            return Ok(refused(format!(
+                "a part of a job's input is at most {SOURCE_PART_BYTES} bytes"
+            )));
+        }
+        ops.put(
+            batch,
+            source_key(&part.id, part.part),
+            part.text.into_bytes(),
+        );
+        job.parts_received += 1;
+        if job.parts_received == job.spec.parts {
+            job.state = JobState::Queued;
+        }
         ops.put_json(batch, key, &job)?;
         Ok(ApplyResponse::Inserted)
     }
@@ -364,6 +445,12 @@ impl StateMachine {
                 "job {} is {}",
                 progress.id,
                 job.state.as_str()
+            )));
+        }
+        if job.state == JobState::Receiving && progress.finished.is_none() {
+            return Ok(refused(format!(
+                "job {} has not received its input",
+                progress.id
             )));
         }
         if progress.started {
@@ -481,6 +568,14 @@ impl StateMachine {
         }
         Ok(out)
     }
+}
+
+pub(crate) fn source_prefix(id: &str) -> Vec<u8> {
+    ops_key(WARM_SOURCE_PREFIX, &[id, ""])
+}
+
+pub(crate) fn source_key(id: &str, part: u32) -> Vec<u8> {
+    ops_key(WARM_SOURCE_PREFIX, &[id, &format!("{part:04}")])
 }
 
 pub(crate) fn key_done(id: &str, item: &str) -> Vec<u8> {

@@ -17,8 +17,10 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use goproxy_access::Action;
-use goproxy_consensus::ops::{WarmJob, WarmSource, WarmSpec};
-use goproxy_consensus::{AdminAction, ConsensusError};
+use goproxy_consensus::ops::{
+    SourceKind, SourcePart, WarmJob, WarmSpec, MAX_SOURCE_PARTS, SOURCE_PART_BYTES,
+};
+use goproxy_consensus::{AdminAction, ConsensusError, IndexCommand};
 use goproxy_http::error::ApiError;
 use goproxy_http::listener::ClientAddr;
 
@@ -26,8 +28,11 @@ use super::OpsState;
 
 /// Where members read each other's access times.
 pub const ACCESS_TIMES_PATH: &str = "/cluster/access-times";
-/// Largest job input (a go.mod, go.sum or list): it is replicated in the log as submitted.
-pub const MAX_SOURCE_BYTES: usize = 256 * 1024;
+/// Largest job input (a go.mod, go.sum or list): replicated in the log as submitted, in
+/// parts of at most 4 KiB.
+pub const MAX_SOURCE_BYTES: usize = MAX_SOURCE_PARTS as usize * SOURCE_PART_BYTES;
+/// Largest request body: the input JSON-escaped (a newline takes two bytes) and the rest.
+const MAX_BODY_BYTES: usize = 2 * MAX_SOURCE_BYTES + 4096;
 /// Longest description.
 const MAX_DESCRIPTION: usize = 200;
 
@@ -39,7 +44,7 @@ pub fn router(state: OpsState) -> Router {
         .route("/admin/warm/{id}/cancel", post(cancel))
         .route("/admin/warm/{id}/unpin", post(unpin))
         .route(ACCESS_TIMES_PATH, get(access_times))
-        .layer(DefaultBodyLimit::max(MAX_SOURCE_BYTES + 4096))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
 
@@ -78,8 +83,9 @@ pub struct Submitted {
 }
 
 impl Submit {
-    /// The job this asks for, checked (every input is parsed as the runner will).
-    pub fn spec(self, id: String) -> Result<WarmSpec, String> {
+    /// The job this asks for, checked (every input is parsed as the runner will), and its
+    /// input's text.
+    pub fn spec(self, id: String) -> Result<(WarmSpec, String), String> {
         let sources = usize::from(self.go_mod.is_some())
             + usize::from(self.go_sum.is_some())
             + usize::from(self.list.is_some())
@@ -87,52 +93,104 @@ impl Submit {
         if sources != 1 {
             return Err("give exactly one of go_mod, go_sum, list or targets".into());
         }
-        let mut described = String::new();
-        let source = if let Some(text) = self.go_mod {
+        let (kind, text, described) = if let Some(text) = self.go_mod {
             bounded(&text)?;
             let go_mod = goproxy_warm::spec::parse_go_mod(&text).map_err(|e| e.to_string())?;
-            described = match &go_mod.module {
+            let described = match &go_mod.module {
                 Some(module) => format!("go.mod of {module}"),
                 None => "go.mod".into(),
             };
-            WarmSource::GoMod(text)
+            (SourceKind::GoMod, text, described)
         } else if let Some(text) = self.go_sum {
             bounded(&text)?;
             let lines = goproxy_warm::spec::parse_go_sum(&text).map_err(|e| e.to_string())?;
-            described = format!("go.sum ({} lines)", lines.len());
-            WarmSource::GoSum(text)
+            let described = format!("go.sum ({} lines)", lines.len());
+            (SourceKind::GoSum, text, described)
         } else if let Some(text) = self.list {
             bounded(&text)?;
             let targets = goproxy_warm::spec::parse_list(&text).map_err(|e| e.to_string())?;
-            described = format!("list of {}", targets.len());
-            WarmSource::List(text)
+            let described = format!("list of {}", targets.len());
+            (SourceKind::List, text, described)
         } else {
-            bounded(&self.targets.join("\n"))?;
             for target in &self.targets {
                 goproxy_warm::Target::parse(target).map_err(|e| e.to_string())?;
             }
-            described.push_str(&self.targets.join(" "));
-            WarmSource::Targets(self.targets)
+            let text = self.targets.join("\n");
+            bounded(&text)?;
+            (SourceKind::List, text, self.targets.join(" "))
         };
         let description = self.description.unwrap_or(described);
         let description: String = description.chars().take(MAX_DESCRIPTION).collect();
         if description.chars().any(char::is_control) {
             return Err("description: no control characters".into());
         }
-        Ok(WarmSpec {
-            id,
-            source,
-            no_deps: self.no_deps,
-            pin: self.pin,
-            description,
-        })
+        let parts = u32::try_from(split(&text).len()).unwrap_or(u32::MAX);
+        Ok((
+            WarmSpec {
+                id,
+                kind,
+                parts,
+                no_deps: self.no_deps,
+                pin: self.pin,
+                description,
+            },
+            text,
+        ))
     }
 }
 
+/// `text` in parts of at most [`SOURCE_PART_BYTES`] bytes once JSON-escaped in a log entry
+/// (a newline is two bytes there, another control character six), cut at character
+/// boundaries; an empty text is one empty part.
+pub fn split(text: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let (mut start, mut used) = (0, 0);
+    for (at, c) in text.char_indices() {
+        let size = match c {
+            '"' | '\\' | '\n' | '\r' | '\t' | '\u{8}' | '\u{c}' => 2,
+            c if (c as u32) < 0x20 => 6,
+            c => c.len_utf8(),
+        };
+        if used + size > SOURCE_PART_BYTES {
+            parts.push(&text[start..at]);
+            start = at;
+            used = 0;
+        }
+        used += size;
+    }
+    parts.push(&text[start..]);
+    parts
+}
+
+/// Refuses what a browser sends on another site's behalf (a form posted cross-site to an
+/// operator's logged-in origin): the body must be declared JSON, which a form cannot do
+/// without a CORS preflight this server never grants, and `Sec-Fetch-Site` must not say
+/// cross-site.
+fn not_cross_site(headers: &HeaderMap) -> Result<(), ApiError> {
+    let json = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !json {
+        return Err(ApiError::BadRequest(
+            "send the request as Content-Type: application/json".into(),
+        ));
+    }
+    let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    if matches!(site, Some("cross-site" | "same-site")) {
+        return Err(ApiError::Forbidden(
+            "operators' requests are not taken from other sites' pages".into(),
+        ));
+    }
+    Ok(())
+}
+
 fn bounded(text: &str) -> Result<(), String> {
-    if text.len() > MAX_SOURCE_BYTES {
+    if text.len() > MAX_SOURCE_BYTES || split(text).len() > MAX_SOURCE_PARTS as usize {
         return Err(format!(
-            "input of {} bytes: at most {MAX_SOURCE_BYTES}",
+            "input of {} bytes: at most {MAX_SOURCE_BYTES} (less when it has many line breaks \
+             or control characters, which take more room in the log)",
             text.len()
         ));
     }
@@ -152,6 +210,9 @@ async fn submit(
     client: Option<Extension<ClientAddr>>,
     body: Bytes,
 ) -> Response {
+    if let Err(refused) = not_cross_site(&headers) {
+        return refused.into_response();
+    }
     let actor = match state
         .frontend
         .admit_action(&headers, client.map(|c| c.0 .0), Action::Warm)
@@ -163,18 +224,36 @@ async fn submit(
         Ok(request) => request,
         Err(e) => return ApiError::BadRequest(format!("the job: {e}")).into_response(),
     };
-    let spec = match request.spec(new_id()) {
+    let (spec, text) = match request.spec(new_id()) {
         Ok(spec) => spec,
         Err(e) => return ApiError::BadRequest(e).into_response(),
     };
     let id = spec.id.clone();
     match commit(&state, &actor, AdminAction::WarmSubmit(spec)).await {
-        Committed::Done => (StatusCode::ACCEPTED, Json(Submitted { id })).into_response(),
-        Committed::Answer(response) => response,
+        Committed::Done => {}
+        Committed::Answer(response) => return response,
         Committed::Forward(leader) => {
-            relay(&state, &leader, Method::POST, "/admin/warm", &actor, body).await
+            return relay(&state, &leader, Method::POST, "/admin/warm", &actor, body).await
         }
     }
+    // The input follows in parts; the last one queues the job. A leader that stops halfway
+    // leaves a job the next leader fails (receiving for too long).
+    for (part, chunk) in split(&text).into_iter().enumerate() {
+        let part = SourcePart {
+            id: id.clone(),
+            part: u32::try_from(part).unwrap_or(u32::MAX),
+            text: chunk.to_string(),
+        };
+        if let Err(e) = state
+            .consensus
+            .operate(IndexCommand::WarmSource(part))
+            .await
+        {
+            return ApiError::ServiceUnavailable(format!("job {id}: committing its input: {e}"))
+                .into_response();
+        }
+    }
+    (StatusCode::ACCEPTED, Json(Submitted { id })).into_response()
 }
 
 async fn cancel(
@@ -202,16 +281,33 @@ async fn act(
     client: Option<Extension<ClientAddr>>,
     what: &str,
 ) -> Response {
-    let actor = match state
-        .frontend
-        .admit_action(&headers, client.map(|c| c.0 .0), Action::Warm)
-    {
+    if let Err(refused) = not_cross_site(&headers) {
+        return refused.into_response();
+    }
+    let client = client.map(|c| c.0 .0);
+    let actor = match state.frontend.admit_action(&headers, client, Action::Warm) {
         Ok(actor) => actor,
         Err(refused) => return refused.into_response(),
     };
     if id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
         return ApiError::BadRequest("job ids are letters, digits and dashes".into())
             .into_response();
+    }
+    // Another submitter's job needs an admin (checked where the client connected: a
+    // relayed request is the member's word).
+    if !state.frontend.is_member(&headers) {
+        let owner = state
+            .consensus
+            .reader()
+            .warm_job(&id)
+            .ok()
+            .flatten()
+            .map(|job| job.submitted_by);
+        if owner.is_some_and(|owner| owner != actor) {
+            if let Err(refused) = state.frontend.admit_action(&headers, client, Action::Admin) {
+                return refused.into_response();
+            }
+        }
     }
     let action = match what {
         "cancel" => AdminAction::WarmCancel { id: id.clone() },
@@ -325,4 +421,54 @@ async fn access_times(State(state): State<OpsState>, headers: HeaderMap) -> Resp
         return ApiError::Forbidden("members only".into()).into_response();
     }
     Json(state.policy.access.snapshot()).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_fit_a_log_entry_once_escaped() {
+        for text in [
+            "\n".repeat(20_000),
+            "é".repeat(10_000),
+            "a\"\\\u{1}b".repeat(3_000),
+            String::new(),
+        ] {
+            let parts = split(&text);
+            assert_eq!(parts.concat(), text);
+            for part in &parts {
+                let escaped = serde_json::to_string(part).unwrap().len() - 2;
+                assert!(escaped <= SOURCE_PART_BYTES, "{escaped}");
+                assert!(part.len() <= SOURCE_PART_BYTES);
+            }
+        }
+        assert_eq!(split("").len(), 1);
+    }
+
+    #[test]
+    fn a_job_needs_exactly_one_input_and_a_clean_description() {
+        let both = Submit {
+            go_mod: Some("module x\n".into()),
+            targets: vec!["example.com/hello@v1.0.0".into()],
+            ..Submit::default()
+        };
+        assert!(both.spec("w1".into()).is_err());
+        let bad = Submit {
+            targets: vec!["example.com/hello@latest".into()],
+            ..Submit::default()
+        };
+        assert!(bad.spec("w1".into()).unwrap_err().contains("latest"));
+        let control = Submit {
+            targets: vec!["example.com/hello@v1.0.0".into()],
+            description: Some("a\u{1b}[2J".into()),
+            ..Submit::default()
+        };
+        assert!(control.spec("w1".into()).is_err());
+        let large = Submit {
+            go_mod: Some(format!("module x\n// {}\n", "a".repeat(MAX_SOURCE_BYTES))),
+            ..Submit::default()
+        };
+        assert!(large.spec("w1".into()).unwrap_err().contains("at most"));
+    }
 }

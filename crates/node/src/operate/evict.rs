@@ -22,8 +22,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::CacheConfig;
 
-/// Versions per eviction entry (each entry stays under the log's entry size bound).
-const VERSIONS_PER_ENTRY: usize = 24;
+/// What the versions of one eviction or restore entry may add up to, serialized (the entry
+/// stays under the log's entry size bound however long the module paths).
+const ENTRY_BUDGET: usize = 4 * 1024;
 /// Where a node keeps its access times between runs.
 pub const ACCESS_FILE: &str = "access-times.json";
 
@@ -115,15 +116,21 @@ impl Evictor {
                 version: version.clone(),
             })
             .collect();
-        for chunk in restore.chunks(VERSIONS_PER_ENTRY) {
-            self.consensus
+        // A failed restore is logged: it must not keep the bound from being enforced.
+        for chunk in chunks(&restore) {
+            match self
+                .consensus
                 .operate(IndexCommand::Restore(chunk.to_vec()))
                 .await
-                .map_err(|e| e.to_string())?;
-            tracing::info!(
-                versions = chunk.len(),
-                "restored evicted versions in use again"
-            );
+            {
+                Ok(_) => {
+                    tracing::info!(
+                        versions = chunk.len(),
+                        "restored evicted versions in use again"
+                    )
+                }
+                Err(e) => tracing::warn!("restoring evicted versions: {e}"),
+            }
         }
         let policy = Policy {
             max_bytes: self.config.max_bytes,
@@ -189,7 +196,7 @@ impl Evictor {
                 version: e.version.clone(),
             })
             .collect();
-        for chunk in versions.chunks(VERSIONS_PER_ENTRY) {
+        for chunk in chunks(&versions) {
             let evictions = Evictions {
                 at_ms: super::now_ms(),
                 versions: chunk.to_vec(),
@@ -207,5 +214,61 @@ impl Evictor {
             "evicted least recently used versions"
         );
         Ok(())
+    }
+}
+
+/// `versions` in runs whose serialized size stays within [`ENTRY_BUDGET`]; a version too
+/// large for an entry on its own is left out (and logged): it stays cached.
+fn chunks(versions: &[VersionRef]) -> Vec<&[VersionRef]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut used = 0;
+    for (i, version) in versions.iter().enumerate() {
+        let size = serde_json::to_vec(version).map_or(usize::MAX, |b| b.len() + 1);
+        if size > ENTRY_BUDGET {
+            if start < i {
+                out.push(&versions[start..i]);
+            }
+            tracing::warn!(%version, "version too long to evict through the log");
+            start = i + 1;
+            used = 0;
+            continue;
+        }
+        if used + size > ENTRY_BUDGET {
+            out.push(&versions[start..i]);
+            start = i;
+            used = 0;
+        }
+        used += size;
+    }
+    if start < versions.len() {
+        out.push(&versions[start..]);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn version(module: String) -> VersionRef {
+        VersionRef {
+            module,
+            version: "v1.0.0".into(),
+        }
+    }
+
+    #[test]
+    fn entries_stay_under_the_budget_however_long_the_paths() {
+        let long = |i: usize| version(format!("example.com/{}/m{i:02}", "a".repeat(300)));
+        let versions: Vec<VersionRef> = (0..30).map(long).collect();
+        let runs = chunks(&versions);
+        assert!(runs.len() > 1);
+        assert_eq!(runs.iter().map(|c| c.len()).sum::<usize>(), 30);
+        for chunk in runs {
+            assert!(serde_json::to_vec(chunk).unwrap().len() <= ENTRY_BUDGET + chunk.len());
+        }
+        let huge = vec![version("a".repeat(5000)), long(1)];
+        assert_eq!(chunks(&huge), vec![&huge[1..]]);
     }
 }

@@ -5,13 +5,16 @@
 //! needs are read from the cache.
 //!
 //! A job stops when an operator cancels it (the next checkpoint is refused) or when this
-//! node stops leading (the next leader takes it over).
+//! node stops leading (the next leader takes it over). A job whose input never arrived
+//! completely, or that no leader managed to finish in [`MAX_RUNS`] runs, is failed rather than
+//! retried forever. Every checkpoint is built by its serialized size, so it always fits a log
+//! entry, and what it carries is dropped from memory only once it is committed.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use goproxy_consensus::ops::{DoneItem, JobState, WarmJob, WarmProgress, WarmSource};
+use goproxy_consensus::ops::{DoneItem, JobState, SourceKind, WarmJob, WarmProgress};
 use goproxy_consensus::{ApplyResponse, Consensus, IndexCommand};
 use goproxy_http::Frontend;
 use goproxy_protocol::index::ArtifactKind;
@@ -22,19 +25,23 @@ use tokio_util::sync::CancellationToken;
 pub const CHECKPOINT: Duration = Duration::from_millis(500);
 /// How often a leader looks for jobs to run (and a runner for a lost leadership).
 const POLL: Duration = Duration::from_millis(250);
-/// A checkpoint's items stop here (a log entry stays under its size bound).
-const CHECKPOINT_BYTES: usize = 3 * 1024;
-/// What one done item adds to a checkpoint besides its key (JSON quoting, counts).
-const ITEM_OVERHEAD: usize = 64;
-/// Failures per checkpoint (each reason at most [`MAX_REASON`] characters).
-const FAILURES_PER_CHECKPOINT: usize = 4;
-/// Pins per checkpoint.
-const PINS_PER_CHECKPOINT: usize = 16;
-/// Longest failure reason kept.
+/// What a checkpoint's items may add up to, serialized (a log entry stays under its bound).
+const CHECKPOINT_BYTES: usize = 4 * 1024;
+/// Longest failure reason kept, in bytes.
 const MAX_REASON: usize = 300;
+/// How long a job may wait for the rest of its input (its submitter's leader stopped).
+const RECEIVE_TIMEOUT_MS: u64 = 60_000;
+/// Runs after which a job that never finished is failed (each run is a leader taking it up).
+pub const MAX_RUNS: u32 = 10;
+/// Failed checkpoint commits after which a run gives up (the next leader, or run, goes on).
+const MAX_COMMIT_ERRORS: u32 = 20;
 
-/// The proxy's fill path as the walk's fetcher.
-struct Fill(Arc<Frontend>);
+/// The proxy's fill path as the walk's fetcher, on behalf of the job's submitter.
+struct Fill {
+    frontend: Arc<Frontend>,
+    /// The token that submitted the job: its paths bound what the job may fetch.
+    on_behalf: Option<String>,
+}
 
 #[async_trait]
 impl Fetch for Fill {
@@ -49,7 +56,10 @@ impl Fetch for Fill {
             Artifact::Mod => ArtifactKind::Mod,
             Artifact::Zip => ArtifactKind::Zip,
         };
-        let warmed = self.0.warm(module, version, kind).await?;
+        let warmed = self
+            .frontend
+            .warm(module, version, kind, self.on_behalf.as_deref())
+            .await?;
         Ok(Fetched {
             bytes: warmed.bytes,
             body: warmed.body,
@@ -73,7 +83,7 @@ pub async fn run(
         if !consensus.is_leader() {
             continue;
         }
-        let job = match next_job(&consensus) {
+        let job = match next_job(&consensus).await {
             Ok(Some(job)) => job,
             Ok(None) => continue,
             Err(e) => {
@@ -88,12 +98,35 @@ pub async fn run(
     }
 }
 
-fn next_job(consensus: &Consensus) -> Result<Option<WarmJob>, String> {
-    let jobs = consensus.reader().warm_jobs().map_err(|e| e.to_string())?;
-    Ok(jobs
+/// The oldest job to run; fails jobs that cannot be (input incomplete for too long, too many
+/// runs) on the way.
+async fn next_job(consensus: &Consensus) -> Result<Option<WarmJob>, String> {
+    let mut jobs: Vec<WarmJob> = consensus
+        .reader()
+        .warm_jobs()
+        .map_err(|e| e.to_string())?
         .into_iter()
         .filter(|job| !job.state.is_final())
-        .min_by_key(|job| (job.submitted_at_ms, job.spec.id.clone())))
+        .collect();
+    jobs.sort_by(|a, b| (a.submitted_at_ms, &a.spec.id).cmp(&(b.submitted_at_ms, &b.spec.id)));
+    let now = super::now_ms();
+    for job in jobs {
+        let error = match job.state {
+            JobState::Receiving if now.saturating_sub(job.updated_at_ms) > RECEIVE_TIMEOUT_MS => {
+                "its input never arrived completely (the node that accepted it stopped leading); submit it again".to_string()
+            }
+            JobState::Receiving => continue,
+            _ if job.runs >= MAX_RUNS => format!("no leader finished it in {MAX_RUNS} runs"),
+            _ => return Ok(Some(job)),
+        };
+        let mut failed = progress(&job.spec.id, consensus.node_id(), false);
+        failed.finished = Some(JobState::Failed);
+        failed.error = Some(error);
+        if let Err(e) = consensus.operate(IndexCommand::WarmProgress(failed)).await {
+            tracing::warn!(job = %job.spec.id, "failing a job: {e}");
+        }
+    }
+    Ok(None)
 }
 
 async fn stop_when_not_leading(consensus: Consensus, stop: CancellationToken) {
@@ -113,24 +146,21 @@ fn walker(consensus: &Consensus, job: &WarmJob) -> Result<Walker, String> {
     } else {
         Mode::Deps
     };
-    let walker = match &job.spec.source {
-        WarmSource::GoMod(text) => Walker::from_go_mod(
-            &goproxy_warm::spec::parse_go_mod(text).map_err(|e| e.to_string())?,
+    let text = consensus
+        .reader()
+        .warm_source(&job.spec.id)
+        .map_err(|e| e.to_string())?
+        .ok_or("its input is incomplete")?;
+    let walker = match job.spec.kind {
+        SourceKind::GoMod => Walker::from_go_mod(
+            &goproxy_warm::spec::parse_go_mod(&text).map_err(|e| e.to_string())?,
             mode,
         ),
-        WarmSource::GoSum(text) => {
-            Walker::from_go_sum(&goproxy_warm::spec::parse_go_sum(text).map_err(|e| e.to_string())?)
-        }
-        WarmSource::List(text) => Walker::new(
-            goproxy_warm::spec::parse_list(text).map_err(|e| e.to_string())?,
-            mode,
+        SourceKind::GoSum => Walker::from_go_sum(
+            &goproxy_warm::spec::parse_go_sum(&text).map_err(|e| e.to_string())?,
         ),
-        WarmSource::Targets(targets) => Walker::new(
-            targets
-                .iter()
-                .map(|t| goproxy_warm::Target::parse(t))
-                .collect::<Result<_, _>>()
-                .map_err(|e| e.to_string())?,
+        SourceKind::List => Walker::new(
+            goproxy_warm::spec::parse_list(&text).map_err(|e| e.to_string())?,
             mode,
         ),
     };
@@ -145,7 +175,7 @@ fn walker(consensus: &Consensus, job: &WarmJob) -> Result<Walker, String> {
     Ok(walker.with_done(done))
 }
 
-/// What the runner has done since the last checkpoint.
+/// What the runner has done and not yet committed.
 #[derive(Default)]
 struct Pending {
     done: Vec<DoneItem>,
@@ -154,7 +184,23 @@ struct Pending {
     total: u64,
     bytes_seen: u64,
     filled_seen: usize,
-    size: usize,
+}
+
+/// `text` without control characters (they would reach operators' terminals), cut to at
+/// most `max` bytes at a character boundary.
+fn sanitize(text: &str, max: usize) -> String {
+    let mut out: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if out.len() > max {
+        let mut cut = max;
+        while !out.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        out.truncate(cut);
+    }
+    out
 }
 
 async fn run_job(
@@ -169,22 +215,20 @@ async fn run_job(
     let walker = match walker(consensus, &job) {
         Ok(walker) => walker,
         Err(error) => {
-            let finished = progress(&id, me, true, Vec::new(), Vec::new(), 0, Vec::new());
-            let finished = WarmProgress {
-                finished: Some(JobState::Failed),
-                error: Some(error),
-                ..finished
-            };
-            let _ = consensus
-                .operate(IndexCommand::WarmProgress(finished))
-                .await;
+            let mut failed = progress(&id, me, true);
+            failed.finished = Some(JobState::Failed);
+            failed.error = Some(sanitize(&error, MAX_REASON));
+            let _ = consensus.operate(IndexCommand::WarmProgress(failed)).await;
             return;
         }
     };
     tracing::info!(job = %id, runs = job.runs + 1, "running warm job");
     let pending = Arc::new(Mutex::new(Pending::default()));
     let pin = job.spec.pin;
-    let fetcher = Fill(frontend.clone());
+    let fetcher = Fill {
+        frontend: frontend.clone(),
+        on_behalf: job.submitted_by.strip_prefix("token:").map(str::to_string),
+    };
     let cancel = stop.child_token();
     let checkpoints = tokio::spawn(checkpoint_loop(
         consensus.clone(),
@@ -201,8 +245,6 @@ async fn run_job(
         pending.bytes_seen = p.bytes;
         pending.filled_seen = p.filled;
         let Some(last) = &p.last else { return };
-        let key = serde_json::to_string(&last.item).unwrap_or_default();
-        pending.size += key.len() + ITEM_OVERHEAD;
         if last.ok {
             if pin && last.item.artifact == Artifact::Zip {
                 let target = &last.item.target;
@@ -210,17 +252,16 @@ async fn run_job(
                     .pins
                     .push((target.module.clone(), target.version.clone()));
             }
+            let key = serde_json::to_string(&last.item).unwrap_or_default();
             pending.done.push(DoneItem {
                 item: key,
                 bytes,
                 filled,
             });
         } else {
-            let reason = p
-                .failures
-                .last()
-                .map_or_else(String::new, |f| f.reason.chars().take(MAX_REASON).collect());
-            pending.failed.push(format!("{}: {reason}", last.item));
+            let reason = p.failures.last().map_or("", |f| f.reason.as_str());
+            let line = format!("{}: {reason}", last.item);
+            pending.failed.push(sanitize(&line, MAX_REASON));
         }
     })
     .await;
@@ -252,24 +293,16 @@ async fn run_job(
     );
 }
 
-fn progress(
-    id: &str,
-    runner: u64,
-    started: bool,
-    done: Vec<DoneItem>,
-    failed: Vec<String>,
-    total: u64,
-    pins: Vec<(String, String)>,
-) -> WarmProgress {
+fn progress(id: &str, runner: u64, started: bool) -> WarmProgress {
     WarmProgress {
         id: id.to_string(),
         runner,
         at_ms: super::now_ms(),
         started,
-        done,
-        failed,
-        total,
-        pins,
+        done: Vec::new(),
+        failed: Vec::new(),
+        total: 0,
+        pins: Vec::new(),
         finished: None,
         error: None,
     }
@@ -282,6 +315,7 @@ async fn checkpoint_loop(
     cancel: CancellationToken,
 ) {
     let mut started = true;
+    let mut errors = 0;
     loop {
         match commit_some(&consensus, &id, &pending, started, None).await {
             Ok(true) => started = false,
@@ -290,7 +324,16 @@ async fn checkpoint_loop(
                 cancel.cancel();
                 return;
             }
-            Err(e) => tracing::warn!(job = %id, "checkpoint: {e}"),
+            Err(e) => {
+                errors += 1;
+                tracing::warn!(job = %id, "checkpoint: {e}");
+                if errors >= MAX_COMMIT_ERRORS {
+                    // This leader cannot record progress (it is losing its quorum): stop;
+                    // the job is resumed by the next run.
+                    cancel.cancel();
+                    return;
+                }
+            }
         }
         tokio::time::sleep(CHECKPOINT).await;
     }
@@ -304,25 +347,53 @@ async fn flush(
     pending: &Arc<Mutex<Pending>>,
     finished: Option<(JobState, Option<String>)>,
 ) -> Result<(), String> {
+    let mut errors = 0;
     loop {
         let empty = {
             let p = pending.lock().unwrap_or_else(|e| e.into_inner());
             p.done.is_empty() && p.failed.is_empty() && p.pins.is_empty()
         };
-        if empty {
-            if finished.is_some() {
-                commit_some(consensus, id, pending, false, finished).await?;
+        let result = if empty {
+            match finished.clone() {
+                Some(finished) => commit_some(consensus, id, pending, false, Some(finished)).await,
+                None => return Ok(()),
             }
-            return Ok(());
-        }
-        if !commit_some(consensus, id, pending, false, None).await? {
-            return Ok(());
+        } else {
+            commit_some(consensus, id, pending, false, None).await
+        };
+        match result {
+            Ok(true) if empty => return Ok(()),
+            Ok(true) => {}
+            // Cancelled meanwhile.
+            Ok(false) => return Ok(()),
+            Err(e) => {
+                errors += 1;
+                if errors >= MAX_COMMIT_ERRORS {
+                    return Err(e);
+                }
+                tokio::time::sleep(POLL).await;
+            }
         }
     }
 }
 
-/// Commits up to [`CHECKPOINT_BYTES`] of pending items; `Ok(false)` when the job no longer
-/// takes progress (cancelled).
+/// How many of `items` fit in `budget` bytes serialized; what they use.
+fn fitting<T: serde::Serialize>(items: &[T], budget: usize) -> (usize, usize) {
+    let mut used = 0;
+    let mut n = 0;
+    for item in items {
+        let size = serde_json::to_vec(item).map_or(usize::MAX, |b| b.len() + 1);
+        if used + size > budget {
+            break;
+        }
+        used += size;
+        n += 1;
+    }
+    (n, used)
+}
+
+/// Commits as many pending items as fit in [`CHECKPOINT_BYTES`]; they leave memory only once
+/// committed. `Ok(false)` when the job no longer takes progress (cancelled).
 async fn commit_some(
     consensus: &Consensus,
     id: &str,
@@ -330,47 +401,59 @@ async fn commit_some(
     started: bool,
     finished: Option<(JobState, Option<String>)>,
 ) -> Result<bool, String> {
-    let mut checkpoint = {
+    let (mut checkpoint, counts) = {
         let mut p = pending.lock().unwrap_or_else(|e| e.into_inner());
-        let mut size = 0;
-        let mut take = 0;
-        for item in &p.done {
-            size += item.item.len() + ITEM_OVERHEAD;
-            if size > CHECKPOINT_BYTES && take > 0 {
-                break;
-            }
-            take += 1;
+        let (done, used) = fitting(&p.done, CHECKPOINT_BYTES);
+        if done == 0 && !p.done.is_empty() {
+            // Larger than a checkpoint on its own (never for a valid target): not recorded,
+            // so a resumed run fetches it again.
+            let dropped = p.done.remove(0);
+            tracing::warn!(job = %id, item = %dropped.item.chars().take(200).collect::<String>(), "progress item too large to record");
         }
-        let done: Vec<DoneItem> = p.done.drain(..take).collect();
-        let failed: Vec<String> = {
-            let n = p.failed.len().min(FAILURES_PER_CHECKPOINT);
-            p.failed.drain(..n).collect()
-        };
-        let pins: Vec<(String, String)> = {
-            let n = p.pins.len().min(PINS_PER_CHECKPOINT);
-            p.pins.drain(..n).collect()
-        };
-        p.size = p.size.saturating_sub(size);
-        progress(
-            id,
-            consensus.node_id(),
-            started,
-            done,
-            failed,
-            p.total,
-            pins,
-        )
+        let (failed, used_failed) = fitting(&p.failed, CHECKPOINT_BYTES.saturating_sub(used));
+        let (pins, _) = fitting(&p.pins, CHECKPOINT_BYTES.saturating_sub(used + used_failed));
+        let mut checkpoint = progress(id, consensus.node_id(), started);
+        checkpoint.done = p.done[..done].to_vec();
+        checkpoint.failed = p.failed[..failed].to_vec();
+        checkpoint.pins = p.pins[..pins].to_vec();
+        checkpoint.total = p.total;
+        (checkpoint, (done, failed, pins))
     };
     if let Some((state, error)) = finished {
         checkpoint.finished = Some(state);
-        checkpoint.error = error;
+        checkpoint.error = error.map(|e| sanitize(&e, MAX_REASON));
     }
-    match consensus
+    let answer = consensus
         .operate(IndexCommand::WarmProgress(checkpoint))
         .await
-    {
-        Ok(ApplyResponse::Refused { .. }) => Ok(false),
-        Ok(_) => Ok(true),
-        Err(e) => Err(e.to_string()),
+        .map_err(|e| e.to_string())?;
+    // Committed (or refused as a whole): these items are no longer pending. Only appends
+    // happened meanwhile, so they are still the first ones.
+    let mut p = pending.lock().unwrap_or_else(|e| e.into_inner());
+    p.done.drain(..counts.0);
+    p.failed.drain(..counts.1);
+    p.pins.drain(..counts.2);
+    Ok(!matches!(answer, ApplyResponse::Refused { .. }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_lose_control_characters_and_are_cut_at_a_character_boundary() {
+        assert_eq!(sanitize("a\nb\x1b[31mc", 100), "a b [31mc");
+        let long = "é".repeat(400);
+        let cut = sanitize(&long, MAX_REASON);
+        assert!(cut.len() <= MAX_REASON && cut.chars().all(|c| c == 'é'));
+    }
+
+    #[test]
+    fn a_checkpoint_takes_what_fits_its_budget() {
+        let items: Vec<String> = (0..100).map(|i| format!("{i:0100}")).collect();
+        let (n, used) = fitting(&items, 1000);
+        assert!(n > 0 && used <= 1000);
+        assert!(serde_json::to_vec(&items[..n]).unwrap().len() <= 1000 + n);
+        assert_eq!(fitting(&items, 10), (0, 0));
     }
 }

@@ -18,6 +18,10 @@ pub struct Target {
     pub version: String,
 }
 
+/// Longest version accepted (real ones, pseudo-versions included, are well under 100 bytes;
+/// a job's progress records each target, and a log entry is bounded).
+pub const MAX_VERSION_BYTES: usize = 128;
+
 impl Target {
     /// Validates a module path and an exact version.
     pub fn new(module: &str, version: &str) -> Result<Target, SpecError> {
@@ -25,6 +29,12 @@ impl Target {
             text: shown(&format!("{module}@{version}")),
             reason,
         };
+        if version.len() > MAX_VERSION_BYTES {
+            return Err(refuse(format!(
+                "a version of {} bytes: at most {MAX_VERSION_BYTES}",
+                version.len()
+            )));
+        }
         if !semver::is_valid(version) {
             return Err(refuse(format!(
                 "{:?} is not a version: queries such as `latest`, branch names and \

@@ -315,3 +315,11 @@ fn lists_skip_comments_and_blank_lines() {
         Err(SpecError::TooManyTargets { .. })
     ));
 }
+
+#[test]
+fn an_overlong_version_is_refused() {
+    let long = format!("example.com/hello@v1.0.0-{}", "a".repeat(7000));
+    let error = Target::parse(&long).unwrap_err().to_string();
+    assert!(error.contains("at most 128"), "{error}");
+    assert!(Target::parse("example.com/hello@v0.0.0-20201130134442-10cb98267c6c").is_ok());
+}

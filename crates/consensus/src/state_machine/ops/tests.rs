@@ -7,10 +7,14 @@ use openraft::storage::RaftStateMachine;
 use openraft::testing::log_id;
 use openraft::{Entry, EntryPayload, RaftSnapshotBuilder};
 
-use super::{MAX_OPEN_JOBS, RECLAIM_PREFIX, SNAPSHOT_PREFIXES};
+use super::{
+    key_done, source_prefix, RECLAIM_PREFIX, SNAPSHOT_PREFIXES, WARM_DONE_PREFIX,
+    WARM_SOURCE_PREFIX,
+};
 use crate::ops::{
-    BlockRecord, DoneItem, Evictions, JobState, Reclaim, VersionRef, WarmJob, WarmProgress,
-    WarmSource, WarmSpec, MAX_JOB_FAILURES, MAX_RECLAIMS,
+    BlockRecord, DoneItem, Evictions, JobState, Reclaim, SourceKind, SourcePart, VersionRef,
+    WarmJob, WarmProgress, WarmSpec, MAX_FINISHED_JOBS, MAX_JOB_FAILURES, MAX_OPEN_JOBS,
+    MAX_OPEN_JOBS_PER_SUBMITTER, MAX_RECLAIMS, MAX_SOURCE_PARTS, SOURCE_PART_BYTES,
 };
 use crate::reader::IndexReader;
 use crate::state_machine::StateMachine;
@@ -72,9 +76,14 @@ fn vref(module: &str, version: &str) -> VersionRef {
 }
 
 fn admin(action: AdminAction) -> IndexCommand {
+    admin_as(ACTOR, AT_MS, action)
+}
+
+/// An admin action by another actor, or at another time.
+fn admin_as(actor: &str, at_ms: u64, action: AdminAction) -> IndexCommand {
     IndexCommand::Admin(AdminRecord {
-        at_ms: AT_MS,
-        actor: ACTOR.into(),
+        at_ms,
+        actor: actor.into(),
         node: 1,
         action,
     })
@@ -95,18 +104,52 @@ fn unblock(rule: &str) -> IndexCommand {
     admin(AdminAction::Unblock { rule: rule.into() })
 }
 
+/// The input of the jobs [`spec`] describes (one part).
+const TARGETS: &str = "example.com/a@v1.0.0\n";
+
+/// A one-part `List` job.
 fn spec(id: &str, pin: bool) -> WarmSpec {
     WarmSpec {
         id: id.into(),
-        source: WarmSource::Targets(vec![format!("{A}@v1.0.0")]),
+        kind: SourceKind::List,
+        parts: 1,
         no_deps: false,
         pin,
         description: "test job".into(),
     }
 }
 
+/// Submits a one-part job: it is receiving its input until [`part`] sends it.
 fn submit(id: &str, pin: bool) -> IndexCommand {
     admin(AdminAction::WarmSubmit(spec(id, pin)))
+}
+
+/// Submits a one-part job as `actor` at `at_ms`.
+fn submit_as(actor: &str, at_ms: u64, id: &str, pin: bool) -> IndexCommand {
+    admin_as(actor, at_ms, AdminAction::WarmSubmit(spec(id, pin)))
+}
+
+/// Submits a job of `parts` parts of `kind`.
+fn submit_parts(id: &str, kind: SourceKind, parts: u32) -> IndexCommand {
+    admin(AdminAction::WarmSubmit(WarmSpec {
+        kind,
+        parts,
+        ..spec(id, false)
+    }))
+}
+
+/// Part `part` of a job's input.
+fn part(id: &str, part: u32, text: &str) -> IndexCommand {
+    IndexCommand::WarmSource(SourcePart {
+        id: id.into(),
+        part,
+        text: text.into(),
+    })
+}
+
+/// Submits a one-part job and sends its input: it is queued, ready for checkpoints.
+fn queued(id: &str, pin: bool) -> Vec<IndexCommand> {
+    vec![submit(id, pin), part(id, 0, TARGETS)]
 }
 
 fn cancel(id: &str) -> IndexCommand {
@@ -130,6 +173,13 @@ fn progress(id: &str, runner: NodeId) -> WarmProgress {
         finished: None,
         error: None,
     }
+}
+
+/// A checkpoint ending a job in `state`.
+fn finish(id: &str, state: JobState) -> IndexCommand {
+    let mut p = progress(id, 1);
+    p.finished = Some(state);
+    IndexCommand::WarmProgress(p)
 }
 
 fn done(item: &str, bytes: u64, filled: bool) -> DoneItem {
@@ -288,8 +338,8 @@ async fn purge_removes_only_that_version_and_clears_its_pin_and_eviction_mark() 
     );
     let evicted_at = log.last();
     assert_eq!(
-        log.one(submit("pin-job", true)).await,
-        ApplyResponse::Inserted
+        log.batch(queued("pin-job", true)).await,
+        vec![ApplyResponse::Inserted; 2]
     );
     let mut p = progress("pin-job", 1);
     p.pins = vec![(A.into(), "v1.0.0".into()), (A.into(), "v1.1.0".into())];
@@ -602,18 +652,19 @@ async fn every_operating_action_lands_in_the_admin_trail_with_its_outcome() {
         .await;
     // Not admin actions: not in the trail.
     log.batch(vec![
-        IndexCommand::WarmProgress(progress("j1", 1)), // 11
-        evict(1, &[(A, "v1.0.0")]),                    // 12
-        restore(&[(A, "v1.0.0")]),                     // 13
+        part("j1", 0, TARGETS),                        // 11
+        IndexCommand::WarmProgress(progress("j1", 1)), // 12
+        evict(1, &[(A, "v1.0.0")]),                    // 13
+        restore(&[(A, "v1.0.0")]),                     // 14
     ])
     .await;
 
     let expected: Vec<(u64, &str, &str, &str)> = vec![
-        (1, "warm-submit", "j1 test job pin no-deps", "ok"),
+        (1, "warm-submit", "j1 test job parts=1 pin no-deps", "ok"),
         (
             2,
             "warm-submit",
-            "j1 test job",
+            "j1 test job parts=1",
             "refused: a job \"j1\" exists",
         ),
         (3, "warm-cancel", "nope", "refused: no job \"nope\""),
@@ -671,6 +722,16 @@ async fn every_operating_action_lands_in_the_admin_trail_with_its_outcome() {
 async fn warm_submit_queues_a_job_and_refuses_a_duplicate_id() {
     let mut log = Log::new();
     assert_eq!(log.one(submit("j1", false)).await, ApplyResponse::Inserted);
+    let receiving = log.job("j1");
+    assert_eq!(
+        (receiving.state, receiving.parts_received),
+        (JobState::Receiving, 0),
+        "receiving its input"
+    );
+    assert_eq!(
+        log.one(part("j1", 0, TARGETS)).await,
+        ApplyResponse::Inserted
+    );
     let job = log.job("j1");
     assert_eq!(
         job,
@@ -679,6 +740,7 @@ async fn warm_submit_queues_a_job_and_refuses_a_duplicate_id() {
             submitted_by: ACTOR.into(),
             submitted_at_ms: AT_MS,
             state: JobState::Queued,
+            parts_received: 1,
             done: 0,
             total: 0,
             failed: 0,
@@ -709,40 +771,55 @@ async fn warm_submit_queues_a_job_and_refuses_a_duplicate_id() {
     assert_eq!(log.reader().warm_jobs().unwrap().len(), 2);
 }
 
+/// The submitter of the `i`th of many open jobs: each has at most the open jobs one may.
+fn submitter(i: usize) -> String {
+    format!("user{}", i / MAX_OPEN_JOBS_PER_SUBMITTER)
+}
+
 #[tokio::test]
 async fn warm_submit_refuses_more_than_max_open_jobs() {
     let mut log = Log::new();
     for i in 0..MAX_OPEN_JOBS {
         assert_eq!(
-            log.one(submit(&format!("job{i:02}"), false)).await,
+            log.one(submit_as(
+                &submitter(i),
+                AT_MS,
+                &format!("job{i:02}"),
+                false
+            ))
+            .await,
             ApplyResponse::Inserted
         );
     }
-    let r = log.one(submit("extra", false)).await;
-    assert_eq!(
-        reason(&r),
-        format!(
-            "{MAX_OPEN_JOBS} jobs are queued or running (at most {MAX_OPEN_JOBS}); wait or cancel one"
-        )
+    let total_reason = format!(
+        "{MAX_OPEN_JOBS} jobs are queued or running (at most {MAX_OPEN_JOBS}); wait or cancel one"
     );
+    let r = log.one(submit_as("newcomer", AT_MS, "extra", false)).await;
+    assert_eq!(reason(&r), total_reason, "a submitter with no open job");
     assert!(log.reader().warm_job("extra").unwrap().is_none());
+    // A submitter at their own limit too: the limit in all is the reason given.
+    let r = log
+        .one(submit_as(&submitter(0), AT_MS, "extra", false))
+        .await;
+    assert_eq!(reason(&r), total_reason);
 
-    // A finished job no longer counts...
-    let mut finish = progress("job00", 1);
-    finish.finished = Some(JobState::Done);
-    log.one(IndexCommand::WarmProgress(finish)).await;
+    // A finished job no longer counts (a queued one, or one still receiving its input)...
+    log.one(part("job00", 0, TARGETS)).await;
+    log.one(finish("job00", JobState::Done)).await;
     assert_eq!(
-        log.one(submit("extra", false)).await,
+        log.one(submit_as("newcomer", AT_MS, "extra", false)).await,
         ApplyResponse::Inserted
     );
     assert!(matches!(
-        log.one(submit("extra2", false)).await,
+        log.one(submit_as("newcomer2", AT_MS, "extra2", false))
+            .await,
         ApplyResponse::Refused { .. }
     ));
     // ...nor does a cancelled one.
     log.one(cancel("job01")).await;
     assert_eq!(
-        log.one(submit("extra2", false)).await,
+        log.one(submit_as("newcomer2", AT_MS, "extra2", false))
+            .await,
         ApplyResponse::Inserted
     );
     assert_eq!(log.reader().warm_jobs().unwrap().len(), MAX_OPEN_JOBS + 2);
@@ -759,18 +836,20 @@ async fn warm_submit_refuses_more_than_max_open_jobs() {
 #[tokio::test]
 async fn open_jobs_limit_is_the_same_batched_or_not() {
     let mut commands: Vec<_> = (0..=MAX_OPEN_JOBS)
-        .map(|i| submit(&format!("job{i:02}"), false))
+        .map(|i| submit_as(&submitter(i), AT_MS, &format!("job{i:02}"), false))
         .collect();
     // Also: a cancellation earlier in the batch frees a place.
     commands.push(cancel("job00"));
-    commands.push(submit("after-cancel", false));
+    commands.push(submit_as("newcomer", AT_MS, "after-cancel", false));
 
     let mut single = Log::new();
     let expected = single.one_by_one(commands.clone()).await;
-    assert!(matches!(
-        expected[MAX_OPEN_JOBS],
-        ApplyResponse::Refused { .. }
-    ));
+    assert_eq!(
+        reason(&expected[MAX_OPEN_JOBS]),
+        format!(
+            "{MAX_OPEN_JOBS} jobs are queued or running (at most {MAX_OPEN_JOBS}); wait or cancel one"
+        )
+    );
     assert_eq!(expected[MAX_OPEN_JOBS + 2], ApplyResponse::Inserted);
 
     let mut batched = Log::new();
@@ -788,7 +867,7 @@ async fn open_jobs_limit_is_the_same_batched_or_not() {
 #[tokio::test]
 async fn warm_progress_counts_each_done_item_once() {
     let mut log = Log::new();
-    log.one(submit("j", false)).await;
+    log.batch(queued("j", false)).await;
 
     let mut p = progress("j", 1);
     p.started = true;
@@ -834,7 +913,7 @@ async fn warm_progress_counts_each_done_item_once() {
 #[tokio::test]
 async fn warm_done_items_of_a_job_are_not_those_of_a_job_with_a_longer_id() {
     let mut log = Log::new();
-    log.batch(vec![submit("j", false), submit("j2", false)])
+    log.batch([queued("j", false), queued("j2", false)].concat())
         .await;
     let mut p = progress("j2", 1);
     p.done = vec![done("x", 1, false)];
@@ -849,7 +928,7 @@ async fn warm_done_items_of_a_job_are_not_those_of_a_job_with_a_longer_id() {
 #[tokio::test]
 async fn warm_progress_accumulates_failures_and_caps_the_list() {
     let mut log = Log::new();
-    log.one(submit("j", false)).await;
+    log.batch(queued("j", false)).await;
     let failures = |range: std::ops::Range<usize>| -> Vec<String> {
         range.map(|i| format!("item{i:02}: boom")).collect()
     };
@@ -874,7 +953,7 @@ async fn warm_progress_accumulates_failures_and_caps_the_list() {
 #[tokio::test]
 async fn warm_progress_sets_runner_runs_and_total_and_applies_the_final_state() {
     let mut log = Log::new();
-    log.one(submit("j", false)).await;
+    log.batch(queued("j", false)).await;
     let mut p = progress("j", 3);
     p.total = 10;
     p.at_ms = 7_000;
@@ -929,7 +1008,7 @@ async fn warm_progress_sets_runner_runs_and_total_and_applies_the_final_state() 
     assert_eq!(log.job("j"), before);
 
     // A job finished as done.
-    log.one(submit("k", false)).await;
+    log.batch(queued("k", false)).await;
     let mut p = progress("k", 1);
     p.started = true;
     p.done = vec![done("x", 3, true)];
@@ -955,7 +1034,7 @@ async fn warm_progress_sets_runner_runs_and_total_and_applies_the_final_state() 
 #[tokio::test]
 async fn warm_progress_pins_only_for_pin_jobs_and_unpin_removes_them() {
     let mut log = Log::new();
-    log.batch(vec![submit("pinning", true), submit("plain", false)])
+    log.batch([queued("pinning", true), queued("plain", false)].concat())
         .await;
     let mut p = progress("pinning", 1);
     p.pins = vec![(A.into(), "v1.0.0".into()), (AB.into(), "v2.0.0".into())];
@@ -989,7 +1068,7 @@ async fn warm_progress_pins_only_for_pin_jobs_and_unpin_removes_them() {
 #[tokio::test]
 async fn a_checkpoint_for_a_cancelled_job_is_refused_and_changes_nothing() {
     let mut log = Log::new();
-    log.one(submit("j", true)).await;
+    log.batch(queued("j", true)).await;
     let mut p = progress("j", 1);
     p.started = true;
     p.done = vec![done("a", 1, true)];
@@ -1025,7 +1104,7 @@ async fn a_checkpoint_for_a_cancelled_job_is_refused_and_changes_nothing() {
     assert_eq!(changed, ["\u{fffd}meta/last_applied"]);
 
     // Cancelled and checkpointed in one batch.
-    log.one(submit("k", false)).await;
+    log.batch(queued("k", false)).await;
     let mut p = progress("k", 1);
     p.done = vec![done("x", 1, false)];
     let responses = log
@@ -1045,19 +1124,20 @@ async fn unpin_sees_pins_made_earlier_in_the_same_batch() {
         p.pins = vec![(A.into(), "v1.0.0".into())];
         vec![
             submit("pinning", true),
+            part("pinning", 0, TARGETS),
             IndexCommand::WarmProgress(p),
             unpin("pinning"),
         ]
     };
     let mut single = Log::new();
     let expected = single.one_by_one(commands()).await;
-    assert_eq!(expected[2], ApplyResponse::Inserted);
+    assert_eq!(expected, vec![ApplyResponse::Inserted; 4]);
     assert!(single.reader().pins().unwrap().is_empty());
 
     let mut batched = Log::new();
     let responses = batched.batch(commands()).await;
     assert_eq!(
-        responses[2], expected[2],
+        responses[3], expected[3],
         "unpin in the pinning checkpoint's batch"
     );
     assert!(
@@ -1075,6 +1155,7 @@ async fn unpin_after_a_purge_in_the_same_batch_is_refused_like_alone() {
         vec![
             IndexCommand::PutAll(version(A, "v1.0.0", "a1")),
             submit("pinning", true),
+            part("pinning", 0, TARGETS),
             IndexCommand::WarmProgress(p),
         ]
     };
@@ -1090,6 +1171,732 @@ async fn unpin_after_a_purge_in_the_same_batch_is_refused_like_alone() {
     let responses = batched.batch(commands()).await;
     assert_eq!(responses, expected);
     assert_eq!(dump(&batched.sm), dump(&single.sm), "same trail outcome");
+}
+
+// ---------------------------------------------------------------------------------------
+// A job's input
+// ---------------------------------------------------------------------------------------
+
+/// The keys, other than the applied log id, whose value `before` does not have.
+fn changed_since(log: &Log, before: &[(Vec<u8>, Vec<u8>)]) -> Vec<String> {
+    dump(&log.sm)
+        .into_iter()
+        .filter(|kv| !before.contains(kv))
+        .map(|(k, _)| String::from_utf8_lossy(&k).into_owned())
+        .filter(|k| k != "\u{fffd}meta/last_applied")
+        .collect()
+}
+
+#[tokio::test]
+async fn parts_in_order_queue_the_job_and_warm_source_returns_the_text() {
+    let mut log = Log::new();
+    let parts = [
+        "module example.com/m\n",
+        "require example.com/a v1.0.0\n",
+        "// é: a multi-byte tail\n",
+    ];
+    assert_eq!(
+        log.one(submit_parts("j", SourceKind::GoMod, 3)).await,
+        ApplyResponse::Inserted
+    );
+    // A job whose id extends "j", with an input of its own.
+    log.batch(queued("j2", false)).await;
+    let job = log.job("j");
+    assert_eq!(
+        (job.spec.kind, job.spec.parts, job.state, job.parts_received),
+        (SourceKind::GoMod, 3, JobState::Receiving, 0)
+    );
+    assert_eq!(log.reader().warm_source("j").unwrap(), None, "no input yet");
+
+    for (i, text) in (0u32..).zip(parts) {
+        assert_eq!(log.one(part("j", i, text)).await, ApplyResponse::Inserted);
+        let job = log.job("j");
+        assert_eq!(job.parts_received, i + 1);
+        if job.parts_received < 3 {
+            assert_eq!(job.state, JobState::Receiving);
+            assert_eq!(
+                log.reader().warm_source("j").unwrap(),
+                None,
+                "only {} of 3 parts",
+                i + 1
+            );
+        }
+    }
+    let job = log.job("j");
+    assert_eq!(job.state, JobState::Queued, "the last part queues it");
+    assert_eq!(
+        log.reader().warm_source("j").unwrap(),
+        Some(parts.concat()),
+        "the parts in order, not j2's"
+    );
+    assert_eq!(
+        log.reader().warm_source("j2").unwrap().as_deref(),
+        Some(TARGETS)
+    );
+    assert_eq!(log.reader().warm_source("nope").unwrap(), None);
+    // Parts are not admin actions: the trail has the two submissions only.
+    assert_eq!(log.trail().len(), 2);
+
+    // Queued: checkpoints are accepted.
+    let mut p = progress("j", 1);
+    p.started = true;
+    assert_eq!(
+        log.one(IndexCommand::WarmProgress(p)).await,
+        ApplyResponse::Inserted
+    );
+    assert_eq!(log.job("j").state, JobState::Running);
+    assert_eq!(log.reader().warm_source("j").unwrap(), Some(parts.concat()));
+}
+
+#[tokio::test]
+async fn a_job_of_max_source_parts_full_parts_reads_back_in_part_order() {
+    let mut log = Log::new();
+    // Part i is SOURCE_PART_BYTES bytes of one letter, so that an order by the part's
+    // number as text (10 before 2) would show.
+    let text = |i: u32| {
+        let letter = char::from(b'0' + (i % 75) as u8);
+        letter.to_string().repeat(SOURCE_PART_BYTES)
+    };
+    let mut commands = vec![submit_parts("big", SourceKind::GoSum, MAX_SOURCE_PARTS)];
+    commands.extend((0..MAX_SOURCE_PARTS).map(|i| part("big", i, &text(i))));
+    let responses = log.batch(commands).await;
+    assert_eq!(
+        responses,
+        vec![ApplyResponse::Inserted; MAX_SOURCE_PARTS as usize + 1]
+    );
+    let job = log.job("big");
+    assert_eq!(
+        (job.state, job.parts_received),
+        (JobState::Queued, MAX_SOURCE_PARTS)
+    );
+    let expected: String = (0..MAX_SOURCE_PARTS).map(text).collect();
+    assert_eq!(
+        log.reader().warm_source("big").unwrap().map(|s| s.len()),
+        Some(MAX_SOURCE_PARTS as usize * SOURCE_PART_BYTES)
+    );
+    assert!(log.reader().warm_source("big").unwrap() == Some(expected));
+}
+
+#[tokio::test]
+async fn warm_submit_refuses_no_parts_or_more_than_max_source_parts() {
+    let mut log = Log::new();
+    let responses = log
+        .batch(vec![
+            submit_parts("none", SourceKind::List, 0),
+            submit_parts("many", SourceKind::List, MAX_SOURCE_PARTS + 1),
+            submit_parts("most", SourceKind::List, MAX_SOURCE_PARTS),
+            submit_parts("one", SourceKind::GoSum, 1),
+        ])
+        .await;
+    assert_eq!(
+        reason(&responses[0]),
+        format!("a job's input has 1 to {MAX_SOURCE_PARTS} parts, not 0")
+    );
+    assert_eq!(
+        reason(&responses[1]),
+        format!(
+            "a job's input has 1 to {MAX_SOURCE_PARTS} parts, not {}",
+            MAX_SOURCE_PARTS + 1
+        )
+    );
+    assert_eq!(responses[2..], vec![ApplyResponse::Inserted; 2]);
+    assert!(log.reader().warm_job("none").unwrap().is_none());
+    assert!(log.reader().warm_job("many").unwrap().is_none());
+    assert_eq!(log.reader().warm_jobs().unwrap().len(), 2);
+    assert_eq!(
+        log.outcome(1),
+        format!("refused: a job's input has 1 to {MAX_SOURCE_PARTS} parts, not 0")
+    );
+    // The refused ids are free.
+    assert_eq!(
+        log.one(submit_parts("none", SourceKind::List, 1)).await,
+        ApplyResponse::Inserted
+    );
+}
+
+#[tokio::test]
+async fn out_of_order_duplicate_oversized_and_unknown_job_parts_are_refused() {
+    let mut log = Log::new();
+    log.one(submit_parts("j", SourceKind::GoSum, 2)).await;
+    let before = dump(&log.sm);
+    let refused = log
+        .one_by_one(vec![
+            part("nope", 0, "x"),
+            part("j", 1, "second first"),
+            part("j", 0, &"x".repeat(SOURCE_PART_BYTES + 1)),
+            // Bytes, not characters: SOURCE_PART_BYTES + 1 bytes in fewer characters.
+            part("j", 0, &format!("{}x", "é".repeat(SOURCE_PART_BYTES / 2))),
+        ])
+        .await;
+    let too_large = format!("a part of a job's input is at most {SOURCE_PART_BYTES} bytes");
+    assert_eq!(reason(&refused[0]), "no job \"nope\"");
+    assert_eq!(
+        reason(&refused[1]),
+        "job j does not expect part 1 (state receiving, 0 of 2 received)"
+    );
+    assert_eq!(reason(&refused[2]), too_large);
+    assert_eq!(reason(&refused[3]), too_large);
+    assert!(
+        changed_since(&log, &before).is_empty(),
+        "a refused part changes nothing"
+    );
+    assert!(log.reader().warm_job("nope").unwrap().is_none());
+
+    // Exactly SOURCE_PART_BYTES bytes is accepted.
+    let first = "é".repeat(SOURCE_PART_BYTES / 2);
+    assert_eq!(log.one(part("j", 0, &first)).await, ApplyResponse::Inserted);
+    let before = dump(&log.sm);
+    let refused = log
+        .one_by_one(vec![part("j", 0, "again"), part("j", 2, "skipping one")])
+        .await;
+    assert_eq!(
+        reason(&refused[0]),
+        "job j does not expect part 0 (state receiving, 1 of 2 received)"
+    );
+    assert_eq!(
+        reason(&refused[1]),
+        "job j does not expect part 2 (state receiving, 1 of 2 received)"
+    );
+    assert!(changed_since(&log, &before).is_empty());
+    assert_eq!(log.job("j").parts_received, 1);
+
+    assert_eq!(log.one(part("j", 1, "tail")).await, ApplyResponse::Inserted);
+    // Complete: no further part, not even the next number.
+    let refused = log
+        .one_by_one(vec![part("j", 2, "extra"), part("j", 1, "tail")])
+        .await;
+    assert_eq!(
+        reason(&refused[0]),
+        "job j does not expect part 2 (state queued, 2 of 2 received)"
+    );
+    assert_eq!(
+        reason(&refused[1]),
+        "job j does not expect part 1 (state queued, 2 of 2 received)"
+    );
+    assert_eq!(
+        log.reader().warm_source("j").unwrap(),
+        Some(format!("{first}tail"))
+    );
+
+    // A duplicate in the same batch as the part it repeats; a part after a cancellation.
+    log.one(submit_parts("k", SourceKind::List, 3)).await;
+    let responses = log
+        .batch(vec![
+            part("k", 0, "a\n"),
+            part("k", 0, "a\n"),
+            cancel("k"),
+            part("k", 1, "b\n"),
+        ])
+        .await;
+    assert_eq!(responses[0], ApplyResponse::Inserted);
+    assert_eq!(
+        reason(&responses[1]),
+        "job k does not expect part 0 (state receiving, 1 of 3 received)"
+    );
+    assert_eq!(responses[2], ApplyResponse::Inserted);
+    assert_eq!(
+        reason(&responses[3]),
+        "job k does not expect part 1 (state cancelled, 1 of 3 received)"
+    );
+    assert_eq!(log.reader().warm_source("k").unwrap(), None);
+    assert_eq!(
+        log.sm.index.scan_prefix(source_prefix("k")).count(),
+        1,
+        "only the accepted part is stored"
+    );
+}
+
+#[tokio::test]
+async fn progress_is_refused_while_receiving_but_a_failed_checkpoint_is_accepted() {
+    let mut log = Log::new();
+    log.batch(vec![
+        submit_parts("j", SourceKind::GoMod, 2),
+        part("j", 0, "module example.com/m\n"),
+    ])
+    .await;
+    let before = dump(&log.sm);
+    let mut busy = progress("j", 1);
+    busy.started = true;
+    busy.total = 3;
+    busy.done = vec![done("a", 1, true)];
+    busy.failed = vec!["b: boom".into()];
+    let responses = log
+        .one_by_one(vec![
+            IndexCommand::WarmProgress(busy),
+            IndexCommand::WarmProgress(progress("j", 2)),
+        ])
+        .await;
+    for response in &responses {
+        assert_eq!(reason(response), "job j has not received its input");
+    }
+    assert!(changed_since(&log, &before).is_empty());
+    assert!(log.reader().warm_done("j").unwrap().is_empty());
+
+    // The runner fails the job whose input never arrived.
+    let mut give_up = progress("j", 2);
+    give_up.at_ms = 9_000;
+    give_up.finished = Some(JobState::Failed);
+    give_up.error = Some("its input never arrived".into());
+    assert_eq!(
+        log.one(IndexCommand::WarmProgress(give_up)).await,
+        ApplyResponse::Inserted
+    );
+    let job = log.job("j");
+    assert_eq!(
+        (
+            job.state,
+            job.parts_received,
+            job.runner,
+            job.updated_at_ms,
+            job.runs,
+            job.done
+        ),
+        (JobState::Failed, 1, Some(2), 9_000, 0, 0)
+    );
+    assert_eq!(job.error.as_deref(), Some("its input never arrived"));
+    // The missing part comes too late; so does any checkpoint.
+    assert_eq!(
+        reason(
+            &log.one(part("j", 1, "require example.com/a v1.0.0\n"))
+                .await
+        ),
+        "job j does not expect part 1 (state failed, 1 of 2 received)"
+    );
+    assert_eq!(log.reader().warm_source("j").unwrap(), None);
+    assert_eq!(
+        reason(&log.one(IndexCommand::WarmProgress(progress("j", 2))).await),
+        "job j is failed"
+    );
+
+    // Refused before its last part, accepted after it, in one batch.
+    log.one(submit("k", false)).await;
+    let mut p = progress("k", 1);
+    p.started = true;
+    p.done = vec![done("a", 1, true)];
+    let responses = log
+        .batch(vec![
+            IndexCommand::WarmProgress(p.clone()),
+            part("k", 0, TARGETS),
+            IndexCommand::WarmProgress(p),
+        ])
+        .await;
+    assert_eq!(reason(&responses[0]), "job k has not received its input");
+    assert_eq!(responses[1..], vec![ApplyResponse::Inserted; 2]);
+    let job = log.job("k");
+    assert_eq!((job.state, job.runs, job.done), (JobState::Running, 1, 1));
+}
+
+// ---------------------------------------------------------------------------------------
+// Open jobs per submitter
+// ---------------------------------------------------------------------------------------
+
+fn per_submitter_reason(actor: &str) -> String {
+    format!(
+        "{actor} has {MAX_OPEN_JOBS_PER_SUBMITTER} jobs queued or running (at most {MAX_OPEN_JOBS_PER_SUBMITTER}); wait or cancel one"
+    )
+}
+
+/// The ids of the jobs not finished that `actor` submitted.
+fn open_of(log: &Log, actor: &str) -> Vec<String> {
+    let mut ids: Vec<String> = log
+        .reader()
+        .warm_jobs()
+        .unwrap()
+        .into_iter()
+        .filter(|j| !j.state.is_final() && j.submitted_by == actor)
+        .map(|j| j.spec.id)
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn warm_submit_refuses_more_than_max_open_jobs_per_submitter() {
+    let mut log = Log::new();
+    // Open in every way: receiving, queued, running.
+    let mut commands = vec![submit("receiving", false)];
+    commands.extend(queued("queued", false));
+    commands.extend(queued("running", false));
+    commands.push(IndexCommand::WarmProgress(progress("running", 1)));
+    for i in 3..MAX_OPEN_JOBS_PER_SUBMITTER {
+        commands.push(submit_parts(&format!("more{i}"), SourceKind::GoMod, 2));
+    }
+    let n = commands.len();
+    assert_eq!(log.batch(commands).await, vec![ApplyResponse::Inserted; n]);
+    assert_eq!(log.job("receiving").state, JobState::Receiving);
+    assert_eq!(log.job("queued").state, JobState::Queued);
+    assert_eq!(log.job("running").state, JobState::Running);
+    assert_eq!(open_of(&log, ACTOR).len(), MAX_OPEN_JOBS_PER_SUBMITTER);
+
+    let r = log.one(submit("extra", false)).await;
+    assert_eq!(reason(&r), per_submitter_reason(ACTOR));
+    assert_eq!(
+        log.outcome(log.last()),
+        format!("refused: {}", per_submitter_reason(ACTOR))
+    );
+    assert!(log.reader().warm_job("extra").unwrap().is_none());
+    // Another submitter is not held back.
+    assert_eq!(
+        log.one(submit_as("bob", AT_MS, "bobs", false)).await,
+        ApplyResponse::Inserted
+    );
+
+    // Finishing one frees a place, for one job.
+    log.one(finish("running", JobState::Done)).await;
+    assert_eq!(
+        log.one(submit("extra", false)).await,
+        ApplyResponse::Inserted
+    );
+    assert_eq!(
+        reason(&log.one(submit("extra2", false)).await),
+        per_submitter_reason(ACTOR)
+    );
+    // So does failing one still receiving its input...
+    log.one(finish("receiving", JobState::Failed)).await;
+    assert_eq!(
+        log.one(submit("extra2", false)).await,
+        ApplyResponse::Inserted
+    );
+    assert_eq!(
+        reason(&log.one(submit("extra3", false)).await),
+        per_submitter_reason(ACTOR)
+    );
+    // ...and cancelling one.
+    assert_eq!(log.one(cancel("queued")).await, ApplyResponse::Inserted);
+    assert_eq!(
+        log.one(submit("extra3", false)).await,
+        ApplyResponse::Inserted
+    );
+    assert_eq!(
+        reason(&log.one(submit("extra4", false)).await),
+        per_submitter_reason(ACTOR)
+    );
+    assert_eq!(open_of(&log, ACTOR).len(), MAX_OPEN_JOBS_PER_SUBMITTER);
+    assert_eq!(open_of(&log, "bob"), ["bobs"]);
+}
+
+// ---------------------------------------------------------------------------------------
+// Finished jobs kept
+// ---------------------------------------------------------------------------------------
+
+/// When the retention script's jobs are submitted: after `AT_MS`, so that jobs submitted
+/// with [`admin`] are older.
+const LATER: u64 = AT_MS + 1_000;
+
+/// Jobs submitted and finished so that exactly MAX_FINISHED_JOBS are finished, with two
+/// open jobs of "bob" older than all of them. The oldest finished job by time (not by id)
+/// is "zz-oldest", a pinning job with a two-part input, done items and pins; then
+/// "a-tied" and "b-tied", submitted at the same time; then "f00", "f01", ...
+fn retention_setup() -> Vec<IndexCommand> {
+    let mut c = vec![
+        submit_as("bob", LATER + 1, "open-receiving", false),
+        submit_as("bob", LATER + 1, "open-running", false),
+        part("open-running", 0, TARGETS),
+    ];
+    let mut p = progress("open-running", 1);
+    p.started = true;
+    p.done = vec![done("r", 1, true)];
+    c.push(IndexCommand::WarmProgress(p));
+
+    c.push(admin_as(
+        ACTOR,
+        LATER + 10,
+        AdminAction::WarmSubmit(WarmSpec {
+            parts: 2,
+            ..spec("zz-oldest", true)
+        }),
+    ));
+    c.push(part("zz-oldest", 0, "example.com/a@v1.0.0\n"));
+    c.push(part("zz-oldest", 1, "example.com/ab@v1.0.0\n"));
+    let mut p = progress("zz-oldest", 1);
+    p.started = true;
+    p.done = vec![done("a", 1, true), done("ab", 2, true)];
+    p.pins = vec![(A.into(), "v1.0.0".into()), (AB.into(), "v1.0.0".into())];
+    p.finished = Some(JobState::Done);
+    c.push(IndexCommand::WarmProgress(p));
+
+    for id in ["b-tied", "a-tied"] {
+        c.push(submit_as(ACTOR, LATER + 20, id, false));
+        c.push(part(id, 0, TARGETS));
+        let mut p = progress(id, 1);
+        p.done = vec![done("x", 1, false)];
+        p.finished = Some(JobState::Failed);
+        c.push(IndexCommand::WarmProgress(p));
+    }
+    for i in 0..MAX_FINISHED_JOBS - 3 {
+        let id = format!("f{i:02}");
+        c.push(submit_as(ACTOR, LATER + 30 + i as u64, &id, false));
+        if i % 2 == 0 {
+            c.push(cancel(&id)); // still receiving
+        } else {
+            c.push(part(&id, 0, TARGETS));
+            c.push(finish(&id, JobState::Done));
+        }
+    }
+    c
+}
+
+/// After [`retention_setup`]: submissions forgetting the oldest finished jobs.
+fn retention_steps() -> Vec<IndexCommand> {
+    vec![
+        // Refused: forget nothing.
+        submit("zz-oldest", false),
+        submit_parts("no-parts", SourceKind::List, 0),
+        // zz-oldest goes.
+        submit_as(ACTOR, LATER + 1_000, "new1", false),
+        // new1 is open: nothing goes.
+        submit_as(ACTOR, LATER + 1_001, "new2", false),
+        finish("new1", JobState::Failed),
+        // a-tied goes, not b-tied.
+        submit_as(ACTOR, LATER + 1_002, "new3", false),
+        finish("new2", JobState::Failed),
+        finish("new3", JobState::Failed),
+        // Bob's jobs finish: the oldest now; four go: them, b-tied, f00.
+        finish("open-receiving", JobState::Failed),
+        finish("open-running", JobState::Done),
+        finish("new3", JobState::Failed), // refused: already failed
+        submit_as(ACTOR, LATER + 1_003, "new4", false),
+    ]
+}
+
+fn finished_count(log: &Log) -> usize {
+    log.reader()
+        .warm_jobs()
+        .unwrap()
+        .into_iter()
+        .filter(|j| j.state.is_final())
+        .count()
+}
+
+fn assert_forgotten(log: &Log, id: &str) {
+    let reader = log.reader();
+    assert!(reader.warm_job(id).unwrap().is_none(), "{id}'s record");
+    assert_eq!(reader.warm_source(id).unwrap(), None, "{id}'s input");
+    assert!(reader.warm_done(id).unwrap().is_empty(), "{id}'s items");
+    assert_eq!(
+        log.sm.index.scan_prefix(source_prefix(id)).count(),
+        0,
+        "{id}'s input parts"
+    );
+    assert_eq!(
+        log.sm.index.scan_prefix(key_done(id, "")).count(),
+        0,
+        "{id}'s done items"
+    );
+}
+
+fn assert_kept(log: &Log, id: &str) {
+    let job = log.job(id);
+    if job.parts_received == job.spec.parts {
+        assert!(log.reader().warm_source(id).unwrap().is_some(), "{id}");
+    }
+    assert_eq!(
+        log.reader().warm_done(id).unwrap().len() as u64,
+        job.done,
+        "{id}"
+    );
+}
+
+#[tokio::test]
+async fn finished_jobs_beyond_max_finished_jobs_are_forgotten_oldest_first() {
+    let mut log = Log::new();
+    let setup = retention_setup();
+    let n = setup.len();
+    assert_eq!(
+        log.one_by_one(setup).await,
+        vec![ApplyResponse::Inserted; n],
+        "nothing refused"
+    );
+    assert_eq!(
+        finished_count(&log),
+        MAX_FINISHED_JOBS,
+        "none forgotten yet"
+    );
+    assert_eq!(
+        log.reader().warm_jobs().unwrap().len(),
+        MAX_FINISHED_JOBS + 2
+    );
+    assert_eq!(log.job("zz-oldest").done, 2);
+    assert_eq!(
+        log.reader().warm_source("zz-oldest").unwrap().as_deref(),
+        Some("example.com/a@v1.0.0\nexample.com/ab@v1.0.0\n")
+    );
+    let pins = vec![
+        (vref(A, "v1.0.0"), "zz-oldest".to_string()),
+        (vref(AB, "v1.0.0"), "zz-oldest".to_string()),
+    ];
+    assert_eq!(log.reader().pins().unwrap(), pins);
+
+    let mut steps = retention_steps().into_iter();
+    let mut step = || steps.next().unwrap();
+
+    // A refused submission forgets nothing.
+    let before = dump(&log.sm);
+    assert_eq!(reason(&log.one(step()).await), "a job \"zz-oldest\" exists");
+    assert!(matches!(
+        log.one(step()).await,
+        ApplyResponse::Refused { .. }
+    ));
+    let changed = changed_since(&log, &before);
+    assert!(
+        changed.iter().all(|k| k.starts_with("\u{fffd}admin/")),
+        "only the trail: {changed:?}"
+    );
+    assert_kept(&log, "zz-oldest");
+
+    // The submission that would make MAX_FINISHED_JOBS + 1 finished jobs' worth forgets
+    // the oldest by time, though its id sorts last, with its input and items. (The new job
+    // counts: a submission leaves MAX_FINISHED_JOBS - 1 finished ones.)
+    assert_eq!(log.one(step()).await, ApplyResponse::Inserted); // new1
+    assert_forgotten(&log, "zz-oldest");
+    assert_eq!(
+        log.reader().pins().unwrap(),
+        pins,
+        "its pins stay until unpinned"
+    );
+    assert_eq!(finished_count(&log), MAX_FINISHED_JOBS - 1);
+    // Open jobs older than every finished one are never forgotten.
+    assert_eq!(log.job("open-receiving").state, JobState::Receiving);
+    assert_eq!(log.job("open-running").state, JobState::Running);
+    assert_kept(&log, "open-running");
+    assert_eq!(log.reader().warm_done("open-running").unwrap().len(), 1);
+    for id in ["a-tied", "b-tied", "f00", "f01"] {
+        assert_kept(&log, id);
+    }
+
+    // new1 is open: the finished ones and it fit.
+    assert_eq!(log.one(step()).await, ApplyResponse::Inserted); // new2
+    assert_kept(&log, "a-tied");
+    assert_eq!(finished_count(&log), MAX_FINISHED_JOBS - 1);
+    assert_eq!(log.one(step()).await, ApplyResponse::Inserted); // new1 fails
+    assert_eq!(finished_count(&log), MAX_FINISHED_JOBS);
+
+    // Of two submitted at the same time, the smaller id goes first.
+    assert_eq!(log.one(step()).await, ApplyResponse::Inserted); // new3
+    assert_forgotten(&log, "a-tied");
+    assert_kept(&log, "b-tied");
+    assert_eq!(finished_count(&log), MAX_FINISHED_JOBS - 1);
+    assert_eq!(log.one(step()).await, ApplyResponse::Inserted); // new2 fails
+    assert_eq!(log.one(step()).await, ApplyResponse::Inserted); // new3 fails
+
+    // Once finished, bob's jobs are the oldest: they go first, then b-tied and f00.
+    assert_eq!(log.one(step()).await, ApplyResponse::Inserted);
+    assert_eq!(log.one(step()).await, ApplyResponse::Inserted);
+    assert_eq!(reason(&log.one(step()).await), "job new3 is failed");
+    assert_eq!(finished_count(&log), MAX_FINISHED_JOBS + 3);
+    assert_eq!(log.one(step()).await, ApplyResponse::Inserted); // new4
+    for id in ["open-receiving", "open-running", "b-tied", "f00"] {
+        assert_forgotten(&log, id);
+    }
+    assert_eq!(finished_count(&log), MAX_FINISHED_JOBS - 1);
+    for id in ["f01", "f02", "new1", "new2", "new3"] {
+        assert_kept(&log, id);
+    }
+    assert_eq!(log.job("new4").state, JobState::Receiving);
+    assert!(steps.next().is_none());
+
+    // The forgotten job's pins still go with an unpin.
+    assert_eq!(log.reader().pins().unwrap(), pins);
+    assert_eq!(log.one(unpin("zz-oldest")).await, ApplyResponse::Inserted);
+    assert!(log.reader().pins().unwrap().is_empty());
+    // Nothing of a forgotten job is left but its trail entries.
+    for prefix in [WARM_SOURCE_PREFIX, WARM_DONE_PREFIX] {
+        for (key, _) in dump(&log.sm).iter().filter(|(k, _)| k.starts_with(prefix)) {
+            let key = String::from_utf8_lossy(key);
+            for id in ["zz-oldest", "a-tied", "b-tied", "open-running", "f00"] {
+                assert!(!key.contains(&format!("/{id}\0")), "{key:?}");
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The new commands batched or not
+// ---------------------------------------------------------------------------------------
+
+/// Parts in order, out of order, duplicated, oversized, for unknown jobs; checkpoints
+/// before and after the input; the per-submitter limit with places freed; the finished
+/// jobs forgotten.
+fn new_commands() -> Vec<IndexCommand> {
+    let mut busy = progress("parts", 1);
+    busy.started = true;
+    busy.done = vec![done("a", 1, true)];
+    let mut c = vec![
+        submit_parts("parts", SourceKind::GoMod, 3),
+        part("parts", 1, "early"),
+        IndexCommand::WarmProgress(busy.clone()),
+        part("parts", 0, "module m\n"),
+        part("parts", 0, "module m\n"),
+        part("parts", 1, &"x".repeat(SOURCE_PART_BYTES + 1)),
+        part("parts", 1, "go 1.22\n"),
+        part("nope", 0, "x"),
+        IndexCommand::WarmProgress(busy.clone()),
+        part("parts", 2, "require example.com/a v1.0.0\n"),
+        part("parts", 3, "late"),
+        IndexCommand::WarmProgress(busy),
+        submit_parts("dropped", SourceKind::List, 2),
+        finish("dropped", JobState::Failed),
+        part("dropped", 0, TARGETS),
+    ];
+    // Carol: four open, a fifth refused, one cancelled, one finished, two more.
+    for i in 0..=MAX_OPEN_JOBS_PER_SUBMITTER {
+        c.push(submit_as("carol", AT_MS, &format!("carol{i}"), false));
+    }
+    c.push(cancel("carol0"));
+    c.push(submit_as("carol", AT_MS, "carol-a", false));
+    c.push(submit_as("carol", AT_MS, "carol-b", false));
+    c.push(part("carol1", 0, TARGETS));
+    c.push(finish("carol1", JobState::Done));
+    c.push(submit_as("carol", AT_MS, "carol-b", false));
+    // Room for the retention script's jobs: carol's and the parts jobs finish.
+    for id in ["parts", "carol2", "carol3", "carol-a", "carol-b"] {
+        c.push(finish(id, JobState::Done));
+    }
+    c.extend(retention_setup());
+    c.extend(retention_steps());
+    c
+}
+
+#[tokio::test]
+async fn new_job_commands_are_the_same_batched_or_not() {
+    let mut single = Log::new();
+    let expected = single.one_by_one(new_commands()).await;
+    let refusals = expected
+        .iter()
+        .filter(|r| matches!(r, ApplyResponse::Refused { .. }))
+        .count();
+    assert!(refusals >= 10, "the commands exercise refusals: {refusals}");
+    // The retention steps do what they do alone: the jobs finished before them are older
+    // and went first.
+    let steps = &expected[expected.len() - retention_steps().len()..];
+    assert_eq!(reason(&steps[0]), "a job \"zz-oldest\" exists");
+    for id in [
+        "zz-oldest",
+        "a-tied",
+        "b-tied",
+        "open-running",
+        "f00",
+        "parts",
+    ] {
+        assert_forgotten(&single, id);
+    }
+    assert_kept(&single, "f01");
+    assert_eq!(single.job("new4").state, JobState::Receiving);
+    assert_eq!(finished_count(&single), MAX_FINISHED_JOBS - 1);
+
+    let mut batched = Log::new();
+    let responses = batched.batch(new_commands()).await;
+    assert_eq!(responses, expected, "one batch");
+    assert_eq!(dump(&batched.sm), dump(&single.sm));
+
+    let mut chunked = Log::new();
+    let mut responses = Vec::new();
+    let commands = new_commands();
+    for chunk in commands.chunks(7) {
+        responses.extend(chunked.batch(chunk.to_vec()).await);
+    }
+    assert_eq!(responses, expected, "batches of 7");
+    assert_eq!(dump(&chunked.sm), dump(&single.sm));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1109,6 +1916,7 @@ async fn evict_skips_pinned_evicted_and_zipless_versions() {
         IndexCommand::PutAll(version(A, "v3.0.0", "v3")[..2].to_vec()), // no zip
         IndexCommand::PutAll(version(A, "v4.0.0", "v4")),
         submit("pinning", true),
+        part("pinning", 0, TARGETS),
         IndexCommand::WarmProgress(p),
     ])
     .await;
@@ -1404,8 +2212,9 @@ async fn reclaim_trimming_is_the_same_batched_or_not() {
 // ---------------------------------------------------------------------------------------
 
 /// A log touching every kind of operating state, with in-batch interactions the overlay
-/// handles (purge + put, put + purge, block + unblock, checkpoints repeating items, evict +
-/// restore, submit + cancel).
+/// handles (purge + put, put + purge, block + unblock, submit + its input's parts,
+/// checkpoints repeating items, evict + restore, submit + cancel). The job "receiving" is
+/// left with two of its three parts.
 fn script() -> Vec<Vec<IndexCommand>> {
     let mut p1 = progress("running", 1);
     p1.started = true;
@@ -1441,16 +2250,23 @@ fn script() -> Vec<Vec<IndexCommand>> {
         ],
         vec![
             submit("running", false),
+            part("running", 0, TARGETS),
             submit("pinning", true),
+            part("pinning", 0, TARGETS),
             submit("cancelled", false),
             submit("running", false),
+            submit_parts("receiving", SourceKind::GoMod, 3),
+            part("receiving", 0, "module example.com/m\n"),
+            part("receiving", 0, "a duplicate\n"),
             IndexCommand::WarmProgress(p1),
         ],
         vec![
             IndexCommand::WarmProgress(p2),
             IndexCommand::WarmProgress(pin),
+            part("receiving", 1, "require (\n\texample.com/a v1.0.0\n"),
             cancel("cancelled"),
             IndexCommand::WarmProgress(late),
+            part("cancelled", 0, TARGETS),
         ],
         vec![
             evict(100, &[(A, "v1.0.0"), (A, "v2.0.0"), (AB, "v2.0.0")]),
@@ -1491,10 +2307,26 @@ async fn the_same_entries_make_identical_trees_batched_or_not() {
     // The script did what it says (so the comparison is not of empty trees).
     let reader = a.reader();
     assert_eq!(reader.blocks().unwrap().len(), 2);
-    assert_eq!(reader.warm_jobs().unwrap().len(), 3);
+    assert_eq!(reader.warm_jobs().unwrap().len(), 4);
     let running = a.job("running");
     assert_eq!((running.done, running.bytes, running.runs), (3, 60, 2));
     assert_eq!(a.job("cancelled").state, JobState::Cancelled);
+    assert_eq!(reader.warm_source("cancelled").unwrap(), None);
+    assert_eq!(
+        reader.warm_source("running").unwrap().as_deref(),
+        Some(TARGETS)
+    );
+    let receiving = a.job("receiving");
+    assert_eq!(
+        (receiving.state, receiving.parts_received),
+        (JobState::Receiving, 2)
+    );
+    assert_eq!(reader.warm_source("receiving").unwrap(), None);
+    assert_eq!(
+        a.sm.index.scan_prefix(WARM_SOURCE_PREFIX).count(),
+        4,
+        "running, pinning and two of receiving"
+    );
     assert_eq!(reader.pins().unwrap().len(), 2);
     assert_eq!(
         reader.evicted().unwrap(),
@@ -1536,6 +2368,7 @@ async fn a_snapshot_carries_the_operating_state_to_a_fresh_state_machine() {
         .batch(vec![
             block("example.com/stale", "stale"),
             submit("stale", true),
+            part("stale", 0, "example.com/stale@v1.0.0\n"),
             IndexCommand::WarmProgress(stale),
             IndexCommand::Put(artifact(
                 "example.com/stale",
@@ -1559,10 +2392,27 @@ async fn a_snapshot_carries_the_operating_state_to_a_fresh_state_machine() {
     let (s, t) = (source.reader(), target.reader());
     assert_eq!(t.blocks().unwrap(), s.blocks().unwrap());
     assert_eq!(t.warm_jobs().unwrap(), s.warm_jobs().unwrap());
-    for id in ["running", "pinning", "cancelled", "stale"] {
+    for id in ["running", "pinning", "cancelled", "receiving", "stale"] {
         assert_eq!(t.warm_job(id).unwrap(), s.warm_job(id).unwrap(), "{id}");
         assert_eq!(t.warm_done(id).unwrap(), s.warm_done(id).unwrap(), "{id}");
+        assert_eq!(
+            t.warm_source(id).unwrap(),
+            s.warm_source(id).unwrap(),
+            "{id}"
+        );
     }
+    assert_eq!(t.warm_source("pinning").unwrap().as_deref(), Some(TARGETS));
+    assert!(
+        ops_dump(&target.sm)
+            .iter()
+            .any(|(k, _)| k.starts_with(WARM_SOURCE_PREFIX)),
+        "the input parts are carried"
+    );
+    assert_eq!(
+        target.sm.index.scan_prefix(source_prefix("stale")).count(),
+        0,
+        "the stale job's input is gone"
+    );
     assert_eq!(t.warm_done("running").unwrap().len(), 3);
     assert_eq!(t.pins().unwrap(), s.pins().unwrap());
     assert_eq!(t.evicted().unwrap(), s.evicted().unwrap());
@@ -1594,21 +2444,26 @@ async fn a_snapshot_carries_the_operating_state_to_a_fresh_state_machine() {
         IndexCommand::WarmProgress(resume),
         unpin("pinning"),
         unblock("example.com/bad"),
+        part("receiving", 2, ")\n"),
         IndexCommand::WarmProgress(progress("cancelled", 3)),
+        part("receiving", 3, "one too many\n"),
     ];
     target.skip_to(last + 1);
     let responses = target.batch(next.clone()).await;
     let expected = source.batch(next).await;
     assert_eq!(responses, expected);
+    assert_eq!(responses[..4], vec![ApplyResponse::Inserted; 4]);
+    assert!(matches!(responses[4], ApplyResponse::Refused { .. }));
     assert_eq!(
-        responses[..3],
-        [
-            ApplyResponse::Inserted,
-            ApplyResponse::Inserted,
-            ApplyResponse::Inserted
-        ]
+        reason(&responses[5]),
+        "job receiving does not expect part 3 (state queued, 3 of 3 received)"
     );
-    assert!(matches!(responses[3], ApplyResponse::Refused { .. }));
+    assert_eq!(target.job("receiving").state, JobState::Queued);
+    assert_eq!(
+        target.reader().warm_source("receiving").unwrap().as_deref(),
+        Some("module example.com/m\nrequire (\n\texample.com/a v1.0.0\n)\n"),
+        "parts committed before and after the snapshot, in order"
+    );
     let job = target.job("running");
     assert_eq!(
         (job.done, job.bytes, job.runs),
