@@ -8,8 +8,8 @@
 //! - [`evict`]: the leader keeps the cache under `cache.max_bytes`; nodes share access times.
 //! - [`api`]: `/admin/warm…` for operators and CI, `/cluster/access-times` for members.
 //! - [`dashboard`]: `/ui` (`goproxy-dashboard`) and the JSON it renders, `/ui/data`.
-//! - [`StorageGauges`]: cache size and disk, measured every [`MEASURE_INTERVAL`] for
-//!   `/metrics`, `/cluster/status` and the dashboard.
+//! - [`StorageGauges`]: cache size and disk, measured in the background (see
+//!   [`MEASURE_INTERVAL`]) for `/metrics`, `/cluster/status` and the dashboard.
 
 pub mod api;
 pub mod dashboard;
@@ -40,8 +40,9 @@ pub use policy::ReplicatedPolicy;
 use crate::config::Config;
 use crate::vip::HoldingWatch;
 
-/// How often the cache size, the disk and the job counts are measured.
-pub const MEASURE_INTERVAL: Duration = Duration::from_secs(2);
+/// How often the disk is measured, and the cache size and job counts when the applied index
+/// moved (they only change then).
+pub const MEASURE_INTERVAL: Duration = Duration::from_millis(500);
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
@@ -252,41 +253,19 @@ fn measure(
     );
     async move {
         let reader = consensus.reader();
-        let as_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        let metrics = consensus.metrics();
+        let mut measured_at = None;
         loop {
-            if let Ok(blobs) = reader.kept_blobs() {
-                let bytes: u64 = blobs.iter().map(|b| b.size).sum();
-                storage.cache_bytes.store(bytes, Ordering::Relaxed);
-                cache_bytes.set(as_i64(bytes));
+            let applied = metrics.borrow().last_applied.map(|id| id.index);
+            if measured_at != Some(applied) {
+                measured_at = Some(applied);
+                index_figures(&reader, &storage, &cache_bytes, &jobs);
             }
             if let Ok((total, free)) = store.filesystem() {
                 storage.disk_total.store(total, Ordering::Relaxed);
                 storage.disk_free.store(free, Ordering::Relaxed);
                 disk_total.set(as_i64(total));
                 disk_free.set(as_i64(free));
-            }
-            if let Ok(evicted) = reader.evicted() {
-                storage
-                    .evicted
-                    .store(evicted.len() as u64, Ordering::Relaxed);
-            }
-            if let Ok(pins) = reader.pins() {
-                storage.pinned.store(pins.len() as u64, Ordering::Relaxed);
-            }
-            if let Ok(all) = reader.warm_jobs() {
-                for state in [
-                    JobState::Queued,
-                    JobState::Running,
-                    JobState::Done,
-                    JobState::Failed,
-                    JobState::Cancelled,
-                ] {
-                    let n = all.iter().filter(|job| job.state == state).count();
-                    jobs.get_or_create(&JobLabels {
-                        state: state.as_str(),
-                    })
-                    .set(as_i64(n as u64));
-                }
             }
             if let Some(vip) = &vip {
                 vip_held.set(i64::from(*vip.borrow()));
@@ -295,6 +274,49 @@ fn measure(
                 () = drain.cancelled() => return,
                 () = tokio::time::sleep(MEASURE_INTERVAL) => {}
             }
+        }
+    }
+}
+
+fn as_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// What the applied index says: the cache's size (a scan of the index), evictions, pins,
+/// jobs by state.
+fn index_figures(
+    reader: &goproxy_consensus::IndexReader,
+    storage: &StorageGauges,
+    cache_bytes: &Gauge<i64>,
+    jobs: &Family<JobLabels, Gauge>,
+) {
+    if let Ok(blobs) = reader.kept_blobs() {
+        let bytes: u64 = blobs.iter().map(|b| b.size).sum();
+        storage.cache_bytes.store(bytes, Ordering::Relaxed);
+        cache_bytes.set(as_i64(bytes));
+    }
+    if let Ok(evicted) = reader.evicted() {
+        storage
+            .evicted
+            .store(evicted.len() as u64, Ordering::Relaxed);
+    }
+    if let Ok(pins) = reader.pins() {
+        storage.pinned.store(pins.len() as u64, Ordering::Relaxed);
+    }
+    if let Ok(all) = reader.warm_jobs() {
+        for state in [
+            JobState::Receiving,
+            JobState::Queued,
+            JobState::Running,
+            JobState::Done,
+            JobState::Failed,
+            JobState::Cancelled,
+        ] {
+            let n = all.iter().filter(|job| job.state == state).count();
+            jobs.get_or_create(&JobLabels {
+                state: state.as_str(),
+            })
+            .set(as_i64(n as u64));
         }
     }
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use goproxy_testkit::chromium::{Chromium, DESKTOP};
 use goproxy_testkit::dom::{by_id, with_attr};
-use support::cluster::{agreed_leader, three_nodes, SETTLE};
+use support::cluster::{admin_env, agreed_leader, goproxy_ha, three_nodes, SETTLE};
 use support::{client, corpus_dir, HttpServer, Node};
 
 fn screenshot_path(name: &str) -> PathBuf {
@@ -59,8 +59,59 @@ async fn the_dashboard_shows_the_cluster_and_follows_a_leader_kill() {
             .unwrap();
         assert!(answer.status().is_success(), "{path}");
     }
+    // A finished prefetch job and a block rule, as an operator would have them.
+    let warm = std::process::Command::new(env!("CARGO_BIN_EXE_goproxy-ha"))
+        .args(["warm", "--node", &nodes[&follower].http, "--no-deps"])
+        .args([
+            "--description",
+            "release 1.2 dependencies",
+            "example.com/hello@v1.0.0",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        warm.status.success(),
+        "{}",
+        String::from_utf8_lossy(&warm.stderr)
+    );
+    let config = std::fs::read_to_string(dir.path().join("n1.toml")).unwrap();
+    let raft = config
+        .lines()
+        .find(|l| l.starts_with("raft_listen"))
+        .and_then(|l| l.split('"').nth(1))
+        .unwrap()
+        .to_string();
+    let block = goproxy_ha(
+        &admin_env(dir.path()),
+        &[
+            "block",
+            "--via",
+            &raft,
+            "example.com/hello@<v1.0.0",
+            "--reason",
+            "CVE-2026-0001",
+        ],
+    );
+    assert!(
+        block.status.success(),
+        "{}",
+        String::from_utf8_lossy(&block.stderr)
+    );
     let url = nodes[&follower].url("ui");
     let dom = page_with_leader(&chromium, &url, leader).await;
+    let jobs = with_attr(&dom, "data-job-id", None);
+    assert_eq!(jobs.len(), 1, "the job is shown");
+    assert_eq!(jobs[0].attr("data-state"), Some("done"));
+    assert!(
+        jobs[0].text().contains("release 1.2 dependencies"),
+        "{}",
+        jobs[0].text()
+    );
+    assert_eq!(
+        with_attr(&dom, "data-rule", Some("example.com/hello@<v1.0.0")).len(),
+        1,
+        "the block rule is shown"
+    );
     let cards = with_attr(&dom, "data-member-id", None);
     assert_eq!(cards.len(), 3, "three members");
     assert!(cards
