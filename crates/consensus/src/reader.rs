@@ -156,9 +156,28 @@ impl IndexReader {
         Ok(blobs.into_values().collect())
     }
 
-    /// Number of committed entries (a key scan: O(entries)).
+    /// Number of committed entries (a count the state machine keeps: O(1)).
     pub fn entry_count(&self) -> usize {
-        self.tree.range(..vec![META_PREFIX]).count()
+        let count: u64 = self
+            .json_at(crate::state_machine::counters::ENTRIES)
+            .unwrap_or_default();
+        usize::try_from(count).unwrap_or(usize::MAX)
+    }
+
+    /// Bytes and number of the distinct blobs every node keeps (evicted zips not counted):
+    /// counts the state machine keeps, O(1).
+    pub fn kept(&self) -> Result<(u64, u64), ConsensusError> {
+        Ok((
+            self.json_at(crate::state_machine::counters::KEPT_BYTES)?,
+            self.json_at(crate::state_machine::counters::KEPT_BLOBS)?,
+        ))
+    }
+
+    /// Whether a kept entry references the blob `sha256` (O(1)).
+    pub fn is_blob_kept(&self, sha256: &str) -> Result<bool, ConsensusError> {
+        Ok(self
+            .tree
+            .contains_key(crate::state_machine::counters::blobref_key(sha256))?)
     }
 }
 

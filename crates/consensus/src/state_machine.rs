@@ -17,6 +17,7 @@ use openraft::{
 };
 use serde::{Deserialize, Serialize};
 
+pub(crate) mod counters;
 pub(crate) mod ops;
 
 use crate::error::storage_err;
@@ -88,11 +89,15 @@ pub(crate) fn write_err(e: impl std::fmt::Display) -> StorageError {
 impl StateMachine {
     /// Opens the state-machine trees in `db`.
     pub fn open(db: &sled::Db) -> Result<Self, sled::Error> {
-        Ok(Self {
+        let machine = Self {
             db: db.clone(),
             index: db.open_tree("index")?,
             snapshot: db.open_tree("snapshot")?,
-        })
+        };
+        machine
+            .ensure_counters()
+            .map_err(|e| sled::Error::Unsupported(format!("counting the index: {e}")))?;
+        Ok(machine)
     }
 
     /// A reader over the applied index for local (non-Raft) reads.
@@ -237,6 +242,7 @@ impl StateMachine {
         put: IndexEntry,
         batch: &mut sled::Batch,
         pending: &mut Pending,
+        ops: &mut ops::Overlay,
     ) -> Result<ApplyResponse, StorageError> {
         let key = keys::artifact(&put.key);
         let existing = match pending.get(&key) {
@@ -256,6 +262,8 @@ impl StateMachine {
             Some(existing) => ApplyResponse::Conflict { existing },
             None => {
                 batch.insert(key.clone(), serde_json::to_vec(&put).map_err(write_err)?);
+                let kept = !self.is_evicted_zip(ops, &put)?;
+                self.count_added(batch, ops, &put, kept)?;
                 pending.insert(key, Some(put));
                 ApplyResponse::Inserted
             }
@@ -331,7 +339,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     ApplyResponse::Empty
                 }
                 EntryPayload::Normal(IndexCommand::Put(put)) => {
-                    self.apply_put(put, &mut batch, &mut pending)?
+                    self.apply_put(put, &mut batch, &mut pending, &mut ops)?
                 }
                 EntryPayload::Normal(IndexCommand::MemberSecret(secret)) => {
                     if member_secret_set
@@ -362,7 +370,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     self.apply_source(part, &mut batch, &mut ops)?
                 }
                 EntryPayload::Normal(IndexCommand::WarmProgress(progress)) => {
-                    self.apply_progress(progress, &mut batch, &mut ops)?
+                    self.apply_progress(progress, &mut batch, &pending, &mut ops)?
                 }
                 EntryPayload::Normal(IndexCommand::Evict(evictions)) => self.apply_evict(
                     entry.log_id.index,
@@ -371,12 +379,16 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     &mut pending,
                     &mut ops,
                 )?,
-                EntryPayload::Normal(IndexCommand::Restore(versions)) => {
-                    self.apply_restore(entry.log_id.index, versions, &mut batch, &mut ops)?
-                }
+                EntryPayload::Normal(IndexCommand::Restore(versions)) => self.apply_restore(
+                    entry.log_id.index,
+                    versions,
+                    &mut batch,
+                    &pending,
+                    &mut ops,
+                )?,
                 EntryPayload::Normal(IndexCommand::PutAll(puts)) => ApplyResponse::All(
                     puts.into_iter()
-                        .map(|put| self.apply_put(put, &mut batch, &mut pending))
+                        .map(|put| self.apply_put(put, &mut batch, &mut pending, &mut ops))
                         .collect::<Result<_, _>>()?,
                 ),
             };
@@ -442,6 +454,17 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             full.extend_from_slice(key.as_bytes());
             batch.insert(full, value.as_bytes());
         }
+        let evicted: std::collections::HashSet<String> = data
+            .ops
+            .iter()
+            .filter_map(|(key, _)| key.strip_prefix(ops::EVICTED_KEY_PREFIX))
+            .map(str::to_string)
+            .collect();
+        self.recount_from(
+            data.entries.iter().cloned().map(Ok),
+            |module, version| Ok(evicted.contains(&format!("{module}\0{version}"))),
+            &mut batch,
+        )?;
         // The tokens were replaced: readers recompile them.
         let at = meta.last_log_id.map_or(0, |id| id.index);
         batch.insert(TOKENS_AT, serde_json::to_vec(&at).map_err(write_err)?);

@@ -282,16 +282,15 @@ fn as_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// What the applied index says: the cache's size (a scan of the index), evictions, pins,
-/// jobs by state.
+/// What the applied index says: the cache's size (a count the state machine keeps),
+/// evictions, pins, jobs by state.
 fn index_figures(
     reader: &goproxy_consensus::IndexReader,
     storage: &StorageGauges,
     cache_bytes: &Gauge<i64>,
     jobs: &Family<JobLabels, Gauge>,
 ) {
-    if let Ok(blobs) = reader.kept_blobs() {
-        let bytes: u64 = blobs.iter().map(|b| b.size).sum();
+    if let Ok((bytes, _)) = reader.kept() {
         storage.cache_bytes.store(bytes, Ordering::Relaxed);
         cache_bytes.set(as_i64(bytes));
     }

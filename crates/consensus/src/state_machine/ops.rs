@@ -29,6 +29,8 @@ pub(crate) const WARM_SOURCE_PREFIX: &[u8] = b"\xffwarmsrc/";
 pub(crate) const WARM_DONE_PREFIX: &[u8] = b"\xffwarmdone/";
 /// Pinned versions: `\xffpin/` + module + `\0` + version → the job id.
 pub(crate) const PIN_PREFIX: &[u8] = b"\xffpin/";
+/// [`EVICTED_PREFIX`] as a snapshot names it (without the reserved first byte).
+pub(crate) const EVICTED_KEY_PREFIX: &str = "evicted/";
 /// Evicted versions: `\xffevicted/` + module + `\0` + version → ms since the epoch.
 pub(crate) const EVICTED_PREFIX: &[u8] = b"\xffevicted/";
 /// Reclaim records: `\xffreclaim/` + zero-padded log index → [`Reclaim`].
@@ -69,14 +71,18 @@ pub(crate) struct Overlay {
 }
 
 impl Overlay {
-    fn get(&self, tree: &sled::Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+    pub(super) fn get(
+        &self,
+        tree: &sled::Tree,
+        key: &[u8],
+    ) -> Result<Option<Vec<u8>>, StorageError> {
         match self.pending.get(key) {
             Some(value) => Ok(value.clone()),
             None => Ok(tree.get(key).map_err(read_err)?.map(|v| v.to_vec())),
         }
     }
 
-    fn get_json<T: serde::de::DeserializeOwned>(
+    pub(super) fn get_json<T: serde::de::DeserializeOwned>(
         &self,
         tree: &sled::Tree,
         key: &[u8],
@@ -87,12 +93,12 @@ impl Overlay {
         }
     }
 
-    fn put(&mut self, batch: &mut sled::Batch, key: Vec<u8>, value: Vec<u8>) {
+    pub(super) fn put(&mut self, batch: &mut sled::Batch, key: Vec<u8>, value: Vec<u8>) {
         batch.insert(key.clone(), value.clone());
         self.pending.insert(key, Some(value));
     }
 
-    fn put_json<T: serde::Serialize>(
+    pub(super) fn put_json<T: serde::Serialize>(
         &mut self,
         batch: &mut sled::Batch,
         key: Vec<u8>,
@@ -105,7 +111,11 @@ impl Overlay {
 
     /// The keys and values under `prefix` as this batch has left them (the tree's, with
     /// what earlier entries of the batch wrote or removed), in key order.
-    fn scan_prefix(&self, tree: &sled::Tree, prefix: &[u8]) -> Result<Vec<KeyValue>, StorageError> {
+    pub(super) fn scan_prefix(
+        &self,
+        tree: &sled::Tree,
+        prefix: &[u8],
+    ) -> Result<Vec<KeyValue>, StorageError> {
         let mut merged = std::collections::BTreeMap::new();
         for item in tree.scan_prefix(prefix) {
             let (key, value) = item.map_err(read_err)?;
@@ -122,7 +132,7 @@ impl Overlay {
         Ok(merged.into_iter().collect())
     }
 
-    fn remove(&mut self, batch: &mut sled::Batch, key: Vec<u8>) {
+    pub(super) fn remove(&mut self, batch: &mut sled::Batch, key: Vec<u8>) {
         batch.remove(key.clone());
         self.pending.insert(key, None);
     }
@@ -387,6 +397,8 @@ impl StateMachine {
                     .map_err(read_err)?,
             };
             if let Some(entry) = existing {
+                let kept = !self.is_evicted_zip(ops, &entry)?;
+                self.count_removed(batch, ops, &entry, kept)?;
                 blobs.push(entry.blob.sha256);
                 batch.remove(key.clone());
                 pending.insert(key, None);
@@ -433,6 +445,7 @@ impl StateMachine {
         &self,
         progress: WarmProgress,
         batch: &mut sled::Batch,
+        pending: &Pending,
         ops: &mut Overlay,
     ) -> Result<ApplyResponse, StorageError> {
         let key = ops_key(WARM_PREFIX, &[&progress.id]);
@@ -477,7 +490,7 @@ impl StateMachine {
                     &job.spec.id,
                 )?;
                 // The job just fetched it: kept (and copied to every node) again.
-                ops.remove(batch, ops_key(EVICTED_PREFIX, &[&module, &version]));
+                self.unevict(batch, pending, ops, &module, &version)?;
             }
         }
         job.total = job.total.max(progress.total).max(job.done + job.failed);
@@ -528,6 +541,7 @@ impl StateMachine {
             };
             let Some(entry) = entry else { continue };
             ops.put_json(batch, ops_key(EVICTED_PREFIX, &parts), &evictions.at_ms)?;
+            self.release_blob(batch, ops, &entry.blob.sha256, entry.blob.size)?;
             blobs.push(entry.blob.sha256);
         }
         if blobs.is_empty() {
@@ -543,16 +557,59 @@ impl StateMachine {
         index: u64,
         versions: Vec<VersionRef>,
         batch: &mut sled::Batch,
+        pending: &Pending,
         ops: &mut Overlay,
     ) -> Result<ApplyResponse, StorageError> {
         for version in versions {
-            ops.remove(
-                batch,
-                ops_key(EVICTED_PREFIX, &[&version.module, &version.version]),
-            );
+            self.unevict(batch, pending, ops, &version.module, &version.version)?;
         }
         ops.put_json(batch, OPS_AT.to_vec(), &index)?;
         Ok(ApplyResponse::Inserted)
+    }
+
+    /// The committed zip of `module@version`, as the batch left it.
+    fn zip_of(
+        &self,
+        pending: &Pending,
+        module: &str,
+        version: &str,
+    ) -> Result<Option<IndexEntry>, StorageError> {
+        let zip = goproxy_protocol::index::ArtifactKey {
+            module: module.to_string(),
+            version: version.to_string(),
+            kind: ArtifactKind::Zip,
+        };
+        let key = keys::artifact(&zip);
+        match pending.get(&key) {
+            Some(entry) => Ok(entry.clone()),
+            None => self
+                .index
+                .get(&key)
+                .map_err(read_err)?
+                .map(|b| serde_json::from_slice(&b))
+                .transpose()
+                .map_err(read_err),
+        }
+    }
+
+    /// Keeps an evicted version's zip again (every node fetches it back).
+    fn unevict(
+        &self,
+        batch: &mut sled::Batch,
+        pending: &Pending,
+        ops: &mut Overlay,
+        module: &str,
+        version: &str,
+    ) -> Result<(), StorageError> {
+        let mark = ops_key(EVICTED_PREFIX, &[module, version]);
+        if ops.get(&self.index, &mark)?.is_none() {
+            return Ok(());
+        }
+        ops.remove(batch, mark);
+        if let Some(zip) = self.zip_of(pending, module, version)? {
+            self.keep_blob(batch, ops, &zip.blob.sha256, zip.blob.size)?;
+        }
+        Ok(())
     }
 
     /// The operating state a snapshot carries.

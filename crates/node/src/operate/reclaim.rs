@@ -4,7 +4,6 @@
 //! purge) stays. The front end forgets purged versions at the same moment, so the next
 //! request fills them again.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -70,19 +69,15 @@ async fn pass(
     let Some(last) = records.last().map(|r| r.index) else {
         return Ok((after, 0));
     };
-    let kept: HashSet<String> = reader
-        .kept_blobs()
-        .map_err(|e| e.to_string())?
-        .into_iter()
-        .map(|blob| blob.sha256)
-        .collect();
     let mut removed = 0;
     for record in records {
         for version in &record.purged {
             frontend.forget_version(&version.module, &version.version);
         }
         for sha256 in &record.blobs {
-            if kept.contains(sha256) {
+            // Checked just before deleting (one key read): a kept entry referencing the
+            // same bytes (another version, a refill after a purge) keeps them.
+            if reader.is_blob_kept(sha256).map_err(|e| e.to_string())? {
                 continue;
             }
             frontend.forget_blob(sha256);

@@ -2472,3 +2472,176 @@ async fn a_snapshot_carries_the_operating_state_to_a_fresh_state_machine() {
     );
     assert_eq!(ops_dump(&target.sm), ops_dump(&source.sm));
 }
+
+// ---------------------------------------------------------------------------------------
+// The counts the state machine keeps (entries, kept blobs and bytes)
+// ---------------------------------------------------------------------------------------
+
+/// The kept counts, and the same computed from scratch from the entries and the evictions.
+fn counts(reader: &IndexReader) -> ((usize, u64, u64), (usize, u64, u64)) {
+    let kept = reader.kept().unwrap();
+    let evicted: std::collections::HashSet<(String, String)> = reader
+        .evicted()
+        .unwrap()
+        .into_iter()
+        .map(|(v, _)| (v.module, v.version))
+        .collect();
+    let entries = reader.all_entries().unwrap();
+    let mut blobs = std::collections::BTreeMap::new();
+    for entry in &entries {
+        let key = &entry.key;
+        if key.kind == ArtifactKind::Zip
+            && evicted.contains(&(key.module.clone(), key.version.clone()))
+        {
+            continue;
+        }
+        blobs.insert(entry.blob.sha256.clone(), entry.blob.size);
+    }
+    for sha in blobs.keys() {
+        assert!(reader.is_blob_kept(sha).unwrap(), "{sha} is kept");
+    }
+    (
+        (reader.entry_count(), kept.0, kept.1),
+        (entries.len(), blobs.values().sum(), blobs.len() as u64),
+    )
+}
+
+fn sized(mut entry: IndexEntry, size: u64) -> IndexEntry {
+    entry.blob.size = size;
+    entry
+}
+
+#[tokio::test]
+async fn the_kept_counts_match_a_recount_after_every_operation() {
+    let mut log = Log::new();
+    let check = |log: &Log, what: &str| {
+        let (kept, recounted) = counts(&log.reader());
+        assert_eq!(kept, recounted, "after {what}");
+    };
+    check(&log, "nothing");
+    // v1 and v2 share their .mod's bytes (an unchanged go.mod): one blob, two references.
+    let v1 = vec![
+        sized(artifact(A, "v1.0.0", ArtifactKind::Info, "i1"), 100),
+        sized(artifact(A, "v1.0.0", ArtifactKind::Mod, "shared"), 30),
+        sized(artifact(A, "v1.0.0", ArtifactKind::Zip, "z1"), 5_000),
+    ];
+    let v2 = vec![
+        sized(artifact(A, "v1.1.0", ArtifactKind::Info, "i2"), 100),
+        sized(artifact(A, "v1.1.0", ArtifactKind::Mod, "shared"), 30),
+        sized(artifact(A, "v1.1.0", ArtifactKind::Zip, "z2"), 7_000),
+    ];
+    log.batch(vec![
+        IndexCommand::PutAll(v1.clone()),
+        IndexCommand::PutAll(v2.clone()),
+    ])
+    .await;
+    check(&log, "two versions");
+    assert_eq!(log.reader().kept().unwrap(), (12_230, 5));
+    log.one(IndexCommand::Put(v1[2].clone())).await;
+    check(&log, "the same put again");
+    log.one(evict(1, &[(A, "v1.0.0")])).await;
+    check(&log, "an eviction");
+    assert_eq!(log.reader().kept().unwrap(), (7_230, 4));
+    assert!(!log.reader().is_blob_kept(&sha("z1")).unwrap());
+    log.one(restore(&[(A, "v1.0.0")])).await;
+    check(&log, "a restore");
+    log.one(evict(2, &[(A, "v1.1.0")])).await;
+    // A pinning job that fetched the evicted v1.1.0 keeps it again.
+    log.batch(queued("pins", true)).await;
+    let mut p = progress("pins", 1);
+    p.pins = vec![(A.into(), "v1.1.0".into())];
+    log.one(IndexCommand::WarmProgress(p)).await;
+    check(&log, "a pin of an evicted version");
+    assert_eq!(log.reader().kept().unwrap(), (12_230, 5));
+    log.one(purge(A, "v1.0.0")).await;
+    check(&log, "a purge");
+    assert!(
+        log.reader().is_blob_kept(&sha("shared")).unwrap(),
+        "v1.1.0 still uses it"
+    );
+    // Purge and put again in one batch, evict and purge in one batch.
+    log.batch(vec![
+        purge(A, "v1.1.0"),
+        IndexCommand::PutAll(v2.clone()),
+        evict(3, &[(A, "v1.1.0")]),
+    ])
+    .await;
+    check(&log, "purge, put, evict in one batch");
+    log.batch(vec![purge(A, "v1.1.0")]).await;
+    check(&log, "everything purged");
+    assert_eq!(log.reader().kept().unwrap(), (0, 0));
+    assert_eq!(log.reader().entry_count(), 0);
+
+    // A snapshot carries the state; the installing side counts it.
+    log.batch(vec![
+        IndexCommand::PutAll(v1.clone()),
+        IndexCommand::PutAll(v2.clone()),
+    ])
+    .await;
+    log.one(evict(4, &[(A, "v1.0.0")])).await;
+    let snapshot = log
+        .sm
+        .get_snapshot_builder()
+        .await
+        .build_snapshot()
+        .await
+        .unwrap();
+    let target = Log::new();
+    target
+        .sm
+        .clone()
+        .apply(vec![entry_at(
+            1,
+            IndexCommand::Put(sized(artifact(AB, "v9.0.0", ArtifactKind::Zip, "old"), 99)),
+        )])
+        .await
+        .unwrap();
+    let mut buffer = target.sm.clone().begin_receiving_snapshot().await.unwrap();
+    buffer
+        .get_mut()
+        .extend_from_slice(snapshot.snapshot.get_ref());
+    target
+        .sm
+        .clone()
+        .install_snapshot(&snapshot.meta, buffer)
+        .await
+        .unwrap();
+    check(&target, "a snapshot install");
+    assert_eq!(
+        target.reader().kept().unwrap(),
+        log.reader().kept().unwrap()
+    );
+    assert!(!target.reader().is_blob_kept(&sha("old")).unwrap());
+}
+
+#[tokio::test]
+async fn a_tree_without_counts_is_counted_when_opened() {
+    let db = sled::Config::new().temporary(true).open().unwrap();
+    let mut sm = StateMachine::open(&db).unwrap();
+    let entries: Vec<_> = version(A, "v1.0.0", "a")
+        .into_iter()
+        .chain(version(AB, "v1.0.0", "b"))
+        .enumerate()
+        .map(|(i, e)| entry_at(i as u64 + 1, IndexCommand::Put(e)))
+        .collect();
+    sm.apply(entries).await.unwrap();
+    let before = sm.reader().kept().unwrap();
+    // As a data directory from before the counts: none of them in the tree.
+    let tree = db.open_tree("index").unwrap();
+    for key in [
+        &b"\xffmeta/entries"[..],
+        b"\xffmeta/kept_bytes",
+        b"\xffmeta/kept_blobs",
+        b"\xffmeta/counters_version",
+    ] {
+        tree.remove(key).unwrap();
+    }
+    for key in tree.scan_prefix(b"\xffblobref/").keys() {
+        tree.remove(key.unwrap()).unwrap();
+    }
+    assert_eq!(sm.reader().entry_count(), 0);
+    let reopened = StateMachine::open(&db).unwrap();
+    assert_eq!(reopened.reader().entry_count(), 6);
+    assert_eq!(reopened.reader().kept().unwrap(), before);
+    assert!(reopened.reader().is_blob_kept(&sha("az")).unwrap());
+}
