@@ -1,4 +1,5 @@
-//! `make bench`: measures goproxy-ha against nginx serving the same files in the same run.
+//! `make bench`: measures goproxy-ha against nginx serving the same files in the same run,
+//! and against goproxy.cn's engine (`engine`) when it is built.
 //!
 //! nginx serves the corpus directory as a static GOPROXY tree and is also goproxy-ha's
 //! upstream. After warming goproxy-ha's cache, `wrk` loads each server in turn with the
@@ -11,6 +12,7 @@
 
 mod cluster;
 mod commit;
+mod engine;
 mod etcd;
 mod procs;
 mod secure;
@@ -25,9 +27,13 @@ use anyhow::Context;
 use crate::procs::{free_port, Nginx, ProxyNode};
 use crate::wrk::{run_wrk, WrkResult};
 
-/// The artifacts measured: a small `.info`, a ~1 MiB zip and a ~8 MiB zip from the corpus.
+/// The artifacts measured, one per size class a module proxy serves: `.info` and `.mod` of
+/// a few hundred bytes, zips of ~10 KiB, ~100 KiB, ~1 MiB and ~8 MiB (from the corpus).
 const CASES: &[(&str, &str)] = &[
     ("info", "example.com/hello/@v/v1.1.0.info"),
+    ("mod", "github.com/gin-gonic/gin/@v/v1.8.1.mod"),
+    ("zip 10 KiB", "github.com/leodido/go-urn/@v/v1.2.1.zip"),
+    ("zip 98 KiB", "gopkg.in/yaml.v3/@v/v3.0.1.zip"),
     ("zip 1.1 MiB", "google.golang.org/protobuf/@v/v1.28.1.zip"),
     ("zip 8.1 MiB", "golang.org/x/text/@v/v0.7.0.zip"),
 ];
@@ -57,24 +63,49 @@ fn main() -> anyhow::Result<()> {
     for (_, path) in CASES {
         node.warm(path).with_context(|| format!("warming {path}"))?;
     }
-    println!("goproxy-ha vs nginx (same files, same run, wrk -d {seconds}s)\n");
+    // goproxy.cn's engine over the same upstream, when it is built.
+    let engine = match engine::binary() {
+        Some(binary) => {
+            let engine = engine::Engine::start(&binary, work.path(), &nginx.url)?;
+            for (_, path) in CASES {
+                engine.warm(path)?;
+            }
+            Some(engine)
+        }
+        None => {
+            println!(
+                "goproxy.cn's engine is not built ({} missing): build it with \
+                 `bash ../shared/anchors/goproxy_build.sh GITDIR` to measure beside it\n",
+                engine::ANCHOR_BINARY
+            );
+            None
+        }
+    };
+    println!("cache hits: goproxy-ha vs nginx (and goproxy.cn's engine), same files, same run, wrk -d {seconds}s\n");
     println!(
-        "{:<12} {:>5} | {:>10} {:>10} {:>6} | {:>8} {:>8} | {:>8} {:>8}",
+        "{:<12} {:>5} | {:>9} {:>9} {:>6} {:>9} {:>6} | {:>8} {:>8} | {:>8} {:>8} {:>8}",
         "artifact",
         "conns",
         "rps ours",
-        "rps nginx",
+        "nginx",
+        "ratio",
+        "engine",
         "ratio",
         "p50 ours",
         "p50 ng",
         "p99 ours",
-        "p99 ng"
+        "p99 ng",
+        "p99 eng"
     );
     for (name, path) in CASES {
         for &conns in CONNECTIONS {
             let theirs = run_wrk(&format!("{}/{path}", nginx.url), conns, duration)?;
             let ours = run_wrk(&format!("{}/{path}", node.url), conns, duration)?;
-            print_row(name, conns, &ours, &theirs);
+            let engine = match &engine {
+                Some(engine) => Some(run_wrk(&format!("{}/{path}", engine.url), conns, duration)?),
+                None => None,
+            };
+            print_row(name, conns, &ours, &theirs, engine.as_ref());
         }
     }
     println!(
@@ -82,6 +113,9 @@ fn main() -> anyhow::Result<()> {
         node.peak_rss_kib()? as f64 / 1024.0
     );
     drop(node);
+    if only == "hits" {
+        return Ok(());
+    }
     cluster::run(&corpus, work.path(), &nginx.url, duration)?;
     verify::run(&corpus, work.path(), &nginx.url)?;
     secure::run(work.path(), &nginx.url, duration)?;
@@ -104,18 +138,37 @@ fn commit_throughput(work: &std::path::Path, duration: Duration) -> anyhow::Resu
     Ok(())
 }
 
-fn print_row(name: &str, conns: u32, ours: &WrkResult, theirs: &WrkResult) {
+fn print_row(
+    name: &str,
+    conns: u32,
+    ours: &WrkResult,
+    nginx: &WrkResult,
+    engine: Option<&WrkResult>,
+) {
+    let ratio =
+        |other: &WrkResult| ours.requests_per_sec / other.requests_per_sec.max(f64::MIN_POSITIVE);
+    let (engine_rps, engine_ratio, engine_p99) = match engine {
+        Some(engine) => (
+            format!("{:.0}", engine.requests_per_sec),
+            format!("{:.2}x", ratio(engine)),
+            fmt_ms(engine.p99),
+        ),
+        None => ("-".into(), "-".into(), "-".into()),
+    };
     println!(
-        "{:<12} {:>5} | {:>10.0} {:>10.0} {:>5.2}x | {:>8} {:>8} | {:>8} {:>8}",
+        "{:<12} {:>5} | {:>9.0} {:>9.0} {:>5.2}x {:>9} {:>6} | {:>8} {:>8} | {:>8} {:>8} {:>8}",
         name,
         conns,
         ours.requests_per_sec,
-        theirs.requests_per_sec,
-        ours.requests_per_sec / theirs.requests_per_sec.max(f64::MIN_POSITIVE),
+        nginx.requests_per_sec,
+        ratio(nginx),
+        engine_rps,
+        engine_ratio,
         fmt_ms(ours.p50),
-        fmt_ms(theirs.p50),
+        fmt_ms(nginx.p50),
         fmt_ms(ours.p99),
-        fmt_ms(theirs.p99),
+        fmt_ms(nginx.p99),
+        engine_p99,
     );
 }
 

@@ -215,7 +215,7 @@ impl Drop for ProxyNode {
     }
 }
 
-fn wait_for(addr: &str) -> anyhow::Result<()> {
+pub fn wait_for(addr: &str) -> anyhow::Result<()> {
     for _ in 0..200 {
         if std::net::TcpStream::connect(addr).is_ok() {
             return Ok(());
