@@ -170,6 +170,7 @@ pub fn start(
         consensus.clone(),
         store,
         frontend.clone(),
+        policy.access.clone(),
         reclaimed,
         drain.clone(),
     ));

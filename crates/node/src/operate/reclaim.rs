@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use goproxy_cachepolicy::AccessTimes;
 use goproxy_consensus::Consensus;
 use goproxy_http::Frontend;
 use goproxy_store::BlobStore;
@@ -15,12 +16,15 @@ use tokio_util::sync::CancellationToken;
 
 /// How often the applied state is checked for new reclaim records (one small read).
 const POLL: Duration = Duration::from_millis(200);
+/// How often evicted zips that arrived after their reclaim record are looked for.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Runs until `drain`.
 pub async fn run(
     consensus: Consensus,
     store: BlobStore,
     frontend: Arc<Frontend>,
+    access: Arc<AccessTimes>,
     reclaimed: Counter,
     drain: CancellationToken,
 ) {
@@ -29,6 +33,7 @@ pub async fn run(
     // during a purge drops the bytes when it comes back.
     let mut seen_ops_at = u64::MAX;
     let mut last_index = 0;
+    let mut sweep_at = tokio::time::Instant::now();
     loop {
         tokio::select! {
             () = drain.cancelled() => return,
@@ -41,6 +46,17 @@ pub async fn run(
                 continue;
             }
         };
+        if sweep_at.elapsed() >= SWEEP_INTERVAL {
+            sweep_at = tokio::time::Instant::now();
+            match sweep(&reader, &store, &frontend, &access).await {
+                Ok(0) => {}
+                Ok(removed) => {
+                    reclaimed.inc_by(removed);
+                    tracing::info!(blobs = removed, "dropped evicted zips that arrived late");
+                }
+                Err(e) => tracing::warn!("sweeping evicted blobs: {e}"),
+            }
+        }
         if ops_at == seen_ops_at {
             continue;
         }
@@ -56,6 +72,52 @@ pub async fn run(
             Err(e) => tracing::warn!("reclaiming blobs: {e}"),
         }
     }
+}
+
+/// Deletes the zips of evicted versions that are on this node anyway: a catch-up fetch or a
+/// push that was under way when the eviction applied lands after the reclaim record was
+/// processed. One read per evicted version.
+///
+/// A zip served since its eviction (fetched again for a client) stays: the leader's next pass
+/// restores it.
+async fn sweep(
+    reader: &goproxy_consensus::IndexReader,
+    store: &BlobStore,
+    frontend: &Frontend,
+    access: &AccessTimes,
+) -> Result<u64, String> {
+    let mut removed = 0;
+    for (version, evicted_at) in reader.evicted().map_err(|e| e.to_string())? {
+        if access
+            .get(&version.module, &version.version)
+            .is_some_and(|used| used > evicted_at)
+        {
+            continue;
+        }
+        let key = goproxy_protocol::index::ArtifactKey {
+            module: version.module,
+            version: version.version,
+            kind: goproxy_protocol::index::ArtifactKind::Zip,
+        };
+        let Some(entry) = reader.get(&key).map_err(|e| e.to_string())? else {
+            continue;
+        };
+        let sha256 = &entry.blob.sha256;
+        if reader.is_blob_kept(sha256).map_err(|e| e.to_string())? {
+            continue;
+        }
+        if store
+            .contains(&entry.blob)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            frontend.forget_blob(sha256);
+            if store.remove(sha256).await.map_err(|e| e.to_string())? {
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
 }
 
 /// Processes the records after `after`: the last record's index and the blobs removed.
