@@ -36,7 +36,7 @@ pub struct FrontendConfig {
     /// Free space (bytes) the blob filesystem must keep: below it this node refuses fills (a
     /// leader hands them to another voter) and `/readyz` answers 503.
     pub min_free_bytes: u64,
-    /// Memory (bytes) for keeping small artifacts (`.info`, `.mod` up to 64 KiB) in RAM,
+    /// Memory (bytes) for keeping artifacts up to 2 MiB (`.info`, `.mod`, most zips) in RAM,
     /// so cache hits on them skip the disk. 0 disables it.
     pub memory_cache_bytes: u64,
     /// Checksum databases served under `/sumdb/NAME/` (`[[proxy.sumdb]]`; none: clients

@@ -62,6 +62,8 @@ pub struct Frontend {
     >,
     /// Small artifact bytes by sha256, bounded by `memory_cache_bytes`.
     pub(crate) small_blobs: moka::sync::Cache<String, bytes::Bytes>,
+    /// The memory artifacts being read into `small_blobs` may take at once (KiB).
+    pub(crate) memory_loads: Arc<tokio::sync::Semaphore>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) config: FrontendConfig,
     /// HTTP client for forwarding misses to the leader.
@@ -158,6 +160,9 @@ impl Frontend {
             routes,
             negatives: TtlCache::new(NEGATIVE_CAPACITY, config.negative_ttl),
             entries: moka::sync::Cache::new(ENTRY_CACHE_CAPACITY),
+            memory_loads: Arc::new(tokio::sync::Semaphore::new(
+                crate::artifacts::MEMORY_LOAD_BUDGET_KIB,
+            )),
             small_blobs: moka::sync::Cache::builder()
                 .max_capacity(config.memory_cache_bytes)
                 .weigher(|_: &String, bytes: &bytes::Bytes| {
