@@ -236,6 +236,25 @@ impl StateMachine {
         }
     }
 
+    /// The entry at artifact key `key` as the batch being applied left it (written or purged
+    /// earlier in it, else the tree's).
+    pub(crate) fn committed(
+        &self,
+        pending: &Pending,
+        key: &[u8],
+    ) -> Result<Option<IndexEntry>, StorageError> {
+        match pending.get(key) {
+            Some(entry) => Ok(entry.clone()),
+            None => self
+                .index
+                .get(key)
+                .map_err(read_err)?
+                .map(|b| serde_json::from_slice(&b))
+                .transpose()
+                .map_err(read_err),
+        }
+    }
+
     /// Applies one put into `batch`: the first committed content for a key wins.
     fn apply_put(
         &self,
@@ -245,18 +264,7 @@ impl StateMachine {
         ops: &mut ops::Overlay,
     ) -> Result<ApplyResponse, StorageError> {
         let key = keys::artifact(&put.key);
-        let existing = match pending.get(&key) {
-            Some(Some(e)) => Some(e.clone()),
-            // Purged earlier in this batch.
-            Some(None) => None,
-            None => self
-                .index
-                .get(&key)
-                .map_err(read_err)?
-                .map(|b| serde_json::from_slice(&b))
-                .transpose()
-                .map_err(read_err)?,
-        };
+        let existing = self.committed(pending, &key)?;
         Ok(match existing {
             Some(existing) if existing.same_content(&put) => ApplyResponse::AlreadyPresent,
             Some(existing) => ApplyResponse::Conflict { existing },

@@ -386,16 +386,7 @@ impl StateMachine {
                 kind,
             };
             let key = keys::artifact(&artifact);
-            let existing: Option<IndexEntry> = match pending.get(&key) {
-                Some(entry) => entry.clone(),
-                None => self
-                    .index
-                    .get(&key)
-                    .map_err(read_err)?
-                    .map(|b| serde_json::from_slice(&b))
-                    .transpose()
-                    .map_err(read_err)?,
-            };
+            let existing = self.committed(pending, &key)?;
             if let Some(entry) = existing {
                 let kept = !self.is_evicted_zip(ops, &entry)?;
                 self.count_removed(batch, ops, &entry, kept)?;
@@ -523,22 +514,7 @@ impl StateMachine {
             {
                 continue;
             }
-            let zip = goproxy_protocol::index::ArtifactKey {
-                module: version.module.clone(),
-                version: version.version.clone(),
-                kind: ArtifactKind::Zip,
-            };
-            let zip_key = keys::artifact(&zip);
-            let entry: Option<IndexEntry> = match pending.get(&zip_key) {
-                Some(entry) => entry.clone(),
-                None => self
-                    .index
-                    .get(&zip_key)
-                    .map_err(read_err)?
-                    .map(|b| serde_json::from_slice(&b))
-                    .transpose()
-                    .map_err(read_err)?,
-            };
+            let entry = self.zip_of(pending, &version.module, &version.version)?;
             let Some(entry) = entry else { continue };
             ops.put_json(batch, ops_key(EVICTED_PREFIX, &parts), &evictions.at_ms)?;
             self.release_blob(batch, ops, &entry.blob.sha256, entry.blob.size)?;
@@ -579,17 +555,7 @@ impl StateMachine {
             version: version.to_string(),
             kind: ArtifactKind::Zip,
         };
-        let key = keys::artifact(&zip);
-        match pending.get(&key) {
-            Some(entry) => Ok(entry.clone()),
-            None => self
-                .index
-                .get(&key)
-                .map_err(read_err)?
-                .map(|b| serde_json::from_slice(&b))
-                .transpose()
-                .map_err(read_err),
-        }
+        self.committed(pending, &keys::artifact(&zip))
     }
 
     /// Keeps an evicted version's zip again (every node fetches it back).
