@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use support::cluster::{
-    admin_env, free_ports, goproxy_ha, start, write_config_with, SEMI_SYNC, SETTLE,
+    admin_env, free_ports, goproxy_ha, raft_of, start, write_config_with, SEMI_SYNC, SETTLE,
 };
 use support::go::go_env;
 use support::https::{https, TestCa};
@@ -35,17 +35,6 @@ fn ok_stdout(output: Output, what: &str) -> String {
 
 /// An app using the corpus module example.com/hello.
 const MAIN_GO: &str = "package main\n\nimport (\n\t\"fmt\"\n\n\t\"example.com/hello\"\n)\n\nfunc main() { fmt.Println(hello.Greeting()) }\n";
-
-/// The node-to-node address of node `id` (from its configuration).
-fn raft_of(dir: &Path, id: u64) -> String {
-    let text = std::fs::read_to_string(dir.join(format!("n{id}.toml"))).unwrap();
-    let line = text
-        .lines()
-        .find(|l| l.starts_with("raft_listen"))
-        .unwrap()
-        .to_string();
-    line.split('"').nth(1).unwrap().to_string()
-}
 
 /// Polls `url` with `token` until it answers `want`, within [`SETTLE`].
 async fn until_status(

@@ -4,12 +4,11 @@
 
 mod support;
 
-use std::path::Path;
 use std::process::Output;
 
 use reqwest::StatusCode;
 use support::cluster::goproxy_ha as goproxy;
-use support::cluster::{admin_env, agreed_leader, free_ports, status, three_nodes};
+use support::cluster::{admin_env, agreed_leader, free_ports, raft_of, status, three_nodes};
 use support::{client, corpus_dir, HttpServer};
 
 fn text(output: &Output) -> String {
@@ -18,17 +17,6 @@ fn text(output: &Output) -> String {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     )
-}
-
-/// The raft address of node `id`, from the cluster's config file.
-fn raft_of(dir: &Path, id: u64) -> String {
-    let config = std::fs::read_to_string(dir.join(format!("n{id}.toml"))).unwrap();
-    config
-        .lines()
-        .find_map(|l| l.strip_prefix("raft_listen = "))
-        .unwrap()
-        .trim_matches('"')
-        .to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use goproxy_testkit::chromium::{Chromium, DESKTOP};
 use goproxy_testkit::dom::{by_id, with_attr};
-use support::cluster::{admin_env, agreed_leader, goproxy_ha, three_nodes, SETTLE};
+use support::cluster::{admin_env, agreed_leader, goproxy_ha, raft_of, three_nodes, SETTLE};
 use support::{client, corpus_dir, HttpServer, Node};
 
 fn screenshot_path(name: &str) -> PathBuf {
@@ -74,13 +74,7 @@ async fn the_dashboard_shows_the_cluster_and_follows_a_leader_kill() {
         "{}",
         String::from_utf8_lossy(&warm.stderr)
     );
-    let config = std::fs::read_to_string(dir.path().join("n1.toml")).unwrap();
-    let raft = config
-        .lines()
-        .find(|l| l.starts_with("raft_listen"))
-        .and_then(|l| l.split('"').nth(1))
-        .unwrap()
-        .to_string();
+    let raft = raft_of(dir.path(), 1);
     let block = goproxy_ha(
         &admin_env(dir.path()),
         &[

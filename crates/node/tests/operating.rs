@@ -11,9 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
-use support::cluster::{
-    admin_env, free_ports, goproxy_ha, start, write_config_with, SEMI_SYNC, SETTLE,
-};
+use support::cluster::{admin_env, goproxy_ha, raft_of, three_nodes_configured, SETTLE};
 use support::go::go;
 use support::{client, corpus_dir, HttpServer, Node};
 
@@ -35,34 +33,6 @@ fn slow_upstream(dir: &Path, delay: Duration) -> HttpServer {
             },
         ));
     HttpServer::serve(router)
-}
-
-/// A three-node cluster (mutual TLS between nodes, plain HTTP for clients) whose
-/// configuration ends with `extra`.
-fn cluster(dir: &Path, upstream: &str, extra: &str) -> BTreeMap<u64, Node> {
-    let ports = free_ports(6);
-    for id in 1..=3 {
-        write_config_with(
-            &dir.join(format!("n{id}.toml")),
-            id,
-            &ports,
-            upstream,
-            SEMI_SYNC,
-            extra,
-        );
-    }
-    let nodes: BTreeMap<u64, Node> = (1..=3).map(|id| (id, start(dir, id))).collect();
-    for node in nodes.values() {
-        node.wait_ready();
-    }
-    nodes
-}
-
-/// The node-to-node address of node `id` (from its configuration).
-fn raft_of(dir: &Path, id: u64) -> String {
-    let text = std::fs::read_to_string(dir.join(format!("n{id}.toml"))).unwrap();
-    let line = text.lines().find(|l| l.starts_with("raft_listen")).unwrap();
-    line.split('"').nth(1).unwrap().to_string()
 }
 
 async fn leader(nodes: &BTreeMap<u64, Node>) -> u64 {
@@ -177,7 +147,8 @@ fn app_go_mod(dir: &Path) -> PathBuf {
 async fn a_warm_job_survives_a_leader_kill_and_the_go_client_then_builds_offline() {
     let mut upstream = slow_upstream(&corpus_dir(), Duration::from_millis(60));
     let dir = tempfile::tempdir().unwrap();
-    let mut nodes = cluster(dir.path(), &upstream.url, "[warm]\nconcurrency = 2\n");
+    let mut nodes =
+        three_nodes_configured(dir.path(), &upstream.url, "[warm]\nconcurrency = 2\n", &[]);
     let first = leader(&nodes).await;
     // Submitted and followed through a member that stays up.
     let through = *nodes.keys().find(|id| **id != first).unwrap();
@@ -338,7 +309,7 @@ async fn purge_refills_and_a_block_refuses_on_every_node_with_its_reason() {
     let tree = dir.path().join("upstream");
     copy_tree(&corpus_dir().join("example.com"), &tree.join("example.com"));
     let upstream = HttpServer::serve_dir(&tree);
-    let nodes = cluster(dir.path(), &upstream.url, "");
+    let nodes = three_nodes_configured(dir.path(), &upstream.url, "", &[]);
     let admin = admin_env(dir.path());
     let via = raft_of(dir.path(), 1);
     let zip_path = "example.com/hello/@v/v1.0.0.zip";
@@ -542,10 +513,11 @@ async fn eviction_keeps_every_disk_under_the_bound_keeps_pins_and_refuses_a_diff
     copy_tree(&corpus_dir(), &tree);
     let upstream = HttpServer::serve_dir(&tree);
     const MAX_BYTES: u64 = 600_000;
-    let nodes = cluster(
+    let nodes = three_nodes_configured(
         dir.path(),
         &upstream.url,
         &format!("[cache]\nmax_bytes = {MAX_BYTES}\nevict_interval = \"1s\"\n"),
+        &[],
     );
     let ids: Vec<u64> = nodes.keys().copied().collect();
     // Pinned: a warmed set eviction never drops.
@@ -737,7 +709,12 @@ async fn submit(node: &Node, token: &str, body: &serde_json::Value) -> (StatusCo
 async fn hostile_operators_requests_are_refused_and_large_inputs_keep_the_cluster_healthy() {
     let (upstream, text_requests) = counting_upstream("golang.org/x/text");
     let dir = tempfile::tempdir().unwrap();
-    let nodes = cluster(dir.path(), &upstream.url, "[auth]\nanonymous = \"deny\"\n");
+    let nodes = three_nodes_configured(
+        dir.path(),
+        &upstream.url,
+        "[auth]\nanonymous = \"deny\"\n",
+        &[],
+    );
     let admin = admin_env(dir.path());
     let via = raft_of(dir.path(), 1);
     let scoped = token(&admin, &via, "scoped", "warm", Some("example.com/hello"));

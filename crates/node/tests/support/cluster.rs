@@ -111,6 +111,13 @@ pub fn write_config_with(
     std::fs::write(path, text).unwrap();
 }
 
+/// The node-to-node address of node `id`, from its configuration under `dir`.
+pub fn raft_of(dir: &Path, id: u64) -> String {
+    let text = std::fs::read_to_string(dir.join(format!("n{id}.toml"))).unwrap();
+    let line = text.lines().find(|l| l.starts_with("raft_listen")).unwrap();
+    line.split('"').nth(1).unwrap().to_string()
+}
+
 /// Spawns node `id` of the cluster under `dir` (does not wait for readiness).
 pub fn start(dir: &Path, id: u64) -> Node {
     let config = dir.join(format!("n{id}.toml"));
