@@ -751,6 +751,43 @@ async fn hostile_operators_requests_are_refused_and_large_inputs_keep_the_cluste
         .unwrap();
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
 
+    // Members-only and operators' reads: a token (even an admin's) or a forged member header
+    // gets nothing from the members' endpoints; the dashboard's data wants an admin token.
+    for path in ["cluster/access-times", "cluster/recent"] {
+        for forged in [None, Some("not-the-member-key")] {
+            let mut request = client().get(node.url(path)).bearer_auth(&operator);
+            if let Some(key) = forged {
+                request = request.header("x-goproxy-ha-member", key);
+            }
+            let status = request.send().await.unwrap().status();
+            assert_eq!(status, StatusCode::FORBIDDEN, "{path} with {forged:?}");
+        }
+    }
+    let data = |token: Option<&str>| {
+        let mut request = client().get(node.url("ui/data"));
+        if let Some(token) = token {
+            request = request.bearer_auth(token.to_string());
+        }
+        request.send()
+    };
+    assert_eq!(data(None).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        data(Some(&other)).await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        data(Some(&operator)).await.unwrap().status(),
+        StatusCode::OK
+    );
+    // Purge and block want the admin certificate.
+    for args in [
+        &["purge", "--via", &via, "example.com/hello@v1.0.0"][..],
+        &["block", "--via", &via, "example.com/hello", "--reason", "x"][..],
+    ] {
+        let refused = goproxy_ha(&[], args);
+        assert!(!refused.status.success(), "{args:?} without a certificate");
+    }
+
     // A token's paths bound its jobs: nothing outside them is fetched.
     let body = serde_json::json!({"targets": ["golang.org/x/text@v0.7.0", "example.com/hello@v1.1.0"], "no_deps": true});
     let (status, answer) = submit(&nodes[&2], &scoped, &body).await;
