@@ -22,7 +22,7 @@ use crate::prompt_election;
 use crate::reader::IndexReader;
 use crate::retire::Retirement;
 use crate::server::RaftGrpc;
-use crate::state_machine::StateMachine;
+use crate::state_machine::{SnapshotReport, SnapshotStats, StateMachine};
 use crate::transfer::{transfer_leadership, TransferError};
 use crate::types::{ApplyResponse, IndexCommand, NodeId, Raft, RaftMetrics};
 use crate::view::{RaftView, RaftWatch};
@@ -33,6 +33,13 @@ use crate::wire::pb::raft_service_server::RaftServiceServer;
 const LOG_DB: &str = "log";
 /// Sub-directory holding the state-machine database.
 const STATE_DB: &str = "state";
+/// Sub-directory holding the snapshot files.
+const SNAPSHOTS: &str = "snapshots";
+/// sled's page cache for the log database (appends, recent entries).
+const LOG_DB_CACHE_BYTES: u64 = 16 << 20;
+/// sled's page cache for the state-machine database: hot index pages; a million-entry
+/// index does not fit and need not (the rest is read through the OS page cache).
+const STATE_DB_CACHE_BYTES: u64 = 64 << 20;
 /// Time allowed for one `InstallSnapshot` chunk (openraft's default, 200 ms, is too tight
 /// for a 3 MiB chunk that is decoded and buffered by a busy or debug-built follower).
 const INSTALL_SNAPSHOT_TIMEOUT_MS: u64 = 2_000;
@@ -94,6 +101,8 @@ pub struct Consensus {
     contact: PeerContact,
     /// Largest Raft message sent or accepted.
     max_message: usize,
+    /// This node's snapshots.
+    snapshots: Arc<SnapshotStats>,
 }
 
 /// Largest admin request (they are a few fields).
@@ -156,10 +165,17 @@ impl Consensus {
         }
         .validate()
         .map_err(|e| ConsensusError::Config(e.to_string()))?;
-        let log_db = sled::open(dir.as_ref().join(LOG_DB))?;
-        let state_db = sled::open(dir.as_ref().join(STATE_DB))?;
+        let open_db = |name: &str, cache: u64| {
+            sled::Config::new()
+                .path(dir.as_ref().join(name))
+                .cache_capacity(cache)
+                .open()
+        };
+        let log_db = open_db(LOG_DB, LOG_DB_CACHE_BYTES)?;
+        let state_db = open_db(STATE_DB, STATE_DB_CACHE_BYTES)?;
         let log = LogStore::open(&log_db)?;
-        let state_machine = StateMachine::open(&state_db)?;
+        let state_machine = StateMachine::open(&state_db, dir.as_ref().join(SNAPSHOTS))?;
+        let snapshots = state_machine.snapshot_stats();
         let reader = state_machine.reader();
         let max_message = max_message(cfg.snapshot_chunk_bytes);
         let contact = PeerContact::default();
@@ -204,6 +220,7 @@ impl Consensus {
             reader,
             node_id: cfg.node_id,
             state_db,
+            snapshots,
             me: PeerNode {
                 raft_addr: cfg.raft_addr,
                 http_addr: cfg.http_addr,
@@ -350,6 +367,11 @@ impl Consensus {
         .await
     }
 
+    /// Figures about this node's snapshots (size, builds, installs, chunks).
+    pub fn snapshot_report(&self) -> SnapshotReport {
+        self.snapshots.report()
+    }
+
     /// Local reads of the applied index.
     pub fn reader(&self) -> IndexReader {
         self.reader.clone()
@@ -448,6 +470,7 @@ impl Consensus {
             self.node_id,
             self.foreign.clone(),
             self.vouching.clone(),
+            self.snapshots.clone(),
         ))
         .max_decoding_message_size(self.max_message)
         .max_encoding_message_size(self.max_message);

@@ -8,6 +8,7 @@
 //! campaigning ([`crate::retire`]). Acknowledgements given to another leader are noted for
 //! VIP fencing ([`ForeignLease`]).
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use goproxy_rpc::Caller;
@@ -15,6 +16,7 @@ use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, VoteRequest};
 use tonic::{Request, Response, Status};
 
 use crate::foreign_lease::ForeignLease;
+use crate::state_machine::SnapshotStats;
 use crate::types::{NodeId, Raft, TypeConfig};
 use crate::vouch::{own_view, Vouching};
 use crate::wire::{self, pb};
@@ -42,6 +44,7 @@ pub struct RaftGrpc {
     me: NodeId,
     foreign: ForeignLease,
     vouching: Vouching,
+    snapshots: Arc<SnapshotStats>,
 }
 
 /// The node a Raft message says it comes from (the leader or the candidate of its vote).
@@ -53,13 +56,21 @@ fn sender(vote: &openraft::Vote<NodeId>) -> Result<NodeId, Status> {
 
 impl RaftGrpc {
     /// Serves RPCs for `raft` (member `me`), recording acknowledgements in `foreign`;
-    /// `vouching` decides which leaders are members.
-    pub fn new(raft: Raft, me: NodeId, foreign: ForeignLease, vouching: Vouching) -> Self {
+    /// `vouching` decides which leaders are members; snapshot chunks are counted in
+    /// `snapshots`.
+    pub fn new(
+        raft: Raft,
+        me: NodeId,
+        foreign: ForeignLease,
+        vouching: Vouching,
+        snapshots: Arc<SnapshotStats>,
+    ) -> Self {
         Self {
             raft,
             me,
             foreign,
             vouching,
+            snapshots,
         }
     }
 
@@ -141,6 +152,7 @@ impl pb::raft_service_server::RaftService for RaftGrpc {
         caller.require_node(leader, "install a snapshot")?;
         self.check_leader(leader)?;
         let (foreign, vote) = (self.sent_by_another_leader(&rpc.vote), rpc.vote);
+        self.snapshots.chunk_received(rpc.offset);
         let result = self.raft.install_snapshot(rpc).await;
         if foreign && matches!(&result, Ok(r) if r.vote == vote) {
             self.foreign.acknowledged(Instant::now());

@@ -7,7 +7,8 @@
 //! which makes applying deterministic and re-applying idempotent.
 
 use std::collections::HashMap;
-use std::io::Cursor;
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use goproxy_protocol::index::IndexEntry;
 use openraft::storage::{RaftStateMachine, Snapshot};
@@ -15,10 +16,15 @@ use openraft::{
     EntryPayload, ErrorSubject, ErrorVerb, OptionalSend, RaftSnapshotBuilder, SnapshotMeta,
     StoredMembership,
 };
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+use sled::IVec;
 
 pub(crate) mod counters;
 pub(crate) mod ops;
+pub(crate) mod snapshot;
+
+use snapshot::{Capture, Current, Snapshots};
+pub use snapshot::{SnapshotFile, SnapshotReport, SnapshotStats};
 
 use crate::error::storage_err;
 use crate::keys;
@@ -40,8 +46,17 @@ pub(crate) const ADMIN_PREFIX: &[u8] = b"\xffadmin/";
 pub(crate) const TOKENS_AT: &[u8] = b"\xffmeta/tokens_at";
 /// The members' shared secret ([`IndexCommand::MemberSecret`]).
 pub(crate) const MEMBER_SECRET: &[u8] = b"\xffmeta/member_secret";
-const SNAPSHOT_META: &[u8] = b"meta";
-const SNAPSHOT_DATA: &[u8] = b"data";
+/// Legacy (single-value JSON snapshots): the meta and the data in the `snapshot` tree.
+const LEGACY_SNAPSHOT_META: &[u8] = b"meta";
+const LEGACY_SNAPSHOT_DATA: &[u8] = b"data";
+/// The current snapshot: JSON [`snapshot::Current`] (meta and file name).
+const CURRENT_SNAPSHOT: &[u8] = b"current";
+/// A snapshot being installed into the tree: JSON [`snapshot::Current`]; present only while
+/// the tree is being replaced (a crash then finishes the install on the next open).
+const INSTALLING_SNAPSHOT: &[u8] = b"installing";
+/// Changes whenever the tree's blob feed is replaced wholesale (a snapshot installed), so
+/// the blob catch-up knows to start over.
+pub(crate) const BLOBFEED_RESET: &[u8] = b"\xffmeta/blobfeed_reset";
 
 /// Artifact entries written (`Some`) or purged (`None`) earlier in the batch being applied.
 pub(crate) type Pending = HashMap<Vec<u8>, Option<IndexEntry>>;
@@ -49,25 +64,26 @@ pub(crate) type Pending = HashMap<Vec<u8>, Option<IndexEntry>>;
 type Membership = StoredMembership<NodeId, crate::types::PeerNode>;
 type Meta = SnapshotMeta<NodeId, crate::types::PeerNode>;
 
-/// Snapshot payload: the whole index at `last_applied`. Serialized as JSON.
-#[derive(Serialize, Deserialize)]
-struct SnapshotData {
-    last_applied: Option<LogId>,
-    last_membership: Membership,
-    entries: Vec<IndexEntry>,
-    /// Client tokens (absent in snapshots of versions without them).
-    #[serde(default)]
-    tokens: Vec<goproxy_access::Grant>,
-    /// The admin trail.
-    #[serde(default)]
-    admin: Vec<AdminEvent>,
-    /// The members' shared secret.
-    #[serde(default)]
-    member_secret: Option<String>,
-    /// Operating state (warm jobs, block rules, pins, evictions): key without its leading
-    /// reserved byte, and value, both UTF-8.
-    #[serde(default)]
-    ops: Vec<(String, String)>,
+/// Writes to the `index` tree, applied at once; it remembers the keys it touches, so a
+/// snapshot build under way can record their earlier values first.
+#[derive(Debug, Default)]
+pub(crate) struct WriteBatch {
+    batch: sled::Batch,
+    keys: Vec<IVec>,
+}
+
+impl WriteBatch {
+    pub(crate) fn insert<K: Into<IVec>, V: Into<IVec>>(&mut self, key: K, value: V) {
+        let key = key.into();
+        self.keys.push(key.clone());
+        self.batch.insert(key, value);
+    }
+
+    pub(crate) fn remove<K: Into<IVec>>(&mut self, key: K) {
+        let key = key.into();
+        self.keys.push(key.clone());
+        self.batch.remove(key);
+    }
 }
 
 /// The state machine. Cheap to clone.
@@ -76,6 +92,7 @@ pub struct StateMachine {
     db: sled::Db,
     index: sled::Tree,
     snapshot: sled::Tree,
+    snapshots: Arc<Snapshots>,
 }
 
 pub(crate) fn read_err(e: impl std::fmt::Display) -> StorageError {
@@ -86,23 +103,42 @@ pub(crate) fn write_err(e: impl std::fmt::Display) -> StorageError {
     storage_err(ErrorVerb::Write, ErrorSubject::StateMachine, e)
 }
 
+fn snapshot_err(verb: ErrorVerb, e: impl std::fmt::Display) -> StorageError {
+    storage_err(verb, ErrorSubject::Snapshot(None), e)
+}
+
 impl StateMachine {
-    /// Opens the state-machine trees in `db`.
-    pub fn open(db: &sled::Db) -> Result<Self, sled::Error> {
+    /// Opens the state-machine trees in `db`, with snapshot files in `snapshot_dir`.
+    ///
+    /// A snapshot install a crash interrupted is finished first, from its file.
+    pub fn open(db: &sled::Db, snapshot_dir: impl Into<PathBuf>) -> Result<Self, sled::Error> {
         let machine = Self {
             db: db.clone(),
             index: db.open_tree("index")?,
             snapshot: db.open_tree("snapshot")?,
+            snapshots: Arc::new(Snapshots::open(snapshot_dir.into())?),
         };
+        let fail = |what: &str, e: StorageError| sled::Error::Unsupported(format!("{what}: {e}"));
+        machine
+            .finish_interrupted_install()
+            .map_err(|e| fail("finishing an interrupted snapshot install", e))?;
+        machine
+            .drop_legacy_snapshot()
+            .map_err(|e| fail("dropping the old snapshot", e))?;
         machine
             .ensure_counters()
-            .map_err(|e| sled::Error::Unsupported(format!("counting the index: {e}")))?;
+            .map_err(|e| fail("counting the index", e))?;
         Ok(machine)
     }
 
     /// A reader over the applied index for local (non-Raft) reads.
     pub fn reader(&self) -> IndexReader {
         IndexReader::new(self.index.clone())
+    }
+
+    /// Figures about this node's snapshots.
+    pub fn snapshot_stats(&self) -> Arc<SnapshotStats> {
+        self.snapshots.stats.clone()
     }
 
     fn meta<T: for<'de> Deserialize<'de> + Default>(&self, key: &[u8]) -> Result<T, StorageError> {
@@ -116,27 +152,139 @@ impl StateMachine {
         Ok((self.meta(LAST_APPLIED)?, self.meta(LAST_MEMBERSHIP)?))
     }
 
-    fn stored_snapshot(&self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
-        let meta = self.snapshot.get(SNAPSHOT_META).map_err(read_err)?;
-        let data = self.snapshot.get(SNAPSHOT_DATA).map_err(read_err)?;
-        match (meta, data) {
-            (Some(meta), Some(data)) => {
-                let meta: Meta = serde_json::from_slice(&meta).map_err(read_err)?;
-                Ok(Some(Snapshot {
-                    meta,
-                    snapshot: Box::new(Cursor::new(data.to_vec())),
-                }))
-            }
-            _ => Ok(None),
-        }
+    /// Applies `batch` to the index tree (recording earlier values for builds under way).
+    pub(crate) fn commit(&self, batch: WriteBatch) -> Result<(), StorageError> {
+        self.snapshots
+            .before_write(&self.index, &batch.keys)
+            .map_err(read_err)?;
+        self.index.apply_batch(batch.batch).map_err(write_err)
     }
 
-    async fn store_snapshot(&self, meta: &Meta, data: &[u8]) -> Result<(), StorageError> {
+    fn current(&self, key: &[u8]) -> Result<Option<Current<Meta>>, StorageError> {
+        self.snapshot
+            .get(key)
+            .map_err(|e| snapshot_err(ErrorVerb::Read, e))?
+            .map(|b| serde_json::from_slice(&b))
+            .transpose()
+            .map_err(|e| snapshot_err(ErrorVerb::Read, e))
+    }
+
+    async fn stored_snapshot(&self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
+        let Some(current) = self.current(CURRENT_SNAPSHOT)? else {
+            return Ok(None);
+        };
+        let file = SnapshotFile::open(self.snapshots.path(&current.file))
+            .await
+            .map_err(|e| snapshot_err(ErrorVerb::Read, e))?;
+        Ok(Some(Snapshot {
+            meta: current.meta,
+            snapshot: Box::new(file),
+        }))
+    }
+
+    /// Records `file` as the current snapshot and deletes the others.
+    fn set_current(&self, meta: &Meta, file: &str) -> Result<(), StorageError> {
+        let current = Current {
+            meta: meta.clone(),
+            file: file.to_string(),
+        };
         let mut batch = sled::Batch::default();
-        batch.insert(SNAPSHOT_META, serde_json::to_vec(meta).map_err(write_err)?);
-        batch.insert(SNAPSHOT_DATA, data);
-        self.snapshot.apply_batch(batch).map_err(write_err)?;
-        self.db.flush_async().await.map_err(write_err)?;
+        batch.insert(
+            CURRENT_SNAPSHOT,
+            serde_json::to_vec(&current).map_err(write_err)?,
+        );
+        batch.remove(INSTALLING_SNAPSHOT);
+        self.snapshot
+            .apply_batch(batch)
+            .map_err(|e| snapshot_err(ErrorVerb::Write, e))?;
+        self.db
+            .flush()
+            .map_err(|e| snapshot_err(ErrorVerb::Write, e))?;
+        self.snapshots.remove_others(file);
+        Ok(())
+    }
+
+    /// Snapshots of versions before snapshot files were one JSON value in the `snapshot`
+    /// tree; such a value is dropped (openraft builds a new snapshot when it needs one).
+    fn drop_legacy_snapshot(&self) -> Result<(), StorageError> {
+        if self
+            .snapshot
+            .contains_key(LEGACY_SNAPSHOT_DATA)
+            .map_err(read_err)?
+        {
+            let mut batch = sled::Batch::default();
+            batch.remove(LEGACY_SNAPSHOT_META);
+            batch.remove(LEGACY_SNAPSHOT_DATA);
+            self.snapshot.apply_batch(batch).map_err(write_err)?;
+            self.db.flush().map_err(write_err)?;
+            tracing::info!("dropped a snapshot in the old single-value format");
+        }
+        Ok(())
+    }
+
+    fn finish_interrupted_install(&self) -> Result<(), StorageError> {
+        let Some(installing) = self.current(INSTALLING_SNAPSHOT)? else {
+            return Ok(());
+        };
+        let path = self.snapshots.path(&installing.file);
+        tracing::warn!(
+            snapshot = %installing.meta.snapshot_id,
+            "a snapshot install was interrupted; finishing it from {}",
+            installing.file
+        );
+        if !path.exists() {
+            return Err(snapshot_err(
+                ErrorVerb::Read,
+                format!(
+                    "the interrupted snapshot install's file {} is gone; the index is \
+                     incomplete: wipe this node's data directory and let it rejoin",
+                    installing.file
+                ),
+            ));
+        }
+        self.refill(&installing.meta, &installing.file)
+    }
+
+    /// Checks the snapshot file `file`, then replaces the tree by its contents (blocking).
+    fn refill(&self, meta: &Meta, file: &str) -> Result<(), StorageError> {
+        let path = self.snapshots.path(file);
+        let records = snapshot::verify(&path).map_err(|e| snapshot_err(ErrorVerb::Read, e))?;
+        let installing = Current {
+            meta: meta.clone(),
+            file: file.to_string(),
+        };
+        self.snapshot
+            .insert(
+                INSTALLING_SNAPSHOT,
+                serde_json::to_vec(&installing).map_err(write_err)?,
+            )
+            .map_err(write_err)?;
+        self.db.flush().map_err(write_err)?;
+        let feed_reset: u64 = self.meta(BLOBFEED_RESET)?;
+        let at = meta.last_log_id.map_or(0, |id| id.index);
+        let json = |v: serde_json::Result<Vec<u8>>| v.map_err(write_err);
+        let last: Vec<(&[u8], Vec<u8>)> = vec![
+            (TOKENS_AT, json(serde_json::to_vec(&at))?),
+            (ops::BLOCKS_AT, json(serde_json::to_vec(&at))?),
+            (ops::OPS_AT, json(serde_json::to_vec(&at))?),
+            (BLOBFEED_RESET, json(serde_json::to_vec(&(feed_reset + 1)))?),
+            (LAST_APPLIED, json(serde_json::to_vec(&meta.last_log_id))?),
+            (
+                LAST_MEMBERSHIP,
+                json(serde_json::to_vec(&meta.last_membership))?,
+            ),
+        ];
+        snapshot::refill(&self.index, &path, |batch| {
+            // The tokens, block rules and operating state were replaced: readers drop
+            // their caches; the blob feed was too: the catch-up starts over.
+            for (key, value) in last {
+                batch.insert(key, value);
+            }
+        })
+        .map_err(|e| snapshot_err(ErrorVerb::Write, e))?;
+        self.snapshots
+            .set_current(std::fs::metadata(&path).map_or(0, |m| m.len()), records);
+        self.set_current(meta, file)?;
         Ok(())
     }
 }
@@ -160,7 +308,7 @@ impl StateMachine {
         &self,
         index: u64,
         record: AdminRecord,
-        batch: &mut sled::Batch,
+        batch: &mut WriteBatch,
         changed: &mut HashMap<String, bool>,
     ) -> Result<ApplyResponse, StorageError> {
         let (kind, detail) = (record.action.kind().to_string(), record.action.detail());
@@ -259,7 +407,7 @@ impl StateMachine {
     fn apply_put(
         &self,
         put: IndexEntry,
-        batch: &mut sled::Batch,
+        batch: &mut WriteBatch,
         pending: &mut Pending,
         ops: &mut ops::Overlay,
     ) -> Result<ApplyResponse, StorageError> {
@@ -279,47 +427,8 @@ impl StateMachine {
     }
 }
 
-impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
-    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
-        // Applied state first, then entries: the entries may include a few applied later,
-        // which is harmless because re-applying those log entries is idempotent.
-        let (last_applied, last_membership) = self.applied()?;
-        let reader = self.reader();
-        let entries = reader.all_entries().map_err(read_err)?;
-        let tokens = reader.tokens().map_err(read_err)?;
-        let admin = reader.admin_trail(0).map_err(read_err)?;
-        let member_secret = reader.member_secret().map_err(read_err)?;
-        let ops = self.ops_entries()?;
-        let data = SnapshotData {
-            last_applied,
-            last_membership: last_membership.clone(),
-            entries,
-            tokens,
-            admin,
-            member_secret,
-            ops,
-        };
-        let bytes = serde_json::to_vec(&data).map_err(write_err)?;
-        let snapshot_id = match last_applied {
-            Some(id) => format!("{}-{}-{}", id.leader_id, id.index, bytes.len()),
-            None => format!("empty-{}", bytes.len()),
-        };
-        let meta = Meta {
-            last_log_id: last_applied,
-            last_membership,
-            snapshot_id,
-        };
-        self.store_snapshot(&meta, &bytes).await?;
-        tracing::info!(snapshot = %meta.snapshot_id, bytes = bytes.len(), "built index snapshot");
-        Ok(Snapshot {
-            meta,
-            snapshot: Box::new(Cursor::new(bytes)),
-        })
-    }
-}
-
 impl RaftStateMachine<TypeConfig> for StateMachine {
-    type SnapshotBuilder = Self;
+    type SnapshotBuilder = Builder;
 
     async fn applied_state(&mut self) -> Result<(Option<LogId>, Membership), StorageError> {
         self.applied()
@@ -330,7 +439,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        let mut batch = sled::Batch::default();
+        let mut batch = WriteBatch::default();
         let mut pending: Pending = HashMap::new();
         let mut ops = ops::Overlay::default();
         // Token names changed earlier in this batch: present or revoked.
@@ -410,93 +519,145 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             LAST_MEMBERSHIP,
             serde_json::to_vec(&membership).map_err(write_err)?,
         );
-        self.index.apply_batch(batch).map_err(write_err)?;
+        self.commit(batch)?;
         Ok(responses)
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
-        self.clone()
+        // Between two applies: the capture point of the build.
+        let guard = self.snapshots.building.clone().read_owned().await;
+        let capture = self.snapshots.capture();
+        let applied = self.applied();
+        Builder {
+            machine: self.clone(),
+            capture,
+            applied,
+            _building: guard,
+        }
     }
 
-    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
-        Ok(Box::new(Cursor::new(Vec::new())))
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<SnapshotFile>, StorageError> {
+        // One transfer at a time: a new one means any earlier was abandoned.
+        self.snapshots.remove_incoming();
+        let name = self.snapshots.fresh_name("incoming", 0, "part");
+        let file = SnapshotFile::create(self.snapshots.path(&name))
+            .await
+            .map_err(|e| snapshot_err(ErrorVerb::Write, e))?;
+        Ok(Box::new(file))
     }
 
     async fn install_snapshot(
         &mut self,
         meta: &Meta,
-        snapshot: Box<Cursor<Vec<u8>>>,
+        snapshot: Box<SnapshotFile>,
     ) -> Result<(), StorageError> {
-        let bytes = snapshot.into_inner();
-        let data: SnapshotData = serde_json::from_slice(&bytes).map_err(write_err)?;
-        let mut batch = sled::Batch::default();
-        for key in self.index.iter().keys() {
-            batch.remove(key.map_err(read_err)?);
-        }
-        for entry in &data.entries {
-            batch.insert(
-                keys::artifact(&entry.key),
-                serde_json::to_vec(entry).map_err(write_err)?,
-            );
-        }
-        for grant in &data.tokens {
-            batch.insert(
-                token_key(&grant.name),
-                serde_json::to_vec(grant).map_err(write_err)?,
-            );
-        }
-        for event in &data.admin {
-            batch.insert(
-                admin_key(event.index),
-                serde_json::to_vec(event).map_err(write_err)?,
-            );
-        }
-        if let Some(secret) = &data.member_secret {
-            batch.insert(
-                MEMBER_SECRET,
-                serde_json::to_vec(secret).map_err(write_err)?,
-            );
-        }
-        for (key, value) in &data.ops {
-            let mut full = vec![META_PREFIX];
-            full.extend_from_slice(key.as_bytes());
-            batch.insert(full, value.as_bytes());
-        }
-        let evicted: std::collections::HashSet<String> = data
-            .ops
-            .iter()
-            .filter_map(|(key, _)| key.strip_prefix(ops::EVICTED_KEY_PREFIX))
-            .map(str::to_string)
-            .collect();
-        self.recount_from(
-            data.entries.iter().cloned().map(Ok),
-            |module, version| Ok(evicted.contains(&format!("{module}\0{version}"))),
-            &mut batch,
-        )?;
-        // The tokens were replaced: readers recompile them.
-        let at = meta.last_log_id.map_or(0, |id| id.index);
-        batch.insert(TOKENS_AT, serde_json::to_vec(&at).map_err(write_err)?);
-        // So were the block rules, and perhaps purges happened: caches are dropped.
-        batch.insert(ops::BLOCKS_AT, serde_json::to_vec(&at).map_err(write_err)?);
-        batch.insert(ops::OPS_AT, serde_json::to_vec(&at).map_err(write_err)?);
-        batch.insert(
-            LAST_APPLIED,
-            serde_json::to_vec(&meta.last_log_id).map_err(write_err)?,
+        let started = std::time::Instant::now();
+        let index = meta.last_log_id.map_or(0, |id| id.index);
+        let received = snapshot
+            .finish()
+            .await
+            .map_err(|e| snapshot_err(ErrorVerb::Write, e))?;
+        // Never rewrite the tree under a build's walk.
+        let _exclusive = self.snapshots.building.clone().write_owned().await;
+        let machine = self.clone();
+        let meta_owned = meta.clone();
+        let file = tokio::task::spawn_blocking(move || -> Result<String, StorageError> {
+            let name = machine.snapshots.fresh_name("snap", index, "snap");
+            let target = machine.snapshots.path(&name);
+            let moved = if received.parent() == Some(machine.snapshots.dir()) {
+                std::fs::rename(&received, &target)
+            } else {
+                // Handed a file from elsewhere (openraft's storage suite does): copy it.
+                std::fs::copy(&received, &target).map(|_| ())
+            };
+            moved.map_err(|e| snapshot_err(ErrorVerb::Write, e))?;
+            machine.refill(&meta_owned, &name)?;
+            Ok(name)
+        })
+        .await
+        .map_err(|e| snapshot_err(ErrorVerb::Write, e))??;
+        self.snapshots.installed(started.elapsed());
+        let report = self.snapshots.stats.report();
+        tracing::info!(
+            snapshot = %meta.snapshot_id,
+            file,
+            records = report.records,
+            bytes = report.bytes,
+            chunks = report.last_install_chunks,
+            took_ms = report.last_install_ms.unwrap_or(0),
+            "installed index snapshot"
         );
-        batch.insert(
-            LAST_MEMBERSHIP,
-            serde_json::to_vec(&meta.last_membership).map_err(write_err)?,
-        );
-        self.index.apply_batch(batch).map_err(write_err)?;
-        self.store_snapshot(meta, &bytes).await?;
-        tracing::info!(snapshot = %meta.snapshot_id, entries = data.entries.len(), "installed index snapshot");
         Ok(())
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
-        self.stored_snapshot()
+        self.stored_snapshot().await
+    }
+}
+
+/// Builds a snapshot of the tree as it was when openraft asked for the builder (see
+/// [`snapshot`]), while applies go on.
+pub struct Builder {
+    machine: StateMachine,
+    capture: Arc<Capture>,
+    applied: Result<(Option<LogId>, Membership), StorageError>,
+    _building: tokio::sync::OwnedRwLockReadGuard<()>,
+}
+
+impl Drop for Builder {
+    fn drop(&mut self) {
+        self.machine.snapshots.release(&self.capture);
+    }
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for Builder {
+    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
+        let (last_applied, last_membership) = self.applied.clone()?;
+        let index = last_applied.map_or(0, |id| id.index);
+        let (machine, capture) = (self.machine.clone(), self.capture.clone());
+        let (file, records, bytes) = tokio::task::spawn_blocking(move || {
+            machine.snapshots.write(
+                &machine.index,
+                &capture,
+                &[LAST_APPLIED, LAST_MEMBERSHIP],
+                index,
+            )
+        })
+        .await
+        .map_err(|e| snapshot_err(ErrorVerb::Write, e))?
+        .map_err(|e| snapshot_err(ErrorVerb::Write, e))?;
+        self.machine.snapshots.release(&self.capture);
+        let snapshot_id = match last_applied {
+            Some(id) => format!("{}-{}-{}", id.leader_id, id.index, bytes),
+            None => format!("empty-{bytes}"),
+        };
+        let meta = Meta {
+            last_log_id: last_applied,
+            last_membership,
+            snapshot_id,
+        };
+        self.machine.snapshots.set_current(bytes, records);
+        self.machine.set_current(&meta, &file)?;
+        let report = self.machine.snapshots.stats.report();
+        tracing::info!(
+            snapshot = %meta.snapshot_id,
+            records,
+            bytes,
+            took_ms = report.last_build_ms.unwrap_or(0),
+            "built index snapshot"
+        );
+        let data = SnapshotFile::open(self.machine.snapshots.path(&file))
+            .await
+            .map_err(|e| snapshot_err(ErrorVerb::Read, e))?;
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(data),
+        })
     }
 }
 
 /// Guard against the reserved prefix ever colliding with artifact keys.
 const _: () = assert!(META_PREFIX == 0xff);
+
+#[cfg(test)]
+mod tests;

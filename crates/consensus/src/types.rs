@@ -1,7 +1,5 @@
 //! The Raft type configuration: what the log carries and what applying it returns.
 
-use std::io::Cursor;
-
 use goproxy_access::Grant;
 use goproxy_protocol::index::IndexEntry;
 use serde::{Deserialize, Serialize};
@@ -212,7 +210,7 @@ openraft::declare_raft_types!(
         NodeId = u64,
         Node = PeerNode,
         Entry = openraft::Entry<TypeConfig>,
-        SnapshotData = Cursor<Vec<u8>>,
+        SnapshotData = crate::state_machine::SnapshotFile,
         AsyncRuntime = openraft::TokioRuntime,
 );
 

@@ -43,8 +43,8 @@ fn membership(index: u64) -> Entry<TypeConfig> {
 }
 
 fn open(dir: &std::path::Path) -> StateMachine {
-    let db = sled::open(dir).unwrap();
-    StateMachine::open(&db).unwrap()
+    let db = sled::open(dir.join("db")).unwrap();
+    StateMachine::open(&db, dir.join("snapshots")).unwrap()
 }
 
 /// A log whose apply results exercise every case, including a conflict inside one batch.
@@ -188,7 +188,7 @@ async fn snapshot_installs_on_another_store_and_survives_reopen() {
     let mut source = open(dir1.path());
     let (entries, _) = log();
     source.apply(entries).await.unwrap();
-    let snapshot = source
+    let mut snapshot = source
         .get_snapshot_builder()
         .await
         .build_snapshot()
@@ -202,9 +202,9 @@ async fn snapshot_installs_on_another_store_and_survives_reopen() {
         let stale = entry("example.com/stale", "v0.0.1", ArtifactKind::Zip, 'f');
         target.apply([put(1, &stale)]).await.unwrap();
         let mut buffer = target.begin_receiving_snapshot().await.unwrap();
-        buffer
-            .get_mut()
-            .extend_from_slice(snapshot.snapshot.get_ref());
+        tokio::io::copy(&mut *snapshot.snapshot, &mut *buffer)
+            .await
+            .unwrap();
         target
             .install_snapshot(&snapshot.meta, buffer)
             .await
@@ -226,7 +226,10 @@ async fn snapshot_installs_on_another_store_and_survives_reopen() {
     assert_eq!(applied, snapshot.meta.last_log_id);
     let current = target.get_current_snapshot().await.unwrap().unwrap();
     assert_eq!(current.meta, snapshot.meta);
-    assert_eq!(current.snapshot.get_ref(), snapshot.snapshot.get_ref());
+    assert_eq!(
+        std::fs::read(current.snapshot.path()).unwrap(),
+        std::fs::read(snapshot.snapshot.path()).unwrap()
+    );
     assert_eq!(target.reader().entry_count(), 2);
 }
 
@@ -364,7 +367,7 @@ async fn tokens_are_created_and_revoked_in_log_order_and_travel_in_snapshots() {
         "from index 4 on"
     );
 
-    let snapshot = sm
+    let mut snapshot = sm
         .get_snapshot_builder()
         .await
         .build_snapshot()
@@ -376,9 +379,9 @@ async fn tokens_are_created_and_revoked_in_log_order_and_travel_in_snapshots() {
         .await
         .unwrap();
     let mut buffer = other.begin_receiving_snapshot().await.unwrap();
-    buffer
-        .get_mut()
-        .extend_from_slice(snapshot.snapshot.get_ref());
+    tokio::io::copy(&mut *snapshot.snapshot, &mut *buffer)
+        .await
+        .unwrap();
     other
         .install_snapshot(&snapshot.meta, buffer)
         .await
@@ -393,4 +396,116 @@ async fn tokens_are_created_and_revoked_in_log_order_and_travel_in_snapshots() {
         other.reader().tokens_at().unwrap() >= 5,
         "installing moves tokens_at"
     );
+}
+
+fn zips(range: std::ops::Range<u64>) -> Vec<IndexEntry> {
+    range
+        .map(|i| {
+            let mut e = entry(
+                &format!("example.com/m{i:04}"),
+                "v1.0.0",
+                ArtifactKind::Zip,
+                'a',
+            );
+            e.blob.sha256 = format!("{i:064x}");
+            e
+        })
+        .collect()
+}
+
+/// A snapshot is the tree as it was when openraft asked for the builder, although applies
+/// (new entries, a purge of an earlier one) go on while it is built.
+#[tokio::test]
+async fn a_snapshot_is_the_state_at_its_capture_point_while_applies_go_on() {
+    let (dir1, dir2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut source = open(dir1.path());
+    let before = zips(0..300);
+    let mut log: Vec<Entry<TypeConfig>> = vec![membership(1)];
+    log.extend(before.iter().enumerate().map(|(i, e)| put(i as u64 + 2, e)));
+    source.apply(log).await.unwrap();
+    let captured = source.applied_state().await.unwrap();
+    let expect = source.reader().all_entries().unwrap();
+
+    let mut builder = source.get_snapshot_builder().await;
+    // After the capture point: more entries, and a purge of one the snapshot must keep.
+    let later: Vec<Entry<TypeConfig>> = zips(300..400)
+        .iter()
+        .enumerate()
+        .map(|(i, e)| put(i as u64 + 302, e))
+        .collect();
+    source.apply(later).await.unwrap();
+    source
+        .apply([Entry {
+            log_id: log_id(1, 1, 402),
+            payload: EntryPayload::Normal(IndexCommand::Admin(goproxy_consensus::AdminRecord {
+                actor: "ops".into(),
+                node: 1,
+                at_ms: 1,
+                action: goproxy_consensus::AdminAction::Purge(goproxy_consensus::ops::VersionRef {
+                    module: "example.com/m0007".into(),
+                    version: "v1.0.0".into(),
+                }),
+            })),
+        }])
+        .await
+        .unwrap();
+    assert_eq!(source.reader().entry_count(), 399, "the purge applied");
+    let mut snapshot = builder.build_snapshot().await.unwrap();
+    drop(builder);
+    assert_eq!(snapshot.meta.last_log_id, captured.0);
+
+    let mut target = open(dir2.path());
+    let mut buffer = target.begin_receiving_snapshot().await.unwrap();
+    tokio::io::copy(&mut *snapshot.snapshot, &mut *buffer)
+        .await
+        .unwrap();
+    target
+        .install_snapshot(&snapshot.meta, buffer)
+        .await
+        .unwrap();
+    assert_eq!(target.reader().all_entries().unwrap(), expect);
+    assert_eq!(target.reader().entry_count(), 300, "counts as captured");
+    assert_eq!(target.applied_state().await.unwrap(), captured);
+}
+
+/// A damaged transfer is refused before the tree is touched.
+#[tokio::test]
+async fn a_damaged_snapshot_is_refused_and_the_index_kept() {
+    let (dir1, dir2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut source = open(dir1.path());
+    let mut log: Vec<Entry<TypeConfig>> = vec![membership(1)];
+    log.extend(
+        zips(0..50)
+            .iter()
+            .enumerate()
+            .map(|(i, e)| put(i as u64 + 2, e)),
+    );
+    source.apply(log).await.unwrap();
+    let mut snapshot = source
+        .get_snapshot_builder()
+        .await
+        .build_snapshot()
+        .await
+        .unwrap();
+
+    let mut target = open(dir2.path());
+    target
+        .apply([membership(1), put(2, &zips(900..901)[0])])
+        .await
+        .unwrap();
+    let kept = target.reader().all_entries().unwrap();
+    let buffer = target.begin_receiving_snapshot().await.unwrap();
+    let mut bytes = Vec::new();
+    tokio::io::AsyncReadExt::read_to_end(&mut *snapshot.snapshot, &mut bytes)
+        .await
+        .unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 1;
+    std::fs::write(buffer.path(), &bytes).unwrap();
+    let err = target
+        .install_snapshot(&snapshot.meta, buffer)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("damaged snapshot"), "{err}");
+    assert_eq!(target.reader().all_entries().unwrap(), kept);
 }

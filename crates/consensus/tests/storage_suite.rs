@@ -22,7 +22,8 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for Sle
         let dir = tempfile::tempdir().map_err(io)?;
         let db = sled::open(dir.path()).map_err(|e| io(std::io::Error::other(e)))?;
         let log = LogStore::open(&db).map_err(|e| io(std::io::Error::other(e)))?;
-        let sm = StateMachine::open(&db).map_err(|e| io(std::io::Error::other(e)))?;
+        let sm = StateMachine::open(&db, dir.path().join("snapshots"))
+            .map_err(|e| io(std::io::Error::other(e)))?;
         Ok((dir, log, sm))
     }
 }

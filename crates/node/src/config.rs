@@ -44,7 +44,13 @@ pub struct RaftConfig {
     pub snapshot_logs_since_last: u64,
     /// Log entries kept behind a snapshot for slow followers.
     pub max_in_snapshot_log_to_keep: u64,
+    /// Bytes per `InstallSnapshot` chunk a leader sends (and the largest a follower takes):
+    /// the same on every member, 64 KiB to 16 MiB.
+    pub snapshot_chunk_bytes: u64,
 }
+
+/// Bounds of `raft.snapshot_chunk_bytes`.
+const SNAPSHOT_CHUNK_BYTES: std::ops::RangeInclusive<u64> = (64 << 10)..=(16 << 20);
 
 impl Default for RaftConfig {
     fn default() -> Self {
@@ -54,6 +60,7 @@ impl Default for RaftConfig {
             election_timeout_max: Duration::from_millis(300),
             snapshot_logs_since_last: 5000,
             max_in_snapshot_log_to_keep: 1000,
+            snapshot_chunk_bytes: goproxy_consensus::node::DEFAULT_SNAPSHOT_CHUNK_BYTES,
         }
     }
 }
@@ -475,6 +482,14 @@ impl Config {
             problems.push(
                 "raft.election_timeout_max: must be greater than raft.election_timeout_min".into(),
             );
+        }
+        if !SNAPSHOT_CHUNK_BYTES.contains(&raft.snapshot_chunk_bytes) {
+            problems.push(format!(
+                "raft.snapshot_chunk_bytes: {} is outside {}..={}",
+                raft.snapshot_chunk_bytes,
+                SNAPSHOT_CHUNK_BYTES.start(),
+                SNAPSHOT_CHUNK_BYTES.end()
+            ));
         }
         problems
     }

@@ -550,7 +550,7 @@ fn consensus_config(
         election_timeout_max_ms: raft.election_timeout_max.as_millis() as u64,
         snapshot_logs_since_last: raft.snapshot_logs_since_last,
         max_in_snapshot_log_to_keep: raft.max_in_snapshot_log_to_keep,
-        snapshot_chunk_bytes: goproxy_consensus::node::DEFAULT_SNAPSHOT_CHUNK_BYTES,
+        snapshot_chunk_bytes: raft.snapshot_chunk_bytes,
     }
 }
 

@@ -161,5 +161,6 @@ pub fn node_status(
         retired: consensus.retired(),
         checksum_databases: frontend.checksum_status(),
         storage: Some(storage.status()),
+        snapshots: Some(consensus.snapshot_report()),
     }
 }

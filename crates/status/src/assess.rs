@@ -178,6 +178,7 @@ mod tests {
             retired: None,
             checksum_databases: Vec::new(),
             storage: None,
+            snapshots: None,
         }
     }
 

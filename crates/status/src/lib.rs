@@ -110,6 +110,28 @@ pub struct NodeStatus {
     /// The blob store's use and bound (as of the last measurement, every few seconds).
     #[serde(default)]
     pub storage: Option<StorageStatus>,
+    /// This node's index snapshots.
+    #[serde(default)]
+    pub snapshots: Option<SnapshotStatus>,
+}
+
+/// A node's index snapshots (files streamed from and into the index).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotStatus {
+    /// Snapshots this process built.
+    pub builds: u64,
+    /// How long the last build took.
+    pub last_build_ms: Option<u64>,
+    /// Size of the current snapshot file.
+    pub bytes: u64,
+    /// Records (index keys) in it.
+    pub records: u64,
+    /// Snapshots this process installed from a leader.
+    pub installs: u64,
+    /// How long the last install took (checking the file and refilling the index).
+    pub last_install_ms: Option<u64>,
+    /// `InstallSnapshot` chunks the last installed snapshot arrived in.
+    pub last_install_chunks: u64,
 }
 
 /// A node's blob storage.
@@ -205,6 +227,7 @@ mod tests {
             retired: None,
             checksum_databases: Vec::new(),
             storage: None,
+            snapshots: None,
         };
         let json = serde_json::to_value(&status).unwrap();
         assert_eq!(json["state"], "Follower");

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use goproxy_protocol::index::{ArtifactKind, IndexEntry};
 
 use super::ops::{ops_key, Overlay, EVICTED_PREFIX};
-use super::{read_err, write_err, StateMachine};
+use super::{read_err, write_err, StateMachine, WriteBatch};
 use crate::reader::META_PREFIX;
 use crate::types::StorageError;
 
@@ -39,7 +39,7 @@ impl StateMachine {
 
     fn set_count(
         &self,
-        batch: &mut sled::Batch,
+        batch: &mut WriteBatch,
         ops: &mut Overlay,
         key: &[u8],
         value: u64,
@@ -49,7 +49,7 @@ impl StateMachine {
 
     fn add_to(
         &self,
-        batch: &mut sled::Batch,
+        batch: &mut WriteBatch,
         ops: &mut Overlay,
         key: &[u8],
         delta: i64,
@@ -62,7 +62,7 @@ impl StateMachine {
     /// A new committed entry; `kept`: its blob is kept (not an evicted zip).
     pub(super) fn count_added(
         &self,
-        batch: &mut sled::Batch,
+        batch: &mut WriteBatch,
         ops: &mut Overlay,
         entry: &IndexEntry,
         kept: bool,
@@ -77,7 +77,7 @@ impl StateMachine {
     /// A removed entry (purged); `kept` as in [`StateMachine::count_added`].
     pub(super) fn count_removed(
         &self,
-        batch: &mut sled::Batch,
+        batch: &mut WriteBatch,
         ops: &mut Overlay,
         entry: &IndexEntry,
         kept: bool,
@@ -92,7 +92,7 @@ impl StateMachine {
     /// One more kept reference to a blob.
     pub(super) fn keep_blob(
         &self,
-        batch: &mut sled::Batch,
+        batch: &mut WriteBatch,
         ops: &mut Overlay,
         sha256: &str,
         size: u64,
@@ -115,7 +115,7 @@ impl StateMachine {
     /// One kept reference less; the last one takes the blob out of the kept bytes.
     pub(super) fn release_blob(
         &self,
-        batch: &mut sled::Batch,
+        batch: &mut WriteBatch,
         ops: &mut Overlay,
         sha256: &str,
         size: u64,
@@ -162,15 +162,15 @@ impl StateMachine {
         {
             return Ok(());
         }
-        let mut batch = sled::Batch::default();
+        let mut batch = WriteBatch::default();
         self.recount(&mut batch)?;
-        self.index.apply_batch(batch).map_err(write_err)?;
+        self.commit(batch)?;
         tracing::info!("counted the index once (entries and kept blobs)");
         Ok(())
     }
 
     /// Writes the counts of the tree as it is into `batch`, replacing any.
-    pub(super) fn recount(&self, batch: &mut sled::Batch) -> Result<(), StorageError> {
+    pub(super) fn recount(&self, batch: &mut WriteBatch) -> Result<(), StorageError> {
         self.recount_from(
             self.index
                 .range(..vec![META_PREFIX])
@@ -192,7 +192,7 @@ impl StateMachine {
         &self,
         entries: impl Iterator<Item = Result<IndexEntry, StorageError>>,
         evicted: impl Fn(&str, &str) -> Result<bool, StorageError>,
-        batch: &mut sled::Batch,
+        batch: &mut WriteBatch,
     ) -> Result<(), StorageError> {
         for key in self.index.scan_prefix(BLOBREF_PREFIX).keys() {
             batch.remove(key.map_err(read_err)?);
@@ -219,7 +219,7 @@ impl StateMachine {
                 serde_json::to_vec(n).map_err(write_err)?,
             );
         }
-        let put = |batch: &mut sled::Batch, key: &[u8], value: u64| -> Result<(), StorageError> {
+        let put = |batch: &mut WriteBatch, key: &[u8], value: u64| -> Result<(), StorageError> {
             batch.insert(key, serde_json::to_vec(&value).map_err(write_err)?);
             Ok(())
         };

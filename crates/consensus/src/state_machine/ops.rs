@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use goproxy_protocol::index::{ArtifactKind, IndexEntry};
 
-use super::{read_err, write_err, Pending, StateMachine};
+use super::{read_err, write_err, Pending, StateMachine, WriteBatch};
 use crate::keys;
 use crate::ops::{
     BlockRecord, JobState, Reclaim, SourcePart, VersionRef, WarmJob, WarmProgress, WarmSpec,
@@ -29,14 +29,13 @@ pub(crate) const WARM_SOURCE_PREFIX: &[u8] = b"\xffwarmsrc/";
 pub(crate) const WARM_DONE_PREFIX: &[u8] = b"\xffwarmdone/";
 /// Pinned versions: `\xffpin/` + module + `\0` + version → the job id.
 pub(crate) const PIN_PREFIX: &[u8] = b"\xffpin/";
-/// [`EVICTED_PREFIX`] as a snapshot names it (without the reserved first byte).
-pub(crate) const EVICTED_KEY_PREFIX: &str = "evicted/";
 /// Evicted versions: `\xffevicted/` + module + `\0` + version → ms since the epoch.
 pub(crate) const EVICTED_PREFIX: &[u8] = b"\xffevicted/";
 /// Reclaim records: `\xffreclaim/` + zero-padded log index → [`Reclaim`].
 pub(crate) const RECLAIM_PREFIX: &[u8] = b"\xffreclaim/";
 
-/// Prefixes a snapshot carries (the reclaim records are local housekeeping, not state).
+/// The operating state's prefixes (reclaim records aside).
+#[cfg(test)]
 const SNAPSHOT_PREFIXES: [&[u8]; 6] = [
     BLOCK_PREFIX,
     WARM_PREFIX,
@@ -93,14 +92,14 @@ impl Overlay {
         }
     }
 
-    pub(super) fn put(&mut self, batch: &mut sled::Batch, key: Vec<u8>, value: Vec<u8>) {
+    pub(super) fn put(&mut self, batch: &mut WriteBatch, key: Vec<u8>, value: Vec<u8>) {
         batch.insert(key.clone(), value.clone());
         self.pending.insert(key, Some(value));
     }
 
     pub(super) fn put_json<T: serde::Serialize>(
         &mut self,
-        batch: &mut sled::Batch,
+        batch: &mut WriteBatch,
         key: Vec<u8>,
         value: &T,
     ) -> Result<(), StorageError> {
@@ -132,7 +131,7 @@ impl Overlay {
         Ok(merged.into_iter().collect())
     }
 
-    pub(super) fn remove(&mut self, batch: &mut sled::Batch, key: Vec<u8>) {
+    pub(super) fn remove(&mut self, batch: &mut WriteBatch, key: Vec<u8>) {
         batch.remove(key.clone());
         self.pending.insert(key, None);
     }
@@ -163,7 +162,7 @@ impl StateMachine {
         &self,
         index: u64,
         record: AdminRecord,
-        batch: &mut sled::Batch,
+        batch: &mut WriteBatch,
         pending: &mut Pending,
         ops: &mut Overlay,
     ) -> Result<ApplyResponse, StorageError> {
@@ -252,7 +251,7 @@ impl StateMachine {
         spec: WarmSpec,
         actor: &str,
         at_ms: u64,
-        batch: &mut sled::Batch,
+        batch: &mut WriteBatch,
         ops: &mut Overlay,
     ) -> Result<ApplyResponse, StorageError> {
         let key = ops_key(WARM_PREFIX, &[&spec.id]);
@@ -318,7 +317,7 @@ impl StateMachine {
     fn forget_job(
         &self,
         id: &str,
-        batch: &mut sled::Batch,
+        batch: &mut WriteBatch,
         ops: &mut Overlay,
     ) -> Result<(), StorageError> {
         ops.remove(batch, ops_key(WARM_PREFIX, &[id]));
@@ -334,7 +333,7 @@ impl StateMachine {
     pub(super) fn apply_source(
         &self,
         part: SourcePart,
-        batch: &mut sled::Batch,
+        batch: &mut WriteBatch,
         ops: &mut Overlay,
     ) -> Result<ApplyResponse, StorageError> {
         let key = ops_key(WARM_PREFIX, &[&part.id]);
@@ -374,7 +373,7 @@ impl StateMachine {
         &self,
         index: u64,
         version: VersionRef,
-        batch: &mut sled::Batch,
+        batch: &mut WriteBatch,
         pending: &mut Pending,
         ops: &mut Overlay,
     ) -> Result<ApplyResponse, StorageError> {
@@ -410,7 +409,7 @@ impl StateMachine {
         index: u64,
         purged: Vec<VersionRef>,
         blobs: Vec<String>,
-        batch: &mut sled::Batch,
+        batch: &mut WriteBatch,
         ops: &mut Overlay,
     ) -> Result<(), StorageError> {
         let record = Reclaim {
@@ -435,7 +434,7 @@ impl StateMachine {
     pub(super) fn apply_progress(
         &self,
         progress: WarmProgress,
-        batch: &mut sled::Batch,
+        batch: &mut WriteBatch,
         pending: &Pending,
         ops: &mut Overlay,
     ) -> Result<ApplyResponse, StorageError> {
@@ -498,7 +497,7 @@ impl StateMachine {
         &self,
         index: u64,
         evictions: crate::ops::Evictions,
-        batch: &mut sled::Batch,
+        batch: &mut WriteBatch,
         pending: &mut Pending,
         ops: &mut Overlay,
     ) -> Result<ApplyResponse, StorageError> {
@@ -532,7 +531,7 @@ impl StateMachine {
         &self,
         index: u64,
         versions: Vec<VersionRef>,
-        batch: &mut sled::Batch,
+        batch: &mut WriteBatch,
         pending: &Pending,
         ops: &mut Overlay,
     ) -> Result<ApplyResponse, StorageError> {
@@ -561,7 +560,7 @@ impl StateMachine {
     /// Keeps an evicted version's zip again (every node fetches it back).
     fn unevict(
         &self,
-        batch: &mut sled::Batch,
+        batch: &mut WriteBatch,
         pending: &Pending,
         ops: &mut Overlay,
         module: &str,
@@ -576,20 +575,6 @@ impl StateMachine {
             self.keep_blob(batch, ops, &zip.blob.sha256, zip.blob.size)?;
         }
         Ok(())
-    }
-
-    /// The operating state a snapshot carries.
-    pub(super) fn ops_entries(&self) -> Result<Vec<(String, String)>, StorageError> {
-        let mut out = Vec::new();
-        for prefix in SNAPSHOT_PREFIXES {
-            for item in self.index.scan_prefix(prefix) {
-                let (key, value) = item.map_err(read_err)?;
-                let key = String::from_utf8(key[1..].to_vec()).map_err(read_err)?;
-                let value = String::from_utf8(value.to_vec()).map_err(read_err)?;
-                out.push((key, value));
-            }
-        }
-        Ok(out)
     }
 }
 
