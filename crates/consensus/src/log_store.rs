@@ -3,14 +3,22 @@
 //! Tree `raft_log`: big-endian index → JSON entry. Tree `raft_meta`: vote, committed,
 //! last purged log id. Appends and votes are flushed to disk before they are
 //! acknowledged, so an acknowledged fill survives a crash of a majority.
+//!
+//! Group commit: `append` writes its entries and returns at once (they are readable), and
+//! hands openraft's completion callback to a flusher task. The flusher takes every callback
+//! waiting, runs one flush, then completes them all in order; appends that arrive during a
+//! flush wait for the next one. So under load many appends share one fsync, and no append
+//! is reported durable before a flush that started after it was written.
 
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
+use std::sync::{Arc, OnceLock};
 
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{ErrorSubject, ErrorVerb, OptionalSend, RaftLogReader, Vote};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use tokio::sync::mpsc;
 
 use crate::error::storage_err;
 use crate::keys::{log_index, parse_log_index};
@@ -26,6 +34,8 @@ pub struct LogStore {
     db: sled::Db,
     logs: sled::Tree,
     meta: sled::Tree,
+    /// Appends waiting for a flush (the flusher task starts with the first append).
+    flusher: Arc<OnceLock<mpsc::UnboundedSender<Flush>>>,
 }
 
 impl LogStore {
@@ -35,6 +45,16 @@ impl LogStore {
             db: db.clone(),
             logs: db.open_tree("raft_log")?,
             meta: db.open_tree("raft_meta")?,
+            flusher: Arc::default(),
+        })
+    }
+
+    /// The flusher's queue; the task ends when every clone of this store is gone.
+    fn flusher(&self) -> &mpsc::UnboundedSender<Flush> {
+        self.flusher.get_or_init(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            tokio::spawn(flush_in_groups(self.db.clone(), rx));
+            tx
         })
     }
 
@@ -119,6 +139,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote<NodeId>) -> Result<(), StorageError> {
+        self.drain_appends().await;
         self.put_meta(VOTE, vote)?;
         self.flush(ErrorSubject::Vote).await
     }
@@ -154,21 +175,17 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         self.logs
             .apply_batch(batch)
             .map_err(|e| storage_err(ErrorVerb::Write, ErrorSubject::Logs, e))?;
-        let flushed = self
-            .db
-            .flush_async()
-            .await
-            .map(|_| ())
-            .map_err(std::io::Error::other);
-        let failed = flushed
-            .as_ref()
-            .err()
-            .map(|e| storage_err(ErrorVerb::Write, ErrorSubject::Logs, e));
-        callback.log_io_completed(flushed);
-        failed.map_or(Ok(()), Err)
+        // Written (readable); durable once the flusher's next flush completes.
+        if let Err(mpsc::error::SendError(Flush::Append(callback))) =
+            self.flusher().send(Flush::Append(callback))
+        {
+            callback.log_io_completed(Err(std::io::Error::other("the log flusher stopped")));
+        }
+        Ok(())
     }
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        self.drain_appends().await;
         let write =
             |e: &dyn std::fmt::Display| storage_err(ErrorVerb::Delete, ErrorSubject::Logs, e);
         let mut batch = sled::Batch::default();
@@ -180,6 +197,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        self.drain_appends().await;
         // Record the purge point first: a crash mid-purge then only leaves extra entries.
         self.put_meta(LAST_PURGED, &log_id)?;
         self.flush(ErrorSubject::Logs).await?;
@@ -191,5 +209,58 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         }
         self.logs.apply_batch(batch).map_err(|e| write(&e))?;
         Ok(())
+    }
+}
+
+/// What the flusher is asked.
+enum Flush {
+    /// Complete this append once a flush that started after it finished.
+    Append(LogFlushed<TypeConfig>),
+    /// Answer once every append queued before has been completed.
+    Barrier(tokio::sync::oneshot::Sender<()>),
+}
+
+impl std::fmt::Debug for Flush {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Flush::Append(_) => "Append",
+            Flush::Barrier(_) => "Barrier",
+        })
+    }
+}
+
+impl LogStore {
+    /// Waits until every append so far is flushed and reported, so a truncation, a purge or
+    /// a vote is seen by openraft after them, as when appends flushed one by one.
+    async fn drain_appends(&self) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.flusher().send(Flush::Barrier(tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+/// Group commit: one flush for every append waiting, then their callbacks, in order.
+async fn flush_in_groups(db: sled::Db, mut queue: mpsc::UnboundedReceiver<Flush>) {
+    let mut group = Vec::new();
+    while queue.recv_many(&mut group, usize::MAX).await > 0 {
+        let flushed = if group.iter().any(|f| matches!(f, Flush::Append(_))) {
+            db.flush_async().await.map(|_| ())
+        } else {
+            Ok(())
+        };
+        for item in group.drain(..) {
+            match item {
+                Flush::Append(callback) => callback.log_io_completed(
+                    flushed
+                        .as_ref()
+                        .map(|_| ())
+                        .map_err(|e| std::io::Error::other(e.to_string())),
+                ),
+                Flush::Barrier(done) => {
+                    let _ = done.send(());
+                }
+            }
+        }
     }
 }
