@@ -179,6 +179,41 @@ impl IndexReader {
             .tree
             .contains_key(crate::state_machine::counters::blobref_key(sha256))?)
     }
+
+    /// The blob feed's records with a sequence greater than `after` (`None`: from the
+    /// start), in order, at most `limit`: the kept blobs, in the order they became kept (see
+    /// `state_machine::counters`). O(limit).
+    pub fn blob_feed_after(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<(u64, BlobRef)>, ConsensusError> {
+        use crate::state_machine::counters::{blobfeed_key, BLOBFEED_PREFIX};
+        let Some(first) = after.map_or(Some(0), |after| after.checked_add(1)) else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for item in self
+            .tree
+            .range(blobfeed_key(first)..=blobfeed_key(u64::MAX))
+            .take(limit)
+        {
+            let (key, bytes) = item?;
+            let seq = std::str::from_utf8(&key[BLOBFEED_PREFIX.len()..])
+                .ok()
+                .and_then(|digits| digits.parse().ok())
+                .ok_or_else(|| ConsensusError::Storage(format!("blob feed key {key:?}")))?;
+            out.push((seq, serde_json::from_slice(&bytes).map_err(storage)?));
+        }
+        Ok(out)
+    }
+
+    /// The blob feed's generation (0: never rebuilt): it changes whenever the feed is
+    /// rebuilt wholesale (a recount, a snapshot installed), and a position in the feed read
+    /// under another generation is void.
+    pub fn blob_feed_generation(&self) -> Result<u64, ConsensusError> {
+        self.json_at(crate::state_machine::BLOBFEED_RESET)
+    }
 }
 
 /// Operating state: warm jobs, block rules, pins, evictions ([`crate::ops`]).

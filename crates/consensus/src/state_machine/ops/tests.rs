@@ -2308,6 +2308,10 @@ async fn the_same_entries_make_identical_trees_batched_or_not() {
         "two fresh state machines, the same batches"
     );
     assert_eq!(tree, dump(&c.sm), "the same entries one by one");
+    assert!(
+        !feed(&a.reader()).is_empty(),
+        "the blob feed is part of the comparison"
+    );
 
     // The script did what it says (so the comparison is not of empty trees).
     let reader = a.reader();
@@ -2501,6 +2505,14 @@ fn counts(reader: &IndexReader) -> ((usize, u64, u64), (usize, u64, u64)) {
     for sha in blobs.keys() {
         assert!(reader.is_blob_kept(sha).unwrap(), "{sha} is kept");
     }
+    // The feed holds exactly the kept blobs, once each.
+    let mut fed: Vec<(String, u64)> = feed(reader)
+        .into_iter()
+        .map(|(_, b)| (b.sha256, b.size))
+        .collect();
+    fed.sort();
+    let kept_blobs: Vec<(String, u64)> = blobs.iter().map(|(s, n)| (s.clone(), *n)).collect();
+    assert_eq!(fed, kept_blobs, "the blob feed lists the kept blobs");
     (
         (reader.entry_count(), kept.0, kept.1),
         (entries.len(), blobs.values().sum(), blobs.len() as u64),
@@ -2645,4 +2657,221 @@ async fn a_tree_without_counts_is_counted_when_opened() {
     assert_eq!(reopened.reader().entry_count(), 6);
     assert_eq!(reopened.reader().kept().unwrap(), before);
     assert!(reopened.reader().is_blob_kept(&sha("az")).unwrap());
+}
+
+// ---------------------------------------------------------------------------------------
+// The blob feed
+// ---------------------------------------------------------------------------------------
+
+/// The whole blob feed, read in small pages as the catch-up reads it.
+fn feed(reader: &IndexReader) -> Vec<(u64, goproxy_protocol::index::BlobRef)> {
+    let mut out = Vec::new();
+    let mut after = None;
+    loop {
+        let page = reader.blob_feed_after(after, 2).unwrap();
+        let Some((last, _)) = page.last() else {
+            return out;
+        };
+        after = Some(*last);
+        out.extend(page);
+    }
+}
+
+/// The feed as (sequence, blob tag) with the tags of [`sha`].
+fn fed(log: &Log) -> Vec<(u64, String)> {
+    feed(&log.reader())
+        .into_iter()
+        .map(|(seq, blob)| (seq, blob.sha256.trim_start_matches('0').to_string()))
+        .collect()
+}
+
+fn tagged(records: &[(u64, &str)]) -> Vec<(u64, String)> {
+    records.iter().map(|(n, t)| (*n, t.to_string())).collect()
+}
+
+#[tokio::test]
+async fn the_blob_feed_records_a_blob_when_it_becomes_kept_and_drops_it_when_released() {
+    let mut log = Log::new();
+    let v1 = vec![
+        artifact(A, "v1.0.0", ArtifactKind::Info, "i1"),
+        artifact(A, "v1.0.0", ArtifactKind::Mod, "shared"),
+        artifact(A, "v1.0.0", ArtifactKind::Zip, "z1"),
+    ];
+    let v2 = vec![
+        artifact(A, "v1.1.0", ArtifactKind::Info, "i2"),
+        artifact(A, "v1.1.0", ArtifactKind::Mod, "shared"),
+        artifact(A, "v1.1.0", ArtifactKind::Zip, "z2"),
+    ];
+    log.one(IndexCommand::PutAll(v1.clone())).await;
+    assert_eq!(fed(&log), tagged(&[(1, "i1"), (2, "shared"), (3, "z1")]));
+    log.one(IndexCommand::PutAll(v2)).await;
+    assert_eq!(
+        fed(&log),
+        tagged(&[(1, "i1"), (2, "shared"), (3, "z1"), (4, "i2"), (5, "z2")]),
+        "the shared blob was kept already: no second record"
+    );
+    log.one(IndexCommand::Put(v1[2].clone())).await;
+    assert_eq!(fed(&log).len(), 5, "the same put again adds nothing");
+
+    log.one(evict(1, &[(A, "v1.0.0")])).await;
+    assert_eq!(
+        fed(&log),
+        tagged(&[(1, "i1"), (2, "shared"), (4, "i2"), (5, "z2")]),
+        "an evicted zip leaves the feed"
+    );
+    log.one(restore(&[(A, "v1.0.0")])).await;
+    assert_eq!(
+        fed(&log),
+        tagged(&[(1, "i1"), (2, "shared"), (4, "i2"), (5, "z2"), (6, "z1")]),
+        "a restored zip comes back as a new record"
+    );
+    let reader = log.reader();
+    assert_eq!(
+        reader
+            .blob_feed_after(Some(2), 2)
+            .unwrap()
+            .into_iter()
+            .map(|(seq, _)| seq)
+            .collect::<Vec<_>>(),
+        [4, 5],
+        "after 2, at most 2"
+    );
+    assert!(reader.blob_feed_after(Some(6), 10).unwrap().is_empty());
+    assert!(reader
+        .blob_feed_after(Some(u64::MAX), 10)
+        .unwrap()
+        .is_empty());
+
+    log.one(purge(A, "v1.0.0")).await;
+    assert_eq!(
+        fed(&log),
+        tagged(&[(2, "shared"), (4, "i2"), (5, "z2")]),
+        "v1.1.0 still uses the shared blob"
+    );
+    log.one(purge(A, "v1.1.0")).await;
+    assert!(fed(&log).is_empty());
+    log.one(IndexCommand::PutAll(v1)).await;
+    assert_eq!(
+        fed(&log),
+        tagged(&[(7, "i1"), (8, "shared"), (9, "z1")]),
+        "sequences go on growing"
+    );
+}
+
+#[tokio::test]
+async fn the_blob_feed_is_the_same_applied_one_by_one_or_in_one_batch() {
+    let commands = || {
+        vec![
+            IndexCommand::PutAll(version(A, "v1.0.0", "a1")),
+            IndexCommand::Put(artifact(AB, "v1.0.0", ArtifactKind::Mod, "a1m")),
+            evict(1, &[(A, "v1.0.0")]),
+            IndexCommand::PutAll(version(A, "v2.0.0", "a2")),
+            restore(&[(A, "v1.0.0")]),
+            purge(A, "v2.0.0"),
+            IndexCommand::PutAll(version(A, "v2.0.0", "a2")),
+            purge(AB, "v1.0.0"),
+        ]
+    };
+    let (mut batched, mut single) = (Log::new(), Log::new());
+    batched.batch(commands()).await;
+    single.one_by_one(commands()).await;
+    assert_eq!(fed(&batched), fed(&single));
+    assert_eq!(dump(&batched.sm), dump(&single.sm), "the whole tree");
+    assert_eq!(
+        fed(&batched),
+        tagged(&[
+            (1, "a1i"),
+            (2, "a1m"),
+            (7, "a1z"),
+            (8, "a2i"),
+            (9, "a2m"),
+            (10, "a2z")
+        ])
+    );
+    counts(&batched.reader());
+}
+
+#[tokio::test]
+async fn rebuilding_the_feed_renumbers_it_and_moves_its_generation() {
+    let db = sled::Config::new().temporary(true).open().unwrap();
+    let mut sm = StateMachine::open(&db, snapshot_dir()).unwrap();
+    let first = sm.reader().blob_feed_generation().unwrap();
+    let entries: Vec<_> = [
+        artifact(A, "v1.0.0", ArtifactKind::Mod, "b"),
+        artifact(A, "v1.0.0", ArtifactKind::Zip, "c"),
+        artifact(A, "v2.0.0", ArtifactKind::Mod, "a"),
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(i, e)| entry_at(i as u64 + 1, IndexCommand::Put(e)))
+    .collect();
+    sm.apply(entries).await.unwrap();
+    sm.apply(vec![entry_at(4, evict(1, &[(A, "v1.0.0")]))])
+        .await
+        .unwrap();
+    assert_eq!(sm.reader().blob_feed_generation().unwrap(), first);
+    let log = Log { sm, next: 5 };
+    assert_eq!(fed(&log), tagged(&[(1, "b"), (3, "a")]));
+
+    // A data directory of the previous version of the counts (bare reference counts, no
+    // feed) is counted again when opened.
+    let tree = db.open_tree("index").unwrap();
+    for key in tree.scan_prefix(b"\xffblobfeed/").keys() {
+        tree.remove(key.unwrap()).unwrap();
+    }
+    for key in tree.scan_prefix(b"\xffblobref/").keys() {
+        tree.insert(key.unwrap(), &b"1"[..]).unwrap();
+    }
+    tree.remove(b"\xffmeta/blobfeed_seq").unwrap();
+    tree.insert(b"\xffmeta/counters_version", &b"1"[..])
+        .unwrap();
+    let reopened = Log {
+        sm: StateMachine::open(&db, snapshot_dir()).unwrap(),
+        next: 5,
+    };
+    assert_eq!(
+        reopened.reader().blob_feed_generation().unwrap(),
+        first + 1,
+        "a rebuilt feed is a new generation"
+    );
+    assert_eq!(
+        fed(&reopened),
+        tagged(&[(1, "a"), (2, "b")]),
+        "one record per kept blob, by sha256, numbered from 1"
+    );
+    counts(&reopened.reader());
+    let mut reopened = reopened;
+    reopened.one(purge(A, "v2.0.0")).await;
+    reopened.one(restore(&[(A, "v1.0.0")])).await;
+    assert_eq!(fed(&reopened), tagged(&[(2, "b"), (3, "c")]));
+    counts(&reopened.reader());
+
+    // Opening a counted tree again changes nothing.
+    let again = StateMachine::open(&db, snapshot_dir()).unwrap();
+    assert_eq!(again.reader().blob_feed_generation().unwrap(), first + 1);
+
+    // A snapshot installed replaces the feed (by the sender's): a new generation.
+    let mut source = Log::new();
+    source
+        .batch(vec![IndexCommand::PutAll(version(AB, "v1.0.0", "s"))])
+        .await;
+    let mut snapshot = source
+        .sm
+        .get_snapshot_builder()
+        .await
+        .build_snapshot()
+        .await
+        .unwrap();
+    let mut buffer = reopened.sm.begin_receiving_snapshot().await.unwrap();
+    tokio::io::copy(&mut *snapshot.snapshot, &mut *buffer)
+        .await
+        .unwrap();
+    reopened
+        .sm
+        .install_snapshot(&snapshot.meta, buffer)
+        .await
+        .unwrap();
+    assert!(reopened.reader().blob_feed_generation().unwrap() > first + 1);
+    assert_eq!(fed(&reopened), tagged(&[(1, "si"), (2, "sm"), (3, "sz")]));
+    counts(&reopened.reader());
 }
