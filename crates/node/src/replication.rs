@@ -33,8 +33,29 @@ impl ClusterView for RaftCluster {
             .map_err(|e| e.to_string())
     }
 
-    fn committed_blobs(&self) -> Result<Vec<BlobRef>, String> {
-        self.0.reader().kept_blobs().map_err(|e| e.to_string())
+    fn blob_feed_after(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<(u64, BlobRef)>, String> {
+        self.0
+            .reader()
+            .blob_feed_after(after, limit)
+            .map_err(|e| e.to_string())
+    }
+
+    fn blob_feed_generation(&self) -> Result<u64, String> {
+        self.0
+            .reader()
+            .blob_feed_generation()
+            .map_err(|e| e.to_string())
+    }
+
+    fn is_blob_kept(&self, sha256: &str) -> Result<bool, String> {
+        self.0
+            .reader()
+            .is_blob_kept(sha256)
+            .map_err(|e| e.to_string())
     }
 
     fn applied_index(&self) -> Option<u64> {
