@@ -282,6 +282,8 @@ impl StateMachine {
             }
         })
         .map_err(|e| snapshot_err(ErrorVerb::Write, e))?;
+        // A sender of an older version sent older counts (and no blob feed).
+        self.ensure_counters()?;
         self.snapshots
             .set_current(std::fs::metadata(&path).map_or(0, |m| m.len()), records);
         self.set_current(meta, file)?;

@@ -2815,16 +2815,7 @@ async fn rebuilding_the_feed_renumbers_it_and_moves_its_generation() {
 
     // A data directory of the previous version of the counts (bare reference counts, no
     // feed) is counted again when opened.
-    let tree = db.open_tree("index").unwrap();
-    for key in tree.scan_prefix(b"\xffblobfeed/").keys() {
-        tree.remove(key.unwrap()).unwrap();
-    }
-    for key in tree.scan_prefix(b"\xffblobref/").keys() {
-        tree.insert(key.unwrap(), &b"1"[..]).unwrap();
-    }
-    tree.remove(b"\xffmeta/blobfeed_seq").unwrap();
-    tree.insert(b"\xffmeta/counters_version", &b"1"[..])
-        .unwrap();
+    as_counts_version_1(&log.sm);
     let reopened = Log {
         sm: StateMachine::open(&db, snapshot_dir()).unwrap(),
         next: 5,
@@ -2874,4 +2865,52 @@ async fn rebuilding_the_feed_renumbers_it_and_moves_its_generation() {
     assert!(reopened.reader().blob_feed_generation().unwrap() > first + 1);
     assert_eq!(fed(&reopened), tagged(&[(1, "si"), (2, "sm"), (3, "sz")]));
     counts(&reopened.reader());
+}
+
+/// Makes `sm`'s counts those of the previous version: bare reference counts, no feed.
+fn as_counts_version_1(sm: &StateMachine) {
+    for key in sm.index.scan_prefix(b"\xffblobfeed/").keys() {
+        sm.index.remove(key.unwrap()).unwrap();
+    }
+    for key in sm.index.scan_prefix(b"\xffblobref/").keys() {
+        sm.index.insert(key.unwrap(), &b"1"[..]).unwrap();
+    }
+    sm.index.remove(b"\xffmeta/blobfeed_seq").unwrap();
+    sm.index
+        .insert(b"\xffmeta/counters_version", &b"1"[..])
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_snapshot_from_a_sender_with_older_counts_is_counted_again_when_installed() {
+    let mut source = Log::new();
+    source
+        .batch(vec![IndexCommand::PutAll(version(A, "v1.0.0", "a"))])
+        .await;
+    as_counts_version_1(&source.sm);
+    let mut snapshot = source
+        .sm
+        .get_snapshot_builder()
+        .await
+        .build_snapshot()
+        .await
+        .unwrap();
+    let mut target = Log::new();
+    let mut buffer = target.sm.begin_receiving_snapshot().await.unwrap();
+    tokio::io::copy(&mut *snapshot.snapshot, &mut *buffer)
+        .await
+        .unwrap();
+    target
+        .sm
+        .install_snapshot(&snapshot.meta, buffer)
+        .await
+        .unwrap();
+    assert_eq!(fed(&target), tagged(&[(1, "ai"), (2, "am"), (3, "az")]));
+    counts(&target.reader());
+
+    // It applies on from there.
+    target.skip_to(source.last() + 1);
+    target.one(evict(1, &[(A, "v1.0.0")])).await;
+    assert_eq!(fed(&target), tagged(&[(1, "ai"), (2, "am")]));
+    counts(&target.reader());
 }
