@@ -148,12 +148,8 @@ impl Evictor {
             .into_iter()
             .map(|(v, _)| (v.module, v.version))
             .collect();
-        let total: u64 = reader
-            .kept_blobs()
-            .map_err(|e| e.to_string())?
-            .iter()
-            .map(|b| b.size)
-            .sum();
+        // Kept bytes: a count the state machine keeps (O(1)).
+        let (total, _) = reader.kept().map_err(|e| e.to_string())?;
         let mut candidates = Vec::new();
         for entry in reader.all_entries().map_err(|e| e.to_string())? {
             let key = entry.key;
