@@ -21,18 +21,25 @@ async fn main() -> anyhow::Result<()> {
     let duration = Duration::from_secs(args[2].parse().context("SECONDS")?);
     let clients: usize = args[3].parse().context("CLIENTS")?;
 
+    // Every member accepts a put on its own before the load starts (the client balances
+    // the writers over all of them; one still starting would fail its share).
     let deadline = Instant::now() + READY_TIMEOUT;
-    let client = loop {
-        if let Ok(mut client) = Client::connect(&endpoints, None).await {
-            if client.put("bench/ready", "1", None).await.is_ok() {
-                break client;
+    for endpoint in &endpoints {
+        loop {
+            if let Ok(mut client) = Client::connect([endpoint], None).await {
+                if client.put("bench/ready", "1", None).await.is_ok() {
+                    break;
+                }
             }
+            if Instant::now() > deadline {
+                bail!("etcd member {endpoint} never accepted a put");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        if Instant::now() > deadline {
-            bail!("etcd never accepted a put");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    }
+    let client = Client::connect(&endpoints, None)
+        .await
+        .context("connecting to etcd")?;
     let value = vec![b'x'; 100];
     let done = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
@@ -42,7 +49,8 @@ async fn main() -> anyhow::Result<()> {
         tasks.push(tokio::spawn(async move {
             let mut n = 0u64;
             while started.elapsed() < duration {
-                kv.put(format!("bench/{writer}/{n}"), value.clone(), None).await?;
+                kv.put(format!("bench/{writer}/{n}"), value.clone(), None)
+                    .await?;
                 done.fetch_add(1, Ordering::Relaxed);
                 n += 1;
             }
