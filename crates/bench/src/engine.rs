@@ -30,16 +30,20 @@ pub fn binary() -> Option<PathBuf> {
 impl Engine {
     /// Starts the engine with `upstream` (a GOPROXY value), caching under `work`.
     pub fn start(binary: &Path, work: &Path, upstream: &str) -> anyhow::Result<Self> {
+        Self::start_in(binary, &work.join("engine-cache"), upstream)
+    }
+
+    /// Starts the engine caching in `cache` (its temp files go to `cache.work`).
+    pub fn start_in(binary: &Path, cache: &Path, upstream: &str) -> anyhow::Result<Self> {
         let port = free_port()?;
-        let cache = work.join("engine-cache");
-        std::fs::create_dir_all(&cache)?;
+        std::fs::create_dir_all(cache)?;
         let child = Command::new(binary)
             .arg("-listen")
             .arg(format!("127.0.0.1:{port}"))
             .arg("-upstream")
             .arg(upstream)
             .arg("-cache")
-            .arg(&cache)
+            .arg(cache)
             .env("GOSUMDB", "off")
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -12,6 +12,9 @@ pub fn free_port() -> anyhow::Result<u16> {
     Ok(goproxy_testkit::ports::unused(1)[0])
 }
 
+/// Where [`Nginx::start_logged`] logs, inside its work directory.
+const ACCESS_LOG: &str = "access.log";
+
 /// nginx serving `root` on loopback; stopped on drop.
 pub struct Nginx {
     child: Child,
@@ -22,7 +25,32 @@ pub struct Nginx {
 impl Nginx {
     /// Starts nginx in the foreground with sendfile, no access log, one worker per core.
     pub fn start(root: &Path, work: &Path, port: u16) -> anyhow::Result<Self> {
-        Self::start_with(root, work, port, &format!("listen 127.0.0.1:{port};"))
+        Self::start_with(root, work, port, &format!("listen 127.0.0.1:{port};"), None)
+    }
+
+    /// [`Nginx::start`] logging every request it answers to `work/access.log` (unbuffered,
+    /// so each line is written when its request ends): an upstream that counts.
+    pub fn start_logged(root: &Path, work: &Path, port: u16) -> anyhow::Result<Self> {
+        let log = work.join(ACCESS_LOG);
+        Self::start_with(
+            root,
+            work,
+            port,
+            &format!("listen 127.0.0.1:{port};"),
+            Some(&log),
+        )
+    }
+
+    /// The request paths in the access log of [`Nginx::start_logged`] started in `work`.
+    pub fn logged_paths(work: &Path) -> anyhow::Result<Vec<String>> {
+        let text = std::fs::read_to_string(work.join(ACCESS_LOG))?;
+        // `$remote_addr - - [$time_local] "GET /path HTTP/1.1" ...`: the path is the second
+        // word inside the first quotes.
+        Ok(text
+            .lines()
+            .filter_map(|line| line.split('"').nth(1)?.split(' ').nth(1))
+            .map(|path| path.trim_start_matches('/').to_string())
+            .collect())
     }
 
     /// nginx serving `root` on `plain` (HTTP) and `tls` (HTTPS with `cert`/`key`).
@@ -39,19 +67,26 @@ impl Nginx {
             cert.display(),
             key.display()
         );
-        let nginx = Self::start_with(root, work, plain, &listen)?;
+        let nginx = Self::start_with(root, work, plain, &listen, None)?;
         wait_for(&format!("127.0.0.1:{tls}"))?;
         Ok(nginx)
     }
 
     /// nginx with one server whose `listen` (and TLS) directives are `listen`; its URL is
-    /// plain HTTP on `port`.
-    fn start_with(root: &Path, work: &Path, port: u16, listen: &str) -> anyhow::Result<Self> {
+    /// plain HTTP on `port`; it logs requests to `access_log` if given.
+    fn start_with(
+        root: &Path,
+        work: &Path,
+        port: u16,
+        listen: &str,
+        access_log: Option<&Path>,
+    ) -> anyhow::Result<Self> {
         let conf = work.join("nginx.conf");
+        let access_log = access_log.map_or("off".to_string(), |p| p.display().to_string());
         let text = format!(
             "daemon off;\nworker_processes auto;\npid {pid};\nerror_log {err} warn;\n\
              events {{ worker_connections 4096; }}\n\
-             http {{\n  access_log off;\n  sendfile on;\n  tcp_nopush on;\n  keepalive_requests 1000000;\n\
+             http {{\n  access_log {access_log};\n  sendfile on;\n  tcp_nopush on;\n  keepalive_requests 1000000;\n\
                client_body_temp_path {tmp};\n  proxy_temp_path {tmp};\n  fastcgi_temp_path {tmp};\n  uwsgi_temp_path {tmp};\n  scgi_temp_path {tmp};\n\
                server {{ {listen} root {root}; }}\n}}\n",
             pid = work.join("nginx.pid").display(),
