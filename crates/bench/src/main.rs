@@ -4,7 +4,9 @@
 //! nginx serves the corpus directory as a static GOPROXY tree and is also goproxy-ha's
 //! upstream. After warming goproxy-ha's cache, `wrk` loads each server in turn with the
 //! same request at 64 and 256 connections; the report prints requests/s and p50/p99
-//! latency for both, their ratios, and goproxy-ha's peak RSS; then the cluster figures
+//! latency for both, their ratios, and goproxy-ha's peak RSS; then goproxy-ha beside the
+//! engine, both cold (`engine-rows`: `go mod download all` of the corpus graph, upstream
+//! requests for concurrent misses of one zip, with the hits' ratios); then the cluster figures
 //! (`cluster`: fill latency 3-node vs single, hit throughput per node), the cost of checksum
 //! verification on cold fills (`verify`), hits with client access control (HTTPS, tokens,
 //! audit) on vs off (`secure`), and index commits vs etcd. Nothing here asserts an
@@ -13,7 +15,10 @@
 mod cluster;
 mod commit;
 mod engine;
+mod engine_rows;
 mod etcd;
+mod gomod;
+mod misses;
 mod procs;
 mod secure;
 mod verify;
@@ -59,14 +64,36 @@ fn main() -> anyhow::Result<()> {
     if only == "secure" {
         return secure::run(work.path(), &nginx.url, duration);
     }
-    let node = ProxyNode::start(work.path(), &nginx.url)?;
+    if only == "engine-rows" {
+        return engine_rows::run(&corpus, work.path(), &nginx.url, &[]);
+    }
+    let hits = hits_table(work.path(), &nginx.url, duration)?;
+    if only == "hits" {
+        return Ok(());
+    }
+    engine_rows::run(&corpus, work.path(), &nginx.url, &hits)?;
+    cluster::run(&corpus, work.path(), &nginx.url, duration)?;
+    verify::run(&corpus, work.path(), &nginx.url)?;
+    secure::run(work.path(), &nginx.url, duration)?;
+    commit_throughput(work.path(), duration)
+}
+
+/// The hits table: every size class at every connection count, goproxy-ha (warm) against
+/// nginx and the engine (warm) when built; returns the rows measured beside the engine.
+fn hits_table(
+    work: &std::path::Path,
+    upstream: &str,
+    duration: Duration,
+) -> anyhow::Result<Vec<engine_rows::HitRow>> {
+    let seconds = duration.as_secs();
+    let node = ProxyNode::start(work, upstream)?;
     for (_, path) in CASES {
         node.warm(path).with_context(|| format!("warming {path}"))?;
     }
     // goproxy.cn's engine over the same upstream, when it is built.
     let engine = match engine::binary() {
         Some(binary) => {
-            let engine = engine::Engine::start(&binary, work.path(), &nginx.url)?;
+            let engine = engine::Engine::start(&binary, work, upstream)?;
             for (_, path) in CASES {
                 engine.warm(path)?;
             }
@@ -97,29 +124,31 @@ fn main() -> anyhow::Result<()> {
         "p99 ng",
         "p99 eng"
     );
+    let mut rows = Vec::new();
     for (name, path) in CASES {
         for &conns in CONNECTIONS {
-            let theirs = run_wrk(&format!("{}/{path}", nginx.url), conns, duration)?;
+            let theirs = run_wrk(&format!("{upstream}/{path}"), conns, duration)?;
             let ours = run_wrk(&format!("{}/{path}", node.url), conns, duration)?;
             let engine = match &engine {
                 Some(engine) => Some(run_wrk(&format!("{}/{path}", engine.url), conns, duration)?),
                 None => None,
             };
             print_row(name, conns, &ours, &theirs, engine.as_ref());
+            if let Some(engine) = engine {
+                rows.push((
+                    name.to_string(),
+                    conns,
+                    ours.requests_per_sec,
+                    engine.requests_per_sec,
+                ));
+            }
         }
     }
     println!(
         "\npeak RSS of goproxy-ha: {:.1} MiB",
         node.peak_rss_kib()? as f64 / 1024.0
     );
-    drop(node);
-    if only == "hits" {
-        return Ok(());
-    }
-    cluster::run(&corpus, work.path(), &nginx.url, duration)?;
-    verify::run(&corpus, work.path(), &nginx.url)?;
-    secure::run(work.path(), &nginx.url, duration)?;
-    commit_throughput(work.path(), duration)
+    Ok(rows)
 }
 
 /// Index commits/s of a 3-node group next to etcd 3.4 puts/s, same writers, same run.
@@ -172,7 +201,7 @@ fn print_row(
     );
 }
 
-fn fmt_ms(d: Duration) -> String {
+pub(crate) fn fmt_ms(d: Duration) -> String {
     format!("{:.2}ms", d.as_secs_f64() * 1000.0)
 }
 
