@@ -67,6 +67,9 @@ fn main() -> anyhow::Result<()> {
     if only == "engine-rows" {
         return engine_rows::run(&corpus, work.path(), &nginx.url, &[]);
     }
+    if only == "cluster" {
+        return cluster::run(&corpus, work.path(), &nginx.url, duration);
+    }
     let hits = hits_table(work.path(), &nginx.url, duration)?;
     if only == "hits" {
         return Ok(());
