@@ -36,6 +36,8 @@ pub struct LogStore {
     meta: sled::Tree,
     /// Appends waiting for a flush (the flusher task starts with the first append).
     flusher: Arc<OnceLock<mpsc::UnboundedSender<Flush>>>,
+    /// The database's files, synced after every flush (see [`LogStore::durable_in`]).
+    files: Option<Arc<DurableFiles>>,
 }
 
 impl LogStore {
@@ -46,14 +48,28 @@ impl LogStore {
             logs: db.open_tree("raft_log")?,
             meta: db.open_tree("raft_meta")?,
             flusher: Arc::default(),
+            files: None,
         })
+    }
+
+    /// Makes every flush durable on the device: sled's own flush writes the log's pages with
+    /// `sync_file_range`, which neither empties the device's write cache nor records the
+    /// file's new size, and writes large values to files it never syncs. With the
+    /// database's directory `dir`, each flush is followed by `fdatasync` of its data file
+    /// and an `fsync` of every new large-value file and of their directory.
+    pub fn durable_in(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.files = Some(Arc::new(DurableFiles {
+            dir: dir.into(),
+            synced: std::sync::Mutex::default(),
+        }));
+        self
     }
 
     /// The flusher's queue; the task ends when every clone of this store is gone.
     fn flusher(&self) -> &mpsc::UnboundedSender<Flush> {
         self.flusher.get_or_init(|| {
             let (tx, rx) = mpsc::unbounded_channel();
-            tokio::spawn(flush_in_groups(self.db.clone(), rx));
+            tokio::spawn(flush_in_groups(self.db.clone(), self.files.clone(), rx));
             tx
         })
     }
@@ -77,11 +93,9 @@ impl LogStore {
     }
 
     async fn flush(&self, subject: ErrorSubject<NodeId>) -> Result<(), StorageError> {
-        self.db
-            .flush_async()
+        flush_durably(&self.db, self.files.as_ref())
             .await
-            .map_err(|e| storage_err(ErrorVerb::Write, subject, e))?;
-        Ok(())
+            .map_err(|e| storage_err(ErrorVerb::Write, subject, e))
     }
 
     fn last_entry_id(&self) -> Result<Option<LogId>, StorageError> {
@@ -241,11 +255,15 @@ impl LogStore {
 }
 
 /// Group commit: one flush for every append waiting, then their callbacks, in order.
-async fn flush_in_groups(db: sled::Db, mut queue: mpsc::UnboundedReceiver<Flush>) {
+async fn flush_in_groups(
+    db: sled::Db,
+    files: Option<Arc<DurableFiles>>,
+    mut queue: mpsc::UnboundedReceiver<Flush>,
+) {
     let mut group = Vec::new();
     while queue.recv_many(&mut group, usize::MAX).await > 0 {
         let flushed = if group.iter().any(|f| matches!(f, Flush::Append(_))) {
-            db.flush_async().await.map(|_| ())
+            flush_durably(&db, files.as_ref()).await
         } else {
             Ok(())
         };
@@ -263,4 +281,54 @@ async fn flush_in_groups(db: sled::Db, mut queue: mpsc::UnboundedReceiver<Flush>
             }
         }
     }
+}
+
+/// A sled database's files, to sync after its flushes.
+#[derive(Debug)]
+struct DurableFiles {
+    dir: std::path::PathBuf,
+    /// Large-value files already synced.
+    synced: std::sync::Mutex<std::collections::HashSet<std::ffi::OsString>>,
+}
+
+impl DurableFiles {
+    /// `fdatasync` of the data file, `fsync` of new large-value files and their directory.
+    fn sync(&self) -> std::io::Result<()> {
+        std::fs::File::open(self.dir.join("db"))?.sync_data()?;
+        let blobs = self.dir.join("blobs");
+        let Ok(entries) = std::fs::read_dir(&blobs) else {
+            return Ok(());
+        };
+        let mut synced = self.synced.lock().expect("synced lock");
+        let mut present = std::collections::HashSet::new();
+        let mut new = false;
+        for entry in entries {
+            let name = entry?.file_name();
+            if !synced.contains(&name) {
+                std::fs::File::open(blobs.join(&name))?.sync_all()?;
+                new = true;
+            }
+            present.insert(name);
+        }
+        if new {
+            std::fs::File::open(&blobs)?.sync_all()?;
+        }
+        *synced = present;
+        Ok(())
+    }
+}
+
+/// sled's flush, then (with `files`) the syncs that make it durable on the device.
+async fn flush_durably(
+    db: &sled::Db,
+    files: Option<&Arc<DurableFiles>>,
+) -> Result<(), std::io::Error> {
+    db.flush_async().await.map_err(std::io::Error::other)?;
+    if let Some(files) = files {
+        let files = files.clone();
+        tokio::task::spawn_blocking(move || files.sync())
+            .await
+            .map_err(std::io::Error::other)??;
+    }
+    Ok(())
 }

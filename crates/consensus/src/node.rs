@@ -173,7 +173,7 @@ impl Consensus {
         };
         let log_db = open_db(LOG_DB, LOG_DB_CACHE_BYTES)?;
         let state_db = open_db(STATE_DB, STATE_DB_CACHE_BYTES)?;
-        let log = LogStore::open(&log_db)?;
+        let log = LogStore::open(&log_db)?.durable_in(dir.as_ref().join(LOG_DB));
         let state_machine = StateMachine::open(&state_db, dir.as_ref().join(SNAPSHOTS))?;
         let snapshots = state_machine.snapshot_stats();
         let reader = state_machine.reader();

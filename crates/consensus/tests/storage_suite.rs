@@ -21,7 +21,9 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for Sle
         };
         let dir = tempfile::tempdir().map_err(io)?;
         let db = sled::open(dir.path()).map_err(|e| io(std::io::Error::other(e)))?;
-        let log = LogStore::open(&db).map_err(|e| io(std::io::Error::other(e)))?;
+        let log = LogStore::open(&db)
+            .map_err(|e| io(std::io::Error::other(e)))?
+            .durable_in(dir.path());
         let sm = StateMachine::open(&db, dir.path().join("snapshots"))
             .map_err(|e| io(std::io::Error::other(e)))?;
         Ok((dir, log, sm))
