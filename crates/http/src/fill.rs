@@ -174,8 +174,18 @@ impl Filler {
         }
         self.inner.peers.admit().map_err(FillError::Backlog)?;
         self.check_space()?;
-        let staged = self.fetch_staged(&key, upstream).await?;
-        let facts = self.validate(&key, &staged, upstream, verify).await?;
+        // A zip is checked against its committed `.mod`: that is fetched (or found) while
+        // the zip downloads, not after it.
+        let (staged, go_mod) = if key.kind == ArtifactKind::Zip {
+            let (staged, go_mod) = tokio::join!(
+                self.fetch_staged(&key, upstream),
+                self.committed_go_mod(&key, upstream, verify)
+            );
+            (staged?, Some(go_mod?))
+        } else {
+            (self.fetch_staged(&key, upstream).await?, None)
+        };
+        let facts = self.validate(&key, &staged, go_mod).await?;
         let mut proved = None;
         if let (Some(verify), Some(computed)) = (verify, &facts.sum) {
             if let Some(settle) = self.verify(&key, verify, computed).await? {
@@ -431,8 +441,7 @@ impl Filler {
         &self,
         key: &ArtifactKey,
         staged: &StagedBlob,
-        upstream: &Upstream,
-        verify: Option<&Verify>,
+        go_mod: Option<Vec<u8>>,
     ) -> Result<Facts, FillError> {
         let invalid = |reason: String| FillError::Invalid {
             what: key.to_string(),
@@ -457,7 +466,9 @@ impl Filler {
                 })
             }
             ArtifactKind::Zip => {
-                let go_mod = self.committed_go_mod(key, upstream, verify).await?;
+                let go_mod = go_mod.ok_or_else(|| {
+                    FillError::Storage(format!("{key}: no committed .mod to check it against"))
+                })?;
                 let path = staged.path().to_path_buf();
                 let (module, version) = (key.module.clone(), key.version.clone());
                 let summary = tokio::task::spawn_blocking(move || {
