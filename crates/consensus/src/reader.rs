@@ -25,17 +25,41 @@ pub struct VersionSummary {
 /// Read handle over the applied index. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct IndexReader {
-    tree: sled::Tree,
+    shared: SharedTree,
+}
+
+/// The `index` tree, replaced whole when a snapshot is installed (a fresh tree is filled
+/// beside it, then swapped in), so readers never see a half-installed index.
+#[derive(Debug, Clone)]
+pub(crate) struct SharedTree(std::sync::Arc<std::sync::RwLock<sled::Tree>>);
+
+impl SharedTree {
+    pub(crate) fn new(tree: sled::Tree) -> Self {
+        Self(std::sync::Arc::new(std::sync::RwLock::new(tree)))
+    }
+
+    /// The tree now (a cheap handle).
+    pub(crate) fn get(&self) -> sled::Tree {
+        self.0.read().expect("index tree lock").clone()
+    }
+
+    pub(crate) fn replace(&self, tree: sled::Tree) {
+        *self.0.write().expect("index tree lock") = tree;
+    }
 }
 
 impl IndexReader {
-    pub(crate) fn new(tree: sled::Tree) -> Self {
-        Self { tree }
+    pub(crate) fn new(shared: SharedTree) -> Self {
+        Self { shared }
+    }
+
+    fn tree(&self) -> sled::Tree {
+        self.shared.get()
     }
 
     /// The committed entry for `key`, if applied on this node.
     pub fn get(&self, key: &ArtifactKey) -> Result<Option<IndexEntry>, ConsensusError> {
-        match self.tree.get(keys::artifact(key))? {
+        match self.tree().get(keys::artifact(key))? {
             None => Ok(None),
             Some(bytes) => serde_json::from_slice(&bytes)
                 .map(Some)
@@ -46,7 +70,7 @@ impl IndexReader {
     /// Every version of `module` with at least one artifact, in key order.
     pub fn versions(&self, module: &str) -> Result<Vec<VersionSummary>, ConsensusError> {
         let mut out: Vec<VersionSummary> = Vec::new();
-        for item in self.tree.scan_prefix(keys::module_prefix(module)) {
+        for item in self.tree().scan_prefix(keys::module_prefix(module)) {
             let (_, bytes) = item?;
             let entry: IndexEntry = serde_json::from_slice(&bytes)
                 .map_err(|e| ConsensusError::Storage(e.to_string()))?;
@@ -70,7 +94,7 @@ impl IndexReader {
     /// of a prefix scan, however many versions there are.
     pub fn last_version(&self, module: &str) -> Result<Option<String>, ConsensusError> {
         match self
-            .tree
+            .tree()
             .scan_prefix(keys::module_prefix(module))
             .next_back()
         {
@@ -87,7 +111,7 @@ impl IndexReader {
     /// The client tokens, by name.
     pub fn tokens(&self) -> Result<Vec<goproxy_access::Grant>, ConsensusError> {
         let mut out = Vec::new();
-        for item in self.tree.scan_prefix(crate::state_machine::TOKEN_PREFIX) {
+        for item in self.tree().scan_prefix(crate::state_machine::TOKEN_PREFIX) {
             let (_, bytes) = item?;
             out.push(
                 serde_json::from_slice(&bytes)
@@ -100,7 +124,7 @@ impl IndexReader {
     /// The log index of the last change to the tokens (0: none), to know when
     /// [`IndexReader::tokens`] must be read again.
     pub fn tokens_at(&self) -> Result<u64, ConsensusError> {
-        match self.tree.get(crate::state_machine::TOKENS_AT)? {
+        match self.tree().get(crate::state_machine::TOKENS_AT)? {
             None => Ok(0),
             Some(bytes) => {
                 serde_json::from_slice(&bytes).map_err(|e| ConsensusError::Storage(e.to_string()))
@@ -110,7 +134,7 @@ impl IndexReader {
 
     /// The members' shared secret, once the first leader set it.
     pub fn member_secret(&self) -> Result<Option<String>, ConsensusError> {
-        match self.tree.get(crate::state_machine::MEMBER_SECRET)? {
+        match self.tree().get(crate::state_machine::MEMBER_SECRET)? {
             None => Ok(None),
             Some(bytes) => serde_json::from_slice(&bytes)
                 .map(Some)
@@ -123,7 +147,7 @@ impl IndexReader {
         let mut out = Vec::new();
         let start = crate::state_machine::admin_key(from);
         let end = crate::state_machine::admin_key(u64::MAX);
-        for item in self.tree.range(start..=end) {
+        for item in self.tree().range(start..=end) {
             let (_, bytes) = item?;
             out.push(
                 serde_json::from_slice(&bytes)
@@ -136,7 +160,7 @@ impl IndexReader {
     /// Every committed entry (for snapshots, repair and status).
     pub fn all_entries(&self) -> Result<Vec<IndexEntry>, ConsensusError> {
         let mut out = Vec::new();
-        for item in self.tree.range(..vec![META_PREFIX]) {
+        for item in self.tree().range(..vec![META_PREFIX]) {
             let (_, bytes) = item?;
             out.push(
                 serde_json::from_slice(&bytes)
@@ -176,7 +200,7 @@ impl IndexReader {
     /// Whether a kept entry references the blob `sha256` (O(1)).
     pub fn is_blob_kept(&self, sha256: &str) -> Result<bool, ConsensusError> {
         Ok(self
-            .tree
+            .tree()
             .contains_key(crate::state_machine::counters::blobref_key(sha256))?)
     }
 
@@ -194,7 +218,7 @@ impl IndexReader {
         };
         let mut out = Vec::new();
         for item in self
-            .tree
+            .tree()
             .range(blobfeed_key(first)..=blobfeed_key(u64::MAX))
             .take(limit)
         {
@@ -222,7 +246,7 @@ impl IndexReader {
         &self,
         key: &[u8],
     ) -> Result<T, ConsensusError> {
-        match self.tree.get(key)? {
+        match self.tree().get(key)? {
             None => Ok(T::default()),
             Some(bytes) => serde_json::from_slice(&bytes).map_err(storage),
         }
@@ -233,7 +257,7 @@ impl IndexReader {
         prefix: &[u8],
     ) -> Result<Vec<(Vec<u8>, T)>, ConsensusError> {
         let mut out = Vec::new();
-        for item in self.tree.scan_prefix(prefix) {
+        for item in self.tree().scan_prefix(prefix) {
             let (key, bytes) = item?;
             out.push((
                 key[prefix.len()..].to_vec(),
@@ -274,7 +298,10 @@ impl IndexReader {
 
     /// One warm job.
     pub fn warm_job(&self, id: &str) -> Result<Option<crate::ops::WarmJob>, ConsensusError> {
-        match self.tree.get(ops_sm::ops_key(ops_sm::WARM_PREFIX, &[id]))? {
+        match self
+            .tree()
+            .get(ops_sm::ops_key(ops_sm::WARM_PREFIX, &[id]))?
+        {
             None => Ok(None),
             Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(storage),
         }
@@ -289,7 +316,7 @@ impl IndexReader {
             return Ok(None);
         }
         let mut text = String::new();
-        for value in self.tree.scan_prefix(ops_sm::source_prefix(id)).values() {
+        for value in self.tree().scan_prefix(ops_sm::source_prefix(id)).values() {
             text.push_str(&String::from_utf8_lossy(&value?));
         }
         Ok(Some(text))
@@ -299,7 +326,7 @@ impl IndexReader {
     pub fn warm_done(&self, id: &str) -> Result<HashSet<String>, ConsensusError> {
         let prefix = ops_sm::key_done(id, "");
         let mut out = HashSet::new();
-        for key in self.tree.scan_prefix(&prefix).keys() {
+        for key in self.tree().scan_prefix(&prefix).keys() {
             let key = key?;
             out.insert(String::from_utf8_lossy(&key[prefix.len()..]).into_owned());
         }
@@ -311,7 +338,7 @@ impl IndexReader {
         prefix: &[u8],
     ) -> Result<Vec<(crate::ops::VersionRef, Vec<u8>)>, ConsensusError> {
         let mut out = Vec::new();
-        for item in self.tree.scan_prefix(prefix) {
+        for item in self.tree().scan_prefix(prefix) {
             let (key, value) = item?;
             let rest = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
             if let Some((module, version)) = rest.split_once('\0') {
@@ -346,7 +373,7 @@ impl IndexReader {
     /// Whether `module@version`'s zip is evicted (no node keeps it).
     pub fn is_evicted(&self, module: &str, version: &str) -> Result<bool, ConsensusError> {
         Ok(self
-            .tree
+            .tree()
             .contains_key(ops_sm::ops_key(ops_sm::EVICTED_PREFIX, &[module, version]))?)
     }
 
@@ -355,7 +382,7 @@ impl IndexReader {
         let start = ops_sm::reclaim_key(after.saturating_add(1));
         let end = ops_sm::reclaim_key(u64::MAX);
         let mut out = Vec::new();
-        for item in self.tree.range(start..=end) {
+        for item in self.tree().range(start..=end) {
             let (_, bytes) = item?;
             out.push(serde_json::from_slice(&bytes).map_err(storage)?);
         }

@@ -28,7 +28,7 @@ pub use snapshot::{SnapshotFile, SnapshotReport, SnapshotStats};
 
 use crate::error::storage_err;
 use crate::keys;
-use crate::reader::{IndexReader, META_PREFIX};
+use crate::reader::{IndexReader, SharedTree, META_PREFIX};
 use crate::types::{
     AdminAction, AdminEvent, AdminRecord, ApplyResponse, Entry, IndexCommand, LogId, NodeId,
     StorageError, TypeConfig,
@@ -51,9 +51,13 @@ const LEGACY_SNAPSHOT_META: &[u8] = b"meta";
 const LEGACY_SNAPSHOT_DATA: &[u8] = b"data";
 /// The current snapshot: JSON [`snapshot::Current`] (meta and file name).
 const CURRENT_SNAPSHOT: &[u8] = b"current";
-/// A snapshot being installed into the tree: JSON [`snapshot::Current`]; present only while
-/// the tree is being replaced (a crash then finishes the install on the next open).
+/// The name of the tree a snapshot is being installed into (beside the active one); present
+/// only while it is filled (a crash leaves it: the next open drops that tree).
 const INSTALLING_SNAPSHOT: &[u8] = b"installing";
+/// The name of the active index tree (absent: `index`).
+const ACTIVE_INDEX: &[u8] = b"active_index";
+/// The index tree's name before any snapshot was installed, and the prefix of every later one.
+const INDEX_TREE: &str = "index";
 /// Changes whenever the tree's blob feed is replaced wholesale (a snapshot installed), so
 /// the blob catch-up knows to start over.
 pub(crate) const BLOBFEED_RESET: &[u8] = b"\xffmeta/blobfeed_reset";
@@ -90,7 +94,7 @@ impl WriteBatch {
 #[derive(Debug, Clone)]
 pub struct StateMachine {
     db: sled::Db,
-    index: sled::Tree,
+    index: SharedTree,
     snapshot: sled::Tree,
     snapshots: Arc<Snapshots>,
 }
@@ -110,18 +114,40 @@ fn snapshot_err(verb: ErrorVerb, e: impl std::fmt::Display) -> StorageError {
 impl StateMachine {
     /// Opens the state-machine trees in `db`, with snapshot files in `snapshot_dir`.
     ///
-    /// A snapshot install a crash interrupted is finished first, from its file.
+    /// A snapshot install a crash interrupted leaves a half-filled tree beside the active
+    /// one: it is dropped (the active index is whole, and the leader sends the snapshot again).
     pub fn open(db: &sled::Db, snapshot_dir: impl Into<PathBuf>) -> Result<Self, sled::Error> {
+        let snapshot = db.open_tree("snapshot")?;
+        let active = match snapshot.get(ACTIVE_INDEX)? {
+            Some(name) => String::from_utf8_lossy(&name).into_owned(),
+            None => INDEX_TREE.to_string(),
+        };
+        if let Some(partial) = snapshot.get(INSTALLING_SNAPSHOT)? {
+            tracing::warn!(
+                "a snapshot install was interrupted; keeping the index as it was before it \
+                 (the leader sends the snapshot again)"
+            );
+            let partial = String::from_utf8_lossy(&partial).into_owned();
+            if partial != active {
+                db.drop_tree(partial.as_bytes())?;
+            }
+            snapshot.remove(INSTALLING_SNAPSHOT)?;
+            db.flush()?;
+        }
+        // Trees of earlier installs a crash left behind.
+        for name in db.tree_names() {
+            let name = String::from_utf8_lossy(&name).into_owned();
+            if name.starts_with(INDEX_TREE) && name != active {
+                db.drop_tree(name.as_bytes())?;
+            }
+        }
         let machine = Self {
             db: db.clone(),
-            index: db.open_tree("index")?,
-            snapshot: db.open_tree("snapshot")?,
+            index: SharedTree::new(db.open_tree(active.as_bytes())?),
+            snapshot,
             snapshots: Arc::new(Snapshots::open(snapshot_dir.into())?),
         };
         let fail = |what: &str, e: StorageError| sled::Error::Unsupported(format!("{what}: {e}"));
-        machine
-            .finish_interrupted_install()
-            .map_err(|e| fail("finishing an interrupted snapshot install", e))?;
         machine
             .drop_legacy_snapshot()
             .map_err(|e| fail("dropping the old snapshot", e))?;
@@ -129,6 +155,11 @@ impl StateMachine {
             .ensure_counters()
             .map_err(|e| fail("counting the index", e))?;
         Ok(machine)
+    }
+
+    /// The active index tree.
+    pub(crate) fn index(&self) -> sled::Tree {
+        self.index.get()
     }
 
     /// A reader over the applied index for local (non-Raft) reads.
@@ -142,7 +173,7 @@ impl StateMachine {
     }
 
     fn meta<T: for<'de> Deserialize<'de> + Default>(&self, key: &[u8]) -> Result<T, StorageError> {
-        match self.index.get(key).map_err(read_err)? {
+        match self.index().get(key).map_err(read_err)? {
             None => Ok(T::default()),
             Some(bytes) => serde_json::from_slice(&bytes).map_err(read_err),
         }
@@ -155,9 +186,9 @@ impl StateMachine {
     /// Applies `batch` to the index tree (recording earlier values for builds under way).
     pub(crate) fn commit(&self, batch: WriteBatch) -> Result<(), StorageError> {
         self.snapshots
-            .before_write(&self.index, &batch.keys)
+            .before_write(&self.index(), &batch.keys)
             .map_err(read_err)?;
-        self.index.apply_batch(batch.batch).map_err(write_err)
+        self.index().apply_batch(batch.batch).map_err(write_err)
     }
 
     fn current(&self, key: &[u8]) -> Result<Option<Current<Meta>>, StorageError> {
@@ -170,12 +201,24 @@ impl StateMachine {
     }
 
     async fn stored_snapshot(&self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
-        let Some(current) = self.current(CURRENT_SNAPSHOT)? else {
+        // Read which file is current and open it under the lock a new current file is
+        // recorded under (and older ones deleted), so the file cannot vanish in between.
+        let opened = {
+            let _files = self.snapshots.files.lock().expect("snapshot files lock");
+            match self.current(CURRENT_SNAPSHOT)? {
+                None => None,
+                Some(current) => {
+                    let path = self.snapshots.path(&current.file);
+                    let file =
+                        std::fs::File::open(&path).map_err(|e| snapshot_err(ErrorVerb::Read, e))?;
+                    Some((current, path, file))
+                }
+            }
+        };
+        let Some((current, path, file)) = opened else {
             return Ok(None);
         };
-        let file = SnapshotFile::open(self.snapshots.path(&current.file))
-            .await
-            .map_err(|e| snapshot_err(ErrorVerb::Read, e))?;
+        let file = SnapshotFile::from_std(file, path);
         Ok(Some(Snapshot {
             meta: current.meta,
             snapshot: Box::new(file),
@@ -188,14 +231,12 @@ impl StateMachine {
             meta: meta.clone(),
             file: file.to_string(),
         };
-        let mut batch = sled::Batch::default();
-        batch.insert(
-            CURRENT_SNAPSHOT,
-            serde_json::to_vec(&current).map_err(write_err)?,
-        );
-        batch.remove(INSTALLING_SNAPSHOT);
+        let _files = self.snapshots.files.lock().expect("snapshot files lock");
         self.snapshot
-            .apply_batch(batch)
+            .insert(
+                CURRENT_SNAPSHOT,
+                serde_json::to_vec(&current).map_err(write_err)?,
+            )
             .map_err(|e| snapshot_err(ErrorVerb::Write, e))?;
         self.db
             .flush()
@@ -222,44 +263,32 @@ impl StateMachine {
         Ok(())
     }
 
-    fn finish_interrupted_install(&self) -> Result<(), StorageError> {
-        let Some(installing) = self.current(INSTALLING_SNAPSHOT)? else {
-            return Ok(());
-        };
-        let path = self.snapshots.path(&installing.file);
-        tracing::warn!(
-            snapshot = %installing.meta.snapshot_id,
-            "a snapshot install was interrupted; finishing it from {}",
-            installing.file
-        );
-        if !path.exists() {
-            return Err(snapshot_err(
-                ErrorVerb::Read,
-                format!(
-                    "the interrupted snapshot install's file {} is gone; the index is \
-                     incomplete: wipe this node's data directory and let it rejoin",
-                    installing.file
-                ),
-            ));
-        }
-        self.refill(&installing.meta, &installing.file)
-    }
-
-    /// Checks the snapshot file `file`, then replaces the tree by its contents (blocking).
+    /// Checks the snapshot file `file`, fills a fresh tree with its contents beside the
+    /// active one, and swaps it in (blocking): readers see the old index, then the new one,
+    /// never a part of either.
     fn refill(&self, meta: &Meta, file: &str) -> Result<(), StorageError> {
         let path = self.snapshots.path(file);
         let records = snapshot::verify(&path).map_err(|e| snapshot_err(ErrorVerb::Read, e))?;
-        let installing = Current {
-            meta: meta.clone(),
-            file: file.to_string(),
-        };
+        let old = self.index();
+        let old_name = String::from_utf8_lossy(&old.name()).into_owned();
+        let generation = old_name
+            .strip_prefix(INDEX_TREE)
+            .and_then(|n| n.strip_prefix('-'))
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0);
+        let new_name = format!("{INDEX_TREE}-{}", generation + 1);
         self.snapshot
-            .insert(
-                INSTALLING_SNAPSHOT,
-                serde_json::to_vec(&installing).map_err(write_err)?,
-            )
+            .insert(INSTALLING_SNAPSHOT, new_name.as_bytes())
             .map_err(write_err)?;
         self.db.flush().map_err(write_err)?;
+        let swap_err = |e: sled::Error| snapshot_err(ErrorVerb::Write, e);
+        // The tree the previous install replaced, and any leftover of the new name.
+        for name in self.db.tree_names() {
+            if name.starts_with(INDEX_TREE.as_bytes()) && name != old.name() {
+                self.db.drop_tree(&name).map_err(swap_err)?;
+            }
+        }
+        let fresh = self.db.open_tree(new_name.as_bytes()).map_err(swap_err)?;
         let feed_reset: u64 = self.meta(BLOBFEED_RESET)?;
         let at = meta.last_log_id.map_or(0, |id| id.index);
         let json = |v: serde_json::Result<Vec<u8>>| v.map_err(write_err);
@@ -274,7 +303,7 @@ impl StateMachine {
                 json(serde_json::to_vec(&meta.last_membership))?,
             ),
         ];
-        snapshot::refill(&self.index, &path, |batch| {
+        snapshot::fill(&fresh, &path, |batch| {
             // The tokens, block rules and operating state were replaced: readers drop
             // their caches; the blob feed was too: the catch-up starts over.
             for (key, value) in last {
@@ -282,11 +311,32 @@ impl StateMachine {
             }
         })
         .map_err(|e| snapshot_err(ErrorVerb::Write, e))?;
+        // The switch: one sled batch names the new tree active and the file current.
+        let current = Current {
+            meta: meta.clone(),
+            file: file.to_string(),
+        };
+        let mut batch = sled::Batch::default();
+        batch.insert(ACTIVE_INDEX, new_name.as_bytes());
+        batch.insert(
+            CURRENT_SNAPSHOT,
+            serde_json::to_vec(&current).map_err(write_err)?,
+        );
+        batch.remove(INSTALLING_SNAPSHOT);
+        {
+            let _files = self.snapshots.files.lock().expect("snapshot files lock");
+            self.snapshot.apply_batch(batch).map_err(write_err)?;
+            self.db.flush().map_err(write_err)?;
+            self.snapshots.remove_others(file);
+        }
+        self.index.replace(fresh);
+        // Readers that took the old tree just before the swap finish with it: it is dropped
+        // by the next install (or the next open), not now.
+        drop(old);
         // A sender of an older version sent older counts (and no blob feed).
         self.ensure_counters()?;
         self.snapshots
             .set_current(std::fs::metadata(&path).map_or(0, |m| m.len()), records);
-        self.set_current(meta, file)?;
         Ok(())
     }
 }
@@ -382,7 +432,7 @@ impl StateMachine {
     ) -> Result<bool, StorageError> {
         match changed.get(name) {
             Some(present) => Ok(*present),
-            None => self.index.contains_key(token_key(name)).map_err(read_err),
+            None => self.index().contains_key(token_key(name)).map_err(read_err),
         }
     }
 
@@ -396,7 +446,7 @@ impl StateMachine {
         match pending.get(key) {
             Some(entry) => Ok(entry.clone()),
             None => self
-                .index
+                .index()
                 .get(key)
                 .map_err(read_err)?
                 .map(|b| serde_json::from_slice(&b))
@@ -462,7 +512,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 }
                 EntryPayload::Normal(IndexCommand::MemberSecret(secret)) => {
                     if member_secret_set
-                        || self.index.contains_key(MEMBER_SECRET).map_err(read_err)?
+                        || self.index().contains_key(MEMBER_SECRET).map_err(read_err)?
                     {
                         ApplyResponse::AlreadyPresent
                     } else {
@@ -619,7 +669,7 @@ impl RaftSnapshotBuilder<TypeConfig> for Builder {
         let (machine, capture) = (self.machine.clone(), self.capture.clone());
         let (file, records, bytes) = tokio::task::spawn_blocking(move || {
             machine.snapshots.write(
-                &machine.index,
+                &machine.index(),
                 &capture,
                 &[LAST_APPLIED, LAST_MEMBERSHIP],
                 index,

@@ -67,7 +67,7 @@ fn to_json(value: &impl Serialize) -> Result<Vec<u8>, StorageError> {
 
 impl StateMachine {
     fn count(&self, ops: &Overlay, key: &[u8]) -> Result<u64, StorageError> {
-        Ok(ops.get_json::<u64>(&self.index, key)?.unwrap_or(0))
+        Ok(ops.get_json::<u64>(&self.index(), key)?.unwrap_or(0))
     }
 
     fn set_count(
@@ -131,7 +131,7 @@ impl StateMachine {
         size: u64,
     ) -> Result<(), StorageError> {
         let key = blobref_key(sha256);
-        if let Some(mut kept) = ops.get_json::<Kept>(&self.index, &key)? {
+        if let Some(mut kept) = ops.get_json::<Kept>(&self.index(), &key)? {
             kept.refs += 1;
             return ops.put_json(batch, key, &kept);
         }
@@ -162,7 +162,7 @@ impl StateMachine {
         size: u64,
     ) -> Result<(), StorageError> {
         let key = blobref_key(sha256);
-        let Some(mut kept) = ops.get_json::<Kept>(&self.index, &key)? else {
+        let Some(mut kept) = ops.get_json::<Kept>(&self.index(), &key)? else {
             return Ok(());
         };
         if kept.refs > 1 {
@@ -190,13 +190,13 @@ impl StateMachine {
             return Ok(false);
         }
         let mark = ops_key(EVICTED_PREFIX, &[&entry.key.module, &entry.key.version]);
-        Ok(ops.get(&self.index, &mark)?.is_some())
+        Ok(ops.get(&self.index(), &mark)?.is_some())
     }
 
     /// Computes the counts from the whole tree when it has none, or an older version of
     /// them (a data directory from before them).
     pub(crate) fn ensure_counters(&self) -> Result<(), StorageError> {
-        let version = match self.index.get(COUNTERS_VERSION).map_err(read_err)? {
+        let version = match self.index().get(COUNTERS_VERSION).map_err(read_err)? {
             None => None,
             Some(bytes) => Some(serde_json::from_slice::<u64>(&bytes).map_err(read_err)?),
         };
@@ -216,15 +216,15 @@ impl StateMachine {
     /// Writes the counts of the tree as it is into `batch`, replacing any.
     pub(super) fn recount(&self, batch: &mut WriteBatch) -> Result<(), StorageError> {
         self.recount_from(
-            self.index
-                .range(..vec![META_PREFIX])
-                .map(|item| -> Result<IndexEntry, StorageError> {
+            self.index().range(..vec![META_PREFIX]).map(
+                |item| -> Result<IndexEntry, StorageError> {
                     let (_, bytes) = item.map_err(read_err)?;
                     serde_json::from_slice(&bytes).map_err(read_err)
-                }),
+                },
+            ),
             |module, version| {
                 let mark = ops_key(EVICTED_PREFIX, &[module, version]);
-                self.index.contains_key(mark).map_err(read_err)
+                self.index().contains_key(mark).map_err(read_err)
             },
             batch,
         )
@@ -240,7 +240,7 @@ impl StateMachine {
         batch: &mut WriteBatch,
     ) -> Result<(), StorageError> {
         for prefix in [BLOBREF_PREFIX, BLOBFEED_PREFIX] {
-            for key in self.index.scan_prefix(prefix).keys() {
+            for key in self.index().scan_prefix(prefix).keys() {
                 batch.remove(key.map_err(read_err)?);
             }
         }
@@ -273,7 +273,7 @@ impl StateMachine {
             };
             batch.insert(blobfeed_key(seq), to_json(&blob)?);
         }
-        let reset: u64 = match self.index.get(BLOBFEED_RESET).map_err(read_err)? {
+        let reset: u64 = match self.index().get(BLOBFEED_RESET).map_err(read_err)? {
             None => 0,
             Some(bytes) => serde_json::from_slice(&bytes).map_err(read_err)?,
         };

@@ -183,7 +183,7 @@ impl StateMachine {
             }
             AdminAction::Unblock { rule } => {
                 let key = ops_key(BLOCK_PREFIX, &[&rule]);
-                if ops.get(&self.index, &key)?.is_none() {
+                if ops.get(&self.index(), &key)?.is_none() {
                     refused(format!("no block rule {rule:?}"))
                 } else {
                     ops.remove(batch, key);
@@ -196,7 +196,7 @@ impl StateMachine {
             }
             AdminAction::WarmCancel { id } => {
                 let key = ops_key(WARM_PREFIX, &[&id]);
-                match ops.get_json::<WarmJob>(&self.index, &key)? {
+                match ops.get_json::<WarmJob>(&self.index(), &key)? {
                     None => refused(format!("no job {id:?}")),
                     Some(job) if job.state.is_final() => {
                         refused(format!("job {id} is already {}", job.state.as_str()))
@@ -212,7 +212,7 @@ impl StateMachine {
             AdminAction::WarmUnpin { id } => {
                 let mut removed = 0;
                 let job = serde_json::to_vec(&id).map_err(write_err)?;
-                for (key, value) in ops.scan_prefix(&self.index, PIN_PREFIX)? {
+                for (key, value) in ops.scan_prefix(&self.index(), PIN_PREFIX)? {
                     if value == job {
                         ops.remove(batch, key);
                         removed += 1;
@@ -255,7 +255,7 @@ impl StateMachine {
         ops: &mut Overlay,
     ) -> Result<ApplyResponse, StorageError> {
         let key = ops_key(WARM_PREFIX, &[&spec.id]);
-        if ops.get(&self.index, &key)?.is_some() {
+        if ops.get(&self.index(), &key)?.is_some() {
             return Ok(refused(format!("a job {:?} exists", spec.id)));
         }
         if spec.parts == 0 || spec.parts > MAX_SOURCE_PARTS {
@@ -265,7 +265,7 @@ impl StateMachine {
             )));
         }
         let jobs: Vec<WarmJob> = ops
-            .scan_prefix(&self.index, WARM_PREFIX)?
+            .scan_prefix(&self.index(), WARM_PREFIX)?
             .into_iter()
             .filter_map(|(_, v)| serde_json::from_slice::<WarmJob>(&v).ok())
             .collect();
@@ -322,7 +322,7 @@ impl StateMachine {
     ) -> Result<(), StorageError> {
         ops.remove(batch, ops_key(WARM_PREFIX, &[id]));
         for prefix in [source_prefix(id), key_done(id, "")] {
-            for (key, _) in ops.scan_prefix(&self.index, &prefix)? {
+            for (key, _) in ops.scan_prefix(&self.index(), &prefix)? {
                 ops.remove(batch, key);
             }
         }
@@ -337,7 +337,7 @@ impl StateMachine {
         ops: &mut Overlay,
     ) -> Result<ApplyResponse, StorageError> {
         let key = ops_key(WARM_PREFIX, &[&part.id]);
-        let Some(mut job) = ops.get_json::<WarmJob>(&self.index, &key)? else {
+        let Some(mut job) = ops.get_json::<WarmJob>(&self.index(), &key)? else {
             return Ok(refused(format!("no job {:?}", part.id)));
         };
         if job.state != JobState::Receiving || part.part != job.parts_received {
@@ -420,7 +420,7 @@ impl StateMachine {
         ops.put_json(batch, reclaim_key(index), &record)?;
         if index > MAX_RECLAIMS {
             let oldest_kept = reclaim_key(index - MAX_RECLAIMS);
-            for (key, _) in ops.scan_prefix(&self.index, RECLAIM_PREFIX)? {
+            for (key, _) in ops.scan_prefix(&self.index(), RECLAIM_PREFIX)? {
                 if key < oldest_kept {
                     ops.remove(batch, key);
                 }
@@ -439,7 +439,7 @@ impl StateMachine {
         ops: &mut Overlay,
     ) -> Result<ApplyResponse, StorageError> {
         let key = ops_key(WARM_PREFIX, &[&progress.id]);
-        let Some(mut job) = ops.get_json::<WarmJob>(&self.index, &key)? else {
+        let Some(mut job) = ops.get_json::<WarmJob>(&self.index(), &key)? else {
             return Ok(refused(format!("no job {:?}", progress.id)));
         };
         if job.state.is_final() {
@@ -461,7 +461,7 @@ impl StateMachine {
         }
         for done in progress.done {
             let done_key = key_done(&progress.id, &done.item);
-            if ops.get(&self.index, &done_key)?.is_none() {
+            if ops.get(&self.index(), &done_key)?.is_none() {
                 ops.put(batch, done_key, Vec::new());
                 job.done += 1;
                 job.bytes += done.bytes;
@@ -505,10 +505,10 @@ impl StateMachine {
         for version in evictions.versions {
             let parts = [version.module.as_str(), version.version.as_str()];
             if ops
-                .get(&self.index, &ops_key(PIN_PREFIX, &parts))?
+                .get(&self.index(), &ops_key(PIN_PREFIX, &parts))?
                 .is_some()
                 || ops
-                    .get(&self.index, &ops_key(EVICTED_PREFIX, &parts))?
+                    .get(&self.index(), &ops_key(EVICTED_PREFIX, &parts))?
                     .is_some()
             {
                 continue;
@@ -567,7 +567,7 @@ impl StateMachine {
         version: &str,
     ) -> Result<(), StorageError> {
         let mark = ops_key(EVICTED_PREFIX, &[module, version]);
-        if ops.get(&self.index, &mark)?.is_none() {
+        if ops.get(&self.index(), &mark)?.is_none() {
             return Ok(());
         }
         ops.remove(batch, mark);

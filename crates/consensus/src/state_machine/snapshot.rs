@@ -226,6 +226,13 @@ impl SnapshotFile {
         Ok(Self { file, path })
     }
 
+    pub(crate) fn from_std(file: File, path: PathBuf) -> Self {
+        Self {
+            file: tokio::fs::File::from_std(file),
+            path,
+        }
+    }
+
     pub(crate) async fn create(path: PathBuf) -> io::Result<Self> {
         let file = tokio::fs::OpenOptions::new()
             .read(true)
@@ -402,6 +409,9 @@ pub(crate) struct Snapshots {
     pub(crate) building: Arc<tokio::sync::RwLock<()>>,
     pub(crate) stats: Arc<SnapshotStats>,
     seq: AtomicU64,
+    /// Held while the current file is looked up and opened, and while a new one is recorded
+    /// and the others deleted.
+    pub(crate) files: Mutex<()>,
 }
 
 impl Snapshots {
@@ -420,6 +430,7 @@ impl Snapshots {
             building: Arc::default(),
             stats: Arc::default(),
             seq: AtomicU64::new(0),
+            files: Mutex::default(),
         })
     }
 
@@ -559,32 +570,14 @@ fn sync_dir(dir: &Path) {
     }
 }
 
-/// Replaces the contents of `tree` by the records of the (already checked) file at `path`,
-/// in bounded batches; `finish` adds the last writes (applied state) to the final batch.
+/// Fills the empty `tree` with the records of the (already checked) file at `path`, in
+/// bounded batches; `finish` adds the last writes (applied state) to the final batch.
 /// Returns the number of records. Blocking.
-pub(crate) fn refill(
+pub(crate) fn fill(
     tree: &sled::Tree,
     path: &Path,
     finish: impl FnOnce(&mut sled::Batch),
 ) -> io::Result<u64> {
-    // Clear.
-    loop {
-        let keys: Vec<IVec> = tree
-            .iter()
-            .keys()
-            .take(INSTALL_BATCH_RECORDS)
-            .collect::<Result<_, _>>()
-            .map_err(io::Error::other)?;
-        if keys.is_empty() {
-            break;
-        }
-        let mut batch = sled::Batch::default();
-        for key in keys {
-            batch.remove(key);
-        }
-        tree.apply_batch(batch).map_err(io::Error::other)?;
-    }
-    // Fill.
     let mut reader = RecordReader::new(BufReader::with_capacity(IO_BUFFER, File::open(path)?))?;
     let mut batch = sled::Batch::default();
     let (mut in_batch, mut batch_bytes) = (0usize, 0usize);

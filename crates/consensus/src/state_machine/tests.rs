@@ -46,10 +46,10 @@ fn open(dir: &std::path::Path) -> (sled::Db, StateMachine) {
     (db, sm)
 }
 
-/// The state left by a crash in the middle of `refill`: the marker set, the tree half
-/// cleared, the file in place.
-async fn interrupted(source: &mut StateMachine, target_dir: &std::path::Path) -> Meta {
-    let snapshot = source
+/// Builds a snapshot of `source` and leaves `target_dir` as a crash in the middle of an
+/// install into it would: the marker naming a half-filled tree beside the active one.
+async fn interrupted(source: &mut StateMachine, target_dir: &std::path::Path) {
+    source
         .get_snapshot_builder()
         .await
         .build_snapshot()
@@ -57,50 +57,127 @@ async fn interrupted(source: &mut StateMachine, target_dir: &std::path::Path) ->
         .unwrap();
     let (db, mut target) = open(target_dir);
     target.apply(log(3)).await.unwrap();
-    let name = "snap-crashed.snap";
-    std::fs::copy(snapshot.snapshot.path(), target.snapshots.path(name)).unwrap();
-    let marker = Current {
-        meta: snapshot.meta.clone(),
-        file: name.to_string(),
-    };
+    let partial = db.open_tree("index-1").unwrap();
+    partial.insert(b"half", b"filled").unwrap();
     target
         .snapshot
-        .insert(INSTALLING_SNAPSHOT, serde_json::to_vec(&marker).unwrap())
+        .insert(INSTALLING_SNAPSHOT, &b"index-1"[..])
         .unwrap();
-    let first = target.index.first().unwrap().unwrap().0;
-    target.index.remove(first).unwrap();
     db.flush().unwrap();
-    snapshot.meta
 }
 
 #[tokio::test]
-async fn an_interrupted_install_is_finished_when_the_state_machine_opens() {
+async fn an_interrupted_install_leaves_the_earlier_index_whole() {
     let (dir1, dir2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (_db, mut source) = open(dir1.path());
     source.apply(log(200)).await.unwrap();
-    let meta = interrupted(&mut source, dir2.path()).await;
+    interrupted(&mut source, dir2.path()).await;
 
-    let (_db, mut target) = open(dir2.path());
+    let (db, mut target) = open(dir2.path());
     assert_eq!(
-        target.reader().all_entries().unwrap(),
-        source.reader().all_entries().unwrap()
+        target.reader().entry_count(),
+        3,
+        "the index before the install"
     );
-    assert_eq!(target.reader().entry_count(), 200);
-    assert_eq!(target.applied_state().await.unwrap().0, meta.last_log_id);
-    assert!(target.current(INSTALLING_SNAPSHOT).unwrap().is_none());
-    let current = target.get_current_snapshot().await.unwrap().unwrap();
-    assert_eq!(current.meta, meta);
+    assert_eq!(
+        target.applied_state().await.unwrap().0,
+        Some(log_id(1, 1, 4))
+    );
+    assert!(target.snapshot.get(INSTALLING_SNAPSHOT).unwrap().is_none());
+    assert!(
+        !db.tree_names().iter().any(|n| &n[..] == b"index-1"),
+        "the half-filled tree is dropped"
+    );
 }
 
-#[tokio::test]
-async fn an_interrupted_install_without_its_file_refuses_to_open_and_says_what_to_do() {
+/// Readers see the index before an install, then after it, never a part of either (here
+/// both hold the same entries, so a key is never absent and the count never drops).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readers_never_see_a_half_installed_index() {
     let (dir1, dir2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let (_db, mut source) = open(dir1.path());
-    source.apply(log(20)).await.unwrap();
-    interrupted(&mut source, dir2.path()).await;
-    std::fs::remove_file(dir2.path().join("snapshots/snap-crashed.snap")).unwrap();
+    let (_db1, mut source) = open(dir1.path());
+    let n = 20_000;
+    source.apply(log(n)).await.unwrap();
+    let snapshot = source
+        .get_snapshot_builder()
+        .await
+        .build_snapshot()
+        .await
+        .unwrap();
+    let (db2, mut target) = open(dir2.path());
+    target.apply(log(n)).await.unwrap();
+    let key = zip(n - 1).key;
+    let reader = target.reader();
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let (reader, done, key) = (reader.clone(), done.clone(), key.clone());
+        std::thread::spawn(move || {
+            let (mut absent, mut min_count, mut reads) = (0u64, usize::MAX, 0u64);
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                if reader.get(&key).unwrap().is_none() {
+                    absent += 1;
+                }
+                min_count = min_count.min(reader.entry_count());
+                reads += 1;
+            }
+            (absent, min_count, reads)
+        })
+    };
+    let mut buffer = target.begin_receiving_snapshot().await.unwrap();
+    let mut data = snapshot.snapshot;
+    tokio::io::copy(&mut *data, &mut *buffer).await.unwrap();
+    target
+        .install_snapshot(&snapshot.meta, buffer)
+        .await
+        .unwrap();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (absent, min_count, reads) = watcher.join().unwrap();
+    assert!(reads > 0);
+    assert_eq!((absent, min_count), (0, n as usize));
+    assert_eq!(reader.entry_count(), n as usize);
+    // The new tree is active, and recorded as such for the next open.
+    assert_eq!(&target.index().name()[..], b"index-1");
+    assert_eq!(
+        target.snapshot.get(ACTIVE_INDEX).unwrap().as_deref(),
+        Some(&b"index-1"[..])
+    );
+    drop(db2);
+}
 
-    let db = sled::open(dir2.path().join("db")).unwrap();
-    let err = StateMachine::open(&db, dir2.path().join("snapshots")).unwrap_err();
-    assert!(err.to_string().contains("wipe"), "{err}");
+/// A build recording a new current file (and deleting older ones) never makes a concurrent
+/// `get_current_snapshot` fail (openraft stops on that error).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_current_snapshot_opens_while_builds_replace_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_db, mut sm) = open(dir.path());
+    sm.apply(log(10)).await.unwrap();
+    sm.get_snapshot_builder()
+        .await
+        .build_snapshot()
+        .await
+        .unwrap();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let getter = {
+        let (mut sm, stop) = (sm.clone(), stop.clone());
+        tokio::spawn(async move {
+            let (mut failed, mut opened) = (Vec::new(), 0u64);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                match sm.get_current_snapshot().await {
+                    Ok(_) => opened += 1,
+                    Err(e) => failed.push(e.to_string()),
+                }
+            }
+            (failed, opened)
+        })
+    };
+    for _ in 0..150 {
+        let mut builder = sm.get_snapshot_builder().await;
+        tokio::spawn(async move { builder.build_snapshot().await.unwrap() })
+            .await
+            .unwrap();
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (failed, opened) = getter.await.unwrap();
+    assert!(opened > 0);
+    assert!(failed.is_empty(), "{failed:?}");
 }

@@ -222,7 +222,7 @@ fn reason(response: &ApplyResponse) -> &str {
 
 /// Every key and value of the state machine's index tree.
 fn dump(sm: &StateMachine) -> Vec<(Vec<u8>, Vec<u8>)> {
-    sm.index
+    sm.index()
         .iter()
         .map(|item| {
             let (k, v) = item.unwrap();
@@ -1405,7 +1405,7 @@ async fn out_of_order_duplicate_oversized_and_unknown_job_parts_are_refused() {
     );
     assert_eq!(log.reader().warm_source("k").unwrap(), None);
     assert_eq!(
-        log.sm.index.scan_prefix(source_prefix("k")).count(),
+        log.sm.index().scan_prefix(source_prefix("k")).count(),
         1,
         "only the accepted part is stored"
     );
@@ -1679,12 +1679,12 @@ fn assert_forgotten(log: &Log, id: &str) {
     assert_eq!(reader.warm_source(id).unwrap(), None, "{id}'s input");
     assert!(reader.warm_done(id).unwrap().is_empty(), "{id}'s items");
     assert_eq!(
-        log.sm.index.scan_prefix(source_prefix(id)).count(),
+        log.sm.index().scan_prefix(source_prefix(id)).count(),
         0,
         "{id}'s input parts"
     );
     assert_eq!(
-        log.sm.index.scan_prefix(key_done(id, "")).count(),
+        log.sm.index().scan_prefix(key_done(id, "")).count(),
         0,
         "{id}'s done items"
     );
@@ -2172,7 +2172,7 @@ async fn reclaim_records_more_than_max_reclaims_old_are_dropped() {
         indexes(&log.reader().reclaims_after(0).unwrap()),
         [third, fourth]
     );
-    let keys = log.sm.index.scan_prefix(RECLAIM_PREFIX).count();
+    let keys = log.sm.index().scan_prefix(RECLAIM_PREFIX).count();
     assert_eq!(keys, 2);
 }
 
@@ -2332,7 +2332,7 @@ async fn the_same_entries_make_identical_trees_batched_or_not() {
     );
     assert_eq!(reader.warm_source("receiving").unwrap(), None);
     assert_eq!(
-        a.sm.index.scan_prefix(WARM_SOURCE_PREFIX).count(),
+        a.sm.index().scan_prefix(WARM_SOURCE_PREFIX).count(),
         4,
         "running, pinning and two of receiving"
     );
@@ -2418,7 +2418,11 @@ async fn a_snapshot_carries_the_operating_state_to_a_fresh_state_machine() {
         "the input parts are carried"
     );
     assert_eq!(
-        target.sm.index.scan_prefix(source_prefix("stale")).count(),
+        target
+            .sm
+            .index()
+            .scan_prefix(source_prefix("stale"))
+            .count(),
         0,
         "the stale job's input is gone"
     );
@@ -2869,14 +2873,14 @@ async fn rebuilding_the_feed_renumbers_it_and_moves_its_generation() {
 
 /// Makes `sm`'s counts those of the previous version: bare reference counts, no feed.
 fn as_counts_version_1(sm: &StateMachine) {
-    for key in sm.index.scan_prefix(b"\xffblobfeed/").keys() {
-        sm.index.remove(key.unwrap()).unwrap();
+    for key in sm.index().scan_prefix(b"\xffblobfeed/").keys() {
+        sm.index().remove(key.unwrap()).unwrap();
     }
-    for key in sm.index.scan_prefix(b"\xffblobref/").keys() {
-        sm.index.insert(key.unwrap(), &b"1"[..]).unwrap();
+    for key in sm.index().scan_prefix(b"\xffblobref/").keys() {
+        sm.index().insert(key.unwrap(), &b"1"[..]).unwrap();
     }
-    sm.index.remove(b"\xffmeta/blobfeed_seq").unwrap();
-    sm.index
+    sm.index().remove(b"\xffmeta/blobfeed_seq").unwrap();
+    sm.index()
         .insert(b"\xffmeta/counters_version", &b"1"[..])
         .unwrap();
 }
