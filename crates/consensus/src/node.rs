@@ -41,8 +41,10 @@ const LOG_DB_CACHE_BYTES: u64 = 16 << 20;
 /// index does not fit and need not (the rest is read through the OS page cache).
 const STATE_DB_CACHE_BYTES: u64 = 64 << 20;
 /// Time allowed for one `InstallSnapshot` chunk (openraft's default, 200 ms, is too tight
-/// for a 3 MiB chunk that is decoded and buffered by a busy or debug-built follower).
-const INSTALL_SNAPSHOT_TIMEOUT_MS: u64 = 2_000;
+/// for a 3 MiB chunk that is decoded and buffered by a busy or debug-built follower); the
+/// last chunk's answer waits for the install (checking the file and filling the index: a few
+/// seconds per million artifacts).
+pub(crate) const INSTALL_SNAPSHOT_TIMEOUT_MS: u64 = 120_000;
 
 /// Consensus settings (the node's validated configuration fills these in).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,6 +105,8 @@ pub struct Consensus {
     max_message: usize,
     /// This node's snapshots.
     snapshots: Arc<SnapshotStats>,
+    /// Elections held after a snapshot install (two election timeouts).
+    after_install: Duration,
 }
 
 /// Largest admin request (they are a few fields).
@@ -221,6 +225,7 @@ impl Consensus {
             node_id: cfg.node_id,
             state_db,
             snapshots,
+            after_install: Duration::from_millis(2 * cfg.election_timeout_max_ms),
             me: PeerNode {
                 raft_addr: cfg.raft_addr,
                 http_addr: cfg.http_addr,
@@ -471,6 +476,8 @@ impl Consensus {
             self.foreign.clone(),
             self.vouching.clone(),
             self.snapshots.clone(),
+            self.pause.clone(),
+            self.after_install,
         ))
         .max_decoding_message_size(self.max_message)
         .max_encoding_message_size(self.max_message);

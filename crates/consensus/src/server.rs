@@ -15,6 +15,7 @@ use goproxy_rpc::Caller;
 use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, VoteRequest};
 use tonic::{Request, Response, Status};
 
+use crate::election_pause::ElectionPause;
 use crate::foreign_lease::ForeignLease;
 use crate::state_machine::SnapshotStats;
 use crate::types::{NodeId, Raft, TypeConfig};
@@ -45,7 +46,14 @@ pub struct RaftGrpc {
     foreign: ForeignLease,
     vouching: Vouching,
     snapshots: Arc<SnapshotStats>,
+    pause: ElectionPause,
+    /// Elections held after an install, for the leader's next message.
+    after_install: std::time::Duration,
 }
+
+/// Elections held at most this long while a snapshot installs (as long as a chunk may take).
+const INSTALL_HOLD: std::time::Duration =
+    std::time::Duration::from_millis(crate::node::INSTALL_SNAPSHOT_TIMEOUT_MS);
 
 /// The node a Raft message says it comes from (the leader or the candidate of its vote).
 fn sender(vote: &openraft::Vote<NodeId>) -> Result<NodeId, Status> {
@@ -56,14 +64,17 @@ fn sender(vote: &openraft::Vote<NodeId>) -> Result<NodeId, Status> {
 
 impl RaftGrpc {
     /// Serves RPCs for `raft` (member `me`), recording acknowledgements in `foreign`;
-    /// `vouching` decides which leaders are members; snapshot chunks are counted in
-    /// `snapshots`.
+    /// `vouching` decides which leaders are members; snapshot chunks are counted and
+    /// checked in `snapshots`; `pause` holds elections while a snapshot installs and for
+    /// `after_install` after it.
     pub fn new(
         raft: Raft,
         me: NodeId,
         foreign: ForeignLease,
         vouching: Vouching,
         snapshots: Arc<SnapshotStats>,
+        pause: ElectionPause,
+        after_install: std::time::Duration,
     ) -> Self {
         Self {
             raft,
@@ -71,6 +82,8 @@ impl RaftGrpc {
             foreign,
             vouching,
             snapshots,
+            pause,
+            after_install,
         }
     }
 
@@ -152,8 +165,24 @@ impl pb::raft_service_server::RaftService for RaftGrpc {
         caller.require_node(leader, "install a snapshot")?;
         self.check_leader(leader)?;
         let (foreign, vote) = (self.sent_by_another_leader(&rpc.vote), rpc.vote);
-        self.snapshots.chunk_received(rpc.offset);
+        if let Err(damaged) = self
+            .snapshots
+            .chunk_received(rpc.offset, &rpc.data, rpc.done)
+        {
+            tracing::warn!(leader, "refused a snapshot transfer: {damaged}");
+            return Err(Status::data_loss(damaged));
+        }
+        // The last chunk installs the snapshot, which takes a while on a large index: no
+        // election meanwhile (the leader's heartbeats to this node wait for the answer), and
+        // a short pause after it for the leader's next message.
+        let installs = rpc.done;
+        if installs {
+            self.pause.pause_for(INSTALL_HOLD, false);
+        }
         let result = self.raft.install_snapshot(rpc).await;
+        if installs {
+            self.pause.pause_for(self.after_install, false);
+        }
         if foreign && matches!(&result, Ok(r) if r.vote == vote) {
             self.foreign.acknowledged(Instant::now());
         }

@@ -179,6 +179,106 @@ async fn three_nodes_replicate_fail_over_and_catch_up_by_snapshot() {
     }
 }
 
+/// Writes `n` entries through whoever leads (retrying across leader changes).
+async fn write_through_leader(
+    members: &std::collections::BTreeMap<u64, support::Member>,
+    tag: &str,
+    n: usize,
+) {
+    for i in 0..n {
+        let e = entry(&format!("example.com/{tag}"), &format!("v1.0.{i}"), 'e');
+        let deadline = tokio::time::Instant::now() + SETTLE;
+        loop {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "write {i}: no leader"
+            );
+            let Some(target) = leader_of(members) else {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            };
+            match members[&target].consensus.put(e.clone()).await {
+                Ok(_) => break,
+                Err(ConsensusError::NotLeader { .. }) => {
+                    tokio::time::sleep(Duration::from_millis(20)).await
+                }
+                Err(err) => panic!("write {i} failed: {err}"),
+            }
+        }
+    }
+}
+
+/// A snapshot damaged on the leader's disk is refused by the follower it is sent to, which
+/// keeps running (an error in openraft's install would stop its Raft for good), and catches
+/// up once the leader has built a sound one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_damaged_snapshot_is_refused_in_transit_and_the_follower_keeps_running() {
+    let (mut members, addrs) = three_members().await;
+    let leader = leader_of(&members).unwrap();
+    let lagging = *members.keys().find(|id| **id != leader).unwrap();
+    let lagging_dir = members.remove(&lagging).unwrap().stop().await;
+    write_through_leader(&members, "bulk", 60).await;
+    let leader = leader_of(&members).unwrap();
+    // The last snapshot due is built (none is due before 20 more entries, see the config).
+    until("the leader's snapshots to settle", || {
+        let m = members[&leader].consensus.metrics().borrow().clone();
+        let index = |id: Option<openraft::LogId<u64>>| id.map_or(0, |id| id.index);
+        m.snapshot.is_some() && index(m.snapshot) + 20 > index(m.last_applied)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let snapshots = members[&leader].dir().join("snapshots");
+    let mut damaged = 0;
+    for file in std::fs::read_dir(&snapshots).unwrap().flatten() {
+        if file.file_name().to_string_lossy().ends_with(".snap") {
+            let mut bytes = std::fs::read(file.path()).unwrap();
+            let middle = bytes.len() / 2;
+            bytes[middle] ^= 1;
+            std::fs::write(file.path(), bytes).unwrap();
+            damaged += 1;
+        }
+    }
+    assert!(damaged > 0);
+    let relisten = TcpListener::bind(&addrs[&lagging]).await.unwrap();
+    members.insert(lagging, start_member(lagging, relisten, lagging_dir).await);
+    // The damaged file is sent and refused (again and again, as the leader retries): for a
+    // while the follower keeps running and installs nothing.
+    let watch_until = std::time::Instant::now() + Duration::from_secs(3);
+    while std::time::Instant::now() < watch_until {
+        let state = members[&lagging]
+            .consensus
+            .metrics()
+            .borrow()
+            .running_state
+            .clone();
+        assert!(state.is_ok(), "the follower stopped: {state:?}");
+        assert_eq!(members[&lagging].consensus.snapshot_report().installs, 0);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Heal: more writes make the leader build a sound snapshot; the follower converges.
+    write_through_leader(&members, "more", 30).await;
+    until("the follower to install a sound snapshot", || {
+        members[&lagging].consensus.snapshot_report().installs > 0
+    })
+    .await;
+    let leader = leader_of(&members).unwrap();
+    let want = members[&leader].consensus.reader().entry_count();
+    until("the follower to converge", || {
+        members[&lagging].consensus.reader().entry_count() == want
+    })
+    .await;
+    let state = members[&lagging]
+        .consensus
+        .metrics()
+        .borrow()
+        .running_state
+        .clone();
+    assert!(state.is_ok(), "{state:?}");
+    for (_, member) in members {
+        member.stop().await;
+    }
+}
+
 #[tokio::test]
 async fn invalid_timings_are_rejected_by_openraft_validation() {
     let dir = tempfile::tempdir().unwrap();

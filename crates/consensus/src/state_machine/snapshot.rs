@@ -5,7 +5,7 @@
 //! `GPHASNP1`, then one record per key of the `index` tree (except the applied-state keys,
 //! which the snapshot's meta carries): `u32` key length, `u32` value length (little endian),
 //! key, value; then an end marker (`u32::MAX`), the record count (`u64`) and the SHA-256 of
-//! every byte before the end marker. A file is checked end to end before an install touches
+//! every byte before the digest. A file is checked end to end before an install touches
 //! the tree, so a torn or damaged transfer never replaces a good index.
 //!
 //! # Building: a consistent view without stopping applies
@@ -99,6 +99,8 @@ impl<W: Write> RecordWriter<W> {
 
     /// Writes the end marker; returns the output, the record count and the file's size.
     pub(crate) fn finish(mut self) -> io::Result<(W, u64, u64)> {
+        self.hasher.update(END.to_le_bytes());
+        self.hasher.update(self.records.to_le_bytes());
         let digest = self.hasher.finalize();
         self.out.write_all(&END.to_le_bytes())?;
         self.out.write_all(&self.records.to_le_bytes())?;
@@ -177,6 +179,8 @@ impl<R: Read> RecordReader<R> {
             if u64::from_le_bytes(count) != self.records {
                 return Err(damaged("record count differs"));
             }
+            self.hasher.update(END.to_le_bytes());
+            self.hasher.update(count);
             let ours = std::mem::take(&mut self.hasher).finalize();
             if ours.as_slice() != digest {
                 return Err(damaged("checksum differs"));
@@ -339,6 +343,79 @@ pub struct SnapshotStats {
     last_install_ms: AtomicU64,
     receiving_chunks: AtomicU64,
     last_install_chunks: AtomicU64,
+    /// Checksum of the transfer under way, as its chunks arrive.
+    check: Mutex<StreamCheck>,
+}
+
+/// Checks a snapshot's checksum as its chunks pass by, so a damaged transfer is refused to
+/// the sender instead of reaching the install (where an error stops openraft). Only a
+/// transfer whose chunks all arrived in order (a chunk sent again is allowed) and whose
+/// checksum matches gets through; any other is refused until the sender starts over at
+/// offset 0 (openraft does, after a few refusals).
+#[derive(Debug, Default)]
+struct StreamCheck {
+    hasher: Sha256,
+    /// The offset the next chunk should have.
+    next: u64,
+    /// The last bytes seen (the end marker, count and digest are the last 44).
+    tail: Vec<u8>,
+    /// The state before the last chunk, to take that chunk again.
+    before_last: Option<(u64, Sha256, Vec<u8>)>,
+    /// Why this transfer is refused.
+    refused: Option<String>,
+}
+
+/// Bytes at the end outside the rolling window: end marker, record count, digest.
+const TRAILER: usize = 4 + 8 + 32;
+
+impl StreamCheck {
+    fn chunk(&mut self, offset: u64, data: &[u8], done: bool) -> Result<(), String> {
+        if offset == 0 {
+            *self = Self::default();
+        } else if let Some((last, hasher, tail)) = self
+            .before_last
+            .as_ref()
+            .filter(|(last, _, _)| *last == offset)
+        {
+            // The last chunk again (its answer was lost, or it was refused).
+            (self.next, self.hasher, self.tail) = (*last, hasher.clone(), tail.clone());
+        }
+        if let Some(reason) = &self.refused {
+            return Err(reason.clone());
+        }
+        if offset != self.next {
+            let reason = format!(
+                "snapshot transfer out of order (chunk at {offset}, expected {}): start over",
+                self.next
+            );
+            self.refused = Some(reason.clone());
+            return Err(reason);
+        }
+        self.before_last = Some((offset, self.hasher.clone(), self.tail.clone()));
+        self.next = offset + data.len() as u64;
+        self.tail.extend_from_slice(data);
+        if self.tail.len() > TRAILER {
+            let hashed = self.tail.len() - TRAILER;
+            self.hasher.update(&self.tail[..hashed]);
+            self.tail.drain(..hashed);
+        }
+        if !done {
+            return Ok(());
+        }
+        let mut hasher = self.hasher.clone();
+        let sound = self.tail.len() == TRAILER && self.tail[..4] == END.to_le_bytes() && {
+            // The digest covers everything before it, the end marker and count included.
+            hasher.update(&self.tail[..12]);
+            self.tail[12..] == hasher.finalize()[..]
+        };
+        if sound {
+            Ok(())
+        } else {
+            let reason = "damaged snapshot transfer: checksum differs".to_string();
+            self.refused = Some(reason.clone());
+            Err(reason)
+        }
+    }
 }
 
 /// A copy of [`SnapshotStats`].
@@ -361,12 +438,17 @@ impl SnapshotStats {
         }
     }
 
-    /// A chunk of a snapshot arrived (`offset` 0: the first of a new transfer).
-    pub fn chunk_received(&self, offset: u64) {
+    /// A chunk of a snapshot arrived (`offset` 0: the first of a new transfer); `Err` when
+    /// the transfer is refused (damaged, out of order): the sender is told so.
+    pub fn chunk_received(&self, offset: u64, data: &[u8], done: bool) -> Result<(), String> {
         if offset == 0 {
             self.receiving_chunks.store(0, Ordering::Relaxed);
         }
         self.receiving_chunks.fetch_add(1, Ordering::Relaxed);
+        self.check
+            .lock()
+            .expect("snapshot check lock")
+            .chunk(offset, data, done)
     }
 
     fn current(&self, bytes: u64, records: u64) {
@@ -646,6 +728,51 @@ mod tests {
         assert!(read_all(&long).is_err());
         // The old JSON snapshots.
         assert!(read_all(br#"{"last_applied":null,"entries":[]}"#).is_err());
+    }
+
+    #[test]
+    fn a_transfer_is_checked_as_its_chunks_pass() {
+        let mut out = RecordWriter::new(Vec::new()).unwrap();
+        for i in 0..500u32 {
+            out.record(&i.to_be_bytes(), b"some value bytes").unwrap();
+        }
+        let bytes = out.finish().unwrap().0;
+        let send = |bytes: &[u8], chunk: usize| {
+            let stats = SnapshotStats::default();
+            let mut result = Ok(());
+            let mut offset = 0;
+            for piece in bytes.chunks(chunk) {
+                let done = offset + piece.len() == bytes.len();
+                result = stats.chunk_received(offset as u64, piece, done);
+                offset += piece.len();
+            }
+            result
+        };
+        for chunk in [1, 7, 44, 45, 1000, bytes.len()] {
+            assert_eq!(send(&bytes, chunk), Ok(()), "chunks of {chunk}");
+        }
+        for at in [0, bytes.len() / 2, bytes.len() - 40, bytes.len() - 1] {
+            let mut bad = bytes.clone();
+            bad[at] ^= 4;
+            assert!(send(&bad, 1000).is_err(), "flip at {at} passed");
+        }
+        assert!(send(&bytes[..bytes.len() - 1], 1000).is_err(), "truncated");
+
+        // A chunk sent again passes; a refused transfer stays refused until it starts over.
+        let stats = SnapshotStats::default();
+        let (a, b) = bytes.split_at(bytes.len() / 2);
+        assert_eq!(stats.chunk_received(0, a, false), Ok(()));
+        assert_eq!(stats.chunk_received(0, a, false), Ok(()));
+        assert_eq!(stats.chunk_received(a.len() as u64, b, true), Ok(()));
+        assert_eq!(stats.chunk_received(a.len() as u64, b, true), Ok(()));
+        let mut bad = b.to_vec();
+        bad[3] ^= 1;
+        assert_eq!(stats.chunk_received(0, a, false), Ok(()));
+        assert!(stats.chunk_received(a.len() as u64, &bad, true).is_err());
+        assert!(stats.chunk_received(a.len() as u64, &bad, true).is_err());
+        assert!(stats.chunk_received(7, b, true).is_err(), "out of order");
+        assert_eq!(stats.chunk_received(0, a, false), Ok(()));
+        assert_eq!(stats.chunk_received(a.len() as u64, b, true), Ok(()));
     }
 
     #[test]

@@ -118,6 +118,12 @@ pub async fn start_member(id: u64, listener: TcpListener, dir: tempfile::TempDir
 }
 
 impl Member {
+    /// The member's data directory.
+    #[allow(dead_code)]
+    pub fn dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
     pub async fn stop(mut self) -> tempfile::TempDir {
         self.consensus.shutdown().await.unwrap();
         if let Some(stop) = self.stop.take() {
