@@ -1,7 +1,8 @@
 //! Pushing new blobs to peers (semi-synchronously) and fetching missing ones from them.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use goproxy_protocol::index::{ArtifactKey, BlobRef};
@@ -42,6 +43,43 @@ pub enum PushOutcome {
 /// Which peers exist right now: their node id and gRPC `host:port`.
 pub type PeerList = Arc<dyn Fn() -> Vec<(u64, String)> + Send + Sync>;
 
+/// How long one peer may take to deliver a blob before a fetch gives up on it and asks the
+/// next: `base` plus the blob's size at `bytes_per_sec`. A peer that accepted the request but
+/// stalls (or trickles) its stream would otherwise hold the fetch for as long as the
+/// connection lives, since HTTP/2 keepalive only notices a dead connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FetchDeadline {
+    /// Allowed whatever the size (connecting, the peer opening the blob).
+    pub base: Duration,
+    /// The slowest transfer rate accepted.
+    pub bytes_per_sec: u64,
+}
+
+impl Default for FetchDeadline {
+    /// 30 s plus 1 s per MiB: 530 s for the largest (500 MiB) zip.
+    fn default() -> Self {
+        Self {
+            base: Duration::from_secs(30),
+            bytes_per_sec: 1 << 20,
+        }
+    }
+}
+
+impl FetchDeadline {
+    /// The deadline for one peer's delivery of a `size`-byte blob.
+    pub fn for_size(&self, size: u64) -> Duration {
+        let rate = u128::from(self.bytes_per_sec.max(1));
+        let nanos = u128::from(size) * 1_000_000_000 / rate;
+        self.base.saturating_add(Duration::from_nanos(
+            u64::try_from(nanos).unwrap_or(u64::MAX),
+        ))
+    }
+}
+
+/// How long a peer whose fetch timed out is not asked to fetch: one that stalls every stream
+/// would otherwise cost the deadline on every fetch of a blob the other peers lack.
+const STALLED_PEER_PAUSE: Duration = Duration::from_secs(300);
+
 /// Replicates blobs of the local store to and from peers. Cheap to clone.
 #[derive(Clone)]
 pub struct Replicator {
@@ -49,6 +87,9 @@ pub struct Replicator {
     config: ReplicatorConfig,
     peers: PeerList,
     channels: Channels,
+    fetch_deadline: FetchDeadline,
+    /// Peers whose fetch timed out, and when: not asked for [`STALLED_PEER_PAUSE`].
+    stalled: Arc<Mutex<HashMap<u64, Instant>>>,
 }
 
 impl Replicator {
@@ -65,7 +106,15 @@ impl Replicator {
             config,
             peers,
             channels,
+            fetch_deadline: FetchDeadline::default(),
+            stalled: Arc::default(),
         }
+    }
+
+    /// The same replicator with another per-peer fetch deadline.
+    pub fn with_fetch_deadline(mut self, deadline: FetchDeadline) -> Self {
+        self.fetch_deadline = deadline;
+        self
     }
 
     fn client(&self, id: u64, addr: &str) -> Result<BlobServiceClient<Channel>, String> {
@@ -180,21 +229,47 @@ impl Replicator {
     }
 
     /// Fetches a committed blob that is missing locally from the first peer that has it,
-    /// verifying its sha256 before it becomes visible. `Ok(false)`: no peer has it.
+    /// verifying its sha256 before it becomes visible. `Ok(false)`: no peer has it. Each peer
+    /// gets [`FetchDeadline::for_size`] to deliver it; one that misses it is not asked (for any
+    /// blob) for the next five minutes, and does not count as having it.
     pub async fn fetch(&self, blob: &BlobRef) -> Result<bool, goproxy_store::StoreError> {
-        for (id, peer) in (self.peers)() {
-            match self.fetch_from(id, &peer, blob).await {
-                Ok(()) => {
+        let deadline = self.fetch_deadline.for_size(blob.size);
+        for (id, peer) in self.fetch_peers() {
+            let fetched = tokio::time::timeout(deadline, self.fetch_from(id, &peer, blob)).await;
+            match fetched {
+                Ok(Ok(())) => {
                     tracing::info!(%peer, sha256 = %blob.sha256, "fetched missing blob from peer");
                     return Ok(true);
                 }
-                Err(FetchError::Store(e)) => return Err(e),
-                Err(FetchError::Peer(e)) => {
+                Ok(Err(FetchError::Store(e))) => return Err(e),
+                Ok(Err(FetchError::Peer(e))) => {
                     tracing::debug!(%peer, sha256 = %blob.sha256, "peer fetch failed: {e}")
+                }
+                Err(_) => {
+                    tracing::warn!(
+                        %peer,
+                        sha256 = %blob.sha256,
+                        size = blob.size,
+                        "peer fetch timed out after {deadline:?}: not asking it for {STALLED_PEER_PAUSE:?}"
+                    );
+                    self.stalled_peers().insert(id, Instant::now());
                 }
             }
         }
         Ok(false)
+    }
+
+    fn stalled_peers(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Instant>> {
+        self.stalled.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The peers to ask for a blob: all but those whose fetch timed out recently.
+    fn fetch_peers(&self) -> Vec<(u64, String)> {
+        let mut peers = (self.peers)();
+        let mut stalled = self.stalled_peers();
+        stalled.retain(|_, at| at.elapsed() < STALLED_PEER_PAUSE);
+        peers.retain(|(id, _)| !stalled.contains_key(id));
+        peers
     }
 
     async fn fetch_from(&self, id: u64, peer: &str, blob: &BlobRef) -> Result<(), FetchError> {

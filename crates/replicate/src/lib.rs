@@ -30,7 +30,7 @@ pub mod server;
 /// Generated gRPC types (`goproxyha.blob.v1`).
 pub use goproxy_rpc::blob as wire;
 
-pub use client::{PeerList, PushOutcome, Replicator, ReplicatorConfig};
+pub use client::{FetchDeadline, PeerList, PushOutcome, Replicator, ReplicatorConfig};
 pub use cluster::ClusterView;
 pub use gate::{CommittedOrLeader, PushGate};
 pub use metrics::ReplicationMetrics;

@@ -1,14 +1,17 @@
-//! Push and fetch between real stores over gRPC with mutual TLS on loopback (port 0), and
-//! the pushes a receiver must refuse: from outside the cluster, for no fill it can tie them
-//! to, or larger than the artifact may be.
+//! Push and fetch between real stores over gRPC with mutual TLS on loopback (port 0), the
+//! pushes a receiver must refuse: from outside the cluster, for no fill it can tie them to, or
+//! larger than the artifact may be, and fetches from a peer that stalls.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use futures::StreamExt;
 use goproxy_pki::{Authority, Identity};
 use goproxy_protocol::index::{ArtifactKey, ArtifactKind, BlobRef};
 use goproxy_replicate::wire::{self, blob_service_client::BlobServiceClient};
-use goproxy_replicate::{BlobGrpc, PushGate, PushOutcome, Replicator, ReplicatorConfig};
+use goproxy_replicate::{
+    BlobGrpc, FetchDeadline, PushGate, PushOutcome, Replicator, ReplicatorConfig,
+};
 use goproxy_rpc::{Channels, PeerName, Transport};
 use goproxy_store::BlobStore;
 
@@ -296,4 +299,103 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+/// A peer that answers every fetch with one chunk, then sends nothing more (its connection
+/// stays alive).
+struct Stalls;
+
+type ChunkStream =
+    std::pin::Pin<Box<dyn futures::Stream<Item = Result<wire::BlobChunk, tonic::Status>> + Send>>;
+
+#[tonic::async_trait]
+impl wire::blob_service_server::BlobService for Stalls {
+    async fn push(
+        &self,
+        _: tonic::Request<tonic::Streaming<wire::BlobChunk>>,
+    ) -> Result<tonic::Response<wire::PushReply>, tonic::Status> {
+        Err(tonic::Status::unimplemented("stalls"))
+    }
+
+    type FetchStream = ChunkStream;
+
+    async fn fetch(
+        &self,
+        request: tonic::Request<wire::FetchRequest>,
+    ) -> Result<tonic::Response<ChunkStream>, tonic::Status> {
+        let request = request.into_inner();
+        let first = wire::BlobChunk {
+            sha256: request.sha256,
+            size: request.size,
+            data: vec![0; 10],
+            artifact: None,
+        };
+        let stream =
+            futures::stream::once(async move { Ok(first) }).chain(futures::stream::pending());
+        Ok(tonic::Response::new(Box::pin(stream)))
+    }
+}
+
+/// Serves [`Stalls`] as node `id`.
+async fn serve_stalls(id: u64) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let mut server = transport(ca(), Identity::Node(id)).server().unwrap();
+    tokio::spawn(async move {
+        let _ = server
+            .add_service(wire::blob_service_server::BlobServiceServer::new(Stalls))
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
+            .await;
+    });
+    addr
+}
+
+#[tokio::test]
+async fn a_peer_that_stalls_a_fetch_is_given_up_on_and_left_alone_for_a_while() {
+    let (_dirs, stores) = stores(2);
+    let stalls = serve_stalls(2).await;
+    let good = serve(3, stores[1].clone()).await;
+    let blob = stores[1]
+        .stage_bytes(b"module example.com/x\n", 1024)
+        .await
+        .unwrap()
+        .commit()
+        .await
+        .unwrap();
+    let deadline = FetchDeadline {
+        base: Duration::from_secs(2),
+        bytes_per_sec: 1 << 20,
+    };
+    assert_eq!(
+        FetchDeadline::default().for_size(500 << 20),
+        Duration::from_secs(530)
+    );
+
+    // Alone, the stalling peer costs the deadline, then the fetch reports no peer has it.
+    let only_stalls =
+        replicator(1, stores[0].clone(), vec![(2, stalls.clone())]).with_fetch_deadline(deadline);
+    let started = std::time::Instant::now();
+    assert!(!only_stalls.fetch(&blob).await.unwrap());
+    let took = started.elapsed();
+    assert!(
+        took >= deadline.base && took < deadline.base * 5,
+        "{took:?}"
+    );
+    assert!(!stores[0].contains(&blob).await.unwrap());
+
+    // Listed first, it delays the fetch by the deadline once; the next peer delivers.
+    let a = replicator(1, stores[0].clone(), vec![(2, stalls), (3, good)])
+        .with_fetch_deadline(deadline);
+    let started = std::time::Instant::now();
+    assert!(a.fetch(&blob).await.unwrap());
+    assert!(started.elapsed() >= deadline.base);
+    stores[0].verify(&blob).await.unwrap();
+
+    // Then it is left alone: the next fetch does not wait for it.
+    stores[0].remove(&blob.sha256).await.unwrap();
+    let started = std::time::Instant::now();
+    assert!(a.fetch(&blob).await.unwrap());
+    let took = started.elapsed();
+    assert!(took < deadline.base, "{took:?}");
+    stores[0].verify(&blob).await.unwrap();
 }

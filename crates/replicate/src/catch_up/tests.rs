@@ -1,13 +1,16 @@
 //! The catch-up's passes against a fake cluster (a blob feed in memory) and a fake peer (bytes
-//! in memory, written into a real temporary store when fetched).
+//! in memory, written into a real temporary store when fetched). Tokio's clock is paused: it
+//! moves only when a test advances it, or when every task waits on a timer (a stalled fetch).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use goproxy_protocol::index::{ArtifactKey, BlobRef};
 use goproxy_store::BlobStore;
+use tokio::time::{advance, Instant};
 
-use super::{CatchUp, Missing};
+use super::{backoff, CatchUp, Missing, Overflow, RETRY_FIRST, RETRY_MAX};
 use crate::cluster::ClusterView;
 
 /// A blob feed as the state machine keeps it: records numbered as blobs become kept, removed
@@ -97,6 +100,8 @@ impl ClusterView for FakeCluster {
 #[derive(Default)]
 struct Peer {
     bytes: Mutex<HashMap<String, Vec<u8>>>,
+    /// Blobs whose fetch never ends (a peer that accepted it and stalls its stream).
+    stalls: Mutex<HashSet<String>>,
     asked: Mutex<Vec<String>>,
 }
 
@@ -163,6 +168,10 @@ impl Setup {
             let (peer, store) = (peer.clone(), store.clone());
             async move {
                 peer.asked.lock().unwrap().push(blob.sha256.clone());
+                let stalls = peer.stalls.lock().unwrap().contains(&blob.sha256);
+                if stalls {
+                    std::future::pending::<()>().await;
+                }
                 let bytes = peer.bytes.lock().unwrap().get(&blob.sha256).cloned();
                 match bytes {
                     Some(bytes) => stage(&store, &bytes).await == blob,
@@ -180,6 +189,13 @@ impl Setup {
     fn retry(&self) -> HashSet<String> {
         self.catch_up.retry.keys().cloned().collect()
     }
+
+    /// Makes `blobs` (made from `tags`) available on the peer.
+    fn give(&self, blobs: &[&BlobRef], tags: &[&str]) {
+        for (blob, tag) in blobs.iter().zip(tags) {
+            self.peer.holds(blob, tag.as_bytes());
+        }
+    }
 }
 
 async fn stage(store: &BlobStore, bytes: &[u8]) -> BlobRef {
@@ -193,7 +209,7 @@ fn shas(blobs: &[&BlobRef]) -> Vec<String> {
     shas
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_pass_reads_the_feed_page_by_page_fetches_what_is_absent_and_moves_the_cursor() {
     let mut t = Setup::new(2, 100);
     let a = t.blob("a", true, false).await;
@@ -225,7 +241,7 @@ async fn a_pass_reads_the_feed_page_by_page_fetches_what_is_absent_and_moves_the
     assert_eq!(t.catch_up.cursor, Some(6));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn blobs_no_peer_gives_are_retried_until_fetched_or_no_longer_kept() {
     let mut t = Setup::new(10, 100);
     let x = t.blob("x", false, false).await;
@@ -236,12 +252,14 @@ async fn blobs_no_peer_gives_are_retried_until_fetched_or_no_longer_kept() {
     assert_eq!((t.catch_up.cursor, t.missing.get()), (Some(3), 2));
     t.peer.asked();
 
+    advance(RETRY_FIRST).await;
     t.pass().await;
     assert_eq!(t.peer.asked(), shas(&[&x, &y]), "retried");
     assert_eq!(t.missing.get(), 2);
 
     t.peer.holds(&x, b"x");
     t.cluster.release(&y);
+    advance(backoff(2)).await;
     t.pass().await;
     assert_eq!(
         t.peer.asked(),
@@ -254,42 +272,161 @@ async fn blobs_no_peer_gives_are_retried_until_fetched_or_no_longer_kept() {
     assert!(t.here(&z).await);
 }
 
-#[tokio::test]
-async fn a_full_retry_set_holds_the_cursor_before_the_first_blob_it_cannot_take() {
+#[tokio::test(start_paused = true)]
+async fn review_a_full_retry_set_starves_every_newer_blob() {
     let mut t = Setup::new(10, 2);
-    let mut blobs = Vec::new();
-    for tag in ["1", "2", "3", "4", "5"] {
-        blobs.push(t.blob(tag, false, false).await);
-    }
+    let lost1 = t.blob("lost-1", false, false).await;
+    let lost2 = t.blob("lost-2", false, false).await;
     t.pass().await;
+    assert_eq!(t.retry(), shas(&[&lost1, &lost2]).into_iter().collect());
+    let fresh = t.blob("fresh", false, true).await; // a peer has it
+    for _ in 0..5 {
+        t.pass().await;
+    }
+    assert!(t.here(&fresh).await, "never fetched");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_full_retry_set_does_not_stop_the_cursor_and_the_overflow_is_counted() {
+    let mut t = Setup::new(2, 2);
+    let lost: Vec<BlobRef> = {
+        let mut lost = Vec::new();
+        for tag in ["1", "2", "3", "4", "5"] {
+            lost.push(t.blob(tag, false, false).await);
+        }
+        lost
+    };
+    let fresh = t.blob("fresh", false, true).await;
+    t.pass().await;
+    assert_eq!(t.retry(), shas(&[&lost[0], &lost[1]]).into_iter().collect());
     assert_eq!(
-        t.retry(),
-        shas(&[&blobs[0], &blobs[1]]).into_iter().collect()
+        t.catch_up.overflow,
+        Some(Overflow { from: 3, count: 3 }),
+        "3 is the first that did not fit; 3, 4 and 5 are counted"
     );
+    assert!(t.here(&fresh).await, "fetched although the set is full");
+    assert_eq!((t.catch_up.cursor, t.missing.get()), (Some(6), 5));
     assert_eq!(
-        (t.catch_up.cursor, t.missing.get()),
-        (Some(2), 2),
-        "3 did not fit: the cursor stays before it"
+        t.peer.asked(),
+        shas(&[&lost[0], &lost[1], &lost[2], &lost[3], &lost[4], &fresh]),
+        "each asked once"
     );
 
+    // The set is full and nothing is due: a pass reads only what is new and asks nothing.
+    let newer = t.blob("newer", false, true).await;
     t.cluster.reads();
     t.pass().await;
-    assert!(
-        t.cluster.reads().is_empty(),
-        "the set is still full: the feed waits"
-    );
+    assert_eq!(t.cluster.reads(), [Some(6)]);
+    assert_eq!(t.peer.asked(), shas(&[&newer]));
+    assert!(t.here(&newer).await);
+    assert_eq!(t.missing.get(), 5);
+}
 
-    for (blob, tag) in blobs.iter().zip(["1", "2", "3", "4", "5"]) {
-        t.peer.holds(blob, tag.as_bytes());
+#[tokio::test(start_paused = true)]
+async fn the_overflow_is_picked_up_once_the_set_has_room() {
+    let tags = ["1", "2", "3", "4", "5"];
+    let mut t = Setup::new(2, 2);
+    let mut lost = Vec::new();
+    for tag in tags {
+        lost.push(t.blob(tag, false, false).await);
     }
     t.pass().await;
-    for blob in &blobs {
+    assert_eq!(t.catch_up.overflow, Some(Overflow { from: 3, count: 3 }));
+    t.peer.asked();
+
+    // 1 arrives, 2 still not: one place. The re-read from 3 asks for 3 alone (4 and 5 would
+    // not fit), which fails: 3 takes the place and the overflow starts at 4.
+    t.give(&[&lost[0], &lost[3]], &["1", "4"]);
+    advance(RETRY_FIRST).await;
+    t.cluster.reads();
+    t.pass().await;
+    assert_eq!(t.peer.asked(), shas(&[&lost[0], &lost[1], &lost[2]]));
+    assert_eq!(
+        t.cluster.reads(),
+        [Some(2), Some(5)],
+        "the re-read from 3, then the cursor"
+    );
+    assert!(t.here(&lost[0]).await);
+    assert!(!t.here(&lost[3]).await, "not asked: it would not have fit");
+    assert_eq!(t.retry(), shas(&[&lost[1], &lost[2]]).into_iter().collect());
+    assert_eq!(t.catch_up.overflow, Some(Overflow { from: 4, count: 2 }));
+    assert_eq!(t.missing.get(), 4, "2 and 3 in the set, 4 and 5 over");
+
+    // Everything arrives: the set drains, the re-read gets through the overflow.
+    t.give(&lost.iter().collect::<Vec<_>>(), &tags);
+    advance(backoff(2)).await;
+    t.pass().await;
+    assert_eq!(
+        t.peer.asked(),
+        shas(&[&lost[1], &lost[2], &lost[3], &lost[4]])
+    );
+    for blob in &lost {
         assert!(t.here(blob).await, "nothing was skipped");
     }
+    assert_eq!(t.catch_up.overflow, None);
     assert_eq!((t.catch_up.cursor, t.missing.get()), (Some(5), 0));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
+async fn a_blob_no_peer_gives_is_asked_again_only_when_its_backoff_is_over() {
+    assert_eq!(
+        [1, 2, 3, 4, 9, 10, 1000].map(backoff),
+        [1, 2, 4, 8, 256, 300, 300].map(Duration::from_secs)
+    );
+    assert_eq!((RETRY_FIRST, RETRY_MAX), (backoff(1), backoff(u32::MAX)));
+
+    let mut t = Setup::new(10, 100);
+    let lost = t.blob("lost", false, false).await;
+    t.pass().await;
+    assert_eq!(t.peer.asked(), shas(&[&lost]));
+    let mut asked_at = Vec::new();
+    let start = Instant::now();
+    // A pass a second, as the task runs them while the set is not empty, for 40 s.
+    for _ in 0..40 {
+        advance(Duration::from_secs(1)).await;
+        assert_eq!(
+            t.catch_up.has_work(Instant::now()),
+            t.catch_up.retry.values().any(|r| r.due <= Instant::now())
+        );
+        t.pass().await;
+        if !t.peer.asked().is_empty() {
+            asked_at.push((Instant::now() - start).as_secs());
+        }
+    }
+    assert_eq!(asked_at, [1, 3, 7, 15, 31], "after 1, 2, 4, 8, 16 s");
+    assert_eq!(t.missing.get(), 1, "still counted while it waits");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stalled_fetch_times_out_and_does_not_hold_the_others() {
+    let mut t = Setup::new(10, 100);
+    let stalled = t.blob("stalled", false, true).await;
+    t.peer.stalls.lock().unwrap().insert(stalled.sha256.clone());
+    let mut others = Vec::new();
+    for tag in ["a", "b", "c", "d", "e", "f"] {
+        others.push(t.blob(tag, false, true).await);
+    }
+    let started = Instant::now();
+    t.pass().await;
+    let took = Instant::now() - started;
+    let deadline = t.catch_up.deadline.for_size(stalled.size); // no peers listed: one deadline
+    assert!(took >= deadline && took < deadline * 2, "{took:?}");
+    for blob in &others {
+        assert!(t.here(blob).await);
+    }
+    assert!(!t.here(&stalled).await);
+    assert_eq!(t.retry(), shas(&[&stalled]).into_iter().collect());
+    assert_eq!(t.missing.get(), 1);
+
+    // Retried once its time comes; the peer delivers this time.
+    t.peer.stalls.lock().unwrap().clear();
+    advance(RETRY_FIRST).await;
+    t.pass().await;
+    assert!(t.here(&stalled).await);
+    assert_eq!(t.missing.get(), 0);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_rebuilt_feed_is_read_again_from_its_start() {
     let mut t = Setup::new(10, 100);
     let a = t.blob("a", true, true).await;
@@ -311,4 +448,26 @@ async fn a_rebuilt_feed_is_read_again_from_its_start() {
     assert_eq!(t.cluster.reads(), [None]);
     assert_eq!(t.peer.asked(), shas(&[&a]));
     assert!(t.here(&a).await && t.here(&b).await);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rebuilt_feed_recounts_the_overflow_from_its_start() {
+    let mut t = Setup::new(10, 1);
+    let mut lost = Vec::new();
+    for tag in ["1", "2", "3"] {
+        lost.push(t.blob(tag, false, false).await);
+    }
+    t.pass().await;
+    assert_eq!(t.catch_up.overflow, Some(Overflow { from: 2, count: 2 }));
+    t.cluster.release(&lost[2]);
+    t.cluster.rebuild();
+    t.peer.asked();
+    t.pass().await;
+    assert_eq!(
+        t.peer.asked(),
+        shas(&[&lost[1]]),
+        "1 is in the set and not due; 3 is gone"
+    );
+    assert_eq!(t.catch_up.overflow, Some(Overflow { from: 2, count: 1 }));
+    assert_eq!(t.missing.get(), 2);
 }
