@@ -328,14 +328,19 @@ impl Consensus {
 
     /// Builds a snapshot of the applied index now (an operator's request, the scale test)
     /// and waits, at most `bound`, until the current snapshot covers everything applied when
-    /// asked. Returns the log index it covers (`None`: nothing applied yet). Logs it covers
-    /// are then purged as usual (`max_in_snapshot_log_to_keep`).
+    /// asked. Returns the log index it covers (`None`: nothing applied yet); when the current
+    /// snapshot already covers it, nothing is built. Logs it covers are then purged as usual
+    /// (`max_in_snapshot_log_to_keep`).
     pub async fn snapshot_now(&self, bound: Duration) -> Result<Option<u64>, ConsensusError> {
         let mut metrics = self.raft.metrics();
         let Some(target) = metrics.borrow().last_applied.map(|id| id.index) else {
             return Ok(None);
         };
         let covered = |m: &RaftMetrics| m.snapshot.map(|id| id.index).filter(|&i| i >= target);
+        if let Some(index) = covered(&metrics.borrow_and_update()) {
+            // openraft would build one and then drop it as no newer than the current one.
+            return Ok(Some(index));
+        }
         let waiting = async {
             loop {
                 // A build already under way ignores the trigger and may cover less: ask again

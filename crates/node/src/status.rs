@@ -67,6 +67,8 @@ const SNAPSHOT_BOUND: std::time::Duration = std::time::Duration::from_secs(600);
 struct SnapshotBuilt {
     /// The log index the snapshot covers (`None`: nothing applied yet).
     index: Option<u64>,
+    /// Whether one was built (false: the current snapshot already covered every applied entry).
+    built: bool,
     /// How long building it took, as this node measured it.
     build_ms: u64,
 }
@@ -83,9 +85,11 @@ async fn snapshot(
         return refused.into_response();
     }
     let started = std::time::Instant::now();
+    let before = state.consensus.view().snapshot;
     match state.consensus.snapshot_now(SNAPSHOT_BOUND).await {
         Ok(index) => Json(SnapshotBuilt {
             index,
+            built: index > before,
             build_ms: started.elapsed().as_millis() as u64,
         })
         .into_response(),
