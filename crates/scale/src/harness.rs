@@ -42,6 +42,8 @@ pub struct Options {
     pub work_dir: Option<PathBuf>,
     /// Seed of the hits' artifact choice.
     pub seed: u64,
+    /// Keep the run's directory (data, configurations, node logs) instead of removing it.
+    pub keep: bool,
 }
 
 impl Options {
@@ -55,6 +57,7 @@ impl Options {
             snapshot_chunk_bytes: None,
             work_dir: None,
             seed: 1,
+            keep: false,
         }
     }
 }
@@ -94,14 +97,26 @@ pub async fn run(options: &Options, mut each: impl FnMut(&Level)) -> anyhow::Res
         .timeout(REQUEST_TIMEOUT)
         .build()?;
     let mut levels = Vec::new();
+    let mut result = Ok(());
     for &level in &options.levels {
-        let measured = measure(&cluster, &http, options, level)
-            .await
-            .with_context(|| format!("level {level}"))?;
-        each(&measured);
-        levels.push(measured);
+        match measure(&cluster, &http, options, level).await {
+            Ok(measured) => {
+                each(&measured);
+                levels.push(measured);
+            }
+            Err(e) => {
+                result = Err(e.context(format!("level {level}")));
+                break;
+            }
+        }
     }
-    Ok(levels)
+    if options.keep {
+        eprintln!(
+            "goproxy-scale: the run's directory is kept: {}",
+            work.keep().display()
+        );
+    }
+    result.map(|()| levels)
 }
 
 async fn measure(

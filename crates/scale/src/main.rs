@@ -33,6 +33,9 @@ struct Args {
     /// Where the run's temporary directory goes [default: the system's temporary directory].
     #[arg(long, value_name = "DIR")]
     work_dir: Option<PathBuf>,
+    /// Keep the run's directory (data, configurations, node logs).
+    #[arg(long)]
+    keep: bool,
     /// Also write every figure as JSON to this file.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -61,6 +64,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     options.hit_requests = args.hit_requests;
     options.snapshot_chunk_bytes = args.snapshot_chunk_bytes;
     options.work_dir = args.work_dir;
+    options.keep = args.keep;
     let levels = goproxy_scale::run(&options, |level| {
         eprint!("{}", goproxy_scale::table(std::slice::from_ref(level)));
     })

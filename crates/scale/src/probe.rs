@@ -121,6 +121,11 @@ pub async fn build_snapshot(
         );
     }
     let answer: Value = serde_json::from_slice(&response.bytes().await?)?;
+    if answer.get("built") == Some(&Value::Bool(false)) {
+        bail!(
+            "POST /admin/snapshot built nothing (nothing applied past the last snapshot): {answer}"
+        );
+    }
     let build = field(&answer, "build_ms").map_or(elapsed, Duration::from_millis);
     Ok((field(&answer, "index"), build))
 }
