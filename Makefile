@@ -12,7 +12,7 @@ CARGO ?= cargo
 TARGET_DIR ?= $(or $(shell $(CARGO) metadata --format-version 1 --no-deps 2>/dev/null | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p'),$(CARGO_TARGET_DIR),target)
 
 .PHONY: run build test lint unit compose-smoke compose-certs image image-vcs bench fuzz clean deps-build deps-test deps-bench \
-	lab-up lab-down failover-bench chaos deps-lab
+	lab-up lab-down failover-bench chaos deps-lab scale
 
 ## run: build and start one node on embedded storage (http://$(LISTEN), data in $(DATA_DIR))
 run: deps-build
@@ -95,6 +95,16 @@ bench: deps-bench
 	$(CARGO) build --release --locked -p goproxy-ha -p goproxy-bench
 	$(CARGO) build --release --locked --manifest-path crates/bench/etcd-load/Cargo.toml --target-dir $(TARGET_DIR)
 	$(TARGET_DIR)/release/goproxy-bench
+
+## scale: generate indexes of SCALE_LEVELS entries (blobs to match) and print the curve: RSS,
+## start-up, status and hit latency, snapshot size and build time, two wiped nodes' rejoin
+## (snapshot install, blob catch-up); 1M entries take a while and several GB of disk
+## (SCALE_ARGS="--work-dir DIR --json FILE" puts them elsewhere and keeps the figures)
+SCALE_LEVELS ?= 10000,100000,1000000
+SCALE_ARGS ?=
+scale: deps-build
+	$(CARGO) build --release --locked -p goproxy-ha -p goproxy-scale
+	$(TARGET_DIR)/release/goproxy-scale --levels $(SCALE_LEVELS) $(SCALE_ARGS)
 
 ## fuzz: the path-codec fuzz target (cargo-fuzz; nightly features enabled via RUSTC_BOOTSTRAP)
 fuzz:

@@ -113,6 +113,8 @@ pub struct Consensus {
 const ADMIN_MAX_MESSAGE: usize = 64 * 1024;
 /// How often [`Consensus::stopped`] checks that the Raft core still answers.
 const CORE_CHECK_PERIOD: Duration = Duration::from_secs(2);
+/// How often [`Consensus::snapshot_now`] asks again while no snapshot covers its target.
+const SNAPSHOT_RETRIGGER: Duration = Duration::from_secs(1);
 /// How long the Raft core may take to answer before the member counts as stuck.
 pub const CORE_ANSWER_BOUND: Duration = Duration::from_secs(10);
 
@@ -344,6 +346,51 @@ impl Consensus {
             Ok(response) => Ok(response.data),
             Err(e) => Err(write_error(e)),
         }
+    }
+
+    /// Builds a snapshot of the applied index now (an operator's request, the scale test)
+    /// and waits, at most `bound`, until the current snapshot covers everything applied when
+    /// asked. Returns the log index it covers (`None`: nothing applied yet); when the current
+    /// snapshot already covers it, nothing is built. Logs it covers are then purged as usual
+    /// (`max_in_snapshot_log_to_keep`).
+    pub async fn snapshot_now(&self, bound: Duration) -> Result<Option<u64>, ConsensusError> {
+        let mut metrics = self.raft.metrics();
+        let Some(target) = metrics.borrow().last_applied.map(|id| id.index) else {
+            return Ok(None);
+        };
+        let covered = |m: &RaftMetrics| m.snapshot.map(|id| id.index).filter(|&i| i >= target);
+        if let Some(index) = covered(&metrics.borrow_and_update()) {
+            // openraft would build one and then drop it as no newer than the current one.
+            return Ok(Some(index));
+        }
+        let waiting = async {
+            loop {
+                // A build already under way ignores the trigger and may cover less: ask again
+                // until one covers the target.
+                self.raft
+                    .trigger()
+                    .snapshot()
+                    .await
+                    .map_err(|e| ConsensusError::Raft(e.to_string()))?;
+                let retry = tokio::time::sleep(SNAPSHOT_RETRIGGER);
+                tokio::pin!(retry);
+                loop {
+                    if let Some(index) = covered(&metrics.borrow_and_update()) {
+                        return Ok(Some(index));
+                    }
+                    tokio::select! {
+                        changed = metrics.changed() => changed
+                            .map_err(|_| ConsensusError::Raft("the raft core exited".into()))?,
+                        () = &mut retry => break,
+                    }
+                }
+            }
+        };
+        tokio::time::timeout(bound, waiting).await.map_err(|_| {
+            ConsensusError::Raft(format!(
+                "no snapshot covering log index {target} within {bound:?}"
+            ))
+        })?
     }
 
     /// Hands leadership to voter `target` (this node must lead); see [`crate::transfer`].

@@ -1,12 +1,13 @@
 //! `GET /cluster/status`: this node's view of the Raft group, as JSON; `GET /stats`: the
 //! cluster's download counts (this node's, and every other member's asked over the client
-//! port as a member). Both are for operators: open on a trusted network
-//! (`anonymous = "allow"`), an admin token otherwise.
+//! port as a member); `POST /admin/snapshot`: build this node's index snapshot now (the
+//! scale test measures its size and build time). All are for operators: open on a trusted
+//! network (`anonymous = "allow"`), an admin token otherwise.
 
 use axum::extract::{Extension, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use std::sync::Arc;
 
@@ -29,6 +30,7 @@ pub fn router(
     Router::new()
         .route("/cluster/status", get(status))
         .route("/stats", get(stats))
+        .route("/admin/snapshot", post(snapshot))
         .with_state(StatusState {
             consensus,
             replication,
@@ -55,6 +57,45 @@ struct StatsQuery {
     #[serde(default)]
     module: String,
     top: Option<usize>,
+}
+
+/// Longest `POST /admin/snapshot` waits for the build (a million entries take seconds).
+const SNAPSHOT_BOUND: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// What `POST /admin/snapshot` answers.
+#[derive(Debug, serde::Serialize)]
+struct SnapshotBuilt {
+    /// The log index the snapshot covers (`None`: nothing applied yet).
+    index: Option<u64>,
+    /// Whether one was built (false: the current snapshot already covered every applied entry).
+    built: bool,
+    /// How long building it took, as this node measured it.
+    build_ms: u64,
+}
+
+async fn snapshot(
+    State(state): State<StatusState>,
+    headers: HeaderMap,
+    client: Option<Extension<goproxy_http::listener::ClientAddr>>,
+) -> Response {
+    if let Err(refused) = state
+        .frontend
+        .admit_operator(&headers, client.map(|c| c.0 .0))
+    {
+        return refused.into_response();
+    }
+    let started = std::time::Instant::now();
+    let before = state.consensus.view().snapshot;
+    match state.consensus.snapshot_now(SNAPSHOT_BOUND).await {
+        Ok(index) => Json(SnapshotBuilt {
+            index,
+            built: index > before,
+            build_ms: started.elapsed().as_millis() as u64,
+        })
+        .into_response(),
+        Err(e) => goproxy_http::error::ApiError::Unavailable(format!("building a snapshot: {e}"))
+            .into_response(),
+    }
 }
 
 /// Modules shown by default, and at most.
