@@ -7,6 +7,8 @@ RAFT_LISTEN ?= 127.0.0.1:7080
 DATA_DIR ?= ./data
 UPSTREAM ?= https://proxy.golang.org
 CARGO ?= cargo
+# One-shot builds (CI, make test) gain nothing from incremental state but its disk space.
+export CARGO_INCREMENTAL ?= 0
 # Where cargo puts binaries, as cargo itself says (CARGO_TARGET_DIR, build.target-dir in a
 # cargo config, or ./target); evaluated when a recipe runs, after deps-build installed cargo.
 TARGET_DIR ?= $(or $(shell $(CARGO) metadata --format-version 1 --no-deps 2>/dev/null | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p'),$(CARGO_TARGET_DIR),target)
