@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
-use goproxy_consensus::{Consensus, ConsensusConfig, PeerNode};
+use anyhow::bail;
+use goproxy_consensus::{Consensus, ConsensusConfig, ConsensusError, PeerNode};
 use goproxy_pki::{Authority, Identity};
 use goproxy_protocol::index::{ArtifactKey, ArtifactKind, BlobRef, IndexEntry};
 use goproxy_rpc::{Channels, Transport};
@@ -100,16 +100,36 @@ pub async fn index_commits_per_sec(
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     let committed = Arc::new(AtomicU64::new(0));
+    // A loaded machine may move leadership mid-run: writers then follow the new leader (the
+    // figure is the group's throughput, and how often that happened is printed).
+    let redirected = Arc::new(AtomicU64::new(0));
+    let members = Arc::new(members);
     let started = Instant::now();
     let mut writers = Vec::new();
     for writer in 0..WRITERS {
-        let (leader, committed) = (leader.clone(), committed.clone());
+        let (mut leader, committed, redirected, members) = (
+            leader.clone(),
+            committed.clone(),
+            redirected.clone(),
+            members.clone(),
+        );
         writers.push(tokio::spawn(async move {
             let mut n = 0;
             while started.elapsed() < duration {
-                leader.put(entry(writer, n)).await.context("commit")?;
-                committed.fetch_add(1, Ordering::Relaxed);
-                n += 1;
+                match leader.put(entry(writer, n)).await {
+                    Ok(_) => {
+                        committed.fetch_add(1, Ordering::Relaxed);
+                        n += 1;
+                    }
+                    Err(ConsensusError::NotLeader { .. }) => {
+                        redirected.fetch_add(1, Ordering::Relaxed);
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        if let Some(now) = members.iter().find(|m| m.is_leader()) {
+                            leader = now.clone();
+                        }
+                    }
+                    Err(e) => return Err(anyhow::Error::new(e).context("commit")),
+                }
             }
             anyhow::Ok(())
         }));
@@ -118,7 +138,12 @@ pub async fn index_commits_per_sec(
         writer.await??;
     }
     let rate = committed.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
-    for member in members {
+    let redirected = redirected.load(Ordering::Relaxed);
+
+    if redirected > 0 {
+        eprintln!("commit: leadership moved during the run ({redirected} puts redirected)");
+    }
+    for member in members.iter() {
         let _ = member.shutdown().await;
     }
     Ok(rate)

@@ -3,6 +3,7 @@
 //! # Layout
 //! - [`types`]: the openraft type configuration, log commands and apply results.
 //! - [`log_store`]: the Raft log on sled; appends and votes flushed before acknowledgement.
+//! - [`batcher`]: group commit: concurrent puts share one log entry.
 //! - [`state_machine`]: the index as a deterministic, insert-only state machine; snapshots.
 //! - [`ops`]: operating the cache through the log: prefetch jobs, purges, block rules,
 //!   pins, evictions (applied in `state_machine`'s `ops` part).
@@ -29,6 +30,7 @@
 pub mod admin;
 mod admin_ops;
 mod admin_tokens;
+pub mod batcher;
 pub mod election_pause;
 pub mod error;
 pub mod foreign_lease;

@@ -24,8 +24,8 @@ use crate::wire::{self, pb, pb::raft_service_client::RaftServiceClient};
 
 /// Room for the framing around the largest Raft message: an `InstallSnapshot` chunk of
 /// `snapshot_max_chunk_size` bytes, or an append of `max_payload_entries` index entries
-/// ([`crate::node::MAX_ENTRY_BYTES`] each at most).
-const MESSAGE_HEADROOM: usize = 2 << 20;
+/// ([`crate::node::MAX_LOG_ENTRY_BYTES`] each at most).
+pub(crate) const MESSAGE_HEADROOM: usize = 2 << 20;
 
 /// The largest Raft message accepted or sent, for a given snapshot chunk size.
 pub fn max_message(snapshot_chunk_bytes: u64) -> usize {

@@ -12,6 +12,7 @@ use crate::types::PeerNode;
 
 use goproxy_rpc::Channels;
 
+use crate::batcher::Batcher;
 use crate::election_pause::ElectionPause;
 use crate::error::ConsensusError;
 use crate::foreign_lease::ForeignLease;
@@ -71,12 +72,17 @@ pub struct ConsensusConfig {
 
 /// openraft's default chunk size, well under the gRPC message limit.
 pub const DEFAULT_SNAPSHOT_CHUNK_BYTES: u64 = 3 * 1024 * 1024;
-/// Entries per `AppendEntries` (openraft's default).
-const MAX_PAYLOAD_ENTRIES: u64 = 300;
-/// Largest serialized index entry accepted for commit. Request paths are at most 2 KiB, so a
-/// real entry is far below this; the bound keeps `MAX_PAYLOAD_ENTRIES` entries inside the
-/// Raft message limit ([`crate::network::max_message`]).
+/// Entries per `AppendEntries`: with log entries of at most [`MAX_LOG_ENTRY_BYTES`], one
+/// message stays inside the Raft message limit ([`crate::network::max_message`]).
+const MAX_PAYLOAD_ENTRIES: u64 = 64;
+/// Largest serialized index entry (or admin action) accepted for commit. Request paths are
+/// at most 2 KiB, so a real entry is far below this.
 pub const MAX_ENTRY_BYTES: usize = 6 * 1024;
+/// Largest log entry: a batch of puts ([`crate::batcher`]) fills up to this.
+pub const MAX_LOG_ENTRY_BYTES: usize = 24 * 1024;
+const _: () = assert!(
+    MAX_PAYLOAD_ENTRIES as usize * (MAX_LOG_ENTRY_BYTES + 256) <= crate::network::MESSAGE_HEADROOM
+);
 
 /// A running Raft member holding the cache index. Cheap to clone.
 #[derive(Clone)]
@@ -107,6 +113,8 @@ pub struct Consensus {
     snapshots: Arc<SnapshotStats>,
     /// Elections held after a snapshot install (two election timeouts).
     after_install: Duration,
+    /// Group commit of concurrent puts.
+    batcher: Batcher,
 }
 
 /// Largest admin request (they are a few fields).
@@ -222,12 +230,13 @@ impl Consensus {
             max_message,
             pause,
             foreign: ForeignLease::default(),
-            raft,
+            raft: raft.clone(),
             reader,
             node_id: cfg.node_id,
             state_db,
             snapshots,
             after_install: Duration::from_millis(2 * cfg.election_timeout_max_ms),
+            batcher: Batcher::start(raft.clone()),
             me: PeerNode {
                 raft_addr: cfg.raft_addr,
                 http_addr: cfg.http_addr,
@@ -260,9 +269,10 @@ impl Consensus {
         }
     }
 
-    /// Commits an index entry through Raft and returns what applying it did.
+    /// Commits an index entry through Raft and returns what applying it did. Concurrent
+    /// puts share log entries (see [`crate::batcher`]): one flush on each member covers many.
     pub async fn put(&self, entry: IndexEntry) -> Result<ApplyResponse, ConsensusError> {
-        self.write(IndexCommand::Put(entry)).await
+        self.batcher.put(entry).await
     }
 
     /// Commits several index entries in one log entry (in order, atomically) and returns
