@@ -219,26 +219,32 @@ async fn a_damaged_snapshot_is_refused_in_transit_and_the_follower_keeps_running
     let lagging_dir = members.remove(&lagging).unwrap().stop().await;
     write_through_leader(&members, "bulk", 60).await;
     let leader = leader_of(&members).unwrap();
-    // The last snapshot due is built (none is due before 20 more entries, see the config).
-    until("the leader's snapshots to settle", || {
-        let m = members[&leader].consensus.metrics().borrow().clone();
-        let index = |id: Option<openraft::LogId<u64>>| id.map_or(0, |id| id.index);
-        m.snapshot.is_some() && index(m.snapshot) + 20 > index(m.last_applied)
-    })
-    .await;
+    // The last snapshot due is built on both members (none is due before 20 more entries,
+    // see the config); both are damaged, so whichever leads while the lagging member returns
+    // (a loaded machine may move leadership) sends a damaged one.
+    for id in members.keys() {
+        until("the members' snapshots to settle", || {
+            let m = members[id].consensus.metrics().borrow().clone();
+            let index = |id: Option<openraft::LogId<u64>>| id.map_or(0, |id| id.index);
+            m.snapshot.is_some() && index(m.snapshot) + 20 > index(m.last_applied)
+        })
+        .await;
+    }
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let snapshots = members[&leader].dir().join("snapshots");
     let mut damaged = 0;
-    for file in std::fs::read_dir(&snapshots).unwrap().flatten() {
-        if file.file_name().to_string_lossy().ends_with(".snap") {
-            let mut bytes = std::fs::read(file.path()).unwrap();
-            let middle = bytes.len() / 2;
-            bytes[middle] ^= 1;
-            std::fs::write(file.path(), bytes).unwrap();
-            damaged += 1;
+    for member in members.values() {
+        let snapshots = member.dir().join("snapshots");
+        for file in std::fs::read_dir(&snapshots).unwrap().flatten() {
+            if file.file_name().to_string_lossy().ends_with(".snap") {
+                let mut bytes = std::fs::read(file.path()).unwrap();
+                let middle = bytes.len() / 2;
+                bytes[middle] ^= 1;
+                std::fs::write(file.path(), bytes).unwrap();
+                damaged += 1;
+            }
         }
     }
-    assert!(damaged > 0);
+    assert!(damaged >= 2, "{damaged} snapshot files damaged");
     let relisten = TcpListener::bind(&addrs[&lagging]).await.unwrap();
     members.insert(lagging, start_member(lagging, relisten, lagging_dir).await);
     // The damaged file is sent and refused (again and again, as the leader retries): for a
@@ -252,7 +258,12 @@ async fn a_damaged_snapshot_is_refused_in_transit_and_the_follower_keeps_running
             .running_state
             .clone();
         assert!(state.is_ok(), "the follower stopped: {state:?}");
-        assert_eq!(members[&lagging].consensus.snapshot_report().installs, 0);
+        assert_eq!(
+            members[&lagging].consensus.snapshot_report().installs,
+            0,
+            "leader was {leader}, now {:?}",
+            leader_of(&members)
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // Heal: more writes make the leader build a sound snapshot; the follower converges.
