@@ -19,6 +19,24 @@ use goproxy_audit::Outcome;
 const LEADER_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 /// How often it looks.
 const LEADER_POLL: std::time::Duration = std::time::Duration::from_millis(20);
+/// What a miss came to.
+enum Miss {
+    /// This node filled it (or found it committed).
+    Filled(IndexEntry),
+    /// The leader answered it.
+    Forwarded(Response),
+    /// This node stopped leading before its fill committed.
+    LeaderChanged,
+}
+
+/// Why a fill here did not give an entry.
+enum Filling {
+    /// The commit found another leader (the error, should that be the answer).
+    LeaderChanged(ApiError),
+    /// Anything else.
+    Failed(ApiError),
+}
+
 /// Artifacts up to this size are kept in the memory cache (`memory_cache_bytes`) and served
 /// from it: most zips are far smaller, and a hit from memory costs no file reads (in
 /// `make bench`, zips of 100 KiB and 1 MiB went from 0.5-0.9x nginx streamed from the file to
@@ -75,41 +93,18 @@ impl Frontend {
         };
         let entry = match cached {
             Some(entry) => entry,
-            None => match (request.offline, self.current_leadership().await) {
-                (Some(why), _) => {
-                    return Err(ApiError::Unavailable(format!(
-                        "{key} is not cached and {why}"
-                    )))
-                }
-                (None, Leadership::Local) => self.fill(key, request).await?,
-                (None, Leadership::Remote(leader)) if !request.forwarded => {
-                    // The leader fills it: charged to the client here, where it connected.
-                    let _permit = self.access.admit_fill(request.who)?;
-                    let (module, version) = (key.module.clone(), key.version.clone());
-                    let mut response = self.forward(&leader, &key, request).await?;
-                    if kind == ArtifactKind::Zip
-                        && !request.head
-                        && response.status() == axum::http::StatusCode::OK
-                    {
-                        self.access.downloads.count(&module, &version);
+            None => {
+                // A fill that loses leadership before its commit is asked once more of
+                // whoever leads now (forwarded, or filled here again), not failed.
+                let mut lost_leadership = false;
+                loop {
+                    match self.miss(&key, request, lost_leadership).await? {
+                        Miss::Filled(entry) => break entry,
+                        Miss::Forwarded(response) => return Ok(response),
+                        Miss::LeaderChanged => lost_leadership = true,
                     }
-                    response.extensions_mut().insert(Served {
-                        outcome: Outcome::Forwarded,
-                        sha256: None,
-                    });
-                    return Ok(response);
                 }
-                (None, Leadership::Remote(leader)) => {
-                    return Err(ApiError::Unavailable(format!(
-                        "{key}: forwarded here, but the leader is now {leader}; retry"
-                    )))
-                }
-                (None, Leadership::Unknown) => {
-                    return Err(ApiError::Unavailable(format!(
-                        "{key} is not cached and the cluster has no leader right now; retry shortly"
-                    )))
-                }
-            },
+            }
         };
         if let Some(verify) = self.verify_for(request) {
             self.check_served(&entry, &verify).await?;
@@ -186,6 +181,55 @@ impl Frontend {
         }
     }
 
+    /// A miss: filled here (the leader), forwarded to the leader, or
+    /// [`Miss::LeaderChanged`] when this node stopped leading during its fill (only once:
+    /// `retried` makes that a failure).
+    async fn miss(
+        &self,
+        key: &ArtifactKey,
+        request: Request<'_>,
+        retried: bool,
+    ) -> Result<Miss, ApiError> {
+        let kind = key.kind;
+        match (request.offline, self.current_leadership().await) {
+            (Some(why), _) => Err(ApiError::Unavailable(format!(
+                "{key} is not cached and {why}"
+            ))),
+            (None, Leadership::Local) => match self.fill(key.clone(), request).await {
+                Err(Filling::LeaderChanged(_)) if !retried && !request.forwarded => {
+                    tracing::info!(artifact = %key, "leadership moved during the fill; asking the new leader");
+                    Ok(Miss::LeaderChanged)
+                }
+                Err(Filling::LeaderChanged(e)) => Err(e),
+                Err(Filling::Failed(e)) => Err(e),
+                Ok(entry) => Ok(Miss::Filled(entry)),
+            },
+            (None, Leadership::Remote(leader)) if !request.forwarded => {
+                // The leader fills it: charged to the client here, where it connected.
+                let _permit = self.access.admit_fill(request.who)?;
+                let (module, version) = (key.module.clone(), key.version.clone());
+                let mut response = self.forward(&leader, key, request).await?;
+                if kind == ArtifactKind::Zip
+                    && !request.head
+                    && response.status() == axum::http::StatusCode::OK
+                {
+                    self.access.downloads.count(&module, &version);
+                }
+                response.extensions_mut().insert(Served {
+                    outcome: Outcome::Forwarded,
+                    sha256: None,
+                });
+                Ok(Miss::Forwarded(response))
+            }
+            (None, Leadership::Remote(leader)) => Err(ApiError::Unavailable(format!(
+                "{key}: forwarded here, but the leader is now {leader}; retry"
+            ))),
+            (None, Leadership::Unknown) => Err(ApiError::Unavailable(format!(
+                "{key} is not cached and the cluster has no leader right now; retry shortly"
+            ))),
+        }
+    }
+
     /// Who fills; during an election, waits up to [`LEADER_WAIT`] for one to emerge
     /// rather than failing a request that a moment later would succeed.
     pub(crate) async fn current_leadership(&self) -> Leadership {
@@ -199,12 +243,15 @@ impl Frontend {
         }
     }
 
-    async fn fill(&self, key: ArtifactKey, request: Request<'_>) -> Result<IndexEntry, ApiError> {
+    async fn fill(&self, key: ArtifactKey, request: Request<'_>) -> Result<IndexEntry, Filling> {
         let negative_key = format!("{} {key}", request.source.key);
         if let Some(reason) = self.negatives.get(&negative_key) {
-            return Err(self.not_found(reason.value));
+            return Err(Filling::Failed(self.not_found(reason.value)));
         }
-        let _permit = self.access.admit_fill(request.who)?;
+        let _permit = self
+            .access
+            .admit_fill(request.who)
+            .map_err(Filling::Failed)?;
         match self
             .filler
             .fill(
@@ -217,9 +264,12 @@ impl Frontend {
             Ok(entry) => Ok(entry),
             Err(FillError::Upstream(UpstreamError::NotFound { message })) => {
                 self.negatives.insert(negative_key, message.clone());
-                Err(self.not_found(message))
+                Err(Filling::Failed(self.not_found(message)))
             }
-            Err(e) => Err(fill_error(e)),
+            Err(e @ FillError::Index(IndexError::NotLeader { .. })) => {
+                Err(Filling::LeaderChanged(fill_error(e)))
+            }
+            Err(e) => Err(Filling::Failed(fill_error(e))),
         }
     }
 

@@ -119,3 +119,68 @@ async fn membership_and_leadership_need_an_admin_certificate() {
     let members = status(&nodes[&leader]).await.unwrap().members.len();
     assert_eq!(members, 3);
 }
+
+/// A leader that loses leadership while it fills a miss asks the new leader instead of
+/// failing the request (it answered 404 "this node is not the cluster leader").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fill_that_outlives_its_leadership_is_answered_by_the_new_leader() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    const HELD: &str = "/example.com/hello/@v/v1.0.0.info";
+    // The first upstream request for HELD is held until the test releases it.
+    let arrived = Arc::new(AtomicUsize::new(0));
+    let release = Arc::new(tokio::sync::Semaphore::new(0));
+    let router = {
+        let (arrived, release) = (arrived.clone(), release.clone());
+        axum::Router::new()
+            .fallback_service(tower_http::services::ServeDir::new(corpus_dir()))
+            .layer(axum::middleware::from_fn(
+                move |request: axum::extract::Request, next: axum::middleware::Next| {
+                    let (arrived, release) = (arrived.clone(), release.clone());
+                    async move {
+                        if request.uri().path() == HELD
+                            && arrived.fetch_add(1, Ordering::SeqCst) == 0
+                        {
+                            let _ = release.acquire().await;
+                        }
+                        next.run(request).await
+                    }
+                },
+            ))
+    };
+    let upstream = HttpServer::serve(router);
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = three_nodes(dir.path(), &upstream.url);
+    let leader = agreed_leader(&nodes).await;
+    let to = *nodes.keys().find(|id| **id != leader).unwrap();
+
+    let url = nodes[&leader].url(HELD.trim_start_matches('/'));
+    let request = tokio::spawn(async move { client().get(url).send().await });
+    goproxy_testkit::poll::until(
+        "the fill reached the upstream",
+        std::time::Duration::from_secs(30),
+        || arrived.load(Ordering::SeqCst) >= 1,
+    )
+    .await;
+    let (via, target) = (raft_of(dir.path(), leader), to.to_string());
+    let out = goproxy(
+        &admin_env(dir.path()),
+        &["cluster", "transfer-leader", "--via", &via, "--to", &target],
+    );
+    assert!(out.status.success(), "transfer: {}", text(&out));
+    assert_eq!(agreed_leader(&nodes).await, to);
+    release.add_permits(1);
+
+    let response = request.await.unwrap().unwrap();
+    let status = response.status();
+    let body = response.text().await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("v1.0.0"), "{body}");
+    assert!(
+        nodes[&leader]
+            .log_text()
+            .contains("leadership moved during the fill"),
+        "the old leader retried through the new one"
+    );
+}
