@@ -238,7 +238,7 @@ impl Replicator {
             let fetched = tokio::time::timeout(deadline, self.fetch_from(id, &peer, blob)).await;
             match fetched {
                 Ok(Ok(())) => {
-                    tracing::info!(%peer, sha256 = %blob.sha256, "fetched missing blob from peer");
+                    tracing::debug!(%peer, sha256 = %blob.sha256, "fetched missing blob from peer");
                     return Ok(true);
                 }
                 Ok(Err(FetchError::Store(e))) => return Err(e),

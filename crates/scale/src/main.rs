@@ -44,11 +44,32 @@ struct Args {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    match run(args).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("goproxy-scale: {e:#}");
-            ExitCode::FAILURE
+    // Interrupted, the run is dropped: its nodes are killed and its directory removed,
+    // even with --keep (a partial run is not worth keeping).
+    let interrupted = async {
+        use tokio::signal::unix::{signal, SignalKind};
+        match (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) {
+            (Ok(mut int), Ok(mut term)) => tokio::select! {
+                _ = int.recv() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            },
+            _ => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        outcome = run(args) => match outcome {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("goproxy-scale: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+        signal = interrupted => {
+            eprintln!("goproxy-scale: {signal}: stopping the nodes and removing the run's directory");
+            ExitCode::from(130)
         }
     }
 }
