@@ -3,6 +3,7 @@
 
 mod escape;
 pub use escape::{escape_path, escape_version, unescape_path, unescape_version};
+pub(crate) use escape::{unescape_path_borrowed, unescape_version_borrowed};
 
 /// Longest module path accepted, in bytes. The go command sets no explicit bound; real
 /// paths are under 200 bytes. 1024 keeps a whole request (path, version, `/@v/`, file

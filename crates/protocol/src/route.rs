@@ -3,10 +3,15 @@
 //! Paths are percent-decoded first (the go command sends `!` as `%21`); after decoding,
 //! any `%`, `?`, `#`, `\`, control or non-ASCII character is rejected outright.
 
-use crate::path::{escape_path, escape_version, shown, unescape_path, unescape_version, PathError};
+use std::borrow::Cow;
+
+use crate::path::{
+    escape_path, escape_version, shown, unescape_path_borrowed, unescape_version_borrowed,
+    PathError,
+};
 use crate::semver;
 use crate::sumdb::{SumdbError, SumdbPath};
-use crate::version::{check_version, VersionError};
+use crate::version::{check_major_suffix, VersionError};
 
 /// Longest request path accepted (module path bound plus room for a version).
 pub const MAX_REQUEST_LEN: usize = 2048;
@@ -113,7 +118,7 @@ pub fn parse(path: &str) -> Result<Route, RouteError> {
         return Err(RouteError::TooLong);
     }
     let decoded = percent_decode(path)?;
-    let path = decoded.as_str();
+    let path: &str = &decoded;
     if let Some(c) = path
         .chars()
         .find(|&c| !c.is_ascii() || c.is_ascii_control() || matches!(c, '%' | '?' | '#' | '\\'))
@@ -139,23 +144,28 @@ pub fn parse(path: &str) -> Result<Route, RouteError> {
     }
     if let Some(escaped) = path.strip_suffix("/@latest") {
         return Ok(Route::Latest {
-            module: unescape_path(escaped)?,
+            module: unescape_path_borrowed(escaped)?.into_owned(),
         });
     }
     let Some((escaped, file)) = path.split_once("/@v/") else {
         return Err(RouteError::Unknown(shown(path)));
     };
-    let module = unescape_path(escaped)?;
+    let module = unescape_path_borrowed(escaped)?;
     if file == "list" {
-        return Ok(Route::List { module });
+        return Ok(Route::List {
+            module: module.into_owned(),
+        });
     }
     let (stem, ext) = file
         .rsplit_once('.')
         .ok_or_else(|| RouteError::Unknown(shown(path)))?;
-    let version = unescape_version(stem)?;
+    let version = unescape_version_borrowed(stem)?;
+    // `module` passed `check_path` and `version` is canonical where it is checked below:
+    // of `check_version`'s rules only the major-suffix one is left.
+    let (module, version) = (module.into_owned(), version.into_owned());
     match ext {
         "info" if semver::is_canonical(&version) => {
-            check_version(&module, &version)?;
+            check_major_suffix(&module, &version)?;
             Ok(Route::Info {
                 module,
                 version: VersionQuery::Canonical(version),
@@ -174,7 +184,7 @@ pub fn parse(path: &str) -> Result<Route, RouteError> {
                     ext,
                 });
             }
-            check_version(&module, &version)?;
+            check_major_suffix(&module, &version)?;
             Ok(if ext == "mod" {
                 Route::Mod { module, version }
             } else {
@@ -185,10 +195,10 @@ pub fn parse(path: &str) -> Result<Route, RouteError> {
     }
 }
 
-/// Decodes `%XX` escapes; the result must be UTF-8.
-fn percent_decode(path: &str) -> Result<String, RouteError> {
+/// Decodes `%XX` escapes; the result must be UTF-8. Borrows `path` when it has none.
+fn percent_decode(path: &str) -> Result<Cow<'_, str>, RouteError> {
     if !path.contains('%') {
-        return Ok(path.to_string());
+        return Ok(Cow::Borrowed(path));
     }
     let bytes = path.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -208,7 +218,9 @@ fn percent_decode(path: &str) -> Result<String, RouteError> {
             i += 1;
         }
     }
-    String::from_utf8(out).map_err(|_| RouteError::BadPercent)
+    String::from_utf8(out)
+        .map(Cow::Owned)
+        .map_err(|_| RouteError::BadPercent)
 }
 
 impl Route {

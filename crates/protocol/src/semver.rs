@@ -88,31 +88,42 @@ pub fn is_valid(v: &str) -> bool {
 /// The canonical form (`v1.2` → `v1.2.0`, build metadata dropped), or `None` if invalid.
 pub fn canonical(v: &str) -> Option<String> {
     let p = parse(v)?;
-    Some(format!(
-        "v{}.{}.{}{}",
-        p.major, p.minor, p.patch, p.prerelease
-    ))
+    if !p.short {
+        // `v` is the canonical form followed by its build metadata, if any.
+        return Some(v[..v.len() - p.build.len()].to_string());
+    }
+    let mut out = String::with_capacity(v.len() + ".0.0".len());
+    out.push('v');
+    for part in [p.major, ".", p.minor, ".", p.patch] {
+        out.push_str(part);
+    }
+    Some(out)
 }
 
 /// Like `module.CanonicalVersion`: canonical, but keeping a `+incompatible` suffix.
 pub fn canonical_version(v: &str) -> Option<String> {
     let mut c = canonical(v)?;
-    if build(v) == "+incompatible" {
-        c.push_str("+incompatible");
+    if build(v) == INCOMPATIBLE {
+        c.push_str(INCOMPATIBLE);
     }
     Some(c)
 }
 
-/// True when `v` is exactly in canonical form (the only form proxies serve).
+/// True when `v` is exactly in canonical form (the only form proxies serve), i.e.
+/// `canonical_version(v) == v`, decided on the parsed slices without building the form.
 pub fn is_canonical(v: &str) -> bool {
-    canonical_version(v).as_deref() == Some(v)
+    // A full `vX.Y.Z[-pre]` is its own canonical form; only build metadata other than
+    // `+incompatible` (which `canonical_version` keeps) would be dropped from it.
+    parse(v).is_some_and(|p| !p.short && (p.build.is_empty() || p.build == INCOMPATIBLE))
 }
 
-/// `vN`, or empty for an invalid version.
-pub fn major(v: &str) -> String {
-    parse(v)
-        .map(|p| format!("v{}", p.major))
-        .unwrap_or_default()
+/// The build suffix `canonical_version` keeps.
+const INCOMPATIBLE: &str = "+incompatible";
+
+/// `vN` (a prefix of `v`), or empty for an invalid version.
+pub fn major(v: &str) -> &str {
+    // `parse` takes the major digits right after the leading `v`.
+    parse(v).map_or("", |p| &v[..1 + p.major.len()])
 }
 
 /// The pre-release suffix including its `-`, or empty.

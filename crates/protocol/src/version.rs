@@ -37,8 +37,18 @@ pub fn check_version(module: &str, version: &str) -> Result<(), VersionError> {
         let canonical = semver::canonical_version(version).unwrap_or_default();
         return Err(invalid(format!("not canonical (should be {canonical})")));
     }
+    check_major_suffix(module, version)
+}
+
+/// The last rule of [`check_version`], for a caller that has already checked `module` with
+/// `check_path` and `version` with `semver::is_canonical` (route parsing, on every request).
+pub(crate) fn check_major_suffix(module: &str, version: &str) -> Result<(), VersionError> {
     let (_, path_major) = split_path_version(module).unwrap_or((module, ""));
-    check_path_major(version, path_major).map_err(invalid)
+    check_path_major(version, path_major).map_err(|reason| VersionError::Invalid {
+        module: module.to_string(),
+        version: shown(version),
+        reason,
+    })
 }
 
 /// `module.CheckPathMajor`.
@@ -53,7 +63,7 @@ fn check_path_major(version: &str, path_major: &str) -> Result<(), String> {
     let major = semver::major(version);
     let incompatible = semver::build(version) == "+incompatible";
     if path_major.is_empty() {
-        return match (major.as_str(), incompatible) {
+        return match (major, incompatible) {
             ("v0" | "v1", false) => Ok(()),
             ("v0" | "v1", true) => {
                 Err("+incompatible is only valid for major versions 2 and above".into())
@@ -69,7 +79,7 @@ fn check_path_major(version: &str, path_major: &str) -> Result<(), String> {
             "+incompatible is invalid for a path with suffix {path_major}"
         ));
     }
-    if major == path_major[1..] {
+    if major == &path_major[1..] {
         Ok(())
     } else {
         Err(format!("should be {}, not {major}", &path_major[1..]))

@@ -12,7 +12,7 @@ use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
@@ -23,6 +23,13 @@ use super::ListenerConfig;
 const REQUEST_TIMEOUT: &[u8] = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\
 Cache-Control: no-store\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 48\r\n\r\n\
 the request head did not arrive in time; retry\n";
+
+/// How much earlier than a blocked read's deadline its timer may stay armed. The idle
+/// deadline moves with every keep-alive request; re-arming the timer for each would cost a
+/// timer update per request, so the timer stays where it is unless the deadline moved
+/// further than this. A timer that fires early only wakes the reader, which re-arms it for
+/// the real deadline: the deadline itself is always checked exactly.
+const READ_TIMER_SLACK: Duration = Duration::from_secs(1);
 
 /// Why the connection was ended by its clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,6 +140,8 @@ pub struct TimedIo<S> {
     activity: Arc<Activity>,
     limits: Arc<ListenerConfig>,
     read_timer: Pin<Box<Sleep>>,
+    /// When `read_timer` fires, and the waker it wakes; `None` until it is first armed.
+    read_armed: Option<(Instant, Waker)>,
     write_timer: Pin<Box<Sleep>>,
     /// When a write last could not proceed, while it still cannot.
     write_blocked_since: Option<Instant>,
@@ -146,8 +155,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> TimedIo<S> {
             activity,
             limits,
             read_timer: Box::pin(tokio::time::sleep_until(now)),
+            read_armed: None,
             write_timer: Box::pin(tokio::time::sleep_until(now)),
             write_blocked_since: None,
+        }
+    }
+
+    /// Makes sure the read timer wakes this reader by `deadline` (in the future), moving it
+    /// only when it would fire later than `deadline`, has fired, or would fire more than
+    /// [`READ_TIMER_SLACK`] early.
+    fn arm_read_timer(&mut self, deadline: Instant, now: Instant, cx: &mut Context<'_>) {
+        if let Some((armed, waker)) = &self.read_armed {
+            let keep = *armed <= deadline && *armed > now && deadline - *armed <= READ_TIMER_SLACK;
+            if keep && waker.will_wake(cx.waker()) {
+                return;
+            }
+        }
+        self.read_armed = Some((deadline, cx.waker().clone()));
+        self.read_timer.as_mut().reset(deadline.into());
+        if self.read_timer.as_mut().poll(cx).is_ready() {
+            // Passed meanwhile: be polled again to check the deadline.
+            cx.waker().wake_by_ref();
         }
     }
 
@@ -193,11 +221,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TimedIo<S> {
                 else {
                     return Poll::Pending;
                 };
-                if Instant::now() < deadline {
-                    this.read_timer.as_mut().reset(deadline.into());
-                    if this.read_timer.as_mut().poll(cx).is_ready() {
-                        cx.waker().wake_by_ref();
-                    }
+                let now = Instant::now();
+                if now < deadline {
+                    this.arm_read_timer(deadline, now, cx);
                     return Poll::Pending;
                 }
                 this.activity.close(why);
@@ -263,3 +289,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TimedIo<S> {
         Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -3,6 +3,8 @@
 //! `UnescapeVersion`): an upper-case letter becomes `!` + its lower case; in escaped text
 //! an upper-case letter, a non-ASCII character or a `!` not followed by a-z is an error.
 
+use std::borrow::Cow;
+
 use super::{check_elem, check_path, shown, Kind, PathError};
 
 /// Escapes a module path for a proxy URL (`BurntSushi` → `!burnt!sushi`); validates first.
@@ -47,6 +49,11 @@ fn escape(text: &str, what: &'static str) -> Result<String, PathError> {
 
 /// Decodes an escaped module path and validates the result.
 pub fn unescape_path(escaped: &str) -> Result<String, PathError> {
+    unescape_path_borrowed(escaped).map(Cow::into_owned)
+}
+
+/// [`unescape_path`] that borrows `escaped` when it has no `!` (nearly every path).
+pub(crate) fn unescape_path_borrowed(escaped: &str) -> Result<Cow<'_, str>, PathError> {
     let path = unescape(escaped, "module path")?;
     check_path(&path)?;
     Ok(path)
@@ -54,41 +61,55 @@ pub fn unescape_path(escaped: &str) -> Result<String, PathError> {
 
 /// Decodes an escaped version and validates its characters.
 pub fn unescape_version(escaped: &str) -> Result<String, PathError> {
+    unescape_version_borrowed(escaped).map(Cow::into_owned)
+}
+
+/// [`unescape_version`] that borrows `escaped` when it has no `!`.
+pub(crate) fn unescape_version_borrowed(escaped: &str) -> Result<Cow<'_, str>, PathError> {
     let version = unescape(escaped, "version")?;
     check_version_elem(&version)?;
     Ok(version)
 }
 
-fn unescape(escaped: &str, what: &'static str) -> Result<String, PathError> {
+/// Decodes `!x` to `X`; text without a `!` is returned as it is (after the same checks).
+fn unescape<'a>(escaped: &'a str, what: &'static str) -> Result<Cow<'a, str>, PathError> {
     let bad = |reason| PathError::InvalidEscape {
         what,
         text: shown(escaped),
         reason,
     };
-    let mut out = String::with_capacity(escaped.len());
+    let mut out: Option<String> = None;
     let mut bang = false;
-    for c in escaped.chars() {
-        if !c.is_ascii() {
+    for (i, b) in escaped.bytes().enumerate() {
+        if !b.is_ascii() {
             return Err(bad("non-ASCII character"));
         }
         if bang {
-            if !c.is_ascii_lowercase() {
+            if !b.is_ascii_lowercase() {
                 return Err(bad("'!' must be followed by a lower-case letter"));
             }
-            out.push(c.to_ascii_uppercase());
             bang = false;
-        } else if c == '!' {
+            if let Some(out) = out.as_mut() {
+                out.push(char::from(b.to_ascii_uppercase()));
+            }
+        } else if b == b'!' {
             bang = true;
-        } else if c.is_ascii_uppercase() {
+            // The first `!`: from here on the text differs from its decoding.
+            out.get_or_insert_with(|| {
+                let mut out = String::with_capacity(escaped.len());
+                out.push_str(&escaped[..i]);
+                out
+            });
+        } else if b.is_ascii_uppercase() {
             return Err(bad(
                 "upper-case letters must be escaped as '!' + lower case",
             ));
-        } else {
-            out.push(c);
+        } else if let Some(out) = out.as_mut() {
+            out.push(char::from(b));
         }
     }
     if bang {
         return Err(bad("trailing '!'"));
     }
-    Ok(out)
+    Ok(out.map_or(Cow::Borrowed(escaped), Cow::Owned))
 }

@@ -97,3 +97,43 @@ fn escaping_round_trips_and_rejects_bad_escapes() {
     assert!(check_path("example.com/PROGRA~1").is_err());
     assert!(escape_path("github.com/a!b/c").is_err());
 }
+
+#[test]
+fn unescaping_borrows_text_without_a_bang() {
+    use std::borrow::Cow;
+    let borrowed = unescape_path_borrowed("github.com/go-yaml/yaml").unwrap();
+    assert!(matches!(borrowed, Cow::Borrowed("github.com/go-yaml/yaml")));
+    let decoded = unescape_path_borrowed("github.com/!burnt!sushi/toml").unwrap();
+    assert!(matches!(decoded, Cow::Owned(_)));
+    assert_eq!(decoded, "github.com/BurntSushi/toml");
+    // The text before the first `!` is kept, the rest decoded.
+    assert_eq!(
+        unescape_version_borrowed("v1.0.0-!r!c1.x!y").unwrap(),
+        "v1.0.0-RC1.xY"
+    );
+    assert!(matches!(
+        unescape_version_borrowed("v1.0.0-rc1").unwrap(),
+        Cow::Borrowed("v1.0.0-rc1")
+    ));
+    // The borrowed path is checked as strictly as the decoded one.
+    for bad in [
+        "github.com/Burnt/toml",
+        "github.com/x!",
+        "github.com/!1/x",
+        "github.com/é/x",
+        "nodot/x",
+    ] {
+        assert!(unescape_path_borrowed(bad).is_err(), "{bad}");
+        assert_eq!(
+            unescape_path_borrowed(bad).map(|p| p.into_owned()),
+            unescape_path(bad),
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        unescape_path_borrowed("github.com/a!")
+            .unwrap_err()
+            .to_string(),
+        "invalid escaped module path \"github.com/a!\": trailing '!'"
+    );
+}

@@ -150,3 +150,58 @@ fn rejects_hostile_and_malformed_paths() {
         assert!(parse(p).is_err(), "{p:?} accepted");
     }
 }
+
+#[test]
+fn percent_decoding_borrows_paths_without_escapes() {
+    use std::borrow::Cow;
+    let path = "/example.com/hello/@v/v1.1.0.info";
+    assert!(matches!(percent_decode(path), Ok(Cow::Borrowed(p)) if p == path));
+    assert_eq!(
+        percent_decode("/github.com/%21burnt/@v/list").unwrap(),
+        "/github.com/!burnt/@v/list"
+    );
+}
+
+/// Parsing checks a canonical version against the module's major suffix only (the path
+/// and the version's form are checked on the way): the outcome must be `check_version`'s.
+#[test]
+fn versions_are_checked_as_check_version_does() {
+    for (module, escaped, version) in [
+        ("example.com/x", "example.com/x", "v1.2.3"),
+        ("example.com/x", "example.com/x", "v2.0.0"),
+        ("example.com/x", "example.com/x", "v2.0.0+incompatible"),
+        ("example.com/x", "example.com/x", "v1.0.0+incompatible"),
+        ("example.com/x/v2", "example.com/x/v2", "v2.1.0"),
+        ("example.com/x/v2", "example.com/x/v2", "v3.0.0"),
+        (
+            "example.com/x/v2",
+            "example.com/x/v2",
+            "v2.0.0+incompatible",
+        ),
+        ("gopkg.in/yaml.v3", "gopkg.in/yaml.v3", "v3.0.1"),
+        ("gopkg.in/yaml.v3", "gopkg.in/yaml.v3", "v2.0.0"),
+        (
+            "gopkg.in/check.v1",
+            "gopkg.in/check.v1",
+            "v0.0.0-20161208181325-20d25e280405",
+        ),
+        (
+            "github.com/BurntSushi/toml",
+            "github.com/!burnt!sushi/toml",
+            "v1.2.0",
+        ),
+    ] {
+        let expected = crate::version::check_version(module, version);
+        for ext in ["info", "mod", "zip"] {
+            let parsed = parse(&format!("{escaped}/@v/{version}.{ext}"));
+            assert_eq!(
+                parsed.is_ok(),
+                expected.is_ok(),
+                "{module}@{version}.{ext}: {parsed:?}"
+            );
+            if let Err(e) = &expected {
+                assert_eq!(parsed.unwrap_err(), RouteError::Version(e.clone()));
+            }
+        }
+    }
+}

@@ -93,3 +93,60 @@ fn pseudo_versions() {
         assert!(!is_pseudo_version(v), "{v}");
     }
 }
+
+/// `canonical` and `is_canonical` build nothing they do not return: they must still agree
+/// with the definitions they replaced (`format!` of the parsed parts, and
+/// `canonical_version(v) == v`).
+#[test]
+fn canonical_forms_agree_with_their_definitions() {
+    let versions = [
+        "v1",
+        "v1.2",
+        "v1.2.3",
+        "v0.0.0",
+        "v10.20.30",
+        "v1.2.3-pre",
+        "v1.2.3-pre.1",
+        "v1.2.3+meta",
+        "v1.2.3-pre+meta.1",
+        "v2.0.0+incompatible",
+        "v2.0.0-rc.1+incompatible",
+        "v2.0.0+incompatible.x",
+        "v2.0.0+incompatiblE",
+        "v2+incompatible",
+        "v2.0+incompatible",
+        "v0.0.0-20191109021931-daa7c04131f5",
+        "v1.2.3-",
+        "v01.2.3",
+        "1.2.3",
+        "",
+        "v",
+    ];
+    for v in versions {
+        let by_format =
+            parse(v).map(|p| format!("v{}.{}.{}{}", p.major, p.minor, p.patch, p.prerelease));
+        assert_eq!(canonical(v), by_format, "{v}");
+        let exact = canonical(v).map(|mut c| {
+            if build(v) == "+incompatible" {
+                c.push_str("+incompatible");
+            }
+            c
+        });
+        assert_eq!(is_canonical(v), exact.as_deref() == Some(v), "{v}");
+        assert_eq!(canonical_version(v), exact, "{v}");
+    }
+    assert!(is_canonical("v2.0.0-rc.1+incompatible"));
+    assert!(!is_canonical("v2.0.0+incompatible.x"));
+    assert!(!is_canonical("v2+incompatible"));
+}
+
+#[test]
+fn major_is_a_prefix_of_the_version() {
+    assert_eq!(major("v1"), "v1");
+    assert_eq!(major("v12.3.4-pre+meta"), "v12");
+    assert_eq!(major("v0.0.0-20191109021931-daa7c04131f5"), "v0");
+    assert_eq!(major("v2.0.0+incompatible"), "v2");
+    for bad in ["", "v", "1.2.3", "v01.0.0", "v1.2.3-"] {
+        assert_eq!(major(bad), "", "{bad}");
+    }
+}
