@@ -16,6 +16,16 @@ use goproxy_rpc::{Channels, Transport};
 /// Concurrent writers (as many as the etcd load uses).
 pub const WRITERS: usize = 64;
 
+/// Writers for this run: [`WRITERS`], or `BENCH_COMMIT_WRITERS` (1 shows a lone put's
+/// latency).
+pub fn writers() -> usize {
+    std::env::var("BENCH_COMMIT_WRITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n: &usize| n > 0)
+        .unwrap_or(WRITERS)
+}
+
 fn entry(writer: usize, n: u64) -> IndexEntry {
     IndexEntry {
         key: ArtifactKey {
@@ -106,7 +116,7 @@ pub async fn index_commits_per_sec(
     let members = Arc::new(members);
     let started = Instant::now();
     let mut writers = Vec::new();
-    for writer in 0..WRITERS {
+    for writer in 0..self::writers() {
         let (mut leader, committed, redirected, members) = (
             leader.clone(),
             committed.clone(),

@@ -159,10 +159,10 @@ fn commit_throughput(work: &std::path::Path, duration: Duration) -> anyhow::Resu
     let ours =
         tokio::runtime::Runtime::new()?.block_on(commit::index_commits_per_sec(work, duration))?;
     let etcd = etcd::Etcd::start(work)?;
-    let theirs = etcd.puts_per_sec(duration, commit::WRITERS)?;
+    let theirs = etcd.puts_per_sec(duration, commit::writers())?;
     println!(
         "\nindex commit throughput, 3 members on loopback, {} writers: goproxy-ha {:.0} entries/s, etcd {:.0} puts/s, ratio {:.2}x",
-        commit::WRITERS,
+        commit::writers(),
         ours,
         theirs,
         ours / theirs.max(f64::MIN_POSITIVE)
