@@ -90,7 +90,8 @@ chaos: deps-test
 ## bench: cache hits vs nginx, 3-node fill latency and per-node hits vs a single node, cold fills
 ## with checksum verification on vs off, hits with client access control (HTTPS, tokens, audit)
 ## on vs off, index commit throughput vs etcd 3.4 (all ratios measured in the same run;
-## BENCH_ONLY=hits|engine-rows|cluster|verify|secure|commit runs one part; goproxy.cn's engine
+## BENCH_ONLY=hits|engine-rows|cluster|verify|secure|commit runs one part, BENCH_SECONDS sets each
+## load's length (5), BENCH_COMMIT_WRITERS the commit writers (64); goproxy.cn's engine
 ## is measured beside the hits, cold go mod downloads and concurrent misses when
 ## ../shared/anchors/goproxy_build.sh has built it)
 bench: deps-bench

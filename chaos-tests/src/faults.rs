@@ -249,34 +249,31 @@ impl Fault {
                     .choose(rng)
                     .copied()
                     .context("no follower to wipe")?;
-                let via = format!("{}:{RAFT_PORT}", node_ip(leader));
                 lab.stop_node(victim);
-                lab.goproxy_cli(&[
-                    "cluster",
-                    "leave",
-                    "--via",
-                    &via,
-                    "--id",
-                    &victim.to_string(),
-                ])?;
+                // Leadership may move (even to the victim) between choosing it and asking:
+                // each attempt asks whoever leads the members still running.
+                let victim_id = victim.to_string();
+                cluster_change(
+                    lab,
+                    victim,
+                    &["cluster", "leave", "--id", &victim_id],
+                    |members| !members.contains(&(victim as u64)),
+                )?;
                 let data = lab.data_dir(victim);
                 std::fs::remove_dir_all(&data)
                     .with_context(|| format!("wiping {}", data.display()))?;
                 std::thread::sleep(hold);
                 lab.start_node(victim)?;
                 let ip = node_ip(victim);
-                lab.goproxy_cli(&[
-                    "cluster",
-                    "join",
-                    "--via",
-                    &via,
-                    "--id",
-                    &victim.to_string(),
-                    "--raft",
-                    &format!("{ip}:{RAFT_PORT}"),
-                    "--http",
-                    &format!("{ip}:{HTTP_PORT}"),
-                ])?;
+                let (raft, http) = (format!("{ip}:{RAFT_PORT}"), format!("{ip}:{HTTP_PORT}"));
+                cluster_change(
+                    lab,
+                    victim,
+                    &[
+                        "cluster", "join", "--id", &victim_id, "--raft", &raft, "--http", &http,
+                    ],
+                    |members| members.contains(&(victim as u64)),
+                )?;
                 Ok(format!("wiped node {victim} and joined it again"))
             }
             Fault::Drill => {
@@ -290,18 +287,59 @@ impl Fault {
     }
 }
 
+/// Runs a `goproxy-ha cluster` change about node `about` (`args` without `--via`) through
+/// the leader the other nodes agree on, asking again (through whoever leads then) while it
+/// fails, for at most [`LEADER_BOUND`]. A failed attempt may still have taken effect: `done`
+/// tells from the leader's member ids.
+fn cluster_change(
+    lab: &Lab,
+    about: usize,
+    args: &[&str],
+    done: impl Fn(&[u64]) -> bool,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + LEADER_BOUND;
+    let others: Vec<usize> = (1..=NODES).filter(|&i| i != about).collect();
+    loop {
+        let leader = leader_among(lab, &others)?;
+        let via = format!("{}:{RAFT_PORT}", node_ip(leader));
+        let mut full = args.to_vec();
+        full.extend(["--via", via.as_str()]);
+        match lab.goproxy_cli(&full) {
+            Ok(_) => return Ok(()),
+            Err(_)
+                if lab.member_view(leader).is_ok_and(|view| {
+                    done(&view.members.iter().map(|m| m.id).collect::<Vec<_>>())
+                }) =>
+            {
+                return Ok(())
+            }
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("chaos: {} via {via} failed, asking again: {e:#}", args[1]);
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// The node every member agrees leads.
 pub fn leader(lab: &Lab) -> anyhow::Result<usize> {
+    leader_among(lab, &(1..=NODES).collect::<Vec<_>>())
+}
+
+/// The node every one of `nodes` agrees leads.
+fn leader_among(lab: &Lab, nodes: &[usize]) -> anyhow::Result<usize> {
     lab.wait("an agreed leader", LEADER_BOUND, |lab| {
-        let views = (1..=NODES)
-            .filter_map(|i| lab.member_view(i).ok())
+        let views = nodes
+            .iter()
+            .filter_map(|&i| lab.member_view(i).ok())
             .collect::<Vec<_>>();
         let first = views
             .first()
             .and_then(|v| v.current_leader)
             .context("no leader")?;
         anyhow::ensure!(
-            views.len() == NODES && views.iter().all(|v| v.current_leader == Some(first)),
+            views.len() == nodes.len() && views.iter().all(|v| v.current_leader == Some(first)),
             "members disagree"
         );
         Ok(first as usize)
