@@ -67,8 +67,10 @@ const PASS_INTERVAL: Duration = Duration::from_secs(1);
 /// about a tenth of a core, even in the first pass that checks every kept blob. (Fetching is
 /// not counted.)
 const PASS_COST_FACTOR: u32 = 10;
-/// Blobs fetched at once.
-const FETCH_CONCURRENCY: usize = 4;
+/// Blobs fetched at once. Each fetch streams to a staged file and waits on its syncs, so a
+/// rejoin of many small blobs is bound by sync latency: at 100k index entries (63 000
+/// blobs) `make scale` measured a rejoin at 1.5 ms per blob with 4 at once, 1.2 ms with 16.
+const FETCH_CONCURRENCY: usize = 16;
 /// Feed records read at once.
 const FEED_PAGE: usize = 1000;
 /// Most blobs kept for a retry.
