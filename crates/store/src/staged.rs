@@ -2,6 +2,12 @@
 //!
 //! The sequence (write → fsync file → rename → fsync directory) means a crash leaves
 //! either no blob or a complete one; half-written temp files are removed at start.
+//!
+//! Many blobs written together (a rejoining node fetching what it missed) can share the
+//! syncs instead: each is written unsynced ([`BlobWriter::finish_unsynced`]), and
+//! [`BlobStore::commit_all`] syncs the filesystem once, renames them all, and syncs it once
+//! more. The order is the same (every file's bytes are durable before its name is visible),
+//! so a crash still leaves either no blob or a complete one.
 
 use std::path::{Path, PathBuf};
 
@@ -62,10 +68,23 @@ impl BlobWriter {
     }
 
     /// Flushes and fsyncs the temp file and returns it staged, not yet visible.
-    pub async fn finish(mut self) -> Result<StagedBlob, StoreError> {
+    pub async fn finish(self) -> Result<StagedBlob, StoreError> {
+        self.finish_with(true).await
+    }
+
+    /// Flushes the temp file without syncing it: the staged blob is synced when it is
+    /// committed ([`StagedBlob::commit`] syncs it alone, [`BlobStore::commit_all`] syncs a
+    /// batch at once).
+    pub async fn finish_unsynced(self) -> Result<StagedBlob, StoreError> {
+        self.finish_with(false).await
+    }
+
+    async fn finish_with(mut self, sync: bool) -> Result<StagedBlob, StoreError> {
         let mut file = self.file.take().expect("finish is called once");
         file.flush().await.map_err(io_at(&self.path))?;
-        file.sync_all().await.map_err(io_at(&self.path))?;
+        if sync {
+            file.sync_all().await.map_err(io_at(&self.path))?;
+        }
         drop(file);
         let blob = BlobRef {
             sha256: hex::encode(std::mem::take(&mut self.hasher).finalize()),
@@ -76,6 +95,7 @@ impl BlobWriter {
             store: self.store.clone(),
             path,
             blob,
+            synced: sync,
         })
     }
 }
@@ -88,12 +108,15 @@ impl Drop for BlobWriter {
     }
 }
 
-/// A fully written, fsynced blob in the staging area, awaiting validation.
+/// A fully written blob in the staging area, awaiting validation: fsynced, or to be
+/// synced when committed.
 #[derive(Debug)]
 pub struct StagedBlob {
     store: BlobStore,
     path: PathBuf,
     blob: BlobRef,
+    /// Whether the temp file's bytes are known to be on disk.
+    pub(crate) synced: bool,
 }
 
 impl StagedBlob {
@@ -116,6 +139,13 @@ impl StagedBlob {
         if self.store.contains(&self.blob).await? {
             return Ok(self.blob.clone()); // Drop removes the duplicate temp file.
         }
+        if !self.synced {
+            let file = tokio::fs::File::open(&self.path)
+                .await
+                .map_err(io_at(&self.path))?;
+            file.sync_all().await.map_err(io_at(&self.path))?;
+            self.synced = true;
+        }
         tokio::fs::rename(&self.path, &target)
             .await
             .map_err(io_at(&target))?;
@@ -123,6 +153,25 @@ impl StagedBlob {
         let dir_handle = tokio::fs::File::open(&dir).await.map_err(io_at(&dir))?;
         dir_handle.sync_all().await.map_err(io_at(&dir))?;
         Ok(self.blob.clone())
+    }
+}
+
+impl StagedBlob {
+    /// Renames the (synced) temp file to its address unless the blob is already there;
+    /// returns the directory that changed, if any. Blocking: for [`BlobStore::commit_all`].
+    pub(crate) fn rename_into_place(&mut self) -> Result<Option<PathBuf>, StoreError> {
+        let dir = self.store.fanout_dir(&self.blob.sha256)?;
+        let target = self.store.path_of(&self.blob.sha256)?;
+        std::fs::create_dir_all(&dir).map_err(io_at(&dir))?;
+        match std::fs::metadata(&target) {
+            Ok(meta) if meta.len() == self.blob.size => return Ok(None),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_at(&target)(e)),
+        }
+        std::fs::rename(&self.path, &target).map_err(io_at(&target))?;
+        self.path = PathBuf::new();
+        Ok(Some(dir))
     }
 }
 

@@ -75,3 +75,73 @@ async fn hostile_digest_never_becomes_a_path() {
     let (store, _) = BlobStore::open(dir.path()).unwrap();
     assert!(store.path_of("../../../../etc/passwd").is_err());
 }
+
+/// Writes `bytes` as an unsynced staged blob.
+async fn stage_unsynced(store: &BlobStore, bytes: &[u8]) -> goproxy_store::StagedBlob {
+    let mut writer = store.writer(1 << 20).await.unwrap();
+    writer.write(bytes).await.unwrap();
+    writer.finish_unsynced().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_batch_commit_makes_every_blob_visible_and_leaves_no_temp_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = BlobStore::open(dir.path()).unwrap();
+    let present = store
+        .stage_bytes(b"already here", 64)
+        .await
+        .unwrap()
+        .commit()
+        .await
+        .unwrap();
+    let contents: Vec<Vec<u8>> = (0..40)
+        .map(|i| format!("blob number {i}").into_bytes())
+        .chain([b"already here".to_vec()])
+        .collect();
+    let mut staged = Vec::new();
+    for bytes in &contents {
+        staged.push(stage_unsynced(&store, bytes).await);
+    }
+    for s in &staged[..40] {
+        assert!(
+            !store.contains(s.blob()).await.unwrap(),
+            "staged is not visible"
+        );
+    }
+    let committed = store.commit_all(staged).await.unwrap();
+    assert_eq!(committed.len(), contents.len());
+    assert_eq!(committed.last(), Some(&present));
+    for (blob, bytes) in committed.iter().zip(&contents) {
+        assert_eq!(blob.sha256, digest::of_bytes(bytes));
+        assert_eq!(&store.read_small(blob).await.unwrap().unwrap(), bytes);
+    }
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+        0,
+        "renamed or (for the blob already present) removed"
+    );
+    assert!(store.commit_all(Vec::new()).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_unsynced_stage_committed_alone_is_synced_and_visible() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = BlobStore::open(dir.path()).unwrap();
+    let staged = stage_unsynced(&store, b"alone").await;
+    let blob = staged.commit().await.unwrap();
+    assert_eq!(store.read_small(&blob).await.unwrap().unwrap(), b"alone");
+}
+
+#[tokio::test]
+async fn a_dropped_unsynced_stage_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = BlobStore::open(dir.path()).unwrap();
+    let staged = stage_unsynced(&store, b"never committed").await;
+    let blob = staged.blob().clone();
+    drop(staged);
+    assert!(!store.contains(&blob).await.unwrap());
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+        0
+    );
+}
