@@ -11,8 +11,10 @@
 //! for a retry, a pass first retries the blobs earlier passes could not get and whose time has
 //! come, then re-reads the overflow (below) if the retry set has room, then reads the feed
 //! after the cursor a page at a time, checks which of those blobs are absent or truncated
-//! here, fetches them from peers (sha256-verified) a few at a time, and moves the cursor past
-//! the page. A pass costs what became kept since the last one (plus the retries due), not the
+//! here, fetches them from peers (sha256-verified) in batches, a few batches at a time, and
+//! moves the cursor past the page. A batch is one request to a peer and two filesystem syncs
+//! on this node, so a rejoin of many small blobs is bound by the disk's and the network's
+//! throughput, not by a sync per blob. A pass costs what became kept since the last one (plus the retries due), not the
 //! size of the index. The cursor starts at the beginning of the feed, so the first pass after
 //! the process starts checks every kept blob once (a page at a time: the list is never held
 //! whole); so does the first pass after the feed was rebuilt (a snapshot installed, a
@@ -67,10 +69,14 @@ const PASS_INTERVAL: Duration = Duration::from_secs(1);
 /// about a tenth of a core, even in the first pass that checks every kept blob. (Fetching is
 /// not counted.)
 const PASS_COST_FACTOR: u32 = 10;
-/// Blobs fetched at once. Each fetch streams to a staged file and waits on its syncs, so a
-/// rejoin of many small blobs is bound by sync latency: at 100k index entries (63 000
-/// blobs) `make scale` measured a rejoin at 1.5 ms per blob with 4 at once, 1.2 ms with 16.
-const FETCH_CONCURRENCY: usize = 16;
+/// Batches fetched at once.
+const FETCH_CONCURRENCY: usize = 4;
+/// Most blobs in one batch (one request to a peer, one pair of syncs here). With one blob
+/// per request and its own syncs, `make scale` at 100k index entries (70 000 blobs)
+/// measured a rejoin at 1.5 ms per blob with 4 requests at once and 1.2 ms with 16.
+pub const BATCH_BLOBS: usize = 128;
+/// Most bytes in one batch (a larger blob is a batch of its own).
+pub const BATCH_BYTES: u64 = 8 << 20;
 /// Feed records read at once.
 const FEED_PAGE: usize = 1000;
 /// Most blobs kept for a retry.
@@ -118,9 +124,17 @@ pub fn spawn(
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut catch_up = CatchUp::new(cluster.clone(), store, missing);
-        let fetch = |blob: BlobRef| {
+        let fetch = |blobs: Vec<BlobRef>| {
             let replication = replication.clone();
-            async move { matches!(replication.fetch(&blob).await, Ok(true)) }
+            async move {
+                match replication.fetch_many(&blobs).await {
+                    Ok(fetched) => fetched,
+                    Err(e) => {
+                        tracing::warn!("blob catch-up: storing fetched blobs failed: {e}");
+                        HashSet::new()
+                    }
+                }
+            }
         };
         let mut passed_at = None;
         let mut pause = PASS_INTERVAL;
@@ -196,6 +210,8 @@ struct CatchUp {
     overflow: Option<Overflow>,
     /// Feed records read at once ([`FEED_PAGE`]).
     page: usize,
+    /// Most blobs fetched in one batch ([`BATCH_BLOBS`]).
+    batch: usize,
     /// Most blobs in `retry` ([`MAX_RETRY`]).
     max_retry: usize,
     /// How long each peer may take to deliver a blob.
@@ -215,6 +231,7 @@ impl CatchUp {
             retry: BTreeMap::new(),
             overflow: None,
             page: FEED_PAGE,
+            batch: BATCH_BLOBS,
             max_retry: MAX_RETRY,
             deadline: FetchDeadline::default(),
             peers: 0,
@@ -251,11 +268,12 @@ impl CatchUp {
         true
     }
 
-    /// One pass with `fetch` (true: the blob is here now); returns how long checking took.
+    /// One pass with `fetch` (a batch of blobs in, the sha256 of those here now out);
+    /// returns how long checking took.
     async fn pass<F, Fut>(&mut self, fetch: &F) -> Result<Duration, String>
     where
-        F: Fn(BlobRef) -> Fut,
-        Fut: Future<Output = bool>,
+        F: Fn(Vec<BlobRef>) -> Fut,
+        Fut: Future<Output = HashSet<String>>,
     {
         let mut tally = Tally::default();
         let generation = self.read(|c| c.blob_feed_generation()).await?;
@@ -292,8 +310,8 @@ impl CatchUp {
     /// has come, and drops those here now.
     async fn retry_due<F, Fut>(&mut self, fetch: &F, tally: &mut Tally) -> Result<(), String>
     where
-        F: Fn(BlobRef) -> Fut,
-        Fut: Future<Output = bool>,
+        F: Fn(Vec<BlobRef>) -> Fut,
+        Fut: Future<Output = HashSet<String>>,
     {
         if self.retry.is_empty() {
             return Ok(());
@@ -341,8 +359,8 @@ impl CatchUp {
     /// fits starts the overflow again (not asked this time); reaching the cursor ends it.
     async fn reread_overflow<F, Fut>(&mut self, fetch: &F, tally: &mut Tally) -> Result<(), String>
     where
-        F: Fn(BlobRef) -> Fut,
-        Fut: Future<Output = bool>,
+        F: Fn(Vec<BlobRef>) -> Fut,
+        Fut: Future<Output = HashSet<String>>,
     {
         let (Some(overflow), Some(end)) = (self.overflow, self.cursor) else {
             self.overflow = None;
@@ -399,8 +417,8 @@ impl CatchUp {
     /// more may follow (the page was full).
     async fn next_page<F, Fut>(&mut self, fetch: &F, tally: &mut Tally) -> Result<bool, String>
     where
-        F: Fn(BlobRef) -> Fut,
-        Fut: Future<Output = bool>,
+        F: Fn(Vec<BlobRef>) -> Fut,
+        Fut: Future<Output = HashSet<String>>,
     {
         let started = std::time::Instant::now();
         let (after, limit) = (self.cursor, self.page);
@@ -445,8 +463,8 @@ impl CatchUp {
         tally: &mut Tally,
     ) -> Result<HashSet<String>, String>
     where
-        F: Fn(BlobRef) -> Fut,
-        Fut: Future<Output = bool>,
+        F: Fn(Vec<BlobRef>) -> Fut,
+        Fut: Future<Output = HashSet<String>>,
     {
         let started = std::time::Instant::now();
         let mut absent = Vec::new();
@@ -459,8 +477,8 @@ impl CatchUp {
         Ok(self.fetch_all(&absent, fetch, tally).await)
     }
 
-    /// Fetches `blobs`, a few at a time, each within its deadline; returns the sha256 of
-    /// those not fetched.
+    /// Fetches `blobs` in batches of at most `batch` blobs and [`BATCH_BYTES`], a few
+    /// batches at a time, each within its deadline; returns the sha256 of those not fetched.
     async fn fetch_all<F, Fut>(
         &self,
         blobs: &[BlobRef],
@@ -468,24 +486,32 @@ impl CatchUp {
         tally: &mut Tally,
     ) -> HashSet<String>
     where
-        F: Fn(BlobRef) -> Fut,
-        Fut: Future<Output = bool>,
+        F: Fn(Vec<BlobRef>) -> Fut,
+        Fut: Future<Output = HashSet<String>>,
     {
-        let failed: HashSet<String> = stream::iter(blobs.iter().cloned())
-            .map(|blob| async move {
-                let sha256 = blob.sha256.clone();
-                let deadline = self.fetch_deadline(&blob);
-                let fetched = match tokio::time::timeout(deadline, fetch(blob)).await {
+        let failed: HashSet<String> = stream::iter(batches(blobs, self.batch, BATCH_BYTES))
+            .map(|batch| async move {
+                let bytes = batch.iter().map(|b| b.size).fold(0u64, u64::saturating_add);
+                let deadline = self.fetch_deadline(bytes);
+                let fetched = match tokio::time::timeout(deadline, fetch(batch.clone())).await {
                     Ok(fetched) => fetched,
                     Err(_) => {
-                        tracing::warn!(%sha256, "blob catch-up: fetch timed out after {deadline:?}");
-                        false
+                        tracing::warn!(
+                            blobs = batch.len(),
+                            bytes,
+                            "blob catch-up: fetch timed out after {deadline:?}"
+                        );
+                        HashSet::new()
                     }
                 };
-                (!fetched).then_some(sha256)
+                batch
+                    .into_iter()
+                    .filter(|b| !fetched.contains(&b.sha256))
+                    .map(|b| b.sha256)
+                    .collect::<Vec<_>>()
             })
             .buffer_unordered(FETCH_CONCURRENCY)
-            .filter_map(std::future::ready)
+            .flat_map(stream::iter)
             .collect()
             .await;
         tally.wanted += blobs.len();
@@ -493,11 +519,11 @@ impl CatchUp {
         failed
     }
 
-    /// The most a fetch of `blob` may take: every peer's deadline, and one more for the
-    /// local store (each peer's is enforced by the replicator; this bounds a fetch whatever
-    /// it does).
-    fn fetch_deadline(&self, blob: &BlobRef) -> Duration {
-        let per_peer = self.deadline.for_size(blob.size);
+    /// The most a fetch of a batch of `bytes` may take: every peer's deadline, and one
+    /// more for the local store (each peer's is enforced by the replicator; this bounds a
+    /// fetch whatever it does).
+    fn fetch_deadline(&self, bytes: u64) -> Duration {
+        let per_peer = self.deadline.for_size(bytes);
         per_peer.saturating_mul(
             u32::try_from(self.peers)
                 .unwrap_or(u32::MAX)
@@ -515,6 +541,26 @@ impl CatchUp {
             .await
             .map_err(|e| e.to_string())?
     }
+}
+
+/// `blobs` in order, cut into batches of at most `most` blobs and `most_bytes` bytes (a blob
+/// larger than that is a batch of its own).
+fn batches(blobs: &[BlobRef], most: usize, most_bytes: u64) -> Vec<Vec<BlobRef>> {
+    let mut batches: Vec<Vec<BlobRef>> = Vec::new();
+    let mut bytes = 0u64;
+    for blob in blobs {
+        let fits = batches.last().is_some_and(|last| {
+            last.len() < most.max(1) && bytes.saturating_add(blob.size) <= most_bytes
+        });
+        if fits {
+            bytes = bytes.saturating_add(blob.size);
+            batches.last_mut().expect("a batch").push(blob.clone());
+        } else {
+            bytes = blob.size;
+            batches.push(vec![blob.clone()]);
+        }
+    }
+    batches
 }
 
 #[cfg(test)]

@@ -41,5 +41,7 @@ pub use server::BlobGrpc;
 pub const CHUNK: usize = 256 * 1024;
 /// Largest gRPC message: one chunk plus framing.
 pub const MAX_MESSAGE: usize = 2 * CHUNK;
+/// Most blobs one `FetchMany` may ask for.
+pub const MAX_FETCH_MANY: usize = 256;
 /// Longest a push may wait for its next chunk before the receiver gives up on it.
 pub const CHUNK_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);

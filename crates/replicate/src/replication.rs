@@ -116,6 +116,32 @@ impl Replication {
         fetched.map_err(|e| e.to_string())
     }
 
+    /// Fetches the committed `blobs` this node misses from peers, many per request (the
+    /// catch-up); returns the sha256 of those now here.
+    pub async fn fetch_many(
+        &self,
+        blobs: &[BlobRef],
+    ) -> Result<std::collections::HashSet<String>, String> {
+        match self.replicator.fetch_many(blobs).await {
+            Ok(fetched) => {
+                for blob in blobs {
+                    self.metrics.fetch(if fetched.contains(&blob.sha256) {
+                        "fetched"
+                    } else {
+                        "absent"
+                    });
+                }
+                Ok(fetched)
+            }
+            Err(e) => {
+                for _ in blobs {
+                    self.metrics.fetch("error");
+                }
+                Err(e.to_string())
+            }
+        }
+    }
+
     /// `Err(reason)` while the backlog is at its bound: no new fill may start.
     pub fn admit(&self) -> Result<(), String> {
         self.backlog.admit()

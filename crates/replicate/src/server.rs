@@ -11,7 +11,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::gate::{from_wire, PushGate};
 use crate::wire::{self, blob_service_server::BlobService};
-use crate::{CHUNK, CHUNK_IDLE_TIMEOUT};
+use crate::{CHUNK, CHUNK_IDLE_TIMEOUT, MAX_FETCH_MANY};
 
 /// The gRPC service over this node's blob store.
 #[derive(Clone)]
@@ -127,37 +127,63 @@ impl BlobService for BlobGrpc {
             size: request.size,
         };
         let file = self.store.open_blob(&blob).await.map_err(store_status)?;
-        let mut file = file.ok_or_else(|| {
+        let file = file.ok_or_else(|| {
             Status::not_found(format!("blob {} is not on this node", blob.sha256))
         })?;
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         tokio::spawn(async move {
-            let mut first = true;
-            loop {
-                let mut data = vec![0u8; CHUNK];
-                let n = match file.read(&mut data).await {
-                    Ok(n) => n,
-                    Err(e) => {
-                        let _ = tx.send(Err(Status::internal(e.to_string()))).await;
-                        return;
+            if let Err(e) = send_blob(&tx, &blob, file).await {
+                let _ = tx.send(Err(e)).await;
+            }
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
+    }
+
+    type FetchManyStream = ChunkStream;
+
+    async fn fetch_many(
+        &self,
+        request: Request<wire::FetchManyRequest>,
+    ) -> Result<Response<ChunkStream>, Status> {
+        Caller::of(&request)?.require_any_node("fetch blobs")?;
+        let asked = request.into_inner().blobs;
+        if asked.len() > MAX_FETCH_MANY {
+            return Err(Status::invalid_argument(format!(
+                "{} blobs asked at once; at most {MAX_FETCH_MANY}",
+                asked.len()
+            )));
+        }
+        let blobs: Vec<BlobRef> = asked
+            .into_iter()
+            .map(|b| BlobRef {
+                sha256: b.sha256,
+                size: b.size,
+            })
+            .collect();
+        for blob in &blobs {
+            goproxy_store::digest::parse(&blob.sha256).map_err(store_status)?;
+        }
+        let store = self.store.clone();
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        tokio::spawn(async move {
+            for blob in blobs {
+                let sent = match store.open_blob(&blob).await {
+                    Ok(Some(file)) => send_blob(&tx, &blob, file).await,
+                    Ok(None) => {
+                        let absent = wire::BlobChunk {
+                            sha256: blob.sha256.clone(),
+                            size: blob.size,
+                            absent: true,
+                            ..Default::default()
+                        };
+                        tx.send(Ok(absent)).await.map_err(|_| Status::cancelled(""))
                     }
+                    Err(e) => Err(store_status(e)),
                 };
-                if n == 0 && !first {
-                    return;
-                }
-                data.truncate(n);
-                let chunk = wire::BlobChunk {
-                    sha256: if first {
-                        blob.sha256.clone()
-                    } else {
-                        String::new()
-                    },
-                    size: blob.size,
-                    data,
-                    artifact: None,
-                };
-                first = false;
-                if tx.send(Ok(chunk)).await.is_err() || n == 0 {
+                if let Err(e) = sent {
+                    let _ = tx.send(Err(e)).await;
                     return;
                 }
             }
@@ -165,5 +191,48 @@ impl BlobService for BlobGrpc {
         Ok(Response::new(Box::pin(
             tokio_stream::wrappers::ReceiverStream::new(rx),
         )))
+    }
+}
+
+/// Streams the committed `blob` from `file` into `tx`: a first chunk naming it, then its
+/// bytes in chunks of at most [`CHUNK`]. `Err` when reading fails or the receiver is gone.
+async fn send_blob(
+    tx: &tokio::sync::mpsc::Sender<Result<wire::BlobChunk, Status>>,
+    blob: &BlobRef,
+    mut file: tokio::fs::File,
+) -> Result<(), Status> {
+    let gone = || Status::cancelled("the fetching peer went away");
+    let mut left = blob.size;
+    let mut first = true;
+    loop {
+        // A buffer no larger than what is left (plus one byte, to see the end) and a chunk.
+        let want = usize::try_from(left.saturating_add(1))
+            .unwrap_or(CHUNK)
+            .min(CHUNK);
+        let mut data = vec![0u8; want];
+        let n = file
+            .read(&mut data)
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?;
+        if n == 0 && !first {
+            return Ok(());
+        }
+        data.truncate(n);
+        left = left.saturating_sub(n as u64);
+        let chunk = wire::BlobChunk {
+            sha256: if first {
+                blob.sha256.clone()
+            } else {
+                String::new()
+            },
+            size: blob.size,
+            data,
+            ..Default::default()
+        };
+        first = false;
+        tx.send(Ok(chunk)).await.map_err(|_| gone())?;
+        if n == 0 {
+            return Ok(());
+        }
     }
 }

@@ -170,6 +170,7 @@ async fn raw_push(
         size,
         data,
         artifact: Some(goproxy_replicate::gate::to_wire(&key(kind))),
+        absent: false,
     };
     let mut client = BlobServiceClient::new(channel);
     client
@@ -329,6 +330,28 @@ impl wire::blob_service_server::BlobService for Stalls {
             size: request.size,
             data: vec![0; 10],
             artifact: None,
+            absent: false,
+        };
+        let stream =
+            futures::stream::once(async move { Ok(first) }).chain(futures::stream::pending());
+        Ok(tonic::Response::new(Box::pin(stream)))
+    }
+
+    type FetchManyStream = ChunkStream;
+
+    async fn fetch_many(
+        &self,
+        request: tonic::Request<wire::FetchManyRequest>,
+    ) -> Result<tonic::Response<ChunkStream>, tonic::Status> {
+        let Some(asked) = request.into_inner().blobs.into_iter().next() else {
+            return Err(tonic::Status::invalid_argument("nothing asked"));
+        };
+        let first = wire::BlobChunk {
+            sha256: asked.sha256,
+            size: asked.size,
+            data: vec![0; 10],
+            artifact: None,
+            absent: false,
         };
         let stream =
             futures::stream::once(async move { Ok(first) }).chain(futures::stream::pending());
@@ -398,4 +421,274 @@ async fn a_peer_that_stalls_a_fetch_is_given_up_on_and_left_alone_for_a_while() 
     let took = started.elapsed();
     assert!(took < deadline.base, "{took:?}");
     stores[0].verify(&blob).await.unwrap();
+}
+
+/// Commits `bytes` into `store`.
+async fn put(store: &BlobStore, bytes: &[u8]) -> BlobRef {
+    let staged = store.stage_bytes(bytes, 4 << 20).await.unwrap();
+    staged.commit().await.unwrap()
+}
+
+#[tokio::test]
+async fn fetch_many_brings_what_each_peer_holds_in_few_requests_and_reports_the_rest() {
+    let (_dirs, stores) = stores(3);
+    let (b, c) = (
+        serve(2, stores[1].clone()).await,
+        serve(3, stores[2].clone()).await,
+    );
+    // More than one request's worth on B, of assorted sizes: empty, small, several chunks.
+    let mut on_b = vec![put(&stores[1], b"").await];
+    for i in 0..300u32 {
+        on_b.push(put(&stores[1], format!("module example.com/m{i}\n").as_bytes()).await);
+    }
+    let large: Vec<u8> = (0..600 * 1024u32).map(|i| (i % 253) as u8).collect();
+    on_b.push(put(&stores[1], &large).await);
+    // Two only C holds, and one no peer holds.
+    let on_c = [
+        put(&stores[2], b"only on c 1").await,
+        put(&stores[2], b"only on c 2").await,
+    ];
+    let scratch = tempfile::tempdir().unwrap();
+    let nowhere = put(&BlobStore::open(scratch.path()).unwrap().0, b"nowhere").await;
+
+    let mut wanted: Vec<BlobRef> = on_b.clone();
+    wanted.insert(150, on_c[0].clone());
+    wanted.push(on_c[1].clone());
+    wanted.push(nowhere.clone());
+    let a = replicator(1, stores[0].clone(), vec![(2, b), (3, c)]);
+    let fetched = a.fetch_many(&wanted).await.unwrap();
+
+    assert_eq!(fetched.len(), wanted.len() - 1);
+    assert!(!fetched.contains(&nowhere.sha256));
+    for blob in on_b.iter().chain(&on_c) {
+        assert!(fetched.contains(&blob.sha256));
+        stores[0].verify(blob).await.unwrap();
+    }
+    assert!(!stores[0].contains(&nowhere).await.unwrap());
+    assert!(a.fetch_many(&[]).await.unwrap().is_empty());
+}
+
+/// A peer of an older version: serves Push and Fetch, and does not know FetchMany.
+struct Older(BlobGrpc);
+
+#[tonic::async_trait]
+impl wire::blob_service_server::BlobService for Older {
+    async fn push(
+        &self,
+        request: tonic::Request<tonic::Streaming<wire::BlobChunk>>,
+    ) -> Result<tonic::Response<wire::PushReply>, tonic::Status> {
+        self.0.push(request).await
+    }
+
+    type FetchStream = ChunkStream;
+
+    async fn fetch(
+        &self,
+        request: tonic::Request<wire::FetchRequest>,
+    ) -> Result<tonic::Response<ChunkStream>, tonic::Status> {
+        self.0.fetch(request).await
+    }
+
+    type FetchManyStream = ChunkStream;
+
+    async fn fetch_many(
+        &self,
+        _: tonic::Request<wire::FetchManyRequest>,
+    ) -> Result<tonic::Response<ChunkStream>, tonic::Status> {
+        Err(tonic::Status::unimplemented("not in this version"))
+    }
+}
+
+/// Sends the blobs asked for, in order, each one's last byte flipped when `flip` holds for
+/// its position: a peer whose disk (or code) corrupts what it sends.
+struct Corrupts {
+    store: BlobStore,
+    flip: fn(usize) -> bool,
+}
+
+#[tonic::async_trait]
+impl wire::blob_service_server::BlobService for Corrupts {
+    async fn push(
+        &self,
+        _: tonic::Request<tonic::Streaming<wire::BlobChunk>>,
+    ) -> Result<tonic::Response<wire::PushReply>, tonic::Status> {
+        Err(tonic::Status::unimplemented("corrupts"))
+    }
+
+    type FetchStream = ChunkStream;
+
+    async fn fetch(
+        &self,
+        _: tonic::Request<wire::FetchRequest>,
+    ) -> Result<tonic::Response<ChunkStream>, tonic::Status> {
+        Err(tonic::Status::unimplemented("corrupts"))
+    }
+
+    type FetchManyStream = ChunkStream;
+
+    async fn fetch_many(
+        &self,
+        request: tonic::Request<wire::FetchManyRequest>,
+    ) -> Result<tonic::Response<ChunkStream>, tonic::Status> {
+        let mut chunks = Vec::new();
+        for (i, asked) in request.into_inner().blobs.into_iter().enumerate() {
+            let blob = BlobRef {
+                sha256: asked.sha256,
+                size: asked.size,
+            };
+            let mut data = self.store.read_small(&blob).await.unwrap().unwrap();
+            if (self.flip)(i) {
+                *data.last_mut().unwrap() ^= 1;
+            }
+            chunks.push(Ok(wire::BlobChunk {
+                sha256: blob.sha256,
+                size: blob.size,
+                data,
+                artifact: None,
+                absent: false,
+            }));
+        }
+        Ok(tonic::Response::new(Box::pin(futures::stream::iter(
+            chunks,
+        ))))
+    }
+}
+
+/// Serves `service` as node `id`.
+async fn serve_as<S>(id: u64, service: S) -> String
+where
+    S: wire::blob_service_server::BlobService,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let mut server = transport(ca(), Identity::Node(id)).server().unwrap();
+    tokio::spawn(async move {
+        let _ = server
+            .add_service(wire::blob_service_server::BlobServiceServer::new(service))
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
+            .await;
+    });
+    addr
+}
+
+#[tokio::test]
+async fn a_peer_without_fetch_many_is_asked_for_each_blob_alone() {
+    let (_dirs, stores) = stores(2);
+    let older = serve_as(
+        2,
+        Older(BlobGrpc::new(stores[1].clone(), Arc::new(LeaderOnly(1)))),
+    )
+    .await;
+    let mut blobs = Vec::new();
+    for i in 0..5u32 {
+        blobs.push(put(&stores[1], format!("older {i}").as_bytes()).await);
+    }
+    let a = replicator(1, stores[0].clone(), vec![(2, older)]);
+    let fetched = a.fetch_many(&blobs).await.unwrap();
+    assert_eq!(fetched.len(), blobs.len());
+    for blob in &blobs {
+        stores[0].verify(blob).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn blobs_a_peer_corrupts_are_never_stored_and_the_next_peer_gives_them() {
+    let (_dirs, stores) = stores(2);
+    let mut blobs = Vec::new();
+    for i in 0..6u32 {
+        blobs.push(put(&stores[1], format!("blob {i} of a batch").as_bytes()).await);
+    }
+    // The first peer corrupts the fourth blob: the three before it are kept, the rest are
+    // not taken from it.
+    let corrupts = serve_as(
+        2,
+        Corrupts {
+            store: stores[1].clone(),
+            flip: |i| i == 3,
+        },
+    )
+    .await;
+    let only_bad = replicator(1, stores[0].clone(), vec![(2, corrupts.clone())]);
+    let fetched = only_bad.fetch_many(&blobs).await.unwrap();
+    let expect: std::collections::HashSet<String> =
+        blobs[..3].iter().map(|b| b.sha256.clone()).collect();
+    assert_eq!(fetched, expect);
+    for blob in &blobs[..3] {
+        stores[0].verify(blob).await.unwrap();
+    }
+    for blob in &blobs[3..] {
+        assert!(!stores[0].contains(blob).await.unwrap(), "not stored");
+    }
+    assert_eq!(
+        std::fs::read_dir(_dirs[0].path().join("tmp"))
+            .unwrap()
+            .count(),
+        0,
+        "no staging file left"
+    );
+
+    // With a sound peer listed after it, every blob arrives.
+    let good = serve(3, stores[1].clone()).await;
+    let a = replicator(1, stores[0].clone(), vec![(2, corrupts), (3, good)]);
+    let fetched = a.fetch_many(&blobs[3..]).await.unwrap();
+    assert_eq!(fetched.len(), 3);
+    for blob in &blobs {
+        stores[0].verify(blob).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn fetch_many_is_refused_over_its_bound_and_to_non_members() {
+    let (_dirs, stores) = stores(1);
+    let addr = serve(2, stores[0].clone()).await;
+    let blob = put(&stores[0], b"bounded").await;
+    let ask = |n: usize| wire::FetchManyRequest {
+        blobs: (0..n)
+            .map(|_| wire::FetchRequest {
+                sha256: blob.sha256.clone(),
+                size: blob.size,
+            })
+            .collect(),
+    };
+    let client = |identity: Identity| {
+        BlobServiceClient::new(
+            transport(ca(), identity)
+                .endpoint(&addr, &PeerName::Node(2))
+                .unwrap()
+                .connect_lazy(),
+        )
+    };
+    let over = client(Identity::Node(1))
+        .fetch_many(ask(goproxy_replicate::MAX_FETCH_MANY + 1))
+        .await
+        .map(|_| ())
+        .unwrap_err();
+    assert_eq!(over.code(), tonic::Code::InvalidArgument, "{over:?}");
+
+    let at_bound = client(Identity::Node(1))
+        .fetch_many(ask(goproxy_replicate::MAX_FETCH_MANY))
+        .await
+        .unwrap()
+        .into_inner();
+    let chunks: Vec<wire::BlobChunk> = at_bound.map(|c| c.unwrap()).collect().await;
+    assert_eq!(chunks.len(), goproxy_replicate::MAX_FETCH_MANY);
+
+    let admin = client(Identity::Admin("ops".into()))
+        .fetch_many(ask(1))
+        .await
+        .map(|_| ())
+        .unwrap_err();
+    assert_eq!(admin.code(), tonic::Code::PermissionDenied, "{admin:?}");
+
+    let bad_digest = client(Identity::Node(1))
+        .fetch_many(wire::FetchManyRequest {
+            blobs: vec![wire::FetchRequest {
+                sha256: "../../etc/passwd".into(),
+                size: 1,
+            }],
+        })
+        .await
+        .map(|_| ())
+        .unwrap_err();
+    assert_eq!(bad_digest.code(), tonic::Code::InvalidArgument);
 }

@@ -4,7 +4,7 @@
 //!
 //! # Layout
 //! - [`raft`]: `RaftService` (AppendEntries, Vote, InstallSnapshot), `proto/raft.proto`.
-//! - [`blob`]: `BlobService` (Push, Fetch), `proto/blob.proto`.
+//! - [`blob`]: `BlobService` (Push, Fetch, FetchMany), `proto/blob.proto`.
 //! - [`admin`]: `AdminService` (membership, leadership transfer and the internal calls a
 //!   transfer makes), `proto/admin.proto`.
 //! - [`transport`]: [`Transport`], mutual TLS against the cluster CA (or explicit plaintext),

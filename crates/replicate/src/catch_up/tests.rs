@@ -10,7 +10,7 @@ use goproxy_protocol::index::{ArtifactKey, BlobRef};
 use goproxy_store::BlobStore;
 use tokio::time::{advance, Instant};
 
-use super::{backoff, CatchUp, Missing, Overflow, RETRY_FIRST, RETRY_MAX};
+use super::{backoff, batches, CatchUp, Missing, Overflow, RETRY_FIRST, RETRY_MAX};
 use crate::cluster::ClusterView;
 
 /// A blob feed as the state machine keeps it: records numbered as blobs become kept, removed
@@ -103,6 +103,8 @@ struct Peer {
     /// Blobs whose fetch never ends (a peer that accepted it and stalls its stream).
     stalls: Mutex<HashSet<String>>,
     asked: Mutex<Vec<String>>,
+    /// The size of each batch asked for.
+    batches: Mutex<Vec<usize>>,
 }
 
 impl Peer {
@@ -164,19 +166,25 @@ impl Setup {
 
     async fn pass(&mut self) {
         let (peer, store) = (self.peer.clone(), self.store.clone());
-        let fetch = move |blob: BlobRef| {
+        let fetch = move |blobs: Vec<BlobRef>| {
             let (peer, store) = (peer.clone(), store.clone());
             async move {
-                peer.asked.lock().unwrap().push(blob.sha256.clone());
-                let stalls = peer.stalls.lock().unwrap().contains(&blob.sha256);
-                if stalls {
-                    std::future::pending::<()>().await;
+                peer.batches.lock().unwrap().push(blobs.len());
+                let mut fetched = HashSet::new();
+                for blob in blobs {
+                    peer.asked.lock().unwrap().push(blob.sha256.clone());
+                    let stalls = peer.stalls.lock().unwrap().contains(&blob.sha256);
+                    if stalls {
+                        std::future::pending::<()>().await;
+                    }
+                    let bytes = peer.bytes.lock().unwrap().get(&blob.sha256).cloned();
+                    if let Some(bytes) = bytes {
+                        if stage(&store, &bytes).await == blob {
+                            fetched.insert(blob.sha256);
+                        }
+                    }
                 }
-                let bytes = peer.bytes.lock().unwrap().get(&blob.sha256).cloned();
-                match bytes {
-                    Some(bytes) => stage(&store, &bytes).await == blob,
-                    None => false,
-                }
+                fetched
             }
         };
         self.catch_up.pass(&fetch).await.unwrap();
@@ -400,6 +408,7 @@ async fn a_blob_no_peer_gives_is_asked_again_only_when_its_backoff_is_over() {
 #[tokio::test(start_paused = true)]
 async fn a_stalled_fetch_times_out_and_does_not_hold_the_others() {
     let mut t = Setup::new(10, 100);
+    t.catch_up.batch = 1;
     let stalled = t.blob("stalled", false, true).await;
     t.peer.stalls.lock().unwrap().insert(stalled.sha256.clone());
     let mut others = Vec::new();
@@ -470,4 +479,56 @@ async fn a_rebuilt_feed_recounts_the_overflow_from_its_start() {
     );
     assert_eq!(t.catch_up.overflow, Some(Overflow { from: 2, count: 1 }));
     assert_eq!(t.missing.get(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn absent_blobs_are_fetched_in_batches_of_bounded_count() {
+    let mut t = Setup::new(10, 100);
+    t.catch_up.batch = 4;
+    let mut absent = Vec::new();
+    for i in 0..10 {
+        absent.push(t.blob(&format!("blob {i}"), false, true).await);
+    }
+    t.pass().await;
+    for blob in &absent {
+        assert!(t.here(blob).await);
+    }
+    let mut batches = std::mem::take(&mut *t.peer.batches.lock().unwrap());
+    batches.sort_unstable();
+    assert_eq!(batches, [2, 4, 4], "10 blobs, at most 4 per batch");
+    assert_eq!(t.missing.get(), 0);
+}
+
+#[test]
+fn batches_are_bounded_in_blobs_and_bytes_and_keep_the_order() {
+    let blob = |n: u8, size: u64| BlobRef {
+        sha256: format!("{n:064x}"),
+        size,
+    };
+    let blobs = [
+        blob(1, 3),
+        blob(2, 3),
+        blob(3, 3),
+        blob(4, 20),
+        blob(5, 1),
+        blob(6, 1),
+    ];
+    let sizes = |batches: Vec<Vec<BlobRef>>| -> Vec<Vec<u64>> {
+        batches
+            .into_iter()
+            .map(|b| b.into_iter().map(|b| b.size).collect())
+            .collect()
+    };
+    assert_eq!(
+        sizes(batches(&blobs, 2, 100)),
+        [vec![3, 3], vec![3, 20], vec![1, 1]]
+    );
+    assert_eq!(
+        sizes(batches(&blobs, 10, 7)),
+        [vec![3, 3], vec![3], vec![20], vec![1, 1]],
+        "a blob over the byte bound is a batch of its own"
+    );
+    let flat: Vec<BlobRef> = batches(&blobs, 3, 8).into_iter().flatten().collect();
+    assert_eq!(flat, blobs);
+    assert!(batches(&[], 3, 8).is_empty());
 }
