@@ -46,10 +46,13 @@ const MAGIC: &[u8; 8] = b"GPHASNP1";
 const END: u32 = u32::MAX;
 /// Largest key or value a record may carry; anything larger is a damaged file.
 const MAX_FIELD: u32 = 64 << 20;
-/// Records per batch when the tree is cleared or filled during an install.
-const INSTALL_BATCH_RECORDS: usize = 8192;
+/// Records per batch when the tree is cleared or filled during an install. sled's memory
+/// while it takes many batches grows with their size, not with its cache: filling a tree
+/// with a million 400-byte records took 285 MiB of RSS in batches of 8192 records, 217 MiB
+/// in batches of 4096 and 57-116 MiB in batches of 1024, which were no slower.
+const INSTALL_BATCH_RECORDS: usize = 1024;
 /// Bytes per batch when the tree is filled during an install.
-const INSTALL_BATCH_BYTES: usize = 8 << 20;
+const INSTALL_BATCH_BYTES: usize = 1 << 20;
 /// Buffer for reading and writing snapshot files.
 const IO_BUFFER: usize = 1 << 20;
 
