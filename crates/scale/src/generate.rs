@@ -42,6 +42,8 @@ const REPROPOSED: u64 = (IN_FLIGHT * MAX_ENTRY_BYTES / 200) as u64;
 const BATCH_OVERHEAD: usize = 64;
 /// Longest wait for this member to lead its one-member group.
 const LEADERSHIP_BOUND: Duration = Duration::from_secs(30);
+/// Longest wait for the stopped member to let go of its databases.
+const RELEASE_BOUND: Duration = Duration::from_secs(60);
 /// Longest wait for the final snapshot.
 const SNAPSHOT_BOUND: Duration = Duration::from_secs(1800);
 
@@ -84,10 +86,42 @@ pub async fn generate(target: &Target, entries: u64) -> anyhow::Result<Generated
     let consensus = open(target).await?;
     let result = fill(&consensus, &store, &target.data_dir, versions).await;
     let stopped = consensus.shutdown().await;
+    drop(consensus);
     let mut generated = result?;
     stopped.context("stopping the raft member")?;
+    released(&target.data_dir.join(INDEX_DIR), RELEASE_BOUND).await?;
     generated.elapsed = started.elapsed();
     Ok(generated)
+}
+
+/// Waits until nothing holds the member's sled databases in `index_dir` open. Tasks of the
+/// stopped member may hold them a moment longer (on a loaded machine, long enough for the
+/// node started next to fail with "could not acquire lock"). sled holds an exclusive
+/// `flock` on each database's `db` file while it is open.
+async fn released(index_dir: &Path, bound: Duration) -> anyhow::Result<()> {
+    use nix::fcntl::{Flock, FlockArg};
+    let deadline = Instant::now() + bound;
+    for db in ["log", "state"] {
+        let path = index_dir.join(db).join("db");
+        loop {
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&path)
+                .with_context(|| format!("opening {}", path.display()))?;
+            match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+                Ok(_unlocked_on_drop) => break,
+                Err((_, nix::errno::Errno::EWOULDBLOCK)) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err((_, e)) => bail!(
+                    "{} is still held open {bound:?} after the generator stopped: {e}",
+                    path.display()
+                ),
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn open(target: &Target) -> anyhow::Result<Consensus> {
