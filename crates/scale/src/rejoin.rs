@@ -76,9 +76,22 @@ pub async fn rejoin(
     }
     for (id, node) in nodes {
         tokio::task::spawn_blocking(move || node.stop(STOP_GRACE)).await??;
-        std::fs::remove_dir_all(cluster.data_dir(id))?;
+        discard(&cluster.data_dir(id))?;
     }
     Ok(joined.into_iter().map(|(rejoin, _)| rejoin).collect())
+}
+
+/// Moves `dir` aside at once and deletes it in the background: deleting a joiner's blob
+/// files one by one can take minutes (on a filesystem mounted with `discard`, each unlink
+/// waits for the device), and the next node or level needs only the name free.
+fn discard(dir: &std::path::Path) -> anyhow::Result<()> {
+    let name = dir.file_name().unwrap_or_default().to_string_lossy();
+    let aside = dir.with_file_name(format!(".discarded-{name}-{:016x}", rand::random::<u64>()));
+    std::fs::rename(dir, &aside).with_context(|| format!("moving {} aside", dir.display()))?;
+    std::thread::spawn(move || {
+        let _ = std::fs::remove_dir_all(&aside);
+    });
+    Ok(())
 }
 
 /// Runs `cluster join` for node `id`, noting when it has applied the index the leader had
