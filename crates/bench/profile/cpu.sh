@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The node's CPU time (user + system, from /proc/PID/stat) per cache hit while wrk -t2 -c64
-# loads it for 5 s, for `.info` and the 98 KiB zip. Less sensitive to a busy machine than
-# requests/s, though not as stable as callgrind.sh's instruction counts. Reading: ../PROFILE.md.
+# loads it for 5 s, for `.info`, a `.mod` and the 98 KiB zip. Less sensitive to a busy
+# machine than requests/s, though not as stable as callgrind.sh's instruction counts.
+# Reading: ../PROFILE.md.
 #
 # usage: crates/bench/profile/cpu.sh BINARY LABEL   (wrk, nginx, curl installed)
 set -euo pipefail
@@ -22,7 +23,7 @@ $bin serve --data-dir $out/data --listen 127.0.0.1:$http --raft-listen 127.0.0.1
 trap 'kill $node; kill -QUIT $ng; wait' EXIT
 for _ in $(seq 100); do curl -sf -o /dev/null http://127.0.0.1:$http/healthz && break; sleep 0.1; done
 ticks() { awk '{print $14 + $15}' /proc/$node/stat; }
-for p in example.com/hello/@v/v1.1.0.info gopkg.in/yaml.v3/@v/v3.0.1.zip; do
+for p in example.com/hello/@v/v1.1.0.info github.com/gin-gonic/gin/@v/v1.8.1.mod gopkg.in/yaml.v3/@v/v3.0.1.zip; do
   curl -sf -o /dev/null http://127.0.0.1:$http/$p; curl -sf -o /dev/null http://127.0.0.1:$http/$p
   before=$(ticks)
   reqs=$(wrk -t2 -c64 -d5s http://127.0.0.1:$http/$p | awk '/requests in/ {print $1}')

@@ -81,7 +81,7 @@ pub(crate) struct Who {
 }
 
 /// The module a request names, for access decisions: a checksum lookup names one too.
-fn named_module(route: &Route) -> Option<std::borrow::Cow<'_, str>> {
+pub(crate) fn named_module(route: &Route) -> Option<std::borrow::Cow<'_, str>> {
     match route.module() {
         Some(module) => Some(std::borrow::Cow::Borrowed(module)),
         None => crate::routed::looked_up(route).map(std::borrow::Cow::Owned),
@@ -150,14 +150,15 @@ impl Access {
         }
     }
 
-    /// Admits a request for `route` (none: a path that is not a GOPROXY request, decided
-    /// as naming no module); `private` says whether a route marks its module private.
+    /// Admits a request naming `module` ([`named_module`] of its route; none: a path that
+    /// is not a GOPROXY request, or names no module); `private` says whether a route marks
+    /// the module private.
     pub(crate) fn admit(
         &self,
         headers: &HeaderMap,
         address: Option<IpAddr>,
         forwarded: bool,
-        route: Option<&Route>,
+        module: Option<&str>,
         private: impl FnOnce(&str) -> bool,
     ) -> Result<Who, ApiError> {
         // A miss a member forwards was limited where the client connected.
@@ -174,15 +175,14 @@ impl Access {
                     .map_err(|e| ApiError::Unauthorized(e.to_string()))?,
             ),
         };
-        let module = route.and_then(named_module);
         let request = AccessRequest {
             action: Action::Read,
-            module: module.as_deref(),
+            module,
             // Only an anonymous client of a public-only proxy needs to know (one more route
             // decision per request otherwise).
             private: credentials.is_none()
                 && self.anonymous == Anonymous::PublicOnly
-                && module.as_deref().is_some_and(private),
+                && module.is_some_and(private),
         };
         let grants = self.tokens.grants();
         let token = match decide(

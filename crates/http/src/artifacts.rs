@@ -11,6 +11,7 @@ use crate::fill::{kind_label, FillError};
 use crate::frontend::Served;
 use crate::frontend::{Frontend, Request};
 use crate::index::{IndexError, Leadership};
+use crate::prepared::Memory;
 use crate::serve::BlobSource;
 use crate::upstream::UpstreamError;
 use goproxy_audit::Outcome;
@@ -109,23 +110,16 @@ impl Frontend {
         if let Some(verify) = self.verify_for(request) {
             self.check_served(&entry, &verify).await?;
         }
-        let mut response = self.serve_entry(&entry, request).await?;
-        if kind == ArtifactKind::Zip {
-            self.access
-                .policy
-                .touched(&entry.key.module, &entry.key.version);
-        }
+        let mut response = match self.prepare(&entry, request)? {
+            Some(prepared) => self.answer_prepared(&prepared),
+            None => self.serve_entry(&entry, request).await?,
+        };
         // A download: a whole zip to a client (a member's forwarded request was counted
         // where the client asked).
-        if kind == ArtifactKind::Zip
-            && !request.head
+        let download = !request.head
             && response.status() == axum::http::StatusCode::OK
-            && !(request.forwarded && self.access.from_member(request.headers))
-        {
-            self.access
-                .downloads
-                .count(&entry.key.module, &entry.key.version);
-        }
+            && !(request.forwarded && self.access.from_member(request.headers));
+        self.served_version(&entry, download);
         response.extensions_mut().insert(Served {
             outcome,
             sha256: Some(entry.blob.sha256.clone()),
@@ -143,7 +137,11 @@ impl Frontend {
     /// turned on, accepted while the database was unreachable): the cache is shared by every
     /// route. Proved once per process and artifact; the lookup is usually kept already, so
     /// this reads the cluster's copy, not the database.
-    async fn check_served(&self, entry: &IndexEntry, verify: &Verify) -> Result<(), ApiError> {
+    pub(crate) async fn check_served(
+        &self,
+        entry: &IndexEntry,
+        verify: &Verify,
+    ) -> Result<(), ApiError> {
         if !matches!(entry.key.kind, ArtifactKind::Mod | ArtifactKind::Zip) {
             return Ok(());
         }
@@ -280,9 +278,9 @@ impl Frontend {
         entry: &IndexEntry,
         request: Request<'_>,
     ) -> Result<Response, ApiError> {
-        let source = match self.small_blobs.get(&entry.blob.sha256) {
-            Some(bytes) => BlobSource::Memory(bytes),
-            None => self.blob_source(entry, request).await?,
+        let source = match self.memory.get(&entry.blob.sha256) {
+            Some(Memory::Blob(bytes)) => BlobSource::Memory(bytes),
+            _ => self.blob_source(entry, request).await?,
         };
         let (response, sent) =
             crate::serve::blob_response(entry, source, request.headers, request.head).await?;
@@ -307,8 +305,8 @@ impl Frontend {
         if let Some(_permit) = load {
             if let Some(bytes) = self.store.read_small(&entry.blob).await.map_err(storage)? {
                 let bytes = bytes::Bytes::from(bytes);
-                self.small_blobs
-                    .insert(entry.blob.sha256.clone(), bytes.clone());
+                self.memory
+                    .insert(entry.blob.sha256.clone(), Memory::Blob(bytes.clone()));
                 return Ok(BlobSource::Memory(bytes));
             }
         } else if let Some(file) = self.store.open_blob(&entry.blob).await.map_err(storage)? {

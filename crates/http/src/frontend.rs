@@ -22,6 +22,7 @@ use crate::fill::Filler;
 use crate::index::{BlobPeers, CacheIndex};
 use crate::listener::ClientAddr;
 use crate::metrics::Metrics;
+use crate::prepared::{Generation, Memory, PrepareAs};
 use crate::routed::{self, CacheOnly, Source, Sources};
 use crate::ttl_cache::TtlCache;
 use crate::upstream::{DirectSource, Upstream, UpstreamList};
@@ -60,9 +61,12 @@ pub struct Frontend {
         goproxy_protocol::index::ArtifactKey,
         goproxy_protocol::index::IndexEntry,
     >,
-    /// Small artifact bytes by sha256, bounded by `memory_cache_bytes`.
-    pub(crate) small_blobs: moka::sync::Cache<String, bytes::Bytes>,
-    /// The memory artifacts being read into `small_blobs` may take at once (KiB).
+    /// Small artifacts' bytes by sha256 and prepared answers by request path, bounded
+    /// together by `memory_cache_bytes` (see [`crate::prepared`]).
+    pub(crate) memory: moka::sync::Cache<String, Memory>,
+    /// Advanced by purges and evictions: retires the prepared answers kept in `memory`.
+    pub(crate) prepared_generation: Generation,
+    /// The memory artifacts being read into `memory` may take at once (KiB).
     pub(crate) memory_loads: Arc<tokio::sync::Semaphore>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) config: FrontendConfig,
@@ -163,12 +167,11 @@ impl Frontend {
             memory_loads: Arc::new(tokio::sync::Semaphore::new(
                 crate::artifacts::MEMORY_LOAD_BUDGET_KIB,
             )),
-            small_blobs: moka::sync::Cache::builder()
+            memory: moka::sync::Cache::builder()
                 .max_capacity(config.memory_cache_bytes)
-                .weigher(|_: &String, bytes: &bytes::Bytes| {
-                    u32::try_from(bytes.len()).unwrap_or(u32::MAX)
-                })
+                .weigher(|key: &String, value: &Memory| Memory::weigh(key, value))
                 .build(),
+            prepared_generation: Generation::default(),
             index,
             store,
             filler,
@@ -304,8 +307,8 @@ async fn metrics(
     ([(header::CONTENT_TYPE, content_type)], text).into_response()
 }
 
-/// Admits, parses the path and dispatches; counts the request by route and status and
-/// notes what the audit trail needs.
+/// Admits, parses the path and dispatches (a prepared hit skips the parsing and routing);
+/// counts the request by route and status and notes what the audit trail needs.
 async fn dispatch(
     State(fe): State<Arc<Frontend>>,
     method: Method,
@@ -313,8 +316,32 @@ async fn dispatch(
     headers: HeaderMap,
     client: Option<Extension<ClientAddr>>,
 ) -> Response {
-    let head = method == Method::HEAD;
     let client = client.map(|c| c.0 .0);
+    let prepare = fe.prepare_as(&method, uri.path(), &headers);
+    let mut note = Note::default();
+    let (label, result) = match fe.prepared(prepare) {
+        Some(prepared) => (
+            prepared.label(),
+            fe.serve_prepared(&prepared, &headers, client, &mut note)
+                .await,
+        ),
+        None => parse_and_handle(&fe, &method, &uri, &headers, client, prepare, &mut note).await,
+    };
+    finish(&fe, label, note, result, uri.path(), client)
+}
+
+/// The normal path: parses, admits, routes and handles a request; its label for the
+/// metrics, and its answer.
+async fn parse_and_handle(
+    fe: &Frontend,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    client: Option<std::net::IpAddr>,
+    prepare: Option<PrepareAs<'_>>,
+    note: &mut Note,
+) -> (&'static str, Result<Response, ApiError>) {
+    let head = method == Method::HEAD;
     let parsed = fe
         .routes
         .split_path(uri.path())
@@ -324,7 +351,6 @@ async fn dispatch(
                 .map(|route| (env, route))
                 .map_err(|e| ApiError::InvalidRequest(e.to_string()))
         });
-    let mut note = Note::default();
     let (label, result) = match &parsed {
         Ok((_, route)) => {
             note.module = route.module().map(str::to_string);
@@ -336,13 +362,15 @@ async fn dispatch(
     };
     let forwarded = headers.contains_key(crate::forward::FORWARDED);
     let env = parsed.as_ref().map_or(DEFAULT_ENVIRONMENT, |(env, _)| env);
-    let admitted = fe.access.admit(
-        &headers,
-        client,
-        forwarded,
-        parsed.as_ref().ok().map(|(_, route)| route),
-        |module| routed::is_private(&fe.routes, env, module),
-    );
+    let named = parsed
+        .as_ref()
+        .ok()
+        .and_then(|(_, route)| crate::access::named_module(route));
+    let admitted = fe
+        .access
+        .admit(headers, client, forwarded, named.as_deref(), |module| {
+            routed::is_private(&fe.routes, env, module)
+        });
     let result = match (admitted, result) {
         (Err(refused), _) => Err(refused),
         (Ok(who), _) if method != Method::GET && !head => {
@@ -375,34 +403,50 @@ async fn dispatch(
                         .get(DISABLE_MODULE_FETCH)
                         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"));
                     let request = Request {
-                        headers: &headers,
+                        headers,
                         head,
                         offline: routed.offline().or(header.then_some(CacheOnly::Header)),
                         forwarded,
                         env,
                         source: &routed.source,
                         who: &who,
+                        prepare,
                     };
                     fe.handle(route, request).await
                 }
             }
         }
     };
+    (label, result)
+}
+
+/// Turns the answer into the response (errors become their responses here), counts it,
+/// and notes it for the dashboard and the audit trail.
+fn finish(
+    fe: &Frontend,
+    label: &'static str,
+    mut note: Note,
+    result: Result<Response, ApiError>,
+    path: &str,
+    client: Option<std::net::IpAddr>,
+) -> Response {
     let outcome = result.as_ref().err().map(ApiError::outcome);
     if outcome == Some(goproxy_audit::Outcome::Blocked) {
         fe.metrics.blocked();
     }
     let mut response = result.unwrap_or_else(IntoResponse::into_response);
     fe.metrics.request(label, response.status().as_u16());
-    let served = response.extensions_mut().remove::<Served>();
-    note.outcome = outcome.or(served.as_ref().map(|s| s.outcome));
-    note.sha256 = served.and_then(|s| s.sha256);
+    if let Some(served) = response.extensions_mut().remove::<Served>() {
+        note.outcome = Some(served.outcome);
+        note.sha256 = served.sha256;
+    }
+    note.outcome = outcome.or(note.outcome);
     fe.recent.count_request();
     if let Some(outcome) = note.outcome {
         fe.recent.note(
             outcome,
             response.status().as_u16(),
-            uri.path(),
+            path,
             note.token.as_deref(),
             client,
         );
@@ -445,6 +489,8 @@ pub(crate) struct Request<'a> {
     pub source: &'a Source,
     /// Who asked (for rate limits on fills).
     pub who: &'a crate::access::Who,
+    /// Set when a hit's answer may be prepared for the next requests of the path.
+    pub prepare: Option<PrepareAs<'a>>,
 }
 
 impl Request<'_> {

@@ -17,6 +17,8 @@
 //! - [`fill`]: single-flight, validated fills from upstream into the store and index.
 //! - [`upstream`]: the GOPROXY-syntax upstream chain and its HTTP client.
 //! - [`serve`]: ETag, conditional and range answers streamed from disk.
+//! - `prepared`: repeated hits on small artifacts answered from a prepared answer per
+//!   request path, skipping parsing, routing and header building (not the checks).
 //! - [`error`]: the one place errors become HTTP responses.
 //! - [`index`]: the cache-index interface this crate needs (implemented by the node).
 //! - [`listener`]: the accept loop with the connection cap, header and idle timeouts.
@@ -37,6 +39,7 @@ pub mod listener;
 mod listing;
 pub mod metrics;
 pub mod operate;
+mod prepared;
 mod routed;
 pub mod serve;
 pub mod single_flight;

@@ -47,6 +47,7 @@ pub struct Metrics {
     checksum_mismatches: Counter,
     accepted_unverified: Counter,
     blocked: Counter,
+    prepared_hits: Counter,
 }
 
 /// Labels of a checksum database verification.
@@ -73,6 +74,12 @@ impl Metrics {
         let checksum_mismatches = Counter::default();
         let accepted_unverified = Counter::default();
         let blocked = Counter::default();
+        let prepared_hits = Counter::default();
+        registry.register(
+            "prepared_hits",
+            "Cache hits answered from a prepared answer (no parsing, routing or header building; also counted in cache_lookups)",
+            prepared_hits.clone(),
+        );
         registry.register(
             "blocked_requests",
             "Requests refused by an operator's block rule (403)",
@@ -131,6 +138,7 @@ impl Metrics {
         );
         Self {
             blocked,
+            prepared_hits,
             sumdb_checks,
             checksum_mismatches,
             accepted_unverified,
@@ -155,6 +163,16 @@ impl Metrics {
     /// Counts a request refused by a block rule.
     pub fn blocked(&self) {
         self.blocked.inc();
+    }
+
+    /// Counts a hit answered from a prepared answer.
+    pub fn prepared_hit(&self) {
+        self.prepared_hits.inc();
+    }
+
+    /// Hits answered from prepared answers so far.
+    pub fn prepared_hits(&self) -> u64 {
+        self.prepared_hits.get()
     }
 
     /// Counts an index lookup.

@@ -48,6 +48,15 @@ pub(crate) fn check_blocked(policy: &dyn CachePolicy, route: &Route) -> Result<(
         | Route::Zip { version: v, .. } => Some(v.as_str()),
         _ => None,
     };
+    check_blocked_version(policy, module, version)
+}
+
+/// The 403 for `module` at `version` (`None`: no version), if a block rule refuses it.
+pub(crate) fn check_blocked_version(
+    policy: &dyn CachePolicy,
+    module: &str,
+    version: Option<&str>,
+) -> Result<(), ApiError> {
     match policy.blocked(module, version) {
         Some((rule, reason)) => Err(ApiError::Blocked { rule, reason }),
         None => Ok(()),
@@ -178,7 +187,7 @@ impl Frontend {
     }
 
     /// Forgets what this node remembers of a purged version (its entries are gone from
-    /// the index; the next request fills it again).
+    /// the index; the next request fills it again), prepared answers included.
     pub fn forget_version(&self, module: &str, version: &str) {
         for kind in [ArtifactKind::Info, ArtifactKind::Mod, ArtifactKind::Zip] {
             self.entries.invalidate(&ArtifactKey {
@@ -187,11 +196,14 @@ impl Frontend {
                 kind,
             });
         }
+        self.prepared_generation.advance();
     }
 
-    /// Drops an evicted blob's bytes from the memory cache.
+    /// Drops an evicted blob's bytes from the memory cache, and the prepared answers
+    /// (which hold them too).
     pub fn forget_blob(&self, sha256: &str) {
-        self.small_blobs.invalidate(sha256);
+        self.memory.invalidate(sha256);
+        self.prepared_generation.advance();
     }
 }
 

@@ -73,6 +73,22 @@ pub fn etag(entry: &IndexEntry) -> String {
     format!("\"{}\"", entry.blob.sha256)
 }
 
+/// The headers of an entry's whole answer (200, no range), as [`blob_response`] sends them.
+pub fn whole_headers(entry: &IndexEntry) -> Result<HeaderMap, ApiError> {
+    let tag = HeaderValue::try_from(etag(entry))
+        .map_err(|e| ApiError::internal(format!("the ETag of {}: {e}", entry.key)))?;
+    let mut headers = HeaderMap::with_capacity(5);
+    headers.insert(header::ETAG, tag);
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
+    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(entry.key.kind.content_type()),
+    );
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(entry.blob.size));
+    Ok(headers)
+}
+
 fn if_none_match_hits(headers: &HeaderMap, etag: &str) -> bool {
     headers
         .get_all(header::IF_NONE_MATCH)

@@ -578,6 +578,11 @@ async fn accepted_unverified_fills_are_verified_once_the_database_is_back() {
             String::from_utf8_lossy(&body)
         );
     }
+    // Hits are served unverified too (prepared answers among them: see tests/prepared.rs).
+    for _ in 0..3 {
+        let (status, _, _) = send(&f.router, get("/example.com/hello/@v/v1.1.0.zip")).await;
+        assert_eq!(status, StatusCode::OK);
+    }
     // Unreachable: nothing verified, everything waits (.mod and .zip of both).
     let reports = f.frontend.recheck_unverified().await;
     assert_eq!(reports[0].1.pending, 4, "{reports:?}");
@@ -598,4 +603,7 @@ async fn accepted_unverified_fills_are_verified_once_the_database_is_back() {
     // Settled: a later pass reports nothing again.
     let reports = f.frontend.recheck_unverified().await;
     assert_eq!(reports[0].1, goproxy_checksum::Recheck::default());
+    // The refused zip is no longer served, though its answer was prepared.
+    let (status, _, _) = send(&f.router, get("/example.com/hello/@v/v1.1.0.zip")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }

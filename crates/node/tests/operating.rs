@@ -299,6 +299,9 @@ async fn on_every_node(nodes: &BTreeMap<u64, Node>, what: &str, check: impl Fn(&
     }
 }
 
+/// Hits of one path after which a node answers it from a prepared answer.
+const PREPARED_AFTER: usize = 3;
+
 fn sha(bytes: &[u8]) -> String {
     support::sha256_hex(bytes)
 }
@@ -326,12 +329,18 @@ async fn purge_refills_and_a_block_refuses_on_every_node_with_its_reason() {
     let go_mod = std::fs::read(tree.join("example.com/hello/@v/v1.0.0.mod")).unwrap();
     let rewritten = rewritten_zip("example.com/hello", "v1.0.0", &go_mod);
     std::fs::write(tree.join(zip_path), &rewritten).unwrap();
-    let (_, again) = get(&nodes[&ids[1]].url(zip_path)).await;
-    assert_eq!(
-        sha(&again),
-        original_sha,
-        "without a purge the first content stays"
-    );
+    // Hit a few times on every node, so that each keeps a prepared answer for the path.
+    for node in nodes.values() {
+        for _ in 0..PREPARED_AFTER {
+            let (status, again) = get(&node.url(zip_path)).await;
+            assert_eq!(status, StatusCode::OK);
+            assert_eq!(
+                sha(&again),
+                original_sha,
+                "without a purge the first content stays"
+            );
+        }
+    }
 
     // Purged through a member: every node drops the bytes; the next request fills again.
     let purged = goproxy_ha(
@@ -389,7 +398,13 @@ async fn purge_refills_and_a_block_refuses_on_every_node_with_its_reason() {
         String::from_utf8_lossy(&uncached.stderr)
     );
 
-    // Block versions below v1.1.0 everywhere, in one commit.
+    // Block versions below v1.1.0 everywhere, in one commit (on paths with prepared answers).
+    for node in nodes.values() {
+        for _ in 0..PREPARED_AFTER {
+            let (status, _) = get(&node.url("example.com/hello/@v/v1.0.0.info")).await;
+            assert_eq!(status, StatusCode::OK);
+        }
+    }
     let reason = "CVE-2026-0001: upgrade to v1.1.0";
     let blocked = goproxy_ha(
         &admin,

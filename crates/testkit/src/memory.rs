@@ -24,6 +24,11 @@ impl MemoryIndex {
     pub fn entries(&self) -> Vec<IndexEntry> {
         self.lock().values().cloned().collect()
     }
+
+    /// Removes an entry, as a purge does; returns it.
+    pub fn remove(&self, key: &ArtifactKey) -> Option<IndexEntry> {
+        self.lock().remove(key)
+    }
 }
 
 #[async_trait]
