@@ -130,15 +130,11 @@ impl BlobService for BlobGrpc {
         let file = file.ok_or_else(|| {
             Status::not_found(format!("blob {} is not on this node", blob.sha256))
         })?;
-        let (tx, rx) = tokio::sync::mpsc::channel(4);
-        tokio::spawn(async move {
+        Ok(chunk_response(|tx| async move {
             if let Err(e) = send_blob(&tx, &blob, file).await {
                 let _ = tx.send(Err(e)).await;
             }
-        });
-        Ok(Response::new(Box::pin(
-            tokio_stream::wrappers::ReceiverStream::new(rx),
-        )))
+        }))
     }
 
     type FetchManyStream = ChunkStream;
@@ -166,8 +162,7 @@ impl BlobService for BlobGrpc {
             goproxy_store::digest::parse(&blob.sha256).map_err(store_status)?;
         }
         let store = self.store.clone();
-        let (tx, rx) = tokio::sync::mpsc::channel(4);
-        tokio::spawn(async move {
+        Ok(chunk_response(|tx| async move {
             for blob in blobs {
                 let sent = match store.open_blob(&blob).await {
                     Ok(Some(file)) => send_blob(&tx, &blob, file).await,
@@ -187,17 +182,28 @@ impl BlobService for BlobGrpc {
                     return;
                 }
             }
-        });
-        Ok(Response::new(Box::pin(
-            tokio_stream::wrappers::ReceiverStream::new(rx),
-        )))
+        }))
     }
+}
+
+type ChunkSender = tokio::sync::mpsc::Sender<Result<wire::BlobChunk, Status>>;
+
+/// An answer streaming the chunks `produce` sends (run as its own task, a few chunks ahead
+/// of the network: the channel holds four).
+fn chunk_response<F, Fut>(produce: F) -> Response<ChunkStream>
+where
+    F: FnOnce(ChunkSender) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tokio::spawn(produce(tx));
+    Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)))
 }
 
 /// Streams the committed `blob` from `file` into `tx`: a first chunk naming it, then its
 /// bytes in chunks of at most [`CHUNK`]. `Err` when reading fails or the receiver is gone.
 async fn send_blob(
-    tx: &tokio::sync::mpsc::Sender<Result<wire::BlobChunk, Status>>,
+    tx: &ChunkSender,
     blob: &BlobRef,
     mut file: tokio::fs::File,
 ) -> Result<(), Status> {
