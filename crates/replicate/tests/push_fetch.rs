@@ -499,11 +499,12 @@ impl wire::blob_service_server::BlobService for Older {
     }
 }
 
-/// Sends the blobs asked for, in order, each one's last byte flipped when `flip` holds for
-/// its position: a peer whose disk (or code) corrupts what it sends.
+/// Sends the blobs asked for, each passed through `tamper` with its position (in reverse
+/// order when `reverse`): a peer whose disk (or code) corrupts what it sends.
 struct Corrupts {
     store: BlobStore,
-    flip: fn(usize) -> bool,
+    tamper: fn(usize, &mut Vec<u8>),
+    reverse: bool,
 }
 
 #[tonic::async_trait]
@@ -537,9 +538,7 @@ impl wire::blob_service_server::BlobService for Corrupts {
                 size: asked.size,
             };
             let mut data = self.store.read_small(&blob).await.unwrap().unwrap();
-            if (self.flip)(i) {
-                *data.last_mut().unwrap() ^= 1;
-            }
+            (self.tamper)(i, &mut data);
             chunks.push(Ok(wire::BlobChunk {
                 sha256: blob.sha256,
                 size: blob.size,
@@ -547,6 +546,9 @@ impl wire::blob_service_server::BlobService for Corrupts {
                 artifact: None,
                 absent: false,
             }));
+        }
+        if self.reverse {
+            chunks.reverse();
         }
         Ok(tonic::Response::new(Box::pin(futures::stream::iter(
             chunks,
@@ -604,7 +606,12 @@ async fn blobs_a_peer_corrupts_are_never_stored_and_the_next_peer_gives_them() {
         2,
         Corrupts {
             store: stores[1].clone(),
-            flip: |i| i == 3,
+            tamper: |i, data| {
+                if i == 3 {
+                    *data.last_mut().unwrap() ^= 1;
+                }
+            },
+            reverse: false,
         },
     )
     .await;
@@ -691,4 +698,58 @@ async fn fetch_many_is_refused_over_its_bound_and_to_non_members() {
         .map(|_| ())
         .unwrap_err();
     assert_eq!(bad_digest.code(), tonic::Code::InvalidArgument);
+}
+
+#[tokio::test]
+async fn a_peer_sending_more_bytes_than_a_blob_has_or_blobs_out_of_order_stores_nothing_wrong() {
+    let (dirs, stores) = stores(2);
+    let mut blobs = Vec::new();
+    for i in 0..4u32 {
+        blobs.push(put(&stores[1], format!("blob {i} sent wrongly").as_bytes()).await);
+    }
+    // One byte more than the second blob's size: the first is kept, nothing after it.
+    let longer = serve_as(
+        2,
+        Corrupts {
+            store: stores[1].clone(),
+            tamper: |i, data| {
+                if i == 1 {
+                    data.push(b'!');
+                }
+            },
+            reverse: false,
+        },
+    )
+    .await;
+    let a = replicator(1, stores[0].clone(), vec![(2, longer)]);
+    let fetched = a.fetch_many(&blobs).await.unwrap();
+    assert_eq!(fetched.len(), 1);
+    assert!(fetched.contains(&blobs[0].sha256));
+    for blob in &blobs[1..] {
+        assert!(!stores[0].contains(blob).await.unwrap());
+    }
+
+    // Sound bytes in the wrong order: refused at the first blob out of place.
+    let reordered = serve_as(
+        3,
+        Corrupts {
+            store: stores[1].clone(),
+            tamper: |_, _| {},
+            reverse: true,
+        },
+    )
+    .await;
+    let b = replicator(1, stores[0].clone(), vec![(3, reordered)]);
+    let fetched = b.fetch_many(&blobs[1..]).await.unwrap();
+    assert!(fetched.is_empty(), "{fetched:?}");
+    for blob in &blobs[1..] {
+        assert!(!stores[0].contains(blob).await.unwrap());
+    }
+    assert_eq!(
+        std::fs::read_dir(dirs[0].path().join("tmp"))
+            .unwrap()
+            .count(),
+        0,
+        "no staging file left"
+    );
 }
